@@ -1,0 +1,3 @@
+from bokehpipe.cli import main
+
+main()

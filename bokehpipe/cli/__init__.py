@@ -1,0 +1,104 @@
+"""The `bokehpipe` command: a click group over the artifact store, with lazily imported subcommands.
+
+`bokehpipe --help` imports only click and the small modules under `bokehpipe/cli/`; torch, timm and
+OpenCV load when a subcommand runs. Each subcommand lives in its own module, named in `COMMANDS`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+
+from bokehpipe import __version__
+from bokehpipe.errors import BokehpipeError
+
+# name -> "module:attribute"; the order is the order of `bokehpipe --help`.
+COMMANDS: dict[str, str] = {
+    "info": "bokehpipe.cli.info:info",
+    "data": "bokehpipe.cli.data:data",
+}
+
+
+@dataclass
+class CliState:
+    """What the group options give every subcommand (click's `ctx.obj`)."""
+
+    store_root: Path
+    pipeline_path: Path | None = None
+    pipeline: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def store(self):
+        from bokehpipe.store import ArtifactStore
+
+        return ArtifactStore(self.store_root)
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported on first use (click docs, "Lazily Loading Subcommands")."""
+
+    def __init__(self, *args: Any, lazy_subcommands: dict[str, str] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy_subcommands = dict(lazy_subcommands or {})
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(self.lazy_subcommands) + sorted(set(super().list_commands(ctx)) - set(self.lazy_subcommands))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.lazy_subcommands:
+            module_name, attr = self.lazy_subcommands[cmd_name].split(":")
+            return getattr(importlib.import_module(module_name), attr)
+        return super().get_command(ctx, cmd_name)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except BokehpipeError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+@click.group(cls=LazyGroup, lazy_subcommands=COMMANDS, context_settings={"help_option_names": ["-h", "--help"],
+                                                                         "max_content_width": 110})
+@click.option("--store", "store_root", type=click.Path(file_okay=False, path_type=Path), envvar="BOKEHPIPE_STORE",
+              default="cache", show_default=True, show_envvar=True,
+              help="Artifact store root: datasets, depth caches, runs, weights, renders, reports.")
+@click.option("--pipeline", "pipeline_file", metavar="FILE", default=None,
+              help="TOML pipeline (a path or a name in pipelines/) whose tables give subcommand defaults.")
+@click.version_option(__version__, prog_name="bokehpipe")
+@click.pass_context
+def cli(ctx: click.Context, store_root: Path, pipeline_file: str | None) -> None:
+    """bokehpipe: learn natural DSLR bokeh from one sharp photo (MiDaS depth + PyNET, EBB!).
+
+    Phase one caches a depth map per image (`bokehpipe depth`); phase two trains PyNET level by level on
+    RGB plus depth (`bokehpipe train`). Every stage reads and writes one artifact store (--store).
+    """
+    state = CliState(store_root=store_root.expanduser().resolve())
+    if pipeline_file is not None:
+        from bokehpipe.config import load_pipeline, to_default_map
+
+        try:
+            state.pipeline_path, state.pipeline = load_pipeline(pipeline_file)
+        except BokehpipeError as exc:
+            raise click.ClickException(str(exc)) from None
+        ctx.default_map = to_default_map(state.pipeline)
+    ctx.obj = state
+
+
+def main() -> None:
+    """Console entry point: one-line errors, exit 1; Ctrl-C exits 130 without a traceback."""
+    try:
+        cli.main(prog_name="bokehpipe", standalone_mode=True)
+    except KeyboardInterrupt:  # pragma: no cover - interactive only
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    main()

@@ -1,0 +1,177 @@
+"""The one image decoder, the one resize policy and the image writers for the whole tool.
+
+Every image and every depth map enters bokehpipe through `read_image` / `read_map`, and every change of
+size goes through `resize`, so that a depth map computed in phase one lines up pixel for pixel with the
+image that phase two and inference see.
+
+Decoding (OpenCV): EXIF orientation applied (a phone portrait comes out upright); 8- and 16-bit; gray,
+palette, RGBA (alpha dropped: EBB!-style photos are opaque) and CMYK JPEGs converted to RGB; float32 in
+[0, 1]. A missing, zero-byte, truncated, corrupt or non-image file raises `ImageReadError` naming the file.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+import cv2
+import numpy as np
+
+from bokehpipe.errors import ImageReadError
+from bokehpipe.store import atomic_path
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp")
+MAP_SUFFIXES = (".png", ".npy", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp")
+
+Interp = Literal["auto", "area", "linear", "cubic", "nearest"]
+_INTERP = {"area": cv2.INTER_AREA, "linear": cv2.INTER_LINEAR, "cubic": cv2.INTER_CUBIC,
+           "nearest": cv2.INTER_NEAREST}
+
+
+def is_image_file(path: str | os.PathLike[str]) -> bool:
+    name = os.fspath(path)
+    return name.lower().endswith(IMAGE_SUFFIXES) and not os.path.basename(name).startswith(".")
+
+
+def _read_bytes(path: Path) -> np.ndarray:
+    try:
+        data = np.fromfile(path, dtype=np.uint8)
+    except FileNotFoundError:
+        raise ImageReadError(f"{path}: file not found") from None
+    except IsADirectoryError:
+        raise ImageReadError(f"{path}: is a folder, not an image file") from None
+    except OSError as exc:
+        raise ImageReadError(f"{path}: cannot read ({exc.strerror})") from None
+    if data.size == 0:
+        raise ImageReadError(f"{path}: empty file (0 bytes); re-copy or re-download it")
+    return data
+
+
+def _check_jpeg_complete(path: Path, data: np.ndarray) -> None:
+    """libjpeg decodes a truncated JPEG into a grey-filled image with only a warning: catch it here."""
+    if data.size >= 2 and data[0] == 0xFF and data[1] == 0xD8:
+        tail = data[-4096:]
+        tail = np.trim_zeros(tail, "b")  # some cameras pad after the end marker
+        if tail.size < 2 or not (tail[-2] == 0xFF and tail[-1] == 0xD9):
+            raise ImageReadError(f"{path}: truncated JPEG (no end-of-image marker); re-copy or re-download it")
+
+
+def _to_float(img: np.ndarray, path: Path) -> np.ndarray:
+    if img.dtype == np.uint8:
+        return img.astype(np.float32) / 255.0
+    if img.dtype == np.uint16:
+        return img.astype(np.float32) / 65535.0
+    if img.dtype in (np.float32, np.float64):
+        return img.astype(np.float32)
+    raise ImageReadError(f"{path}: unsupported sample type {img.dtype}; convert it to 8- or 16-bit PNG/JPEG")
+
+
+def read_image(path: str | os.PathLike[str]) -> np.ndarray:
+    """Decode an image file to an upright RGB float32 array (H, W, 3) in [0, 1]."""
+    path = Path(path)
+    data = _read_bytes(path)
+    _check_jpeg_complete(path, data)
+    # IMREAD_COLOR applies EXIF orientation and converts gray/palette/RGBA/CMYK to 3 channels;
+    # IMREAD_ANYDEPTH keeps 16-bit samples.
+    img = cv2.imdecode(data, cv2.IMREAD_COLOR | cv2.IMREAD_ANYDEPTH)
+    if img is None:
+        raise ImageReadError(f"{path}: not a readable image (corrupt, or not an image despite its name)")
+    return np.ascontiguousarray(_to_float(img, path)[..., ::-1])
+
+
+def read_map(path: str | os.PathLike[str]) -> np.ndarray:
+    """Read a single-channel map (depth/disparity): 8/16-bit PNG, float TIFF or `.npy` -> float32 (H, W).
+
+    Integer maps are scaled to [0, 1] by their bit depth; `.npy` and float TIFF values are kept as stored.
+    A colour file is averaged to one channel (some tools save gray depth as RGB).
+    """
+    path = Path(path)
+    if path.suffix.lower() == ".npy":
+        try:
+            arr = np.load(path, allow_pickle=False)
+        except FileNotFoundError:
+            raise ImageReadError(f"{path}: file not found") from None
+        except (ValueError, OSError) as exc:
+            raise ImageReadError(f"{path}: not a readable .npy array ({exc})") from None
+        arr = np.squeeze(np.asarray(arr))
+        if arr.ndim != 2:
+            raise ImageReadError(f"{path}: expected a 2-D depth array, got shape {arr.shape}")
+        return arr.astype(np.float32)
+    data = _read_bytes(path)
+    _check_jpeg_complete(path, data)
+    img = cv2.imdecode(data, cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR)
+    if img is None:
+        raise ImageReadError(f"{path}: not a readable depth map (corrupt, or not an image despite its name)")
+    img = _to_float(img, path)
+    if img.ndim == 3:
+        img = img[..., :3].mean(axis=2)
+    return np.ascontiguousarray(img, dtype=np.float32)
+
+
+def resize(arr: np.ndarray, size: tuple[int, int], interp: Interp = "auto", *, clip: bool | None = None) -> np.ndarray:
+    """The one resize policy. `size` is (width, height), OpenCV order.
+
+    `auto` uses area averaging when shrinking (no aliasing) and bicubic when enlarging; results of cubic
+    interpolation on images are clipped to [0, 1] (`clip=None` clips 3-channel arrays only, so depth/
+    disparity maps with values outside [0, 1] survive).
+    """
+    w, h = int(size[0]), int(size[1])
+    if w <= 0 or h <= 0:
+        raise ValueError(f"resize target must be positive, got {w}x{h}")
+    src_h, src_w = arr.shape[:2]
+    if (src_w, src_h) == (w, h):
+        return arr.copy()
+    if interp == "auto":
+        interp = "area" if (w <= src_w and h <= src_h) else "cubic"
+    out = cv2.resize(arr, (w, h), interpolation=_INTERP[interp])
+    if clip is None:
+        clip = arr.ndim == 3
+    if clip and interp == "cubic":
+        np.clip(out, 0.0, 1.0, out=out)
+    return out
+
+
+def _encode(arr: np.ndarray, *, bits: int) -> np.ndarray:
+    arr = np.asarray(arr, dtype=np.float32)
+    scale = 65535.0 if bits == 16 else 255.0
+    out = np.clip(np.rint(np.clip(arr, 0.0, 1.0) * scale), 0, scale).astype(np.uint16 if bits == 16 else np.uint8)
+    if out.ndim == 3:
+        out = np.ascontiguousarray(out[..., ::-1])  # RGB -> BGR for OpenCV
+    return out
+
+
+def write_png(path: str | os.PathLike[str], arr: np.ndarray, *, bits: int = 8) -> Path:
+    """Write an RGB (H, W, 3) or gray (H, W) float array in [0, 1] as 8- or 16-bit PNG, atomically."""
+    if bits not in (8, 16):
+        raise ValueError(f"bits must be 8 or 16, got {bits}")
+    path = Path(path)
+    with atomic_path(path, suffix=".png") as tmp:
+        if not cv2.imwrite(str(tmp), _encode(arr, bits=bits), [cv2.IMWRITE_PNG_COMPRESSION, 3]):
+            raise ImageReadError(f"{path}: OpenCV could not write the PNG")
+    return path
+
+
+def write_jpeg(path: str | os.PathLike[str], arr: np.ndarray, *, quality: int = 95) -> Path:
+    """Write an RGB float array in [0, 1] as a JPEG (4:2:0, like camera files), atomically."""
+    path = Path(path)
+    with atomic_path(path, suffix=".jpg") as tmp:
+        if not cv2.imwrite(str(tmp), _encode(arr, bits=8), [cv2.IMWRITE_JPEG_QUALITY, int(quality)]):
+            raise ImageReadError(f"{path}: OpenCV could not write the JPEG")
+    return path
+
+
+def write_image(path: str | os.PathLike[str], arr: np.ndarray, *, quality: int = 95) -> Path:
+    """Pick the writer from the extension: .png (8-bit) or .jpg/.jpeg."""
+    suffix = Path(path).suffix.lower()
+    if suffix == ".png":
+        return write_png(path, arr)
+    if suffix in (".jpg", ".jpeg"):
+        return write_jpeg(path, arr, quality=quality)
+    raise ValueError(f"{path}: unsupported output format {suffix!r}; use .png or .jpg")
+
+
+def image_size(path: str | os.PathLike[str]) -> tuple[int, int]:
+    """(width, height) after EXIF orientation, by decoding the file (catches corrupt files too)."""
+    img = read_image(path)
+    return img.shape[1], img.shape[0]

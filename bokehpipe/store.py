@@ -1,0 +1,206 @@
+"""The artifact store: one folder tree that every phase reads and writes (layout in ../shared/DESIGN.md).
+
+```
+<root>/datasets/<name>/                  synthetic sets in the EBB! released layout
+<root>/weights/<file>                    MiDaS, VGG-19, LPIPS checkpoints (sha256-verified)
+<root>/depth/<dataset>/<model>/<split>.h5
+<root>/runs/<run>/                       config, metrics.csv, checkpoints/level<L>/{last,best}.pt
+<root>/renders/<run>/                    inference outputs and index.html
+<root>/reports/                          eval tables, bench.json, figures
+<root>/manifest.json                     what wrote what, when
+```
+
+Every writer goes through `atomic_path`/`atomic_write_*`: the file appears whole under its final name or
+not at all, so a crash never leaves a half-written file where a good one stood. No torch import here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bokehpipe.errors import BokehpipeError
+
+DEFAULT_STORE = "cache"
+STORE_ENV = "BOKEHPIPE_STORE"
+MANIFEST_NAME = "manifest.json"
+
+
+@contextlib.contextmanager
+def atomic_path(final: str | os.PathLike[str], *, suffix: str | None = None) -> Iterator[Path]:
+    """Yield a temporary path next to `final`; on success it replaces `final` in one `os.replace`.
+
+    The temporary file keeps `final`'s suffix (or `suffix`) so that writers that pick a format from the
+    extension (OpenCV, h5py, torch) still work. On any exception the temporary file is removed and `final`
+    is left exactly as it was.
+    """
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp" + (suffix or final.suffix),
+                                    dir=final.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, final)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+    return Path(path)
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: str | os.PathLike[str], obj: Any) -> Path:
+    return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def read_json(path: str | os.PathLike[str]) -> Any:
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise BokehpipeError(f"{path}: file not found") from None
+    except json.JSONDecodeError as exc:
+        raise BokehpipeError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno}); delete or repair it") from None
+
+
+def resolve_store_root(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """`--store` wins, then BOKEHPIPE_STORE, then ./cache."""
+    root = explicit or os.environ.get(STORE_ENV) or DEFAULT_STORE
+    return Path(root).expanduser().resolve()
+
+
+def _check_name(kind: str, name: str) -> str:
+    if not name or name in {".", ".."} or "/" in name or "\\" in name or name.startswith("."):
+        raise BokehpipeError(f"invalid {kind} name {name!r}: use letters, digits, '-', '_' (no slashes)")
+    return name
+
+
+@dataclass(frozen=True)
+class ArtifactStore:
+    """Path helpers over the store layout; creating the folders is left to the writers."""
+
+    root: Path
+
+    @classmethod
+    def open(cls, root: str | os.PathLike[str] | None = None) -> ArtifactStore:
+        return cls(resolve_store_root(root))
+
+    # --- layout -------------------------------------------------------------------------------------
+    @property
+    def datasets_dir(self) -> Path:
+        return self.root / "datasets"
+
+    @property
+    def weights_dir(self) -> Path:
+        return self.root / "weights"
+
+    @property
+    def depth_dir(self) -> Path:
+        return self.root / "depth"
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.root / "runs"
+
+    @property
+    def renders_dir(self) -> Path:
+        return self.root / "renders"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.root / "reports"
+
+    def dataset(self, name: str) -> Path:
+        return self.datasets_dir / _check_name("dataset", name)
+
+    def weights(self, filename: str) -> Path:
+        return self.weights_dir / _check_name("weights file", filename)
+
+    def depth_cache(self, dataset: str, model: str, split: str) -> Path:
+        return self.depth_dir / _check_name("dataset", dataset) / _check_name("depth model", model) / (
+            f"{_check_name('split', split)}.h5")
+
+    def run(self, name: str) -> Path:
+        return self.runs_dir / _check_name("run", name)
+
+    def renders(self, name: str) -> Path:
+        return self.renders_dir / _check_name("render set", name)
+
+    # --- lookups ------------------------------------------------------------------------------------
+    def resolve_dataset(self, *, data: str | os.PathLike[str] | None, dataset: str | None) -> tuple[Path, str]:
+        """Turn `--data PATH` / `--dataset NAME` into (folder, name); the name keys the depth cache."""
+        if data is not None and dataset is not None:
+            raise BokehpipeError("give either --data PATH or --dataset NAME, not both")
+        if data is not None:
+            path = Path(data).expanduser().resolve()
+            if not path.is_dir():
+                raise BokehpipeError(f"{path}: dataset folder not found; check --data")
+            return path, path.name
+        if dataset is None:
+            raise BokehpipeError("no dataset given: pass --data PATH or --dataset NAME (see `bokehpipe info`)")
+        path = self.dataset(dataset)
+        if not path.is_dir():
+            known = ", ".join(self.list_datasets()) or "none"
+            raise BokehpipeError(f"{path}: dataset {dataset!r} is not in the store (known: {known}); "
+                                 f"create it with `bokehpipe synth {dataset}` or pass --data PATH")
+        return path, dataset
+
+    def list_datasets(self) -> list[str]:
+        return _subdirs(self.datasets_dir)
+
+    def list_runs(self) -> list[str]:
+        return _subdirs(self.runs_dir)
+
+    def list_weights(self) -> list[str]:
+        if not self.weights_dir.is_dir():
+            return []
+        return sorted(p.name for p in self.weights_dir.iterdir() if p.is_file() and not p.name.startswith("."))
+
+    def list_depth_caches(self) -> list[Path]:
+        if not self.depth_dir.is_dir():
+            return []
+        return sorted(p for p in self.depth_dir.glob("*/*/*.h5") if not p.name.startswith("."))
+
+    # --- manifest -----------------------------------------------------------------------------------
+    @property
+    def manifest_path(self) -> Path:
+        return self.root / MANIFEST_NAME
+
+    def manifest(self) -> dict[str, Any]:
+        if not self.manifest_path.exists():
+            return {"entries": {}}
+        return read_json(self.manifest_path)
+
+    def record(self, path: str | os.PathLike[str], kind: str, **info: Any) -> None:
+        """Note in the manifest what wrote `path` (relative to the root) and when.
+
+        The manifest is a convenience index for `bokehpipe info`; the artefacts carry their own provenance,
+        so a lost manifest loses nothing.
+        """
+        rel = os.path.relpath(Path(path).resolve(), self.root)
+        manifest = self.manifest()
+        manifest.setdefault("entries", {})[rel] = {"kind": kind, "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                                                    **info}
+        atomic_write_json(self.manifest_path, manifest)
+
+
+def _subdirs(path: Path) -> list[str]:
+    if not path.is_dir():
+        return []
+    return sorted(p.name for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
