@@ -7,9 +7,11 @@ Layouts understood (detected from the folder names, nothing is decoded here):
   Synthetic sets from `bokehpipe synth` use this layout and add `Training/depth/<id>.png`.
 - `pynet`: `{train,test}/{original,original_depth,bokeh}` as the PyNET-Bokeh code expects.
 - `plain`: `{input,target}` at the root, or `<group>/{input,target}`.
+- `folder`: photos without targets, in `images/` (or the root) with optional maps in `depth_maps/` or
+  `depth/` or `disparity/` named like the photos (the layout of PyNET-Bokeh's `visual_samples/`).
 
 Splits: `train` = ids 0..4399, `val294` = ids 4400..4693 (the benchmark every later paper uses), `all`
-(every pair with a target), `bokehfree_val` / `bokehfree_test` (inputs only), and every folder group by
+(every pair with a target; in a `folder` layout, every photo), `bokehfree_val` / `bokehfree_test` (inputs only), and every folder group by
 name (`train`, `test` in the PyNET layout). A `splits.json` at the dataset root (`{"split": [ids]}`)
 overrides or adds splits; synthetic sets write one.
 """
@@ -22,7 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bokehpipe.data.io import IMAGE_SUFFIXES, MAP_SUFFIXES
+from bokehpipe.data.io import IMAGE_SUFFIXES, MAP_SUFFIXES, is_image_file
 from bokehpipe.errors import BokehpipeError
 
 TRAIN_IDS = range(0, 4400)
@@ -32,6 +34,7 @@ SPLIT_FILE = "splits.json"
 LAYOUT_RELEASED = "ebb-released"
 LAYOUT_PYNET = "pynet"
 LAYOUT_PLAIN = "plain"
+LAYOUT_FOLDER = "folder"
 
 _BOKEH_FREE = {"ValidationBokehFree": "bokehfree_val", "TestBokehFree": "bokehfree_test"}
 # (input folder, target folder, depth folder) names per layout
@@ -40,6 +43,8 @@ _ROLES = {
     LAYOUT_PYNET: ("original", "bokeh", "original_depth"),
     LAYOUT_PLAIN: ("input", "target", "depth"),
 }
+_FOLDER_INPUTS = ("images", "original")
+_FOLDER_DEPTHS = ("depth_maps", "depth", "original_depth", "disparity")
 
 
 @dataclass(frozen=True)
@@ -96,7 +101,7 @@ class EBBIndex:
                                      f"({', '.join(missing[:5])}{'...' if len(missing) > 5 else ''})")
             out = [by_id[i] for i in self.split_file[name]]
         elif name == "all":
-            out = self.paired()
+            out = self.pairs if self.layout == LAYOUT_FOLDER else self.paired()
         elif name == "train":
             out = [p for p in self.paired() if _numeric(p.id) in TRAIN_IDS]
         elif name == "val294":
@@ -152,9 +157,12 @@ def detect_layout(root: Path) -> str:
     for g in groups:
         if (g / "input").is_dir() or (g / "target").is_dir():
             return LAYOUT_PLAIN
+    if any((root / name).is_dir() for name in _FOLDER_INPUTS) or any(
+            is_image_file(p) for p in root.iterdir() if p.is_file()):
+        return LAYOUT_FOLDER
     raise BokehpipeError(
         f"{root}: no EBB!-style layout found; expected Training/{{original,bokeh}}/ (EBB! release), "
-        "{train,test}/{original,bokeh}/ (PyNET) or {input,target}/")
+        "{train,test}/{original,bokeh}/ (PyNET), {input,target}/ or images/ (+ depth_maps/)")
 
 
 def _group_dirs(root: Path, layout: str) -> list[tuple[str, Path]]:
@@ -172,8 +180,10 @@ def load_index(root: str | os.PathLike[str]) -> EBBIndex:
     if not root.is_dir():
         raise BokehpipeError(f"{root}: dataset folder not found")
     layout = detect_layout(root)
-    inp_name, tgt_name, depth_name = _ROLES[layout]
     problems: list[NameProblem] = []
+    if layout == LAYOUT_FOLDER:
+        return EBBIndex(root, layout, _folder_pairs(root, problems), problems, _read_split_file(root))
+    inp_name, tgt_name, depth_name = _ROLES[layout]
     pairs: list[Pair] = []
     for group, gdir in _group_dirs(root, layout):
         inputs = _files_by_id(gdir / inp_name, IMAGE_SUFFIXES, problems)
@@ -197,6 +207,18 @@ def load_index(root: str | os.PathLike[str]) -> EBBIndex:
                 pairs.append(Pair(id_, path, None, None, split_name))
     split_file = _read_split_file(root)
     return EBBIndex(root, layout, sorted(pairs, key=_sort_key), problems, split_file)
+
+
+def _folder_pairs(root: Path, problems: list[NameProblem]) -> list[Pair]:
+    img_dir = next((root / n for n in _FOLDER_INPUTS if (root / n).is_dir()), root)
+    depth_dir = next((root / n for n in _FOLDER_DEPTHS if (root / n).is_dir()), None)
+    images = _files_by_id(img_dir, IMAGE_SUFFIXES, problems) if img_dir != root else {
+        p.stem: p for p in sorted(root.iterdir()) if p.is_file() and is_image_file(p)}
+    depths = _files_by_id(depth_dir, MAP_SUFFIXES, problems) if depth_dir is not None else {}
+    for id_, path in depths.items():
+        if id_ not in images:
+            problems.append(NameProblem(path, "missing partner", f"{path}: depth map without a photo named {id_}.*"))
+    return sorted((Pair(id_, p, None, depths.get(id_), "images") for id_, p in images.items()), key=_sort_key)
 
 
 def _read_split_file(root: Path) -> dict[str, list[str]] | None:

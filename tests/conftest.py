@@ -1,0 +1,56 @@
+"""Shared fixtures: a throwaway store, the real photos in ../shared/realdata (skipped where absent), CLI runs."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+REALDATA = Path(os.environ.get("BOKEHPIPE_REALDATA", REPO.parent / "shared" / "realdata"))
+MIDAS_SPECS = REALDATA.parent / "midas"
+
+
+@pytest.fixture
+def realdata() -> Path:
+    """../shared/realdata (EBB! pairs, PyNET samples, portraits); tests using it skip cleanly without it."""
+    if not (REALDATA / "ebb").is_dir():
+        pytest.skip(f"{REALDATA} not present (real photos live outside the repo)")
+    return REALDATA
+
+
+@pytest.fixture
+def midas_specs() -> Path:
+    if not (MIDAS_SPECS / "index.json").is_file():
+        pytest.skip(f"{MIDAS_SPECS} not present (official MiDaS checkpoint key lists live outside the repo)")
+    return MIDAS_SPECS
+
+
+@pytest.fixture
+def store_root(tmp_path: Path) -> Path:
+    root = tmp_path / "store"
+    root.mkdir()
+    return root
+
+
+@pytest.fixture
+def run_cli(store_root: Path):
+    """Invoke `bokehpipe --store <tmp> ...` in-process; returns click's Result (exit_code, output)."""
+    from click.testing import CliRunner
+
+    from bokehpipe.cli import cli
+
+    def run(*args: str, store: Path | None = None, input: str | None = None):
+        runner = CliRunner()
+        return runner.invoke(cli, ["--store", str(store or store_root), *map(str, args)], input=input,
+                             catch_exceptions=False)
+
+    return run
+
+
+@pytest.fixture
+def bokehpipe_exe() -> list[str]:
+    """The CLI as a subprocess (for kill -9 and torchrun tests): the same interpreter as pytest."""
+    return [sys.executable, "-m", "bokehpipe"]
