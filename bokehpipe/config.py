@@ -46,9 +46,22 @@ def load_pipeline(name_or_path: str | os.PathLike[str]) -> tuple[Path, dict[str,
 
 
 def to_default_map(pipeline: dict[str, Any]) -> dict[str, Any]:
-    """TOML keys use either dashes or underscores; click parameter names use underscores."""
+    """TOML keys are long option names (`val-every` or `val_every`); click looks defaults up by parameter
+    name, so options whose parameter name differs from the long option are given both keys."""
 
     def norm(table: dict[str, Any]) -> dict[str, Any]:
         return {k.replace("-", "_"): (norm(v) if isinstance(v, dict) else v) for k, v in table.items()}
 
     return {k: norm(v) for k, v in pipeline.items() if isinstance(v, dict)}
+
+
+def option_key_aliases(command: Any) -> dict[str, str]:
+    """{long option name with underscores: parameter name} for options where the two differ."""
+    out = {}
+    for param in getattr(command, "params", []):
+        for opt in getattr(param, "opts", []):
+            if opt.startswith("--"):
+                key = opt[2:].replace("-", "_")
+                if key != param.name:
+                    out[key] = param.name
+    return out

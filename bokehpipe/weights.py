@@ -46,6 +46,10 @@ _SPECS: tuple[WeightsSpec, ...] = (
     WeightsSpec("alexnet", "alexnet-owt-7be5be79.pth", "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth",
                 sha256_prefix="7be5be79", size=244408911,
                 description="torchvision AlexNet (ImageNet); LPIPS v0.1 backbone"),
+    WeightsSpec("lpips_alex_v0.1", "lpips-alex-v0.1.pth",
+                "https://github.com/richzhang/PerceptualSimilarity/raw/master/lpips/weights/v0.1/alex.pth",
+                sha256="df73285e35b22355a2df87cdb6b70b343713b667eddbda73e1977e0c860835c0", size=6009,
+                description="LPIPS v0.1 linear layers on AlexNet (Zhang et al. 2018); eval metric, needs alexnet"),
     # MiDaS checkpoints (bokehpipe/depth): one row per variant.
 )
 

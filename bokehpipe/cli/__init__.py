@@ -53,14 +53,31 @@ class LazyGroup(click.Group):
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name in self.lazy_subcommands:
             module_name, attr = self.lazy_subcommands[cmd_name].split(":")
-            return getattr(importlib.import_module(module_name), attr)
-        return super().get_command(ctx, cmd_name)
+            command = getattr(importlib.import_module(module_name), attr)
+        else:
+            command = super().get_command(ctx, cmd_name)
+        if command is not None and ctx.default_map and isinstance(ctx.default_map.get(cmd_name), dict):
+            _alias_pipeline_keys(command, ctx.default_map[cmd_name])
+        return command
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except BokehpipeError as exc:
             raise click.ClickException(str(exc)) from None
+
+
+def _alias_pipeline_keys(command: click.Command, defaults: dict[str, Any]) -> None:
+    """Pipeline keys are long option names (`json`); click looks defaults up by parameter name (`json_output`)."""
+    from bokehpipe.config import option_key_aliases
+
+    for key, name in option_key_aliases(command).items():
+        if key in defaults and name not in defaults:
+            defaults[name] = defaults.pop(key)
+    if isinstance(command, click.Group):
+        for sub_name, sub in command.commands.items():
+            if isinstance(defaults.get(sub_name), dict):
+                _alias_pipeline_keys(sub, defaults[sub_name])
 
 
 @click.group(cls=LazyGroup, lazy_subcommands=COMMANDS, context_settings={"help_option_names": ["-h", "--help"],
@@ -87,6 +104,8 @@ def cli(ctx: click.Context, store_root: Path, pipeline_file: str | None) -> None
         except BokehpipeError as exc:
             raise click.ClickException(str(exc)) from None
         ctx.default_map = to_default_map(state.pipeline)
+        if ctx.invoked_subcommand:  # resolved before this callback ran; alias its keys now
+            ctx.command.get_command(ctx, ctx.invoked_subcommand)
     ctx.obj = state
 
 

@@ -14,9 +14,9 @@ def data() -> None:
 
 @data.command("check")
 @click.argument("path", type=click.Path(exists=True, file_okay=False))
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (layout, splits, problems).")
+@click.option("--json", "json_output", is_flag=True, help="Print the report as JSON (layout, splits, problems).")
 @click.option("--workers", type=click.IntRange(1, 64), default=None, help="Decoding threads (default: 2 x cores).")
-def check(path: str, as_json: bool, workers: int | None) -> None:
+def check(path: str, json_output: bool, workers: int | None) -> None:
     """Decode every file of the dataset at PATH, count usable pairs per split and list every problem.
 
     Exits non-zero only if nothing usable was found; problems are listed by file either way.
@@ -27,9 +27,9 @@ def check(path: str, as_json: bool, workers: int | None) -> None:
     from bokehpipe.data.ebb import load_index
 
     total = len(load_index(path).pairs)
-    with tqdm(total=total, desc="checking", unit="pair", disable=as_json or None, leave=False) as bar:
+    with tqdm(total=total, desc="checking", unit="pair", disable=json_output or None, leave=False) as bar:
         report = check_dataset(path, workers=workers, progress=bar.update)
-    if as_json:
+    if json_output:
         echo_json(report.to_json())
     else:
         click.echo(f"dataset  {report.root}")

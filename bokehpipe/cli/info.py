@@ -8,14 +8,14 @@ from bokehpipe.cli.common import echo_json, pass_state
 
 
 @click.command()
-@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@click.option("--json", "json_output", is_flag=True, help="Print as JSON.")
 @pass_state
-def info(state, as_json: bool) -> None:
+def info(state, json_output: bool) -> None:
     """Show versions (bokehpipe, torch, timm, CUDA) and the store's datasets, depth caches, runs and weights."""
     from bokehpipe.inventory import describe
 
     report = describe(state.store)
-    if as_json:
+    if json_output:
         echo_json(report)
         return
     for key, value in report["versions"].items():

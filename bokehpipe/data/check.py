@@ -83,7 +83,7 @@ def check_dataset(root: str | os.PathLike[str], *, workers: int | None = None,
     problems = [Problem(str(p.path), p.kind, p.message) for p in index.problems]
     bad: set[Pair] = set()
     with ThreadPoolExecutor(max_workers=workers or min(8, (os.cpu_count() or 2) * 2)) as pool:
-        for pair, pair_problems in zip(index.pairs, pool.map(_check_pair, index.pairs)):
+        for pair, pair_problems in zip(index.pairs, pool.map(_check_pair, index.pairs), strict=True):
             if pair_problems:
                 bad.add(pair)
                 problems.extend(pair_problems)

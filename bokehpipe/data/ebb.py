@@ -11,9 +11,9 @@ Layouts understood (detected from the folder names, nothing is decoded here):
   `depth/` or `disparity/` named like the photos (the layout of PyNET-Bokeh's `visual_samples/`).
 
 Splits: `train` = ids 0..4399, `val294` = ids 4400..4693 (the benchmark every later paper uses), `all`
-(every pair with a target; in a `folder` layout, every photo), `bokehfree_val` / `bokehfree_test` (inputs only), and every folder group by
-name (`train`, `test` in the PyNET layout). A `splits.json` at the dataset root (`{"split": [ids]}`)
-overrides or adds splits; synthetic sets write one.
+(every pair with a target; in a `folder` layout, every photo), `bokehfree_val` / `bokehfree_test`
+(inputs only), and every folder group by name (`train`, `test` in the PyNET layout). A `splits.json` at
+the dataset root (`{"split": [ids]}`) overrides or adds splits; synthetic sets write one.
 """
 
 from __future__ import annotations

@@ -1,0 +1,58 @@
+"""Atomic writes and the store layout: nothing half-written ever stands under a final name."""
+
+from __future__ import annotations
+
+import pytest
+
+from bokehpipe.errors import BokehpipeError
+from bokehpipe.store import ArtifactStore, atomic_path, atomic_write_json, read_json, resolve_store_root
+
+
+def test_failed_write_keeps_previous_file_and_leaves_no_temp(tmp_path):
+    target = tmp_path / "result.json"
+    atomic_write_json(target, {"good": 1})
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as tmp:
+            tmp.write_text("{partial")
+            raise RuntimeError("writer crashed")
+    assert read_json(target) == {"good": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["result.json"]
+
+
+def test_temp_path_keeps_suffix_for_format_sniffing_writers(tmp_path):
+    with atomic_path(tmp_path / "x.png") as tmp:
+        assert tmp.suffix == ".png" and tmp.parent == tmp_path and tmp.name.startswith(".")
+        tmp.write_bytes(b"data")
+    assert (tmp_path / "x.png").read_bytes() == b"data"
+
+
+def test_store_layout_and_name_checks(tmp_path, monkeypatch):
+    store = ArtifactStore.open(tmp_path)
+    assert store.depth_cache("synth", "gt", "train") == tmp_path / "depth" / "synth" / "gt" / "train.h5"
+    assert store.run("r1") == tmp_path / "runs" / "r1"
+    for bad in ("../escape", "", ".hidden", "a/b"):
+        with pytest.raises(BokehpipeError):
+            store.run(bad)
+    monkeypatch.setenv("BOKEHPIPE_STORE", str(tmp_path / "env"))
+    assert resolve_store_root() == tmp_path / "env"
+    assert resolve_store_root(tmp_path / "flag") == tmp_path / "flag"
+
+
+def test_resolve_dataset_errors_name_the_fix(tmp_path):
+    store = ArtifactStore.open(tmp_path)
+    with pytest.raises(BokehpipeError, match="bokehpipe synth missing"):
+        store.resolve_dataset(data=None, dataset="missing")
+    with pytest.raises(BokehpipeError, match="not both"):
+        store.resolve_dataset(data=tmp_path, dataset="x")
+    (tmp_path / "datasets" / "mine").mkdir(parents=True)
+    assert store.resolve_dataset(data=None, dataset="mine") == (tmp_path / "datasets" / "mine", "mine")
+
+
+def test_manifest_records_and_survives_reopen(tmp_path):
+    store = ArtifactStore.open(tmp_path)
+    (tmp_path / "weights").mkdir()
+    f = tmp_path / "weights" / "w.pth"
+    f.write_bytes(b"x")
+    store.record(f, "weights", name="w")
+    assert ArtifactStore.open(tmp_path).manifest()["entries"]["weights/w.pth"]["kind"] == "weights"
+    assert store.list_weights() == ["w.pth"]
