@@ -1,0 +1,219 @@
+"""`bokehpipe eval`: learned runs and classical baselines scored under one protocol on one split.
+
+Every method sees the same inputs, the same depth and the same scoring (`bokehpipe.metrics.PROTOCOL`,
+DESIGN.md "Metrics protocol"). Methods that need depth are skipped, with the reason recorded, when no depth
+cache is available, rather than silently fed something else. On synthetic sets the classical renderers can be
+given each image's true focus and aperture from `metadata.json` (`focus="metadata"`): the physically matched
+baseline, which a learned model must infer from pixels. Outputs: per-image CSV, a summary JSON (what was
+scored, with what depth and protocol, by which command) and a LaTeX table fragment for report.tex.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bokehpipe.data.ebb import Pair
+from bokehpipe.data.io import read_image
+from bokehpipe.errors import BokehpipeError
+from bokehpipe.store import atomic_write_json, atomic_write_text
+
+BASELINES = ("identity", "gaussian", "scatter")
+TABLE_COLUMNS = (("psnr", "PSNR", True), ("ssim", "SSIM", True), ("ms_ssim", "MS-SSIM", True),
+                 ("lpips", "LPIPS", False), ("psnr_crop32", "PSNR$_{32}$", True), ("ssim_crop32", "SSIM$_{32}$", True))
+
+
+@dataclass
+class Method:
+    """One thing to score: a baseline or a learned run; `renderer` follows bokehpipe.infer.engine.Renderer."""
+
+    name: str
+    kind: str  # identity | classical | learned
+    needs_depth: bool
+    renderer: Any = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def predict(self, rgb: np.ndarray, disp: np.ndarray | None, meta: dict[str, Any] | None) -> np.ndarray:
+        if self.kind == "identity":
+            return rgb
+        if self.kind == "classical" and meta is not None:
+            from bokehpipe.render import render
+
+            r = self.renderer
+            return render(rgb, disp, r.method, focus=meta["focus"], aperture=meta["aperture"], **r.options)
+        return self.renderer.render_batch([rgb], [disp])[0]
+
+
+@dataclass
+class EvalResult:
+    rows: list[dict[str, Any]]
+    skipped: dict[str, str]
+    methods: list[Method]
+    n_images: int
+
+
+def classical_method(name: str, tiles: Any = None) -> Method:
+    from bokehpipe.infer.engine import ClassicalRenderer, TilePolicy
+
+    return Method(name, "classical", True, ClassicalRenderer(name, tiles=tiles or TilePolicy()))
+
+
+def learned_method(run_dir: Path, device: str, tiles: Any = None) -> Method:
+    from bokehpipe.infer.engine import LearnedRenderer, TilePolicy
+    from bokehpipe.train.checkpoint import load_model_for_inference
+
+    model, info = load_model_for_inference(run_dir, device=device)
+    renderer = LearnedRenderer(model, level=info["level"], with_depth=info["with_depth"], device=device,
+                               tiles=tiles or TilePolicy(), name=run_dir.name)
+    keep = {k: info[k] for k in ("model", "width", "in_chans", "with_depth", "depth_source", "level", "step", "path")
+            if k in info}
+    return Method(run_dir.name, "learned", bool(info["with_depth"]), renderer, keep)
+
+
+def evaluate(pairs: Sequence[Pair], methods: Sequence[Method], *, depth: Any | None,
+             metadata: dict[str, dict[str, Any]] | None = None, lpips: Any | None = None, align: bool = False,
+             progress: Callable[[int], None] | None = None) -> EvalResult:
+    """Score every method on every pair; rows carry `aligned` = False (and True too when `align`)."""
+    from bokehpipe.metrics import PROTOCOL, score_pair
+
+    if not pairs:
+        raise BokehpipeError("the split has no pairs with targets to evaluate")
+    skipped: dict[str, str] = {}
+    active = []
+    for m in methods:
+        if m.needs_depth and depth is None:
+            skipped[m.name] = "needs depth and no depth cache was given (--depth-source)"
+        else:
+            active.append(m)
+    if depth is not None:
+        missing = [p.id for p in pairs if p.id not in depth]
+        if missing:
+            raise BokehpipeError(f"{depth.path}: no depth for ids {', '.join(missing[:5])}"
+                                 f"{'...' if len(missing) > 5 else ''}; rerun `bokehpipe depth` for this split")
+    rows: list[dict[str, Any]] = []
+    for pair in pairs:
+        rgb, target = read_image(pair.input), read_image(pair.target)
+        if rgb.shape != target.shape:
+            raise BokehpipeError(f"{pair.target}: target size differs from input {pair.input.name}; "
+                                 "see `bokehpipe data check`")
+        disp = depth.read(pair.id, size=(rgb.shape[1], rgb.shape[0])) if depth is not None else None
+        meta = metadata.get(pair.id) if metadata else None
+        for m in active:
+            start = time.perf_counter()
+            pred = m.predict(rgb, disp, meta)
+            seconds = time.perf_counter() - start
+            for aligned in ((False, True) if align else (False,)):
+                scores = score_pair(pred, target, PROTOCOL, lpips=lpips, align=aligned)
+                rows.append({"id": pair.id, "method": m.name, "aligned": aligned, "seconds": round(seconds, 4),
+                             **scores})
+        if progress is not None:
+            progress(1)
+    return EvalResult(rows, skipped, list(active), len(pairs))
+
+
+def _mean(values: list[float]) -> float:
+    """Mean PSNR over images; +inf (identical images) stays +inf, as the protocol says."""
+    return float(np.mean(values)) if values else math.nan
+
+
+def summarize(result: EvalResult) -> dict[str, Any]:
+    methods: dict[str, Any] = {}
+    for m in result.methods:
+        entry: dict[str, Any] = {"kind": m.kind, **({"info": m.info} if m.info else {})}
+        for aligned, key in ((False, "metrics"), (True, "metrics_aligned")):
+            rows = [r for r in result.rows if r["method"] == m.name and r["aligned"] == aligned]
+            if not rows:
+                continue
+            metric_keys = [k for k in rows[0] if k not in ("id", "method", "aligned", "seconds")]
+            entry[key] = {k: _mean([r[k] for r in rows if k in r]) for k in metric_keys}
+            entry["n"] = len(rows)
+            entry["seconds_per_image"] = _mean([r["seconds"] for r in rows])
+        methods[m.name] = entry
+    return {"n_images": result.n_images, "methods": methods, "skipped": result.skipped}
+
+
+def per_image_csv(result: EvalResult) -> str:
+    keys: list[str] = []
+    for row in result.rows:
+        keys += [k for k in row if k not in keys]
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=keys, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(result.rows)
+    return buf.getvalue()
+
+
+def _fmt(metric: str, value: float) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "--"
+    if math.isinf(value):
+        return "$\\infty$"
+    return f"{value:.2f}" if metric.startswith("psnr") else f"{value:.4f}"
+
+
+def latex_table(summary: dict[str, Any], *, aligned: bool = False) -> str:
+    """A tabular fragment (booktabs) with the best value per column in bold; report.tex \\input's it."""
+    key = "metrics_aligned" if aligned else "metrics"
+    methods = {n: e[key] for n, e in summary["methods"].items() if key in e}
+    cols = [(k, label, hi) for k, label, hi in TABLE_COLUMNS if any(k in v for v in methods.values())]
+    best = {}
+    for k, _, hi in cols:
+        vals = [v[k] for v in methods.values() if k in v and math.isfinite(v[k])]
+        if vals:
+            best[k] = max(vals) if hi else min(vals)
+    up, down = "$\\uparrow$", "$\\downarrow$"
+    header = " & ".join(label + (up if hi else down) for _, label, hi in cols)
+    lines = ["\\begin{tabular}{l" + "r" * len(cols) + "}", "\\toprule", f"Method & {header} \\\\", "\\midrule"]
+    for name, values in methods.items():
+        cells = []
+        for k, _, _ in cols:
+            text = _fmt(k, values.get(k, math.nan))
+            cells.append(f"\\textbf{{{text}}}" if k in best and values.get(k) == best[k] else text)
+        lines.append(f"{_latex_escape(name)} & " + " & ".join(cells) + " \\\\")
+    lines += ["\\bottomrule", "\\end{tabular}", ""]
+    return "\n".join(lines)
+
+
+def _latex_escape(text: str) -> str:
+    return text.replace("\\", "\\textbackslash{}").replace("_", "\\_").replace("&", "\\&").replace("%", "\\%")
+
+
+def text_table(summary: dict[str, Any], *, aligned: bool = False) -> str:
+    key = "metrics_aligned" if aligned else "metrics"
+    cols = [k for k, _, _ in TABLE_COLUMNS if any(k in e.get(key, {}) for e in summary["methods"].values())]
+    lines = [f"{'method':<22}" + "".join(f"{c:>13}" for c in cols)]
+    for name, entry in summary["methods"].items():
+        values = entry.get(key, {})
+        cells = [_fmt(c, values.get(c, math.nan)).replace("$\\infty$", "inf") for c in cols]
+        lines.append(f"{name:<22}" + "".join(f"{cell:>13}" for cell in cells))
+    return "\n".join(lines)
+
+
+def write_reports(summary: dict[str, Any], result: EvalResult, out_dir: Path) -> dict[str, Path]:
+    """per_image.csv, summary.json, table.tex (and table_aligned.tex with --align), each written atomically."""
+    paths = {"csv": out_dir / "per_image.csv", "json": out_dir / "summary.json", "tex": out_dir / "table.tex"}
+    atomic_write_text(paths["csv"], per_image_csv(result))
+    atomic_write_text(paths["tex"], latex_table(summary))
+    if any("metrics_aligned" in e for e in summary["methods"].values()):
+        paths["tex_aligned"] = out_dir / "table_aligned.tex"
+        atomic_write_text(paths["tex_aligned"], latex_table(summary, aligned=True))
+    atomic_write_json(paths["json"], summary)
+    return paths
+
+
+def load_metadata(root: Path) -> dict[str, dict[str, Any]] | None:
+    """Per-image focus/aperture of a synthetic set (metadata.json), or None for photos."""
+    path = root / "metadata.json"
+    if not path.is_file():
+        return None
+    images = json.loads(path.read_text(encoding="utf-8")).get("images", {})
+    return {str(k): v for k, v in images.items() if "focus" in v and "aperture" in v} or None

@@ -1,0 +1,70 @@
+"""`bokehpipe eval`: baselines under one protocol, depth-aware skipping, and the files the report reads."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+
+import pytest
+
+
+@pytest.fixture(scope="module")
+def synth_store(tmp_path_factory):
+    """A tiny synthetic set with its ground-truth depth cached for the train split."""
+    from click.testing import CliRunner
+
+    from bokehpipe.cli import cli
+
+    root = tmp_path_factory.mktemp("evalstore")
+    runner = CliRunner()
+    for argv in (["synth", "tiny", "--count", "8", "--size", "192x128", "--seed", "5", "--workers", "1"],
+                 ["depth", "--dataset", "tiny", "--split", "train", "--source", "gt"]):
+        result = runner.invoke(cli, ["--store", str(root), *argv], catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+    return root
+
+
+def test_baselines_rank_as_physics_says_and_reports_are_written(run_cli, synth_store):
+    result = run_cli("eval", "--dataset", "tiny", "--split", "train", "--depth-source", "gt", store=synth_store)
+    assert result.exit_code == 0, result.output
+    out = synth_store / "reports" / "eval" / "tiny-train-gt"
+    summary = json.loads((out / "summary.json").read_text())
+    psnr = {m: e["metrics"]["psnr"] for m, e in summary["methods"].items()}
+    print("synthetic train PSNR:", psnr)
+    assert psnr["scatter"] > psnr["gaussian"] > psnr["identity"]
+    assert psnr["scatter"] < 60  # single-image rendering cannot see occluded background: not perfect
+    assert summary["focus"] == "metadata" and summary["depth_source"] == "gt"
+    assert summary["protocol"]["ssim_window"] == 11 and summary["protocol"]["borders"] == [0, 32]
+    rows = list(csv.DictReader((out / "per_image.csv").open()))
+    assert len(rows) == 3 * summary["n_images"]
+    mean_identity = sum(float(r["psnr"]) for r in rows if r["method"] == "identity") / summary["n_images"]
+    assert math.isclose(mean_identity, psnr["identity"], rel_tol=1e-9)
+    tex = (out / "table.tex").read_text()
+    assert tex.count("\\textbf{") == tex.split("\\midrule")[0].count("&")  # one best per metric column
+    assert "scatter & \\textbf{" in tex
+
+
+def test_without_depth_the_depth_baselines_are_skipped_with_a_note(run_cli, synth_store):
+    result = run_cli("eval", "--dataset", "tiny", "--split", "train", "--tag", "nodepth", store=synth_store)
+    assert result.exit_code == 0, result.output
+    assert "skipped scatter: needs depth" in result.output
+    summary = json.loads((synth_store / "reports" / "eval" / "nodepth" / "summary.json").read_text())
+    assert list(summary["methods"]) == ["identity"] and set(summary["skipped"]) == {"gaussian", "scatter"}
+    assert summary["lpips"].startswith("absent")
+
+
+def test_missing_cache_and_bad_baseline_are_one_line_errors(run_cli, synth_store):
+    result = run_cli("eval", "--dataset", "tiny", "--split", "val", "--depth-source", "gt", store=synth_store)
+    assert result.exit_code == 1 and "bokehpipe depth" in result.output and "Traceback" not in result.output
+    bad = run_cli("eval", "--dataset", "tiny", "--split", "train", "--baselines", "identity,blur", store=synth_store)
+    assert bad.exit_code == 1 and "unknown baseline blur" in bad.output
+
+
+@pytest.mark.slow
+def test_real_ebb_val294_identity(run_cli, realdata, store_root):
+    result = run_cli("eval", "--data", realdata / "ebb", "--split", "val294", "--limit", "1")
+    assert result.exit_code == 0, result.output
+    summary = json.loads((store_root / "reports" / "eval" / "ebb-val294" / "summary.json").read_text())
+    print("real EBB! 4545 identity:", summary["methods"]["identity"]["metrics"])
+    assert 15 < summary["methods"]["identity"]["metrics"]["psnr"] < 30
