@@ -81,8 +81,14 @@ def learned_method(run_dir: Path, device: str, tiles: Any = None) -> Method:
 
 def evaluate(pairs: Sequence[Pair], methods: Sequence[Method], *, depth: Any | None,
              metadata: dict[str, dict[str, Any]] | None = None, lpips: Any | None = None, align: bool = False,
+             save_dir: Path | None = None, save_count: int = 0,
              progress: Callable[[int], None] | None = None) -> EvalResult:
-    """Score every method on every pair; rows carry `aligned` = False (and True too when `align`)."""
+    """Score every method on every pair; rows carry `aligned` = False (and True too when `align`).
+
+    With `save_dir`, the predictions for the first `save_count` pairs are kept as PNG
+    (`save_dir/<method>/<id>.png`) for figures: a figure then shows exactly what was scored.
+    """
+    from bokehpipe.data.io import write_png
     from bokehpipe.metrics import PROTOCOL, score_pair
 
     if not pairs:
@@ -100,7 +106,7 @@ def evaluate(pairs: Sequence[Pair], methods: Sequence[Method], *, depth: Any | N
             raise BokehpipeError(f"{depth.path}: no depth for ids {', '.join(missing[:5])}"
                                  f"{'...' if len(missing) > 5 else ''}; rerun `bokehpipe depth` for this split")
     rows: list[dict[str, Any]] = []
-    for pair in pairs:
+    for index, pair in enumerate(pairs):
         rgb, target = read_image(pair.input), read_image(pair.target)
         if rgb.shape != target.shape:
             raise BokehpipeError(f"{pair.target}: target size differs from input {pair.input.name}; "
@@ -111,6 +117,8 @@ def evaluate(pairs: Sequence[Pair], methods: Sequence[Method], *, depth: Any | N
             start = time.perf_counter()
             pred = m.predict(rgb, disp, meta)
             seconds = time.perf_counter() - start
+            if save_dir is not None and index < save_count:
+                write_png(save_dir / m.name / f"{pair.id}.png", np.clip(pred, 0.0, 1.0))
             for aligned in ((False, True) if align else (False,)):
                 scores = score_pair(pred, target, PROTOCOL, lpips=lpips, align=aligned)
                 rows.append({"id": pair.id, "method": m.name, "aligned": aligned, "seconds": round(seconds, 4),

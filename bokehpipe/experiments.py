@@ -8,12 +8,15 @@ creates = ["datasets/demo"]        # store paths; when all exist the step is reu
 ```
 
 Each step runs with `--pipeline` set to the same file, so the file's `[train]`, `[eval]`, ... tables give
-the steps their defaults and the steps list only what differs. Wall times and outcomes go to
+the steps their defaults and the steps list only what differs. In `run` and `creates`, `{store}` is the
+store root and `{realdata}` the folder of real photos (BOKEHPIPE_REALDATA, else ../shared/realdata next to
+the checkout); a step that needs `{realdata}` where it is absent stops with a clear message. Wall times and outcomes go to
 `store/reports/experiments/<name>.json`, which the report reads: every time in the report was measured.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -31,7 +34,21 @@ class Step:
     creates: tuple[str, ...]
 
     def done(self, store: ArtifactStore) -> bool:
-        return bool(self.creates) and all((store.root / rel).exists() for rel in self.creates)
+        return bool(self.creates) and all((store.root / expand(rel, store)).exists() for rel in self.creates)
+
+    def expanded(self, store: ArtifactStore) -> list[str]:
+        return [expand(a, store) for a in self.argv]
+
+
+def realdata_dir() -> Path:
+    env = os.environ.get("BOKEHPIPE_REALDATA")
+    return Path(env) if env else Path(__file__).resolve().parents[2].parent / "shared" / "realdata"
+
+
+def expand(text: str, store: ArtifactStore) -> str:
+    if "{realdata}" in text and not realdata_dir().is_dir():
+        raise ConfigError(f"{realdata_dir()}: real photos not found; set BOKEHPIPE_REALDATA to the realdata folder")
+    return text.replace("{store}", str(store.root)).replace("{realdata}", str(realdata_dir()))
 
 
 def load_steps(pipeline: dict[str, Any], source: Path) -> list[Step]:

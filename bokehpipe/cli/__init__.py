@@ -22,6 +22,16 @@ from bokehpipe.errors import BokehpipeError
 COMMANDS: dict[str, str] = {
     "info": "bokehpipe.cli.info:info",
     "data": "bokehpipe.cli.data:data",
+    "synth": "bokehpipe.cli.synth:synth",
+    "render": "bokehpipe.cli.render:render",
+    "depth": "bokehpipe.cli.depth:depth",
+    "weights": "bokehpipe.cli.weights:weights",
+    "train": "bokehpipe.cli.train:train",
+    "infer": "bokehpipe.cli.infer:infer",
+    "eval": "bokehpipe.cli.eval:eval_",
+    "bench": "bokehpipe.cli.bench:bench",
+    "experiment": "bokehpipe.cli.experiment:experiment",
+    "report": "bokehpipe.cli.report:report",
 }
 
 

@@ -21,10 +21,13 @@ from bokehpipe.cli.common import dataset_options, pass_state
                    "(falls back to auto-focus on photos), or auto-focus everywhere.")
 @click.option("--align", is_flag=True, help="Also score after a per-image colour gain fit (reported separately).")
 @click.option("--limit", type=click.IntRange(1), default=None, help="Score only the first N images of the split.")
+@click.option("--save-predictions", type=click.IntRange(0), default=0, show_default=True,
+              help="Keep the predictions for the first N images as PNG (<report folder>/predictions/<method>/).")
 @click.option("--device", default="cpu", show_default=True, help="Device for learned runs and metrics.")
 @click.option("--tag", default=None, help="Report folder name (default: <dataset>-<split>[-<depth-source>]).")
 @pass_state
-def eval_(state, data, dataset, split, runs, baselines, depth_source, focus, align, limit, device, tag) -> None:
+def eval_(state, data, dataset, split, runs, baselines, depth_source, focus, align, limit, save_predictions, device,
+          tag) -> None:
     """Score runs and baselines on --split; write per-image CSV, summary JSON and a LaTeX table.
 
     Protocol (bokehpipe.metrics.PROTOCOL): [0, 1], data range 1, SSIM 11-px Gaussian window sigma 1.5,
@@ -63,16 +66,16 @@ def eval_(state, data, dataset, split, runs, baselines, depth_source, focus, ali
             click.echo(f"note: run {m.name} was trained on {want} depth and is scored with {depth_source}", err=True)
     metadata = ev.load_metadata(root) if focus == "metadata" else None
     lpips, lpips_note = load_lpips(store, device)
+    tag = tag or "-".join(filter(None, [name, split, depth_source]))
+    out_dir = store.reports_dir / "eval" / tag
     with tqdm(total=len(pairs), desc="eval", unit="img", leave=False, disable=None) as bar:
         result = ev.evaluate(pairs, methods, depth=depth, metadata=metadata, lpips=lpips, align=align,
-                             progress=bar.update)
+                             save_dir=out_dir / "predictions", save_count=save_predictions, progress=bar.update)
     summary = ev.summarize(result)
     summary.update(dataset=name, dataset_root=str(root), split=split, depth_source=depth_source, depth_cache=depth_note,
                    focus="metadata" if metadata else "auto", align=align, protocol=PROTOCOL.describe(),
                    lpips="present" if lpips is not None else f"absent: {lpips_note}",
                    command="bokehpipe " + " ".join(sys.argv[1:]), created=time.strftime("%Y-%m-%dT%H:%M:%S"))
-    tag = tag or "-".join(filter(None, [name, split, depth_source]))
-    out_dir = store.reports_dir / "eval" / tag
     paths = ev.write_reports(summary, result, out_dir)
     store.record(paths["json"], "eval", dataset=name, split=split)
     click.echo(f"{name} / {split}: {result.n_images} images, depth: {depth_source or 'none'}, "

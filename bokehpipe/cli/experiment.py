@@ -34,8 +34,8 @@ def run_experiment(state, name: str, *, only=(), start=None, force=False, dry_ru
     def on_step(step, what):
         click.secho(f"== {step.name} ({what}): bokehpipe {' '.join(step.argv)}", err=True, bold=True)
 
-    return run_steps(path.stem, steps, state.store, lambda s: invoke_step(state, path, s.argv), force=force,
-                     on_step=on_step)
+    return run_steps(path.stem, steps, state.store, lambda s: invoke_step(state, path, s.expanded(state.store)),
+                     force=force, on_step=on_step)
 
 
 @click.command()

@@ -1,0 +1,181 @@
+"""Training benchmarks: peak memory of one level-1 training step and of the data pipeline alone.
+
+The paper trains level 1 on 512x512 half-resolution crops against 1024x1024 targets; the official code
+needed ~164 GB of RAM because it held the whole set in float64. These commands measure what a streaming
+PyTorch rebuild needs instead (peak RSS, CPU, batch 1):
+
+    python -m bokehpipe.bench.train_bench step --model pynet --crop 512      # one level-1 step (fwd+bwd+Adam)
+    python -m bokehpipe.bench.train_bench data --level 1 --crop 512 --workers 2 --batch 5 --data DIR
+
+Each prints one JSON line. Without `--data` a toy set in the EBB! layout is written to a temp folder
+(`write_toy_dataset`, also used by the tests): full-size 1536x1024 JPEGs, depth-weighted blur as targets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def peak_rss_mb(children: bool = False) -> float:
+    """Peak resident set size of this process (or of its largest finished/running child) in MiB (Linux: KiB)."""
+    who = resource.RUSAGE_CHILDREN if children else resource.RUSAGE_SELF
+    return resource.getrusage(who).ru_maxrss / 1024.0
+
+
+def write_toy_dataset(root: str | Path, *, n_train: int = 6, n_val: int = 2, size: tuple[int, int] = (128, 96),
+                      seed: int = 0, jpeg: bool = False) -> Path:
+    """A tiny learnable set in the EBB! released layout: `Training/{original,bokeh,depth}/<id>` + splits.json.
+
+    Each scene is smooth texture plus a sharp near disc; the target blurs each pixel by how far it is from
+    the near plane (a depth-weighted mix of the image and its Gaussian blur), so depth helps. `size` is
+    (width, height) at full resolution.
+    """
+    import cv2
+
+    from bokehpipe.data.io import write_jpeg, write_png
+    from bokehpipe.store import atomic_write_json
+
+    root = Path(root)
+    w, h = size
+    rng = np.random.default_rng(seed)
+    ids = [str(i) for i in range(n_train + n_val)]
+    for id_ in ids:
+        noise = rng.random((h // 8 + 1, w // 8 + 1, 3)).astype(np.float32)
+        img = cv2.resize(noise, (w, h), interpolation=cv2.INTER_CUBIC)
+        img += 0.25 * (rng.random((h, w, 3)).astype(np.float32) - 0.5)  # fine detail the blur removes
+        yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+        cx, cy, r = rng.uniform(0.3, 0.7) * w, rng.uniform(0.3, 0.7) * h, rng.uniform(0.15, 0.3) * min(w, h)
+        near = ((xx - cx) ** 2 + (yy - cy) ** 2 < r * r).astype(np.float32)
+        colour = rng.random(3).astype(np.float32)
+        stripes = 0.5 + 0.5 * np.sin(xx / 2.0)[..., None]
+        img = np.where(near[..., None] > 0, colour * stripes, img)
+        img = np.clip(img, 0, 1)
+        disp = np.clip(0.15 + 0.25 * yy / h + 0.6 * near, 0, 1)  # ground gets nearer downwards; disc nearest
+        blur = cv2.GaussianBlur(img, (0, 0), sigmaX=max(1.0, w / 48))
+        focus = cv2.GaussianBlur(near, (0, 0), sigmaX=1.0)[..., None]
+        target = np.clip(focus * img + (1 - focus) * blur, 0, 1)
+        writer = write_jpeg if jpeg else write_png
+        ext = "jpg" if jpeg else "png"
+        writer(root / "Training" / "original" / f"{id_}.{ext}", img)
+        writer(root / "Training" / "bokeh" / f"{id_}.{ext}", target)
+        write_png(root / "Training" / "depth" / f"{id_}.png", disp, bits=16)
+    atomic_write_json(root / "splits.json", {"train": ids[:n_train], "val": ids[n_train:]})
+    return root
+
+
+class PngDepth:
+    """A stand-in depth cache over `Training/depth/<id>.png` (same `read`/`in` interface as DepthCache)."""
+
+    def __init__(self, pairs) -> None:
+        self.maps = {p.id: p.depth for p in pairs if p.depth is not None}
+        self.path = "png depth maps"
+
+    def __contains__(self, id_: object) -> bool:
+        return id_ in self.maps
+
+    def read(self, id_: str, size: tuple[int, int] | None = None) -> np.ndarray:
+        from bokehpipe.data.io import read_map, resize
+
+        disp = read_map(self.maps[id_])
+        return disp if size is None else resize(disp, size, clip=False)
+
+
+def bench_step(model_name: str, crop: int, batch: int, level: int, threads: int, perceptual: bool) -> dict:
+    """One optimiser step at `level` on random data: forward, the paper's loss, backward, Adam."""
+    import torch
+
+    from bokehpipe.losses import VGGContent, level_loss
+    from bokehpipe.models import count_parameters, create_model
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    model = create_model(model_name, in_chans=4)
+    vgg = VGGContent() if perceptual and level == 1 else None  # random weights: same memory as the real ones
+    params = [p for _, p in model.level_parameters(level)]
+    opt = torch.optim.Adam(params, lr=5e-5)
+    side = int(crop * 2 ** (2 - level))
+    x = torch.rand(batch, 4, crop, crop)
+    y = torch.rand(batch, 3, side, side)
+    base = peak_rss_mb()
+    t0 = time.perf_counter()
+    pred = model(x, level)
+    loss, parts = level_loss(level, pred, y, vgg=vgg)
+    loss.backward()
+    opt.step()
+    return {"bench": "train_step", "model": model_name, "params": count_parameters(model), "level": level,
+            "crop": crop, "target": side, "batch": batch, "perceptual": vgg is not None, "threads": threads,
+            "seconds": round(time.perf_counter() - t0, 2), "rss_before_step_mb": round(base, 1),
+            "peak_rss_mb": round(peak_rss_mb(), 1), "loss": float(loss)}
+
+
+def bench_data(data: str | None, level: int, crop: int, batch: int, workers: int, batches: int) -> dict:
+    """Stream `batches` training batches through the real Dataset/DataLoader and record peak RSS."""
+    import torch
+    from torch.utils.data import DataLoader
+
+    from bokehpipe.data.datasets import BokehPairs, StepSampler, collate, worker_init
+    from bokehpipe.data.ebb import load_index
+
+    tmp = None
+    if data is None:
+        tmp = tempfile.TemporaryDirectory()
+        data = str(write_toy_dataset(tmp.name, n_train=8, n_val=0, size=(1536, 1024), jpeg=True))
+    index = load_index(data)
+    split = "train" if "train" in index.split_names() else "all"
+    pairs = index.split(split, require_targets=True)
+    with_depth = all(p.depth is not None for p in pairs)
+    ds = BokehPairs(pairs, level=level, crop=crop, with_depth=with_depth,
+                    depth=PngDepth(pairs) if with_depth else None, augment=True)
+    sampler = StepSampler(len(ds), batch=batch, steps=batches, seed=0, level=level)
+    loader = DataLoader(ds, batch_sampler=sampler, num_workers=workers, collate_fn=collate,
+                        worker_init_fn=worker_init if workers else None)
+    t0 = time.perf_counter()
+    shapes = None
+    for b in loader:
+        shapes = {k: list(v.shape) for k, v in b.items() if isinstance(v, torch.Tensor)}
+    seconds = time.perf_counter() - t0
+    out = {"bench": "data", "data": data if tmp is None else "toy 1536x1024 JPEGs", "pairs": len(pairs),
+           "level": level, "crop": crop, "batch": batch, "workers": workers, "batches": batches,
+           "with_depth": with_depth, "shapes": shapes, "images_per_s": round(batch * batches / seconds, 2),
+           "peak_rss_main_mb": round(peak_rss_mb(), 1), "peak_rss_largest_worker_mb": round(peak_rss_mb(True), 1)}
+    if tmp is not None:
+        tmp.cleanup()
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bokehpipe.bench.train_bench", description=__doc__.split("\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    s = sub.add_parser("step", help="peak RSS of one training step")
+    s.add_argument("--model", default="pynet")
+    s.add_argument("--crop", type=int, default=512)
+    s.add_argument("--batch", type=int, default=1)
+    s.add_argument("--level", type=int, default=1)
+    s.add_argument("--threads", type=int, default=2)
+    s.add_argument("--no-perceptual", action="store_true")
+    d = sub.add_parser("data", help="peak RSS of the data pipeline alone")
+    d.add_argument("--data", default=None)
+    d.add_argument("--level", type=int, default=1)
+    d.add_argument("--crop", type=int, default=512)
+    d.add_argument("--batch", type=int, default=5)
+    d.add_argument("--workers", type=int, default=2)
+    d.add_argument("--batches", type=int, default=10)
+    a = ap.parse_args(argv)
+    if a.cmd == "step":
+        out = bench_step(a.model, a.crop, a.batch, a.level, a.threads, not a.no_perceptual)
+    else:
+        out = bench_data(a.data, a.level, a.crop, a.batch, a.workers, a.batches)
+    sys.stdout.write(json.dumps(out) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,52 @@
+"""`bokehpipe bench`: seconds and peak memory per photo for every model size and renderer, on this machine."""
+
+from __future__ import annotations
+
+import click
+
+from bokehpipe.cli.common import pass_state
+
+
+def _names(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+@click.command()
+@click.option("--models", default="pynet-xs,pynet-s,pynet", show_default=True, help="Generators to time (random weights).")
+@click.option("--renderers", default="gaussian,scatter", show_default=True, help="Classical renderers to time.")
+@click.option("--depth-models", default="midas_v21_small_256,dpt_hybrid_384", show_default=True,
+              help="MiDaS variants for the depth pass images/s ('' to skip).")
+@click.option("--train-levels", default="5,3,1", show_default=True, help="Levels whose training images/s to time.")
+@click.option("--train-model", default="pynet-xs", show_default=True)
+@click.option("--crop", type=click.IntRange(32), default=128, show_default=True, help="Training crop (half resolution).")
+@click.option("--batch", type=click.IntRange(1), default=2, show_default=True, help="Training batch.")
+@click.option("--size", default="1536x1024", show_default=True, help="Photo size WxH (EBB!: 1536x1024).")
+@click.option("--device", default="cpu", show_default=True)
+@click.option("--repeats", type=click.IntRange(1), default=2, show_default=True, help="Timed runs after a warm-up.")
+@pass_state
+def bench(state, models, renderers, depth_models, train_levels, train_model, crop, batch, size, device,
+          repeats) -> None:
+    """Time every model size and renderer on a WxH photo, the depth pass and training steps; write bench.json.
+
+    Each row runs in a fresh process, so "peak" is that row's own peak RSS (CPU) or allocated memory (CUDA).
+    Output: store/reports/bench.json and the printed table.
+    """
+    from bokehpipe.bench.suite import format_table, run_suite
+    from bokehpipe.errors import BokehpipeError
+    from bokehpipe.store import atomic_write_json
+
+    try:
+        w, h = (int(v) for v in size.lower().split("x"))
+    except ValueError:
+        raise BokehpipeError(f"--size {size!r}: expected WxH, e.g. 1536x1024") from None
+
+    def on_row(kind, row):
+        click.echo(f"  {kind:<9}{row['name']:<24} done", err=True)
+
+    result = run_suite(models=_names(models), renderers=_names(renderers), depth_models=_names(depth_models),
+                       train_levels=[int(v) for v in _names(train_levels)], train_model=train_model, size=(w, h),
+                       device=device, repeats=repeats, crop=crop, batch=batch, on_row=on_row)
+    path = state.store.reports_dir / "bench.json"
+    atomic_write_json(path, result)
+    click.echo(format_table(result))
+    click.echo(f"wrote {path}")

@@ -1,0 +1,198 @@
+"""`bokehpipe depth ...`: phase one, the depth cache (compute, verify, export, benchmark).
+
+No torch / numpy / h5py at import time: `--help` stays instant; the work is imported inside each command.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from bokehpipe.cli.common import dataset_options, echo_json, pass_state
+from bokehpipe.depth.variants import DEFAULT_CPU, DEFAULT_GPU, variant_names
+
+SOURCES = ("midas", "gt", "png")
+
+
+def _cache_options(func):
+    func = click.option("--model", type=click.Choice(variant_names()), default=None, metavar="VARIANT",
+                        help=f"MiDaS variant (--source midas): {', '.join(variant_names())}.")(func)
+    func = click.option("--source", type=click.Choice(SOURCES), default="midas", show_default=True,
+                        help="midas (computed), gt (synthetic ground truth) or png (PyNET maps).")(func)
+    func = click.option("--split", default="train", show_default=True, help="Dataset split (see `data check`).")(func)
+    return dataset_options(func)
+
+
+def _progress(desc: str):
+    """A factory run_depth calls with the total; returns tqdm's update (tqdm draws on stderr)."""
+    bars = []
+
+    def make(total: int):
+        from tqdm import tqdm
+
+        bar = tqdm(total=total, desc=desc, unit="map", file=sys.stderr, leave=False, disable=None)
+        bars.append(bar)
+        return bar.update
+
+    return make, bars
+
+
+def _print_report(report) -> None:
+    status = "ok" if report.ok else "FAILED"
+    click.echo(f"verify   {status}: {report.ok_ids}/{report.expected} maps ok, {len(report.missing)} missing, "
+               f"{len(report.stale)} stale, {len(report.corrupt)} corrupt, {len(report.extra)} extra"
+               + (f", {report.pending_parts} unmerged parts" if report.pending_parts else ""))
+    for line in report.problems[:10]:
+        click.echo(f"  {line}")
+    for label, ids in (("missing", report.missing), ("stale", report.stale)):
+        if ids:
+            click.echo(f"  {label}: {', '.join(ids[:10])}{' ...' if len(ids) > 10 else ''}")
+    for id_, reason in report.corrupt[:10]:
+        click.echo(f"  corrupt {id_}: {reason}")
+
+
+@click.group(invoke_without_command=True)
+@_cache_options
+@click.option("--weights", type=click.Path(dir_okay=False), default=None,
+              help="MiDaS checkpoint file (default: store/weights/<model>.pt; see `bokehpipe weights`).")
+@click.option("--batch-size", type=click.IntRange(1, 1024), default=None,
+              help="Images per forward pass (MiDaS, same input size) or per written part (default 1 / 8).")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option("--precision", type=click.Choice(["fp32", "fp16", "bf16"]), default="fp32", show_default=True,
+              help="Autocast dtype on a GPU; part of the cache identity.")
+@click.option("--workers", type=click.IntRange(0, 64), default=None,
+              help="DataLoader processes decoding photos (default: min(4, cores - 1)).")
+@click.option("--overwrite", is_flag=True, help="Discard the existing cache (and unfinished parts) and recompute.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.pass_context
+def depth(ctx: click.Context, data, dataset, split, source, model, weights, batch_size, device, precision, workers,
+          overwrite, as_json) -> None:
+    """Cache a depth map per photo of a split in store/depth/<dataset>/<model-or-source>/<split>.h5.
+
+    \b
+    --source midas runs MiDaS; default --model: dpt_hybrid_384 on a GPU, midas_v21_small_256 on a CPU.
+    --source gt reads a synthetic set's disparity; --source png PyNET-style 8-bit maps.
+    Resumable: a rerun skips cached ids, so it can be killed any time. Under
+    `torchrun --nproc-per-node N -m bokehpipe depth ...` each rank computes a shard and rank 0 merges
+    and verifies. Subcommands: verify (check a cache), export (PyNET original_depth PNGs), bench.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from bokehpipe.depth.run import run_depth
+
+    store = ctx.obj.store
+    make, bars = _progress(f"depth {source if source != 'midas' else (model or 'midas')}")
+    try:
+        result = run_depth(store, split=split, data=data, dataset=dataset, source=source, model=model,
+                           weights=weights, device=device, precision=precision, batch_size=batch_size,
+                           workers=workers, overwrite=overwrite, progress=make)
+    finally:
+        for bar in bars:
+            bar.close()
+    if result.rank != 0:
+        return
+    if as_json:
+        echo_json(result.to_json())
+    else:
+        click.echo(f"cache    {result.path}")
+        click.echo(f"maps     {result.computed} computed, {result.skipped} already cached, {result.total} in split "
+                   f"{result.split!r} ({result.seconds:.1f} s, {result.world_size} process(es))")
+        if result.report is not None:
+            _print_report(result.report)
+    if result.report is not None and not result.report.ok:
+        raise click.ClickException(f"{result.path}: verification failed; rerun the same command to repair it")
+
+
+def _cache_path(state, data, dataset, split, source, model):
+    """(dataset root, cache path, source) for verify/export; a midas cache without --model is looked up."""
+    store = state.store
+    root, name = store.resolve_dataset(data=data, dataset=dataset)
+    if source != "midas":
+        return root, store.depth_cache(name, source, split), source
+    if model is None:
+        found = sorted(p.parent.name for p in (store.depth_dir / name).glob(f"*/{split}.h5")
+                       if p.parent.name not in SOURCES)
+        if len(found) != 1:
+            raise click.ClickException(f"{store.depth_dir / name}: {len(found)} MiDaS caches for split {split!r} "
+                                       f"({', '.join(found) or 'none'}); pass --model")
+        model = found[0]
+    return root, store.depth_cache(name, model, split), source
+
+
+@depth.command("verify")
+@_cache_options
+@click.option("--quick", is_flag=True, help="Compare source file sizes instead of sha256 (fast; misses edits).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@pass_state
+def verify(state, data, dataset, split, source, model, quick, as_json) -> None:
+    """Check a cache against its dataset split: missing, stale (photo changed) and corrupt maps.
+
+    Exits non-zero unless every photo of the split has a readable, current map.
+    """
+    from bokehpipe.data.ebb import load_index
+    from bokehpipe.depth.cache import verify_cache
+
+    root, path, source = _cache_path(state, data, dataset, split, source, model)
+    pairs = load_index(root).split(split)
+    expected = {p.id: (p.input if source == "midas" else p.depth) for p in pairs if
+                source == "midas" or p.depth is not None}
+    report = verify_cache(path, expected, hash_sources=not quick)
+    if as_json:
+        echo_json(report.to_json())
+    else:
+        click.echo(f"cache    {path}")
+        _print_report(report)
+    if not report.ok:
+        raise click.ClickException(f"{path}: cache does not match split {split!r}; run `bokehpipe depth` "
+                                   "for it again (add --overwrite to rebuild)")
+
+
+@depth.command("export")
+@_cache_options
+@click.option("--format", "fmt", type=click.Choice(["png"]), default="png", show_default=True,
+              help="Output format: PyNET-Bokeh original_depth PNGs.")
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Output folder; maps go to OUT/original_depth/<id>.png (default: next to the cache).")
+@click.option("--resolution", type=click.Choice(["half", "image", "stored"]), default="half", show_default=True,
+              help="half = half the photo size (PyNET), image = photo size, stored = as cached.")
+@click.option("--bits", type=click.Choice(["8", "16"]), default="8", show_default=True, help="PNG bit depth.")
+@pass_state
+def export(state, data, dataset, split, source, model, fmt, out, resolution, bits) -> None:
+    """Write a cache as PNG depth maps in the PyNET-Bokeh `original_depth` layout (near = bright)."""
+    from pathlib import Path
+
+    from tqdm import tqdm
+
+    from bokehpipe.depth.export import export_png
+
+    _, path, _ = _cache_path(state, data, dataset, split, source, model)
+    out_dir = Path(out) if out else path.with_name(f"{path.stem}-pynet")
+    with tqdm(desc="export", unit="map", file=sys.stderr, leave=False, disable=None) as bar:
+        n = export_png(path, out_dir, resolution=resolution, bits=int(bits), tick=bar.update)
+    click.echo(f"wrote {n} maps to {out_dir / 'original_depth'}")
+
+
+@depth.command("bench")
+@click.option("--models", default=f"{DEFAULT_CPU},{DEFAULT_GPU}", show_default=True,
+              help="Comma-separated MiDaS variants to time (random weights).")
+@click.option("--images", type=click.IntRange(2, 1000), default=8, show_default=True, help="Photos per model.")
+@click.option("--size", default="1536x1024", show_default=True, help="Photo size WxH (EBB! is 1536x1024).")
+@click.option("--threads", type=click.IntRange(1, 256), default=None, help="torch CPU threads (default: torch's).")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option("--read-maps", type=click.IntRange(1, 10000), default=32, show_default=True,
+              help="Maps in the HDF5 read benchmark.")
+@click.option("--real-maps", type=click.Path(exists=True, file_okay=False), default=None,
+              help="Folder of depth PNGs used (resized to --size) for the cache-size and read test.")
+@click.option("--json", "as_json", is_flag=True, help="Print the numbers as JSON.")
+def bench(models, images, size, threads, device, read_maps, real_maps, as_json) -> None:
+    """Depth-pass images/s, cache bytes per map and DataLoader (2 workers) read maps/s."""
+    from bokehpipe.bench.depth_bench import format_results, run_bench
+
+    w, h = (int(v) for v in size.lower().split("x"))
+    results = run_bench([m for m in models.split(",") if m], images=images, size=(w, h), threads=threads,
+                        device=device, read_maps=read_maps, real_maps=real_maps)
+    if as_json:
+        echo_json(results)
+    else:
+        click.echo(format_results(results))

@@ -1,0 +1,100 @@
+"""`bokehpipe infer FOLDER`: bokeh on your own photos at full resolution, plus a static gallery (issue 6)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from bokehpipe.cli.common import pass_state
+
+METHOD_CHOICES = ("scatter", "gaussian")  # bokehpipe.render.METHODS (not imported here: --help stays light)
+
+
+@click.command()
+@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--recursive", is_flag=True, help="Also render photos in subfolders (outputs mirror them).")
+@click.option("--run", "run_name", metavar="NAME", default=None,
+              help="Trained run in the store: its newest best checkpoint of the finest trained level.")
+@click.option("--checkpoint", type=click.Path(exists=True, path_type=Path), default=None,
+              help="A checkpoint file (or run folder) instead of --run.")
+@click.option("--method", type=click.Choice(METHOD_CHOICES), default=None,
+              help="A classical depth-aware renderer instead of a trained model (no training needed).")
+@click.option("--depth", "depth_dir", type=click.Path(exists=True, file_okay=False), default=None,
+              help="Folder of depth maps named like the photos (8/16-bit PNG or .npy, near = bright, any size).")
+@click.option("--depth-cache", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="A phase-one depth cache (.h5 from `bokehpipe depth`), looked up by file stem.")
+@click.option("--depth-model", metavar="VARIANT", default=None,
+              help="MiDaS variant run on the fly (default when no depth is given: the run's own depth model, "
+                   "else midas_v21_small_256 on CPU / dpt_hybrid_384 on GPU).")
+@click.option("--weights", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="MiDaS checkpoint file for --depth-model (default: the store's weights/ copy).")
+@click.option("--focus", type=click.FloatRange(0.0, 1.0), default=None,
+              help="--method only: disparity in focus (default: found automatically).")
+@click.option("--aperture", type=click.FloatRange(min=0.0), default=None,
+              help="--method only: blur strength, 1 = the f/1.8 look of EBB! targets.  [default: 1]")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Output folder  [default: <store>/renders/<run or method>/]")
+@click.option("--overwrite", is_flag=True, help="Replace renders that already exist in --out.")
+@click.option("--max-pixels", type=click.IntRange(min=1), default=None,
+              help="Tile photos larger than this many pixels (full resolution); default: never, except on "
+                   "GPU out-of-memory.")
+@click.option("--tile", type=click.IntRange(min=16), default=None,
+              help="Always tile, with tiles of this side (full-resolution pixels).")
+@click.option("--tile-overlap", type=click.IntRange(min=0), default=128, show_default=True,
+              help="Overlap between tiles (full-resolution pixels); the outer quarter of it is discarded.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--batch-size", type=click.IntRange(1, 256), default=None,
+              help="Photos of one size rendered together  [default: 4 on GPU, 1 on CPU]")
+@click.option("--format", "fmt", type=click.Choice(["jpg", "png"]), default="jpg", show_default=True,
+              help="Output format (8-bit; JPEG quality 95).")
+@pass_state
+def infer(state, folder: Path, recursive: bool, run_name: str | None, checkpoint: Path | None, method: str | None,
+          depth_dir: str | None, depth_cache: str | None, depth_model: str | None, weights: str | None,
+          focus: float | None, aperture: float | None, out_dir: Path | None, overwrite: bool,
+          max_pixels: int | None, tile: int | None, tile_overlap: int, device: str, batch_size: int | None,
+          fmt: str) -> None:
+    """Render every photo in FOLDER with a trained run, a checkpoint or a classical renderer.
+
+    Writes OUT/<name>.<format> (upright, the photo's size), OUT/<name>.depth.png (the disparity used) and
+    OUT/index.html, a gallery with a before/after slider. Inputs are never written to; existing renders
+    are kept unless --overwrite. Unreadable photos are skipped with one line each; the exit status is
+    non-zero if any photo failed.
+    """
+    from tqdm import tqdm
+
+    from bokehpipe.infer.session import InferOptions, plan_session
+
+    sources = [n for n, v in (("--run", run_name), ("--checkpoint", checkpoint), ("--method", method)) if v]
+    if len(sources) != 1:
+        raise click.UsageError("give exactly one of --run NAME, --checkpoint PATH or --method scatter|gaussian"
+                               + (f" (got {', '.join(sources)})" if sources else ""))
+    if method is None and (focus is not None or aperture is not None):
+        raise click.UsageError("--focus and --aperture steer the classical renderers (--method); a trained "
+                               "model learned its own focus and blur")
+    opts = InferOptions(folder=folder, recursive=recursive, run=run_name, checkpoint=checkpoint, method=method,
+                        depth_dir=depth_dir, depth_cache=depth_cache, depth_model=depth_model, weights=weights,
+                        focus=focus, aperture=1.0 if aperture is None else aperture, out_dir=out_dir,
+                        overwrite=overwrite, max_pixels=max_pixels, tile=tile, tile_overlap=tile_overlap,
+                        device=device, batch_size=batch_size, fmt=fmt)
+    session = plan_session(opts, state.store)
+    for note in session.notes:
+        click.echo(note, err=True)
+    with tqdm(total=len(session.jobs), unit="photo", desc=session.name, file=sys.stderr, disable=None,
+              leave=False) as bar:
+        def done(outcome) -> None:
+            bar.update(1)
+            if not outcome.ok:
+                bar.write(f"skipped: {outcome.message}", file=sys.stderr)
+
+        summary = session.run(on_done=done)
+    click.echo(f"rendered {summary.rendered} of {summary.total} photo(s) with {session.name} "
+               f"({session.depth_description}) into {session.out_dir}")
+    if summary.rendered:
+        click.echo(f"{summary.seconds_per_photo:.2f} s/photo rendering on {session.device}"
+                   + (f", {summary.tiled} tiled" if summary.tiled else ""))
+    click.echo(f"gallery: {summary.gallery}")
+    if summary.failed:
+        raise click.ClickException(f"{summary.failed} of {summary.total} photo(s) could not be rendered "
+                                   "(listed above)")

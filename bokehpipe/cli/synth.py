@@ -1,0 +1,56 @@
+"""`bokehpipe synth`: write a synthetic EBB!-style set (f/16 input, f/1.8 target, true disparity) to the store."""
+
+from __future__ import annotations
+
+import click
+
+from bokehpipe.cli.common import pass_state
+
+
+def parse_size(value: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in value.lower().split("x"))
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not WIDTHxHEIGHT, e.g. 1536x1024") from None
+    if w < 16 or h < 16:
+        raise click.BadParameter(f"{value!r} is too small; use at least 16x16")
+    return w, h
+
+
+@click.command()
+@click.argument("name")
+@click.option("--count", type=click.IntRange(min=1), default=100, show_default=True,
+              help="Number of pairs (ids 0..N-1).")
+@click.option("--size", default="1536x1024", show_default=True, metavar="WxH",
+              help="Image size; EBB! photos are 1536x1024.")
+@click.option("--seed", type=int, default=0, show_default=True, help="The same seed gives byte-identical files.")
+@click.option("--val-fraction", type=click.FloatRange(0, 1, max_open=True), default=0.06, show_default=True,
+              help="The last ids that form the `val` split of splits.json (EBB!: 294 of 4694).")
+@click.option("--defects/--no-defects", default=True, show_default=True,
+              help="EBB!-like pair defects: target shift <= 2 px, exposure/colour gain, sensor noise, JPEG.")
+@click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True, help="Worker processes.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing set of that name.")
+@pass_state
+def synth(state, name: str, count: int, size: str, seed: int, val_fraction: float, defects: bool, workers: int,
+          overwrite: bool) -> None:
+    """Render NAME: layered procedural scenes at f/16 and f/1.8 into store/datasets/NAME.
+
+    Writes Training/{original,bokeh}/<id>.jpg, Training/depth/<id>.png (16-bit disparity, near = bright),
+    splits.json (train / val) and metadata.json (per image: focus, aperture, layers, defects). The set is
+    built in a hidden folder and appears only when complete; an interrupted run resumes where it stopped.
+    """
+    from tqdm import tqdm
+
+    from bokehpipe.data.synthetic import split_ids, write_synthetic_set
+
+    width, height = parse_size(size)
+    store = state.store
+    root = store.dataset(name)
+    with tqdm(total=count, desc=f"synth {name}", unit="pair", disable=None) as bar:
+        write_synthetic_set(root, count=count, width=width, height=height, seed=seed, val_fraction=val_fraction,
+                            defects=defects, workers=workers, overwrite=overwrite, progress=bar.update)
+    store.record(root, "dataset", generator="synth", seed=seed, count=count, size=f"{width}x{height}",
+                 defects=defects)
+    splits = split_ids(count, val_fraction)
+    click.echo(f"wrote {count} pairs ({width}x{height}, seed {seed}) to {root}: "
+               f"train {len(splits['train'])}, val {len(splits['val'])}")

@@ -1,0 +1,5 @@
+"""Phase one: MiDaS on current timm and the HDF5 depth cache that training and evaluation read.
+
+Light on purpose: importing the package loads neither torch nor timm. Readers use
+`bokehpipe.depth.cache.DepthCache` / `open_depth_cache`; builders use `bokehpipe.depth.model.create_midas`.
+"""

@@ -1,0 +1,198 @@
+"""MiDaS networks assembled from a variant row: MidasNet_small, MidasNet (v2.1) and DPTDepthModel.
+
+Module names (`pretrained.*`, `scratch.*`) follow isl-org/MiDaS `midas/midas_net_custom.py`,
+`midas/midas_net.py` and `midas/dpt_depth.py`, so the released files load with `strict=True` after
+`checkpoint_filter_fn` (timm's convention for foreign checkpoints) has renamed what current timm renamed.
+Checkpoints are read with `torch.load(weights_only=True)`: a checkpoint is data, never code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from bokehpipe.depth.blocks import (
+    FeatureFusionBlock,
+    FeatureFusionBlockCustom,
+    dpt_head,
+    make_scratch,
+    midas_head,
+    stem_transpose,
+)
+from bokehpipe.depth.hierarchical import adapters
+from bokehpipe.depth.variants import MidasVariant, get_variant
+from bokehpipe.errors import BokehpipeError
+
+
+class MidasModel(nn.Module):
+    """Common surface: `forward(x) -> (B, h, w)` relative inverse depth at the network's resolution."""
+
+    variant: MidasVariant
+
+    def __init__(self, variant: MidasVariant) -> None:
+        super().__init__()
+        self.variant = variant
+        self.pretrained = adapters()[variant.backbone](variant)
+
+
+class MidasNetSmall(MidasModel):
+    """MiDaS v2.1 small: EfficientNet-Lite3, decoder widths 64/128/256/512 (`expand`), align_corners=True."""
+
+    def __init__(self, variant: MidasVariant) -> None:
+        super().__init__(variant)
+        f = variant.features
+        self.scratch = make_scratch(variant.feature_channels, f, expand=True)
+        self.scratch.activation = nn.ReLU(False)
+        self.scratch.refinenet4 = FeatureFusionBlockCustom(f * 8, expand=True)
+        self.scratch.refinenet3 = FeatureFusionBlockCustom(f * 4, expand=True)
+        self.scratch.refinenet2 = FeatureFusionBlockCustom(f * 2, expand=True)
+        self.scratch.refinenet1 = FeatureFusionBlockCustom(f)
+        self.scratch.output_conv = midas_head(f, f // 2, identity_tail=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        l1, l2, l3, l4 = self.pretrained(x)
+        s = self.scratch
+        p = s.refinenet4(s.layer4_rn(l4))
+        p = s.refinenet3(p, s.layer3_rn(l3))
+        p = s.refinenet2(p, s.layer2_rn(l2))
+        p = s.refinenet1(p, s.layer1_rn(l1))
+        return s.output_conv(p).squeeze(1)
+
+
+class MidasNet(MidasModel):
+    """MiDaS v2.1 (ResNeXt-101): plain RefineNet fusion without `out_conv`."""
+
+    def __init__(self, variant: MidasVariant) -> None:
+        super().__init__(variant)
+        f = variant.features
+        self.scratch = make_scratch(variant.feature_channels, f)
+        for i in (4, 3, 2, 1):
+            setattr(self.scratch, f"refinenet{i}", FeatureFusionBlock(f))
+        self.scratch.output_conv = midas_head(f, f // 2, identity_tail=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        l1, l2, l3, l4 = self.pretrained(x)
+        s = self.scratch
+        p = s.refinenet4(s.layer4_rn(l4))
+        p = s.refinenet3(p, s.layer3_rn(l3))
+        p = s.refinenet2(p, s.layer2_rn(l2))
+        p = s.refinenet1(p, s.layer1_rn(l1))
+        return s.output_conv(p).squeeze(1)
+
+
+class DPTDepthModel(MidasModel):
+    """DPT: encoder levels -> 3x3 convs to 256 -> fusion from coarse to fine -> head. LeViT has 3 levels
+    and a transposed-conv stem (x4) before the head."""
+
+    def __init__(self, variant: MidasVariant) -> None:
+        super().__init__(variant)
+        f = variant.features
+        self.levels = len(variant.feature_channels)
+        self.scratch = make_scratch(variant.feature_channels, f)
+        if variant.backbone == "levit":
+            self.scratch.stem_transpose = stem_transpose(f, f // 2)
+        else:
+            self.scratch.stem_transpose = None
+        for i in range(1, self.levels + 1):
+            size = 7 if (variant.backbone == "levit" and i == 3) else None
+            setattr(self.scratch, f"refinenet{i}", FeatureFusionBlockCustom(f, size=size))
+        self.scratch.output_conv = dpt_head(*variant.head_features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        s = self.scratch
+        rn = [getattr(s, f"layer{i}_rn")(t) for i, t in enumerate(self.pretrained(x), start=1)]
+        if self.levels == 3:
+            p = s.refinenet3(rn[2], size=rn[1].shape[2:])
+        else:
+            p = s.refinenet4(rn[3], size=rn[2].shape[2:])
+            p = s.refinenet3(p, rn[2], size=rn[1].shape[2:])
+        p = s.refinenet2(p, rn[1], size=rn[0].shape[2:])
+        p = s.refinenet1(p, rn[0])
+        if s.stem_transpose is not None:
+            p = s.stem_transpose(p)
+        return s.output_conv(p).squeeze(1)
+
+
+_ARCHS: dict[str, type[MidasModel]] = {"midas_small": MidasNetSmall, "midas": MidasNet, "dpt": DPTDepthModel}
+
+
+def create_midas(name: str, *, device: str | torch.device | None = None) -> MidasModel:
+    """Build a variant with random weights (timm `pretrained=False`); `device="meta"` allocates nothing."""
+    variant = get_variant(name)
+    with torch.device(device) if device is not None else contextlib.nullcontext():
+        model = _ARCHS[variant.arch](variant)
+    return model.eval()
+
+
+def checkpoint_filter_fn(state_dict: Mapping[str, torch.Tensor], model: MidasModel) -> dict[str, torch.Tensor]:
+    """Official MiDaS keys -> this model's keys: `pretrained.*` through the backbone's filter, rest as is.
+
+    Idempotent: this model's own `state_dict()` passes unchanged, so `torch.save(model.state_dict())` is a
+    loadable checkpoint too."""
+    prefix = "pretrained."
+    encoder = {k[len(prefix):]: v for k, v in state_dict.items() if k.startswith(prefix)}
+    out = {prefix + k: v for k, v in model.pretrained.filter_state(encoder).items()}
+    out.update({k: v for k, v in state_dict.items() if not k.startswith(prefix)})
+    return out
+
+
+def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
+    """`torch.load(weights_only=True)` of a MiDaS file: a plain state_dict, or {'model': ..., 'optimizer': ...}."""
+    path = Path(path)
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise BokehpipeError(f"{path}: weights file not found") from None
+    except Exception as exc:  # pickle errors, truncated zip, objects refused by weights_only
+        raise BokehpipeError(f"{path}: not a loadable PyTorch checkpoint ({type(exc).__name__}: "
+                             f"{str(exc).splitlines()[0][:200]}); re-download it") from None
+    if isinstance(obj, Mapping) and "optimizer" in obj and "model" in obj:
+        obj = obj["model"]  # the official BaseModel.load accepts training checkpoints too
+    if not isinstance(obj, Mapping) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise BokehpipeError(f"{path}: expected a state_dict of tensors, got {type(obj).__name__}")
+    return dict(obj)
+
+
+def load_state(model: MidasModel, state_dict: Mapping[str, torch.Tensor], *, source: str = "checkpoint") -> None:
+    """Filter, then `load_state_dict(strict=True)`; a mismatch names the variant and the first odd keys."""
+    filtered = checkpoint_filter_fn(state_dict, model)
+    own = model.state_dict()
+    missing = [k for k in own if k not in filtered]
+    unexpected = [k for k in filtered if k not in own]
+    shapes = [f"{k} {tuple(filtered[k].shape)} vs {tuple(own[k].shape)}" for k in own
+              if k in filtered and tuple(filtered[k].shape) != tuple(own[k].shape)]
+    if missing or unexpected or shapes:
+        detail = "; ".join(part for part in (
+            f"missing {len(missing)} (e.g. {', '.join(missing[:3])})" if missing else "",
+            f"unexpected {len(unexpected)} (e.g. {', '.join(unexpected[:3])})" if unexpected else "",
+            f"shape mismatch {len(shapes)} (e.g. {shapes[0]})" if shapes else "") if part)
+        raise BokehpipeError(f"{source}: not a {model.variant.name} checkpoint: {detail}; "
+                             "check --model / --weights")
+    model.load_state_dict(filtered, strict=True, assign=any(t.is_meta for t in own.values()))
+
+
+def load_midas(name: str, path: str | os.PathLike[str], *, device: str | torch.device = "cpu") -> MidasModel:
+    """Build `name` and load an official checkpoint file into it (strict), in eval mode on `device`."""
+    model = create_midas(name)
+    load_state(model, read_checkpoint(path), source=str(path))
+    return model.to(device).eval()
+
+
+def predict(model: MidasModel, image, *, net_size: int | None = None):
+    """Raw relative inverse depth (H, W) float32 for one RGB image (H, W, 3) in [0, 1].
+
+    The official recipe end to end: keep-aspect bicubic resize to the variant's size (multiple of 32),
+    normalise, forward, bicubic (align_corners=False) back to the photo's size. No [0, 1] normalisation.
+    """
+    from bokehpipe.depth.transforms import prepare, resize_prediction
+
+    param = next(model.parameters())
+    x = torch.from_numpy(prepare(image, model.variant, net_size))[None].to(param.device)
+    with torch.inference_mode():
+        pred = model(x)
+        return resize_prediction(pred, (image.shape[1], image.shape[0]))[0].float().cpu().numpy()

@@ -1,0 +1,269 @@
+"""Phase one: the resumable, sharded depth pass that fills `store/depth/<dataset>/<model-or-source>/<split>.h5`.
+
+Steps (rank 0 plans and merges; every rank computes its share):
+
+1. Resolve the dataset split and the source; for MiDaS, resolve the weights first, so a missing file fails
+   with the offline message before anything is written.
+2. Rank 0 takes the cache's run lock and plans: ids already in the cache or in finished parts with the
+   same identity (model, weights sha256, input rule, normalisation, precision) are skipped; a cache of a
+   different identity is an error unless `overwrite`, which discards it first.
+3. Under torchrun (`WORLD_SIZE` > 1, gloo for coordination only) rank r takes ids r, r+N, r+2N, ... of the
+   plan and writes its own shard parts (bokehpipe.depth.shards); a single process needs no torchrun.
+4. Rank 0 merges cache + parts into a new `<split>.h5` (atomic replace) and verifies it against the split.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from bokehpipe.data.ebb import Pair, load_index
+from bokehpipe.depth.cache import (
+    VerifyReport,
+    attrs_dict,
+    fill_command,
+    make_provenance,
+    parts_dir,
+    verify_cache,
+)
+from bokehpipe.depth.shards import (
+    PartWriter,
+    check_identity,
+    clean_temporaries,
+    list_parts,
+    merge,
+    read_part_index,
+    run_lock,
+)
+from bokehpipe.depth.sources import DELAY_ENV, MapSource, MidasSource, default_workers
+from bokehpipe.depth.variants import default_variant, get_variant
+from bokehpipe.errors import BokehpipeError
+from bokehpipe.store import ArtifactStore
+
+
+@dataclass
+class DepthRunResult:
+    path: Path
+    dataset: str
+    split: str
+    total: int
+    skipped: int
+    computed: int
+    cached: int
+    report: VerifyReport | None
+    seconds: float
+    rank: int = 0
+    world_size: int = 1
+
+    def to_json(self) -> dict[str, Any]:
+        return {"path": str(self.path), "dataset": self.dataset, "split": self.split, "total": self.total,
+                "skipped": self.skipped, "computed": self.computed, "cached": self.cached,
+                "seconds": round(self.seconds, 3), "rank": self.rank, "world_size": self.world_size,
+                "verify": self.report.to_json() if self.report is not None else None}
+
+
+class _Dist:
+    """torchrun environment (RANK / WORLD_SIZE); a process group only when there is more than one rank."""
+
+    def __init__(self) -> None:
+        self.rank = int(os.environ.get("RANK", "0"))
+        self.world_size = int(os.environ.get("WORLD_SIZE", "1"))
+        self.local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        self._owns_group = False
+
+    def start(self) -> None:
+        if self.world_size > 1:
+            import torch.distributed as dist
+
+            if not dist.is_initialized():
+                # gloo only coordinates (plan broadcast, barriers); maps never travel between ranks.
+                dist.init_process_group("gloo", timeout=timedelta(days=1))
+                self._owns_group = True
+
+    def broadcast(self, obj: Any) -> Any:
+        if self.world_size == 1:
+            return obj
+        import torch.distributed as dist
+
+        box = [obj]
+        dist.broadcast_object_list(box, src=0)
+        return box[0]
+
+    def total(self, n: int) -> int:
+        """Sum of `n` over ranks (how many maps the whole job computed)."""
+        if self.world_size == 1:
+            return n
+        import torch.distributed as dist
+
+        counts: list[Any] = [None] * self.world_size
+        dist.all_gather_object(counts, n)
+        return sum(int(c) for c in counts)
+
+    def barrier(self) -> None:
+        if self.world_size > 1:
+            import torch.distributed as dist
+
+            dist.barrier()
+
+    def stop(self) -> None:
+        if self._owns_group:
+            import torch.distributed as dist
+
+            dist.destroy_process_group()
+
+
+def resolve_device(device: str | None, local_rank: int = 0) -> str:
+    """'auto' -> 'cuda:<local rank>' when CUDA is available, else 'cpu'."""
+    import torch
+
+    if device not in (None, "auto"):
+        if str(device).startswith("cuda") and not torch.cuda.is_available():
+            raise BokehpipeError(f"--device {device}: no CUDA device here; use --device cpu (or auto)")
+        return str(device)
+    return f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu"
+
+
+def make_source(source: str, store: ArtifactStore, *, model: str | None, weights: str | None, device: str,
+                precision: str, batch_size: int | None, workers: int | None, net_size: int | None):
+    if source in ("gt", "png"):
+        if model is not None or weights is not None:
+            raise BokehpipeError(f"--model/--weights apply to --source midas, not --source {source}")
+        return MapSource(source, batch_size or 8)
+    if source != "midas":
+        raise BokehpipeError(f"unknown --source {source!r}; use midas, gt or png")
+    from bokehpipe import weights as weights_registry
+
+    variant = get_variant(model or default_variant("cuda" if device.startswith("cuda") else "cpu"))
+    path = weights_registry.resolve(variant.weights_name, store, weights)
+    return MidasSource(variant, path, device=device, precision=precision, batch_size=batch_size or 1,
+                       workers=default_workers() if workers is None else workers, net_size=net_size)
+
+
+def _plan(cache_path: Path, pairs: list[Pair], provenance: dict[str, Any], overwrite: bool) -> dict[str, Any]:
+    """Rank 0, under the run lock: which ids still need a map (see the module docstring)."""
+    clean_temporaries(cache_path)
+    parts = list_parts(cache_path)
+    if overwrite:
+        for part in parts:
+            part.unlink()
+        parts = []
+        if cache_path.is_file():
+            cache_path.unlink()
+    done: set[str] = set()
+    if cache_path.is_file():
+        import h5py
+
+        try:
+            with h5py.File(cache_path, "r") as h5:
+                check_identity(cache_path, attrs_dict(h5.attrs), provenance)
+                sizes = {i: int(h5[i].attrs.get("source_bytes", -1)) for i in h5.keys()}
+        except OSError as exc:
+            raise BokehpipeError(f"{cache_path}: unreadable cache ({exc}); pass --overwrite to rebuild it") from None
+        for pair in pairs:
+            src = pair.input if provenance["source"] == "midas" else pair.depth
+            if pair.id in sizes and src is not None and src.is_file() and src.stat().st_size == sizes[pair.id]:
+                done.add(pair.id)  # a changed source file (other size) is recomputed; verify hashes
+    for part in parts:
+        attrs, ids = read_part_index(part)
+        check_identity(part, attrs, provenance)
+        done.update(ids)
+    todo = [p.id for p in pairs if p.id not in done]
+    token = time.strftime("%Y%m%d-%H%M%S") + f"-{secrets.token_hex(4)}"  # unique per run: parts never collide
+    return {"todo": todo, "skipped": len(pairs) - len(todo), "token": token}
+
+
+def run_depth(store: ArtifactStore, *, split: str, data: str | None = None, dataset: str | None = None,
+              source: str = "midas", model: str | None = None, weights: str | None = None,
+              device: str | None = "auto", precision: str = "fp32", batch_size: int | None = None,
+              workers: int | None = None, overwrite: bool = False, net_size: int | None = None,
+              verify: bool = True, progress=None) -> DepthRunResult:
+    """Compute the missing depth maps of one split and merge them into its cache; see the module docstring.
+
+    `progress(total)` is called once on rank 0 with the number of maps this rank computes and returns a
+    callable ticked per map (a tqdm bar's `update`, say); library code prints nothing itself.
+    """
+    start = time.time()
+    dist = _Dist()
+    root, name = store.resolve_dataset(data=data, dataset=dataset)
+    pairs = load_index(root).split(split)
+    if not pairs:
+        raise BokehpipeError(f"{root}: split {split!r} has no photos")
+    device = resolve_device(device, dist.local_rank) if source == "midas" else "cpu"
+    src = make_source(source, store, model=model, weights=weights, device=device, precision=precision,
+                      batch_size=batch_size, workers=workers, net_size=net_size)
+    src.check(pairs, split)
+    cache_path = store.depth_cache(name, src.cache_name, split)
+    in_store = root.parent == store.datasets_dir.resolve() if store.datasets_dir.exists() else False
+    command = fill_command(name, split, source, src.cache_name, None if in_store else str(root))
+    identity = src.identity()
+    provenance = make_provenance(source=source, dataset=name, split=split, dataset_root=str(root),
+                                 command=command, **identity)
+    dist.start()
+    try:
+        with run_lock(cache_path) if dist.rank == 0 else contextlib.nullcontext():
+            plan: dict[str, Any] | str
+            if dist.rank == 0:
+                try:
+                    plan = _plan(cache_path, pairs, provenance, overwrite)
+                except BokehpipeError as exc:
+                    plan = str(exc)
+                    dist.broadcast(plan)
+                    raise
+            else:
+                plan = ""
+            plan = dist.broadcast(plan)
+            if isinstance(plan, str):
+                raise BokehpipeError(plan)
+            by_id = {p.id: p for p in pairs}
+            mine = [by_id[i] for i in plan["todo"][dist.rank::dist.world_size]]
+            computed = _compute(src, mine, PartWriter(cache_path, provenance, token=plan["token"], rank=dist.rank),
+                                progress if dist.rank == 0 else None)
+            computed = dist.total(computed)  # also the barrier before the merge
+            report, cached = None, 0
+            if dist.rank == 0:
+                parts = list_parts(cache_path)
+                if parts or not cache_path.is_file():
+                    merge(cache_path, parts, provenance)
+                if cache_path.is_file():
+                    store.record(cache_path, "depth", dataset=name, split=split, source=source,
+                                 model=src.cache_name, weights_sha256=identity["weights_sha256"])
+                if verify:
+                    expected = {p.id: (p.input if source == "midas" else p.depth) for p in pairs}
+                    report = verify_cache(cache_path, expected, wanted=provenance)
+                    cached = report.ok_ids
+            dist.barrier()
+    finally:
+        src.close()
+        dist.stop()
+    return DepthRunResult(cache_path, name, split, len(pairs), plan["skipped"], computed, cached, report,
+                          time.time() - start, dist.rank, dist.world_size)
+
+
+def _compute(src, pairs: list[Pair], writer: PartWriter, progress) -> int:
+    if not pairs:
+        return 0
+    tick_bar = progress(len(pairs)) if progress is not None else None
+    delay = float(os.environ.get(DELAY_ENV, "0") or 0)
+
+    def tick() -> None:
+        if delay > 0:
+            time.sleep(delay)
+        if tick_bar is not None:
+            tick_bar(1)
+
+    n = 0
+    for entries in src.batches(pairs, tick):
+        writer.write(entries)
+        n += len(entries)
+    return n
+
+
+def cache_parts_pending(cache_path: Path) -> int:
+    folder = parts_dir(cache_path)
+    return len(list(folder.glob("*.h5"))) if folder.is_dir() else 0

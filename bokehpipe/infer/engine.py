@@ -1,0 +1,315 @@
+"""Full-resolution rendering of one photo (or a batch of same-size photos) with a learned model or a
+classical renderer, and the loop that reads, renders and writes a list of jobs (issue 6, `bokehpipe infer`).
+
+Learned models follow the paper's geometry (Ignatov et al. 2020; `make_network_input` is the one place it
+lives): RGB x0.5 bicubic plus the disparity channel, reflect-padded at network-input resolution to the
+model's multiple (32 for PyNET), run at the finest trained level, cropped back. Level 1 comes out at the
+photo's full resolution; a run trained only to a coarser level is upsampled to it (the caller is told).
+
+A photo above `max_pixels`, or one that runs out of GPU memory, goes through overlapping tiles
+(`bokehpipe.infer.tiling`; instance norm then sees per-tile statistics, see there). On a GPU, photos
+whose padded size agrees are batched.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+from bokehpipe.data.io import read_image, resize, write_image, write_jpeg, write_png
+from bokehpipe.errors import BokehpipeError
+
+from .depth_inputs import DepthSource, fit_to_image
+from .files import Job
+from .tiling import round_to, tiled_apply
+
+DEFAULT_OVERLAP = 128  # full-resolution pixels; 64 at PyNET's input, i.e. 16 px clean margin per side
+
+
+@dataclass(frozen=True)
+class TilePolicy:
+    """When to tile and how (all sizes in full-resolution pixels)."""
+
+    max_pixels: int | None = None  # tile photos with more pixels than this
+    tile: int | None = None  # always tile with this side
+    overlap: int = DEFAULT_OVERLAP
+
+    def tile_side(self, height: int, width: int) -> int | None:
+        if self.tile is not None:
+            return int(self.tile)
+        if self.max_pixels is not None and height * width > self.max_pixels:
+            return max(1, int(math.isqrt(int(self.max_pixels))))
+        return None
+
+
+class Renderer(Protocol):
+    name: str
+    needs_depth: bool
+
+    def batch_key(self, rgb: np.ndarray) -> tuple[int, ...]:
+        """Photos with equal keys can share a batch."""
+        ...
+
+    def render_batch(self, rgbs: list[np.ndarray], disps: list[np.ndarray | None]) -> list[np.ndarray]: ...
+
+
+def _pad_to(x: np.ndarray, multiple: int) -> np.ndarray:
+    """Reflect-pad (C, h, w) on the bottom and right to multiples of `multiple`, at least two of them per side
+    (PyNET's coarsest level is 1/multiple and instance norm needs more than one pixel there). numpy reflects
+    repeatedly when the pad exceeds the image, so tiny photos work too."""
+    _, h, w = x.shape
+    ph, pw = (max(2 * multiple, -(-n // multiple) * multiple) - n for n in (h, w))
+    if ph == 0 and pw == 0:
+        return x
+    return np.pad(x, ((0, 0), (0, ph), (0, pw)), mode="reflect" if min(h, w) > 1 else "edge")
+
+
+class LearnedRenderer:
+    """A trained generator `model(x, level)` with `model.multiple`, at full resolution on any photo size."""
+
+    needs_depth: bool
+
+    def __init__(self, model: torch.nn.Module, *, level: int = 1, with_depth: bool = True, device: str = "cpu",
+                 tiles: TilePolicy = TilePolicy(), name: str = "model") -> None:
+        self.device = torch.device(device)
+        self.model = model.to(self.device).eval()
+        self.level, self.needs_depth, self.tiles, self.name = level, with_depth, tiles, name
+        self.multiple = int(getattr(model, "multiple", 32))
+        self.oom_tile: int | None = None  # full-resolution tile side that fitted after an out-of-memory error
+        self.tiled_count = 0
+
+    # --- geometry --------------------------------------------------------------------------------------
+    def prepare(self, rgb: np.ndarray, disp: np.ndarray | None) -> np.ndarray:
+        """Photo (+ disparity) -> padded network input (C, hp, wp). Odd sides get one edge row/column first so
+        that the level-1 output (twice the network input) covers the whole photo."""
+        from bokehpipe.data.datasets import make_network_input
+
+        h, w = rgb.shape[:2]
+        if min(h, w) < 2:
+            raise BokehpipeError(f"photo of {w}x{h} pixels is too small to render")
+        if h % 2 or w % 2:
+            rgb = np.pad(rgb, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
+        x = make_network_input(rgb, disp if self.needs_depth else None, with_depth=self.needs_depth)
+        return _pad_to(x, self.multiple)
+
+    def batch_key(self, rgb: np.ndarray) -> tuple[int, ...]:
+        h, w = rgb.shape[:2]
+        m2 = 2 * self.multiple
+        return tuple(max(2 * m2, -(-n // m2) * m2) for n in (h, w))
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.inference_mode():
+            return self.model(x.to(self.device, non_blocking=True), self.level)
+
+    def _run(self, x: torch.Tensor, tile_full: int | None) -> torch.Tensor:
+        if tile_full is None:
+            return self._forward(x).float().cpu()
+        self.tiled_count += x.shape[0]
+        m = self.multiple
+        tile = max(2 * m, round_to(tile_full / 2, m))
+        overlap = round_to(self.tiles.overlap / 2, m, up=True) if self.tiles.overlap > 0 else 0
+        return tiled_apply(self._forward, x, tile=tile, overlap=overlap, align=m)
+
+    def _run_fitting(self, x: torch.Tensor, full_hw: tuple[int, int]) -> torch.Tensor:
+        """Untiled if allowed, else tiled; on CUDA out-of-memory, retry with ever smaller tiles."""
+        tile = self.tiles.tile_side(*full_hw) or self.oom_tile
+        while True:
+            try:
+                return self._run(x, tile)
+            except torch.cuda.OutOfMemoryError:
+                torch.cuda.empty_cache()
+                side = tile or max(full_hw)
+                tile = round_to(side / math.sqrt(2), 2 * self.multiple)
+                if side <= 4 * self.multiple:
+                    raise BokehpipeError(f"out of GPU memory even with {side}px tiles; use --device cpu or a "
+                                         "smaller model") from None
+                self.oom_tile = tile
+
+    def render_batch(self, rgbs: list[np.ndarray], disps: list[np.ndarray | None]) -> list[np.ndarray]:
+        xs = [self.prepare(rgb, disp) for rgb, disp in zip(rgbs, disps, strict=True)]
+        if len({x.shape for x in xs}) != 1:
+            return [self.render_batch([r], [d])[0] for r, d in zip(rgbs, disps, strict=True)]
+        x = torch.from_numpy(np.stack(xs))
+        h_max = max(r.shape[0] for r in rgbs)
+        w_max = max(r.shape[1] for r in rgbs)
+        try:
+            y = self._run_fitting(x, (h_max, w_max))
+        except BokehpipeError:
+            if len(rgbs) == 1:
+                raise
+            return [self.render_batch([r], [d])[0] for r, d in zip(rgbs, disps, strict=True)]
+        return [self._finish(y[i], rgb, xs[i].shape) for i, rgb in enumerate(rgbs)]
+
+    def _finish(self, y: torch.Tensor, rgb: np.ndarray, padded_shape: tuple[int, ...]) -> np.ndarray:
+        """Crop the padding off, bring a coarse level up to full size, clip to [0, 1], HWC."""
+        h, w = rgb.shape[:2]
+        scale = y.shape[-1] / padded_shape[-1]
+        hh, ww = math.ceil(h / 2), math.ceil(w / 2)  # network input without padding
+        ch, cw = (h, w) if scale == 2 else (max(1, round(hh * scale)), max(1, round(ww * scale)))
+        out = y[:, :ch, :cw].permute(1, 2, 0).numpy()
+        if (ch, cw) != (h, w):
+            out = resize(np.ascontiguousarray(out), (w, h), "cubic")
+        return np.clip(out, 0.0, 1.0).astype(np.float32)
+
+
+class ClassicalRenderer:
+    """A depth-aware classical renderer from `bokehpipe.render` (`scatter` or `gaussian`), one photo at a time.
+
+    `scatter` tiles exactly: the focus is found once on the whole disparity map, each tile gets the aperture
+    rescaled by (photo width / tile width) so its CoC in pixels is the photo's, and the overlap is raised to
+    four times the largest CoC radius (plus the disc rim), so every kept pixel saw all the light that reaches
+    it. `gaussian` is one separable blur whose strength depends on global statistics; it never tiles (its
+    memory is a few copies of the photo).
+    """
+
+    needs_depth = True
+
+    def __init__(self, method: str, *, focus: float | None = None, aperture: float = 1.0,
+                 tiles: TilePolicy = TilePolicy(), options: dict[str, Any] | None = None) -> None:
+        from bokehpipe.render import METHODS
+
+        if method not in METHODS:
+            raise BokehpipeError(f"unknown method {method!r}; known: {', '.join(METHODS)}")
+        self.method, self.focus, self.aperture, self.tiles = method, focus, aperture, tiles
+        self.options = dict(options or {})
+        self.name = method
+        self.tiled_count = 0
+
+    def batch_key(self, rgb: np.ndarray) -> tuple[int, ...]:
+        return (id(rgb),)  # classical renderers run one photo at a time
+
+    def render_one(self, rgb: np.ndarray, disp: np.ndarray) -> np.ndarray:
+        from bokehpipe.render import auto_focus, render
+        from bokehpipe.render.physics import EDGE, coc_scale
+
+        h, w = disp.shape
+        tile = self.tiles.tile_side(h, w) if self.method == "scatter" else None
+        if tile is None or tile >= max(h, w):
+            return render(rgb, disp, self.method, focus=self.focus, aperture=self.aperture, **self.options)
+        focus = auto_focus(disp) if self.focus is None else self.focus
+        r_max = coc_scale(w, self.aperture) * float(np.abs(disp - focus).max())
+        overlap = max(self.tiles.overlap, 4 * math.ceil(r_max + self.options.get("edge", EDGE) + 1))
+        tile = max(tile, overlap + 16)
+        self.tiled_count += 1
+
+        def one_tile(t: torch.Tensor) -> torch.Tensor:
+            arr = t[0].permute(1, 2, 0).numpy()
+            out = render(np.ascontiguousarray(arr[..., :3]), np.ascontiguousarray(arr[..., 3]), self.method,
+                         focus=focus, aperture=self.aperture * w / arr.shape[1], **self.options)
+            return torch.from_numpy(out).permute(2, 0, 1)[None]
+
+        x = torch.from_numpy(np.concatenate([rgb, disp[..., None]], 2)).permute(2, 0, 1)[None]
+        return tiled_apply(one_tile, x, tile=tile, overlap=overlap)[0].permute(1, 2, 0).numpy()
+
+    def render_batch(self, rgbs: list[np.ndarray], disps: list[np.ndarray | None]) -> list[np.ndarray]:
+        outs = []
+        for rgb, disp in zip(rgbs, disps, strict=True):
+            if disp is None:
+                raise BokehpipeError(f"--method {self.method} needs a depth map")
+            outs.append(np.clip(self.render_one(rgb, fit_to_image(disp, rgb)), 0.0, 1.0).astype(np.float32))
+        return outs
+
+
+# --- the loop ---------------------------------------------------------------------------------------------
+
+@dataclass
+class Outcome:
+    """What happened to one job: rendered (with the files written) or failed (with a one-line reason)."""
+
+    job: Job
+    ok: bool
+    message: str = ""
+    seconds: float = 0.0
+    size: tuple[int, int] = (0, 0)  # (width, height)
+    wrote: list[Any] = field(default_factory=list)
+
+
+@dataclass
+class _Loaded:
+    job: Job
+    rgb: np.ndarray | None = None
+    disp: np.ndarray | None = None
+    error: str = ""
+    seconds: float = 0.0
+
+
+def _load(job: Job, depth: DepthSource | None) -> _Loaded:
+    t0 = time.perf_counter()
+    try:
+        rgb = read_image(job.input)
+        disp = depth.disparity(job, rgb) if depth is not None else None
+    except BokehpipeError as exc:
+        return _Loaded(job, error=str(exc))
+    return _Loaded(job, rgb, disp, seconds=time.perf_counter() - t0)
+
+
+def _prefetch(jobs: list[Job], depth: DepthSource | None, ahead: int, threads: int) -> Iterator[_Loaded]:
+    """Decode (and compute depth for) the next few photos while the current batch renders."""
+    if threads <= 0:
+        for job in jobs:
+            yield _load(job, depth)
+        return
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="infer-read") as pool:
+        pending: list[Future[_Loaded]] = []
+        it = iter(jobs)
+        for job in it:
+            pending.append(pool.submit(_load, job, depth))
+            if len(pending) > ahead:
+                yield pending.pop(0).result()
+        for fut in pending:
+            yield fut.result()
+
+
+def run_jobs(jobs: list[Job], renderer: Renderer, depth: DepthSource | None, *, batch_size: int = 1,
+             on_done: Callable[[Outcome], None] | None = None, read_threads: int = 1,
+             jpeg_quality: int = 95) -> list[Outcome]:
+    """Render every job; a photo that cannot be read (or has no depth) fails alone, the rest go on.
+
+    Consecutive photos with the same batch key form batches of up to `batch_size`. MiDaS on the fly runs in
+    the reading thread only when it is not sharing the GPU with the renderer (`read_threads=0` otherwise).
+    """
+    outcomes: list[Outcome] = []
+    batch: list[_Loaded] = []
+
+    def finish(item: Outcome) -> None:
+        outcomes.append(item)
+        if on_done is not None:
+            on_done(item)
+
+    def flush() -> None:
+        if not batch:
+            return
+        t0 = time.perf_counter()
+        try:
+            outs = renderer.render_batch([b.rgb for b in batch], [b.disp for b in batch])  # type: ignore[misc]
+        except BokehpipeError as exc:
+            for b in batch:
+                finish(Outcome(b.job, False, str(exc)))
+            batch.clear()
+            return
+        per = (time.perf_counter() - t0) / len(batch)
+        for b, out in zip(batch, outs, strict=True):
+            wrote = [write_image(b.job.output, out, quality=jpeg_quality)]
+            if b.disp is not None:
+                wrote.append(write_png(b.job.depth_output, fit_to_image(b.disp, out)))
+            if b.job.preview_output is not None:
+                wrote.append(write_jpeg(b.job.preview_output, b.rgb, quality=90))  # type: ignore[arg-type]
+            finish(Outcome(b.job, True, seconds=per, size=(out.shape[1], out.shape[0]), wrote=wrote))
+        batch.clear()
+
+    for loaded in _prefetch(jobs, depth, ahead=max(2, 2 * batch_size), threads=read_threads):
+        if loaded.error:
+            finish(Outcome(loaded.job, False, loaded.error))
+            continue
+        if batch and (len(batch) >= batch_size or renderer.batch_key(batch[0].rgb) != renderer.batch_key(loaded.rgb)):
+            flush()
+        batch.append(loaded)
+    flush()
+    return outcomes

@@ -1,0 +1,48 @@
+"""Model registry: a table of named generator configurations and `create_model(name, **kw)` (timm's pattern).
+
+`create_model` drops keyword arguments that are None, so an unset CLI option means "the model's default".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from torch import nn
+
+from bokehpipe.errors import ConfigError
+from bokehpipe.models.pynet import PyNETBokeh, count_parameters
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    builder: Callable[..., nn.Module]
+    defaults: dict[str, Any] = field(default_factory=dict)
+    description: str = ""
+
+
+_SPECS: tuple[ModelSpec, ...] = (
+    ModelSpec("pynet", PyNETBokeh, {"width": 1.0}, "PyNET-Bokeh at the paper's width (~47.5M parameters)"),
+    ModelSpec("pynet-s", PyNETBokeh, {"width": 0.5}, "half width (~11.9M parameters), for small GPUs and CPUs"),
+    ModelSpec("pynet-xs", PyNETBokeh, {"width": 0.25}, "quarter width (~3M parameters), CPU demos and tests"),
+)
+REGISTRY: dict[str, ModelSpec] = {spec.name: spec for spec in _SPECS}
+
+
+def list_models() -> list[str]:
+    return list(REGISTRY)
+
+
+def create_model(name: str, **kwargs: Any) -> nn.Module:
+    """Build a registered model; None-valued kwargs fall back to the model's own defaults."""
+    try:
+        spec = REGISTRY[name]
+    except KeyError:
+        raise ConfigError(f"unknown model {name!r}; known: {', '.join(REGISTRY)}") from None
+    kw = {**spec.defaults, **{k: v for k, v in kwargs.items() if v is not None}}
+    return spec.builder(**kw)
+
+
+__all__ = ["ModelSpec", "PyNETBokeh", "REGISTRY", "count_parameters", "create_model", "list_models"]

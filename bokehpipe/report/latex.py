@@ -1,0 +1,49 @@
+"""Compile report.tex and refuse a PDF with LaTeX errors or undefined references."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+from bokehpipe.errors import BokehpipeError
+
+UNDEFINED = re.compile(r"(Reference|Citation) `[^']*' on page \d+ undefined|There were undefined references")
+PAGES = re.compile(r"Output written on .*?\((\d+) pages?")
+
+
+def tex_available() -> bool:
+    return shutil.which("pdflatex") is not None
+
+
+def compile_pdf(tex_path: Path, *, timeout: float = 300) -> tuple[Path, int]:
+    """latexmk (or pdflatex three times); returns (pdf, pages). Raises on errors or undefined references."""
+    tex_path = tex_path.resolve()
+    if not tex_available():
+        raise BokehpipeError("pdflatex not found: install TeX (Debian: apt-get install texlive-latex-recommended "
+                             "texlive-latex-extra texlive-fonts-recommended latexmk) or pass --no-compile")
+    cwd, name = tex_path.parent, tex_path.name
+    if shutil.which("latexmk"):
+        commands = [["latexmk", "-pdf", "-interaction=nonstopmode", "-halt-on-error", "-g", name]]
+    else:
+        commands = [["pdflatex", "-interaction=nonstopmode", "-halt-on-error", name]] * 3
+    for cmd in commands:
+        proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+        if proc.returncode != 0:
+            log = tex_path.with_suffix(".log")
+            tail = _first_error(log.read_text(errors="replace")) if log.is_file() else proc.stdout[-400:]
+            raise BokehpipeError(f"{tex_path}: LaTeX failed ({tail}); see {log}")
+    log_text = tex_path.with_suffix(".log").read_text(errors="replace")
+    undefined = UNDEFINED.findall(log_text) or (["undefined"] if "undefined references" in log_text else [])
+    if undefined:
+        raise BokehpipeError(f"{tex_path}: undefined references or citations; see {tex_path.with_suffix('.log')}")
+    match = PAGES.search(log_text)
+    return tex_path.with_suffix(".pdf"), int(match.group(1)) if match else 0
+
+
+def _first_error(log: str) -> str:
+    for line in log.splitlines():
+        if line.startswith("!"):
+            return line[1:].strip()
+    return "no error line in the log"

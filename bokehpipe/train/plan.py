@@ -1,0 +1,203 @@
+"""Everything checked before a run folder is touched: data, depth caches, VGG-19, and where to (re)start.
+
+A bad dataset, a depth cache that lacks ids, missing VGG-19 weights at level 1, or a checkpoint from an
+incompatible run stops here with one line, so a failed start never leaves a half-made run folder behind.
+
+Resume (`--resume auto`, litgpt's semantics): the finest level with a `last.pt` is the newest state; an
+unfinished level continues from its step, a finished one hands its weights to the next finer level; no
+checkpoint means a fresh start. A checkpoint is compatible when its model, width and input channels match
+and its level is one of `--levels` or the level just coarser than the first of them.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bokehpipe.data.ebb import Pair, load_index
+from bokehpipe.errors import BokehpipeError, WeightsMissingError
+from bokehpipe.store import ArtifactStore
+from bokehpipe.train.checkpoint import LEVELS_FINE_TO_COARSE, checkpoint_path, load_checkpoint
+from bokehpipe.train.config import TrainConfig
+
+RESUME_MODES = ("auto", "never")
+
+
+@dataclass
+class Plan:
+    cfg: TrainConfig
+    run_dir: Path
+    train_pairs: list[Pair]
+    val_pairs: list[Pair]
+    train_depth: Any = None
+    val_depth: Any = None
+    vgg_path: Path | None = None
+    start_level: int | None = None  # None: nothing left to train
+    start_step: int = 0
+    resume_state: dict[str, Any] | None = None  # full checkpoint to continue `start_level` from
+    init_model: dict[str, Any] | None = None  # weights the first trained level starts from
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def levels_todo(self) -> list[int]:
+        if self.start_level is None:
+            return []
+        return [lv for lv in self.cfg.levels if lv <= self.start_level]
+
+
+def _model_identity(info: dict[str, Any]) -> dict[str, Any]:
+    return {"model": info.get("model"), "width": info.get("width"), "in_chans": info.get("in_chans")}
+
+
+def _describe(ident: dict[str, Any]) -> str:
+    return f"model {ident['model']} width {ident['width']:g} with {ident['in_chans']} input channels"
+
+
+def check_compatible(ck: dict[str, Any], cfg: TrainConfig, where: Path) -> None:
+    """Same architecture and a level this run can continue or follow; else one line naming both sides."""
+    have, want = _model_identity(ck["info"]), _model_identity(cfg.identity())
+    if have != want:
+        raise BokehpipeError(f"{where}: checkpoint is {_describe(have)} but this run asks for {_describe(want)}; "
+                             "use matching --model/--depth settings or a new --run name")
+    level = int(ck["level"])
+    if level not in cfg.levels and level != cfg.levels[0] + 1:
+        span = f"{cfg.levels[0]}..{cfg.levels[-1]}"
+        raise BokehpipeError(f"{where}: checkpoint is at level {level}, which --levels {span} can neither continue "
+                             f"nor follow; use --levels {level}..{min(level, cfg.levels[-1])} or a new --run name")
+
+
+def _finest_last(run_dir: Path) -> Path | None:
+    for level in LEVELS_FINE_TO_COARSE:
+        path = checkpoint_path(run_dir, level, "last")
+        if path.is_file():
+            return path
+    return None
+
+
+def _open_depth(store: ArtifactStore, cfg: TrainConfig, split: str) -> Any:
+    try:
+        from bokehpipe.depth.cache import open_depth_cache
+    except ImportError:
+        raise BokehpipeError("depth caches need bokehpipe.depth (not installed in this checkout); "
+                             "train with --no-depth") from None
+    return open_depth_cache(store, cfg.dataset, cfg.depth_source, split)
+
+
+def _vgg_path(store: ArtifactStore, cfg: TrainConfig) -> Path | None:
+    if 1 not in cfg.levels or not cfg.perceptual:
+        return None
+    from bokehpipe.weights import resolve
+
+    try:
+        return resolve("vgg19", store, cfg.vgg_weights, flag="--vgg-weights PATH")
+    except WeightsMissingError as exc:
+        raise WeightsMissingError(f"{exc}; or train level 1 without the VGG-19 content loss: --no-perceptual"
+                                  ) from None
+
+
+def _place(plan: Plan, ck: dict[str, Any], path: Path) -> None:
+    """Decide where training goes on from checkpoint `ck` (already checked compatible)."""
+    cfg, level, step = plan.cfg, int(ck["level"]), int(ck["step"])
+    if level in cfg.levels and step < cfg.schedule[level].steps:
+        plan.start_level, plan.start_step, plan.resume_state = level, step, ck
+        plan.notes.append(f"resuming level {level} at step {step} from {path}")
+        return
+    finer = [lv for lv in cfg.levels if lv < level]
+    plan.init_model = ck["model"]
+    if finer:
+        plan.start_level = finer[0]
+        plan.notes.append(f"level {level} finished ({step} steps); level {finer[0]} starts from {path}")
+    else:
+        plan.start_level = None
+        plan.notes.append(f"level {level} finished ({step} steps): nothing left to train for --levels "
+                          f"{cfg.levels[0]}..{cfg.levels[-1]}")
+
+
+def make_plan(cfg: TrainConfig, store: ArtifactStore, resume: str = "auto") -> Plan:
+    """Validate inputs and decide the starting level/step; raises before anything is written."""
+    index = load_index(cfg.data_root)
+    train_pairs = index.split(cfg.train_split, require_targets=True)
+    if not train_pairs:
+        raise BokehpipeError(f"{index.root}: split {cfg.train_split!r} has no pairs; check --train-split")
+    val_pairs: list[Pair] = []
+    if cfg.val_every:
+        val_pairs = index.split(cfg.val_split, require_targets=True)
+        if cfg.val_max:
+            val_pairs = val_pairs[:cfg.val_max]
+        if not val_pairs:
+            raise BokehpipeError(f"{index.root}: validation split {cfg.val_split!r} is empty; pick another "
+                                 "--val-split or pass --val-every 0")
+    plan = Plan(cfg, store.run(cfg.run), train_pairs, val_pairs)
+    if cfg.with_depth:
+        from bokehpipe.data.datasets import check_depth_coverage
+
+        plan.train_depth = _open_depth(store, cfg, cfg.train_split)
+        check_depth_coverage(train_pairs, plan.train_depth, where=f"depth cache for split {cfg.train_split}")
+        if val_pairs:
+            plan.val_depth = _open_depth(store, cfg, cfg.val_split)
+            check_depth_coverage(val_pairs, plan.val_depth, where=f"depth cache for split {cfg.val_split}")
+    plan.vgg_path = _vgg_path(store, cfg)
+    _plan_start(plan, resume)
+    return plan
+
+
+def _plan_start(plan: Plan, resume: str) -> None:
+    cfg, run_dir = plan.cfg, plan.run_dir
+    plan.start_level = cfg.levels[0]
+    existing = _finest_last(run_dir)
+    if resume == "never":
+        if existing is not None:
+            raise BokehpipeError(f"{run_dir}: run already holds checkpoints; continue it with --resume auto or "
+                                 "choose a new --run name")
+    elif resume == "auto":
+        if existing is not None:
+            ck = load_checkpoint(existing)
+            check_compatible(ck, cfg, existing)
+            _place(plan, ck, existing)
+    else:
+        path = Path(resume).expanduser()
+        if path.is_dir():
+            found = _finest_last(path)
+            if found is None:
+                raise BokehpipeError(f"{path}: --resume folder holds no checkpoints/level*/last.pt")
+            path = found
+        ck = load_checkpoint(path)
+        check_compatible(ck, cfg, path)
+        _place(plan, ck, path)
+    if plan.resume_state is None and plan.init_model is None and cfg.init:
+        init = _init_checkpoint(Path(cfg.init))
+        ck = load_checkpoint(init)
+        have, want = _model_identity(ck["info"]), _model_identity(cfg.identity())
+        if have != want:
+            raise BokehpipeError(f"{init}: --init checkpoint is {_describe(have)} but this run asks for "
+                                 f"{_describe(want)}")
+        plan.init_model = ck["model"]
+        plan.notes.append(f"level {plan.start_level} starts from --init {init} (level {ck['level']})")
+    elif plan.resume_state is None and plan.init_model is None and plan.start_level is not None \
+            and plan.start_level < 7:
+        plan.notes.append(f"level {plan.start_level} starts from random weights (no level {plan.start_level + 1} "
+                          "checkpoint in this run; pass --init RUN_OR_FILE to start from one)")
+
+
+def _init_checkpoint(path: Path) -> Path:
+    if path.is_dir():
+        found = _finest_last(path)
+        if found is None:
+            raise BokehpipeError(f"{path}: --init folder holds no checkpoints/level*/last.pt")
+        return found
+    if not path.is_file():
+        raise BokehpipeError(f"{path}: --init checkpoint not found")
+    return path
+
+
+def env_summary() -> dict[str, Any]:
+    import platform
+
+    import torch
+
+    from bokehpipe import __version__
+
+    return {"bokehpipe": __version__, "torch": torch.__version__, "python": platform.python_version(),
+            "cuda": torch.version.cuda, "host": platform.node(), "pid": os.getpid()}

@@ -1,0 +1,26 @@
+"""`bokehpipe bench` writes the cost table the report reads; numbers are measured, never asserted as times."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+
+@pytest.mark.slow
+def test_bench_tiny_writes_every_row(run_cli, store_root):
+    result = run_cli("bench", "--models", "pynet-xs", "--renderers", "gaussian,scatter", "--depth-models", "",
+                     "--train-levels", "5", "--size", "192x128", "--crop", "64", "--batch", "1", "--repeats", "1")
+    assert result.exit_code == 0, result.output
+    data = json.loads((store_root / "reports" / "bench.json").read_text())
+    assert [r["name"] for r in data["models"]] == ["pynet-xs"]
+    assert [r["name"] for r in data["renderers"]] == ["gaussian", "scatter"]
+    assert data["train"][0]["level"] == 5 and data["train"][0]["images_per_s"] > 0
+    assert data["models"][0]["params"] > 1e6 and all(r["peak_mb"] > 0 for r in data["models"] + data["renderers"])
+    assert data["image_size"] == "192x128" and data["machine"]["cores"] >= 1
+    assert "model pynet-xs" in result.stdout
+
+
+def test_bad_size_is_one_line(run_cli):
+    result = run_cli("bench", "--size", "big")
+    assert result.exit_code == 1 and "expected WxH" in result.output
