@@ -42,7 +42,7 @@ class Step:
 
 def realdata_dir() -> Path:
     env = os.environ.get("BOKEHPIPE_REALDATA")
-    return Path(env) if env else Path(__file__).resolve().parents[2].parent / "shared" / "realdata"
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "realdata"
 
 
 def expand(text: str, store: ArtifactStore) -> str:

@@ -22,6 +22,16 @@ PORTRAITS_WITH_DEPTH = {"13": (976, 1050), "21": (1080, 1350)}
 PYNET_SAMPLES = {"2": (1536, 1024), "4": (1600, 1024), "5": (1536, 1024), "12": (1536, 1024)}
 
 
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Tiny networks are thousands of small ops: on a shared 2-core machine two OpenMP threads spin-wait on
+    each other and run 10-100x slower than one. One thread here; restored afterwards."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 # --- stand-ins and helpers -------------------------------------------------------------------------------
 
 class LocalNet(nn.Module):
@@ -55,16 +65,16 @@ class UpsampleNet(nn.Module):
         return nn.functional.interpolate(x[:, :3], scale_factor=2, mode="bilinear", align_corners=False)
 
 
-def _tiny_checkpoint(path: Path, *, in_chans: int = 4, width: float = 0.0625) -> Path:
+def _tiny_checkpoint(path: Path, *, in_chans: int = 4, width: float = 0.0625, level: int = 1) -> Path:
     """A random-init PyNET-xs (~0.19M parameters at width 1/16) in the training loop's checkpoint format."""
     from bokehpipe.models import create_model
     from bokehpipe.train.checkpoint import save_checkpoint
 
     torch.manual_seed(0)
     model = create_model("pynet-xs", in_chans=in_chans, width=width)
-    info = {"model": "pynet-xs", "width": width, "in_chans": in_chans, "levels": [1], "with_depth": in_chans == 4,
+    info = {"model": "pynet-xs", "width": width, "in_chans": in_chans, "levels": [level], "with_depth": in_chans == 4,
             "depth_source": "test", "multiple": 32}
-    return save_checkpoint(path, {"model": model.state_dict(), "level": 1, "step": 0, "config": {}, "info": info})
+    return save_checkpoint(path, {"model": model.state_dict(), "level": level, "step": 0, "config": {}, "info": info})
 
 
 def _shrink_folder(src: Path, dst: Path, factor: float, *, depth_src: Path | None = None,
@@ -278,6 +288,16 @@ def test_exif_orientation_is_applied_and_written_upright(run_cli, tmp_path, stor
     assert upright[:8, :, 0].mean() > 0.8 and upright[-8:, :, 0].mean() < 0.2  # the fixture is what we think
 
 
+def test_a_run_trained_to_a_coarse_level_is_brought_to_full_size(run_cli, tmp_path, few_real):
+    photos, depth, sizes = few_real
+    ck = _tiny_checkpoint(tmp_path / "runs/coarse/checkpoints/level3/best.pt", level=3)
+    result = run_cli("infer", photos, "--checkpoint", ck, "--depth", depth, "--out", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    assert "trained only to level 3" in result.stderr and "with coarse" in result.stdout  # name from the run folder
+    for stem, size in sizes.items():
+        assert _size(tmp_path / f"out/{stem}.jpg") == size
+
+
 def test_corrupt_files_are_skipped_and_the_exit_is_non_zero(run_cli, tmp_path, few_real):
     photos, depth, sizes = few_real
     (photos / "broken.jpg").write_bytes((photos / "2.jpg").read_bytes()[:2000])
@@ -472,3 +492,23 @@ def test_midas_on_the_fly_with_local_weights(run_cli, tmp_path, few_real):
     for stem, size in sizes.items():
         assert _size(tmp_path / f"out/{stem}.depth.png") == size
         assert float(read_image(tmp_path / f"out/{stem}.depth.png").std()) > 0.01  # a map, not a constant
+
+
+def test_tiff_photo_gets_a_preview_and_npy_maps_are_read(run_cli, tmp_path):
+    import cv2
+
+    photos, maps = tmp_path / "photos", tmp_path / "maps"
+    photos.mkdir()
+    maps.mkdir()
+    rng = np.random.default_rng(7)
+    img = resize(rng.random((12, 18, 3), dtype=np.float32), (90, 60))
+    cv2.imwrite(str(photos / "scan.tif"), (img[..., ::-1] * 65535).astype(np.uint16))  # 16-bit TIFF
+    disp = np.tile(np.linspace(-3.0, 5.0, 45, dtype=np.float32), (30, 1))  # raw units, a third of the size
+    np.save(maps / "scan.npy", disp)
+    result = run_cli("infer", photos, "--method", "gaussian", "--depth", maps, "--out", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "out"
+    assert _size(out / "scan.jpg") == (90, 60) and _size(out / "scan.input.jpg") == (90, 60)
+    saved = read_image(out / "scan.depth.png")[..., 0]
+    assert saved[:, 0].mean() < 0.03 and saved[:, -1].mean() > 0.97  # min-max normalised, left far, right near
+    assert 'src="scan.input.jpg"' in (out / "index.html").read_text()

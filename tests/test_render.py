@@ -123,6 +123,9 @@ def test_cli_render_takes_a_folder_of_npy_maps_named_like_the_inputs(run_cli, tm
     assert result.exit_code == 0, result.output
     assert "rescaled to [0, 1]" in result.output
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["x.png", "y.png"]
+    (tmp_path / "maps" / "y.npy").unlink()
+    line = _error_line(run_cli("render", tmp_path / "photos", "--depth", tmp_path / "maps", "--out", tmp_path / "o"))
+    assert "no depth map named y.*" in line and not (tmp_path / "o").exists()
 
 
 def test_cli_render_resizes_a_smaller_map_with_a_warning_and_refuses_another_aspect(run_cli, photo, tmp_path):

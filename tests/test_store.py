@@ -19,6 +19,13 @@ def test_failed_write_keeps_previous_file_and_leaves_no_temp(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["result.json"]
 
 
+def test_written_files_get_umask_permissions_not_0600(tmp_path):
+    from bokehpipe.store import _UMASK
+
+    atomic_write_json(tmp_path / "p.json", {})
+    assert (tmp_path / "p.json").stat().st_mode & 0o777 == 0o666 & ~_UMASK != 0o600
+
+
 def test_temp_path_keeps_suffix_for_format_sniffing_writers(tmp_path):
     with atomic_path(tmp_path / "x.png") as tmp:
         assert tmp.suffix == ".png" and tmp.parent == tmp_path and tmp.name.startswith(".")

@@ -81,6 +81,26 @@ def _real_maps(folder: Path, size: tuple[int, int]) -> list[np.ndarray]:
     return maps
 
 
+def _forward_seconds(name: str, ckpt: Path, photo: np.ndarray, device: str, repeats: int = 3) -> float:
+    """Median seconds of the network alone on one preprocessed photo (no decode, resize back or HDF5)."""
+    import torch
+
+    from bokehpipe.depth.model import load_midas
+    from bokehpipe.depth.transforms import prepare
+
+    model = load_midas(name, ckpt, device=device)
+    x = torch.from_numpy(prepare(photo, model.variant))[None].to(device)
+    times = []
+    with torch.inference_mode():
+        for _ in range(repeats + 1):
+            start = time.perf_counter()
+            model(x)
+            if device.startswith("cuda"):
+                torch.cuda.synchronize()
+            times.append(time.perf_counter() - start)
+    return float(np.median(times[1:]))
+
+
 def run_bench(models: list[str], *, images: int = 8, size: tuple[int, int] = (1536, 1024),
               threads: int | None = None, device: str = "auto", read_maps: int = 32,
               real_maps: str | None = None) -> dict[str, Any]:
@@ -118,9 +138,10 @@ def run_bench(models: list[str], *, images: int = 8, size: tuple[int, int] = (15
 
             result = run_depth(store, data=str(data), workers=2, progress=progress, **common)
             gaps = np.diff(ticks)
+            forward_s = _forward_seconds(name, ckpt, _photo(rng, size), device)
             out["models"][name] = {"images_per_s": 1.0 / float(np.median(gaps)) if len(gaps) else float("nan"),
                                    "mean_images_per_s": len(gaps) / float(gaps.sum()) if len(gaps) else float("nan"),
-                                   "end_to_end_s": result.seconds,
+                                   "forward_only_images_per_s": 1.0 / forward_s, "end_to_end_s": result.seconds,
                                    "cache_bytes_per_map": result.path.stat().st_size / images,
                                    "verify_ok": bool(result.report.ok)}
             ckpt.unlink()
@@ -149,7 +170,8 @@ def format_results(r: dict[str, Any]) -> str:
              f"({r['cpu_count']} cores)"]
     for name, m in r["models"].items():
         lines.append(f"  {name:<24} {m['images_per_s']:.3f} images/s median ({m['mean_images_per_s']:.3f} mean, "
-                     f"{m['end_to_end_s']:.1f} s end to end incl. model load), cache "
+                     f"network alone {m['forward_only_images_per_s']:.2f}/s, {m['end_to_end_s']:.1f} s end to end "
+                     f"incl. model load), cache "
                      f"{m['cache_bytes_per_map'] / 1024:.0f} KiB/map (random weights), verify "
                      f"{'ok' if m['verify_ok'] else 'FAILED'}")
     lines.append(f"cache size, {r['map_content']}: {r['depth_like_cache_bytes_per_map'] / 2**20:.2f} MiB/map "

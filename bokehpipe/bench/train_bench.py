@@ -113,7 +113,7 @@ def bench_step(model_name: str, crop: int, batch: int, level: int, threads: int,
     return {"bench": "train_step", "model": model_name, "params": count_parameters(model), "level": level,
             "crop": crop, "target": side, "batch": batch, "perceptual": vgg is not None, "threads": threads,
             "seconds": round(time.perf_counter() - t0, 2), "rss_before_step_mb": round(base, 1),
-            "peak_rss_mb": round(peak_rss_mb(), 1), "loss": float(loss)}
+            "peak_rss_mb": round(peak_rss_mb(), 1), "loss": float(loss.detach())}
 
 
 def bench_data(data: str | None, level: int, crop: int, batch: int, workers: int, batches: int) -> dict:
@@ -121,7 +121,7 @@ def bench_data(data: str | None, level: int, crop: int, batch: int, workers: int
     import torch
     from torch.utils.data import DataLoader
 
-    from bokehpipe.data.datasets import BokehPairs, StepSampler, collate, worker_init
+    from bokehpipe.data.datasets import BokehPairs, StepSampler, collate, prepare_workers, worker_init
     from bokehpipe.data.ebb import load_index
 
     tmp = None
@@ -135,6 +135,7 @@ def bench_data(data: str | None, level: int, crop: int, batch: int, workers: int
     ds = BokehPairs(pairs, level=level, crop=crop, with_depth=with_depth,
                     depth=PngDepth(pairs) if with_depth else None, augment=True)
     sampler = StepSampler(len(ds), batch=batch, steps=batches, seed=0, level=level)
+    prepare_workers(workers)
     loader = DataLoader(ds, batch_sampler=sampler, num_workers=workers, collate_fn=collate,
                         worker_init_fn=worker_init if workers else None)
     t0 = time.perf_counter()

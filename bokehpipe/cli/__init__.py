@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "infer": "bokehpipe.cli.infer:infer",
     "eval": "bokehpipe.cli.eval:eval_",
     "bench": "bokehpipe.cli.bench:bench",
+    "demo": "bokehpipe.cli.demo:demo",
     "experiment": "bokehpipe.cli.experiment:experiment",
     "report": "bokehpipe.cli.report:report",
 }

@@ -64,10 +64,13 @@ def _print_report(report) -> None:
 @click.option("--workers", type=click.IntRange(0, 64), default=None,
               help="DataLoader processes decoding photos (default: min(4, cores - 1)).")
 @click.option("--overwrite", is_flag=True, help="Discard the existing cache (and unfinished parts) and recompute.")
+@click.option("--degrade", default="none", show_default=True, metavar="NAME",
+              help="gt/png only: degrade the maps like the paper's MegaDepth PNGs ('paper': blur, half size, "
+                   "8 bits) and cache them as <source>-<NAME>.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.pass_context
 def depth(ctx: click.Context, data, dataset, split, source, model, weights, batch_size, device, precision, workers,
-          overwrite, as_json) -> None:
+          overwrite, degrade, as_json) -> None:
     """Cache a depth map per photo of a split in store/depth/<dataset>/<model-or-source>/<split>.h5.
 
     \b
@@ -86,7 +89,7 @@ def depth(ctx: click.Context, data, dataset, split, source, model, weights, batc
     try:
         result = run_depth(store, split=split, data=data, dataset=dataset, source=source, model=model,
                            weights=weights, device=device, precision=precision, batch_size=batch_size,
-                           workers=workers, overwrite=overwrite, progress=make)
+                           workers=workers, overwrite=overwrite, degrade=degrade, progress=make)
     finally:
         for bar in bars:
             bar.close()

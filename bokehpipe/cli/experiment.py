@@ -28,11 +28,12 @@ def run_experiment(state, name: str, *, only=(), start=None, force=False, dry_ru
     if dry_run:
         for step in steps:
             mark = "reuse" if step.done(state.store) and not force else "run  "
-            click.echo(f"{mark} {step.name}: bokehpipe {' '.join(step.argv)}")
+            click.echo(f"{mark} {step.name}: bokehpipe {' '.join(step.expanded(state.store))}")
         return {}
 
     def on_step(step, what):
-        click.secho(f"== {step.name} ({what}): bokehpipe {' '.join(step.argv)}", err=True, bold=True)
+        click.secho(f"== {step.name} ({what}): bokehpipe {' '.join(step.expanded(state.store))}", err=True,
+                    bold=True)
 
     return run_steps(path.stem, steps, state.store, lambda s: invoke_step(state, path, s.expanded(state.store)),
                      force=force, on_step=on_step)

@@ -47,6 +47,9 @@ METHOD_CHOICES = ("scatter", "gaussian")  # bokehpipe.render.METHODS (not import
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--batch-size", type=click.IntRange(1, 256), default=None,
               help="Photos of one size rendered together  [default: 4 on GPU, 1 on CPU]")
+@click.option("--only-with-depth", is_flag=True,
+              help="Render only the photos that have a map in --depth/--depth-cache; the rest are left out, "
+                   "not failed.")
 @click.option("--format", "fmt", type=click.Choice(["jpg", "png"]), default="jpg", show_default=True,
               help="Output format (8-bit; JPEG quality 95).")
 @pass_state
@@ -54,7 +57,7 @@ def infer(state, folder: Path, recursive: bool, run_name: str | None, checkpoint
           depth_dir: str | None, depth_cache: str | None, depth_model: str | None, weights: str | None,
           focus: float | None, aperture: float | None, out_dir: Path | None, overwrite: bool,
           max_pixels: int | None, tile: int | None, tile_overlap: int, device: str, batch_size: int | None,
-          fmt: str) -> None:
+          fmt: str, only_with_depth: bool) -> None:
     """Render every photo in FOLDER with a trained run, a checkpoint or a classical renderer.
 
     Writes OUT/<name>.<format> (upright, the photo's size), OUT/<name>.depth.png (the disparity used) and
@@ -77,7 +80,8 @@ def infer(state, folder: Path, recursive: bool, run_name: str | None, checkpoint
                         depth_dir=depth_dir, depth_cache=depth_cache, depth_model=depth_model, weights=weights,
                         focus=focus, aperture=1.0 if aperture is None else aperture, out_dir=out_dir,
                         overwrite=overwrite, max_pixels=max_pixels, tile=tile, tile_overlap=tile_overlap,
-                        device=device, batch_size=batch_size, fmt=fmt)
+                        device=device, batch_size=batch_size, fmt=fmt,
+                        only_with_depth=only_with_depth)
     session = plan_session(opts, state.store)
     for note in session.notes:
         click.echo(note, err=True)

@@ -214,9 +214,19 @@ def collate(items: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def worker_init(_: int) -> None:
-    """One thread per DataLoader worker: the workers are the parallelism (2-core laptops stay responsive)."""
-    import cv2
+def prepare_workers(workers: int) -> None:
+    """Make the calling process safe to fork DataLoader workers from; call before building the loader.
 
-    cv2.setNumThreads(1)
+    OpenCV's pthreads pool does not survive fork: a worker forked while the parent's pool is alive hangs for
+    good on its first OpenCV call that touches the pool (seen as a silent stall). The workers are the
+    decoding parallelism anyway, so OpenCV runs single-threaded here and in every worker forked from here.
+    """
+    if workers > 0:
+        import cv2
+
+        cv2.setNumThreads(1)
+
+
+def worker_init(_: int) -> None:
+    """One torch thread per DataLoader worker: the workers are the parallelism (2-core laptops stay responsive)."""
     torch.set_num_threads(1)

@@ -59,6 +59,8 @@ def fill_command(dataset: str, split: str, source: str, model: str, data_root: s
     """The command that creates or completes a cache (quoted in every 'missing' message)."""
     where = f"--data {data_root}" if data_root else f"--dataset {dataset}"
     model_part = f" --model {model}" if source == "midas" else ""
+    if source != "midas" and model.startswith(f"{source}-"):
+        model_part = f" --degrade {model[len(source) + 1:]}"  # a degraded map cache, e.g. gt-paper
     return f"bokehpipe depth {where} --split {split} --source {source}{model_part}"
 
 
@@ -238,8 +240,9 @@ def parts_dir(cache_path: Path) -> Path:
 
 
 def _hint(source_or_model: str) -> tuple[str, str]:
-    if source_or_model in ("gt", "png"):
-        return source_or_model, ""
+    base = source_or_model.split("-", 1)[0]
+    if base in ("gt", "png"):
+        return base, source_or_model
     return "midas", source_or_model
 
 

@@ -130,11 +130,14 @@ def resolve_device(device: str | None, local_rank: int = 0) -> str:
 
 
 def make_source(source: str, store: ArtifactStore, *, model: str | None, weights: str | None, device: str,
-                precision: str, batch_size: int | None, workers: int | None, net_size: int | None):
+                precision: str, batch_size: int | None, workers: int | None, net_size: int | None,
+                degrade: str | None = None):
     if source in ("gt", "png"):
         if model is not None or weights is not None:
             raise BokehpipeError(f"--model/--weights apply to --source midas, not --source {source}")
-        return MapSource(source, batch_size or 8)
+        return MapSource(source, batch_size or 8, degrade)
+    if degrade not in (None, "", "none"):
+        raise BokehpipeError("--degrade applies to --source gt or png (maps that exist before the depth pass)")
     if source != "midas":
         raise BokehpipeError(f"unknown --source {source!r}; use midas, gt or png")
     from bokehpipe import weights as weights_registry
@@ -182,7 +185,7 @@ def run_depth(store: ArtifactStore, *, split: str, data: str | None = None, data
               source: str = "midas", model: str | None = None, weights: str | None = None,
               device: str | None = "auto", precision: str = "fp32", batch_size: int | None = None,
               workers: int | None = None, overwrite: bool = False, net_size: int | None = None,
-              verify: bool = True, progress=None) -> DepthRunResult:
+              verify: bool = True, degrade: str | None = None, progress=None) -> DepthRunResult:
     """Compute the missing depth maps of one split and merge them into its cache; see the module docstring.
 
     `progress(total)` is called once on rank 0 with the number of maps this rank computes and returns a
@@ -196,7 +199,7 @@ def run_depth(store: ArtifactStore, *, split: str, data: str | None = None, data
         raise BokehpipeError(f"{root}: split {split!r} has no photos")
     device = resolve_device(device, dist.local_rank) if source == "midas" else "cpu"
     src = make_source(source, store, model=model, weights=weights, device=device, precision=precision,
-                      batch_size=batch_size, workers=workers, net_size=net_size)
+                      batch_size=batch_size, workers=workers, net_size=net_size, degrade=degrade)
     src.check(pairs, split)
     cache_path = store.depth_cache(name, src.cache_name, split)
     in_store = root.parent == store.datasets_dir.resolve() if store.datasets_dir.exists() else False

@@ -33,15 +33,20 @@ DELAY_ENV = "BOKEHPIPE_DEPTH_DELAY_S"  # testing aid: seconds to sleep per map, 
 
 
 class MapSource:
-    """`gt` / `png`: read `Pair.depth`, keep its native resolution, normalise per image."""
+    """`gt` / `png`: read `Pair.depth`, keep its native resolution, normalise per image; optionally degrade it
+    (bokehpipe.depth.degrade) and cache it as `<source>-<degradation>`."""
 
-    def __init__(self, name: str, batch_size: int = 8) -> None:
+    def __init__(self, name: str, batch_size: int = 8, degrade: str | None = None) -> None:
+        from bokehpipe.depth.degrade import get_degradation
+
         self.name = name
-        self.cache_name = name
+        self.degradation = get_degradation(degrade)
+        self.cache_name = f"{name}-{self.degradation.name}" if self.degradation else name
         self.batch_size = max(1, int(batch_size))
 
     def identity(self) -> dict[str, Any]:
-        return {"model": self.name, "weights_sha256": "", "weights_file": "", "input_rule": "native",
+        rule = f"degraded ({self.degradation.describe()})" if self.degradation else "native"
+        return {"model": self.cache_name, "weights_sha256": "", "weights_file": "", "input_rule": rule,
                 "normalisation": MAP_NORMALISATION, "precision": "n/a"}
 
     def check(self, pairs: list[Pair], split: str) -> None:
@@ -57,6 +62,8 @@ class MapSource:
         raw = read_map(pair.depth)
         photo = read_image(pair.input)
         data, lo, hi = normalise(raw)
+        if self.degradation is not None:
+            data = self.degradation.apply(data, (photo.shape[1], photo.shape[0]))
         digest, nbytes = file_digest(pair.depth)
         return Entry(pair.id, data.astype(np.float16), (photo.shape[1], photo.shape[0]), str(pair.depth),
                      digest, nbytes, lo, hi)

@@ -78,6 +78,13 @@ class DirDepth:
         raise BokehpipeError(f"{job.input}: no depth map named {stem}.png/.npy in {self.folder}; add one or use "
                              "--depth-model / --depth-cache")
 
+    def has(self, job: Job) -> bool:
+        try:
+            self.find(job)
+        except BokehpipeError:
+            return False
+        return True
+
     def disparity(self, job: Job, rgb: np.ndarray) -> np.ndarray:
         path = self.find(job)
         return normalise_map(read_map(path), path)
@@ -97,6 +104,9 @@ class CacheDepth:
             raise BokehpipeError(f"{self.path}: depth cache not found (given by --depth-cache)")
         self.cache = DepthCache(self.path)
         self.description = f"cache {self.path}"
+
+    def has(self, job: Job) -> bool:
+        return job.name in self.cache
 
     def disparity(self, job: Job, rgb: np.ndarray) -> np.ndarray:
         if job.name not in self.cache:
@@ -129,20 +139,16 @@ class ModelDepth:
         self._lock = threading.Lock()
 
     def predict(self, rgb: np.ndarray) -> np.ndarray:
-        """Normalised disparity (H, W) for an RGB photo: official resize + normalisation, bicubic back to the
-        photo's size, per-image min-max (as the depth cache stores it)."""
-        import torch
-
-        from bokehpipe.depth.model import load_midas
-        from bokehpipe.depth.transforms import normalise, prepare, resize_prediction
+        """Normalised disparity (H, W) for an RGB photo: phase one's single-image prediction (official resize,
+        bicubic back to the photo's size) and its per-image min-max, as the depth cache stores it."""
+        from bokehpipe.depth.model import load_midas, predict
+        from bokehpipe.depth.transforms import normalise
 
         with self._lock:  # one build, and one forward at a time if several reader threads share it
             if self._model is None:
                 self._model = load_midas(self.variant.name, self.weights_path, device=self.device)
-            x = torch.from_numpy(prepare(rgb, self.variant))[None].to(self.device)
-            with torch.inference_mode():
-                pred = resize_prediction(self._model(x), (rgb.shape[1], rgb.shape[0]))
-        return normalise(pred[0].float().cpu().numpy())[0]
+            raw = predict(self._model, rgb)
+        return normalise(raw)[0]
 
     def disparity(self, job: Job, rgb: np.ndarray) -> np.ndarray:
         return self.predict(rgb)

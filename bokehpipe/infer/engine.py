@@ -109,16 +109,18 @@ class LearnedRenderer:
             return self.model(x.to(self.device, non_blocking=True), self.level)
 
     def _run(self, x: torch.Tensor, tile_full: int | None) -> torch.Tensor:
-        if tile_full is None:
-            return self._forward(x).float().cpu()
-        self.tiled_count += x.shape[0]
         m = self.multiple
-        tile = max(2 * m, round_to(tile_full / 2, m))
+        tile = None if tile_full is None else max(2 * m, round_to(tile_full / 2, m))
+        if tile is None or tile >= max(x.shape[-2:]):
+            return self._forward(x).float().cpu()
         overlap = round_to(self.tiles.overlap / 2, m, up=True) if self.tiles.overlap > 0 else 0
-        return tiled_apply(self._forward, x, tile=tile, overlap=overlap, align=m)
+        out = tiled_apply(self._forward, x, tile=tile, overlap=overlap, align=m)
+        self.tiled_count += x.shape[0]
+        return out
 
     def _run_fitting(self, x: torch.Tensor, full_hw: tuple[int, int]) -> torch.Tensor:
-        """Untiled if allowed, else tiled; on CUDA out-of-memory, retry with ever smaller tiles."""
+        """Untiled if allowed, else tiled; on CUDA out-of-memory, retry with ever smaller tiles (and keep the
+        size that fitted for the next photos)."""
         tile = self.tiles.tile_side(*full_hw) or self.oom_tile
         while True:
             try:

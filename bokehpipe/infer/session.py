@@ -19,7 +19,7 @@ from bokehpipe.store import ArtifactStore
 
 from .depth_inputs import DepthSource, open_depth_source
 from .engine import ClassicalRenderer, LearnedRenderer, Outcome, Renderer, TilePolicy, run_jobs
-from .files import Job, find_inputs, plan_jobs, refuse_overwrite
+from .files import PREVIEW_SUFFIX, Job, find_inputs, plan_jobs, refuse_overwrite
 from .gallery import Entry, load_entries, relative_link, write_gallery
 
 
@@ -44,6 +44,7 @@ class InferOptions:
     device: str = "auto"
     batch_size: int | None = None
     fmt: str = "jpg"
+    only_with_depth: bool = False
 
 
 @dataclass
@@ -180,13 +181,23 @@ def plan_session(opts: InferOptions, store: ArtifactStore) -> Session:
     exclude: list[str | os.PathLike[str]] = [out_dir] if out_dir != folder else []
     if opts.depth_dir:
         exclude.append(opts.depth_dir)
-    for e in previous:  # earlier renders that sit among the inputs (--out FOLDER)
+    for e in previous:  # earlier renders, maps and previews that sit among the inputs (--out FOLDER)
         exclude += [out_dir / e.render] + ([out_dir / e.depth] if e.depth else [])
+        if e.before.endswith(PREVIEW_SUFFIX):
+            exclude.append(out_dir / e.before)
     inputs = find_inputs(folder, recursive=opts.recursive, exclude=exclude)
     if not inputs:
         raise BokehpipeError(f"{folder}: no photos found (.jpg, .png, .tif, .bmp, .webp"
                              f"{'' if opts.recursive else '; use --recursive for subfolders'})")
     jobs = plan_jobs(inputs, folder, out_dir, fmt=opts.fmt, protected=depth.protected())
+    if opts.only_with_depth:
+        if not hasattr(depth, "has"):
+            raise BokehpipeError("--only-with-depth needs --depth DIR or --depth-cache (maps that may be missing)")
+        kept = [job for job in jobs if depth.has(job)]
+        if not kept:
+            raise BokehpipeError(f"{folder}: no photo has a depth map in {depth.description}")
+        notes.append(f"--only-with-depth: {len(jobs) - len(kept)} of {len(jobs)} photos have no map and are left out")
+        jobs = kept
     if not opts.overwrite:
         refuse_overwrite(jobs)
 

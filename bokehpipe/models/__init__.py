@@ -13,6 +13,7 @@ from torch import nn
 
 from bokehpipe.errors import ConfigError
 from bokehpipe.models.pynet import PyNETBokeh, count_parameters
+from bokehpipe.models.pynet_residual import PyNETResidual
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,10 @@ _SPECS: tuple[ModelSpec, ...] = (
     ModelSpec("pynet", PyNETBokeh, {"width": 1.0}, "PyNET-Bokeh at the paper's width (~47.5M parameters)"),
     ModelSpec("pynet-s", PyNETBokeh, {"width": 0.5}, "half width (~11.9M parameters), for small GPUs and CPUs"),
     ModelSpec("pynet-xs", PyNETBokeh, {"width": 0.25}, "quarter width (~3M parameters), CPU demos and tests"),
+    # bokehpipe's change: the same networks with an identity skip at every level (models/pynet_residual.py)
+    ModelSpec("pynet-res", PyNETResidual, {"width": 1.0}, "PyNET-Bokeh + identity skip per level (paper width)"),
+    ModelSpec("pynet-res-s", PyNETResidual, {"width": 0.5}, "half width + identity skip"),
+    ModelSpec("pynet-res-xs", PyNETResidual, {"width": 0.25}, "quarter width + identity skip, CPU demos"),
 )
 REGISTRY: dict[str, ModelSpec] = {spec.name: spec for spec in _SPECS}
 
@@ -45,4 +50,4 @@ def create_model(name: str, **kwargs: Any) -> nn.Module:
     return spec.builder(**kw)
 
 
-__all__ = ["ModelSpec", "PyNETBokeh", "REGISTRY", "count_parameters", "create_model", "list_models"]
+__all__ = ["ModelSpec", "PyNETBokeh", "PyNETResidual", "REGISTRY", "count_parameters", "create_model", "list_models"]

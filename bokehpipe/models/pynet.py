@@ -281,17 +281,21 @@ class PyNETBokeh(nn.Module):
         e6 = self.enc6(F.max_pool2d(e5, 2))
         f = self.l7_body(F.max_pool2d(e6, 2))
         if level == 7:
-            return _image(self.l7_head(f))
+            return self.level_image(self.l7_head(f), x, 7)
         for n, skip in ((6, e6), (5, e5), (4, e4), (3, e3)):
             a, b = getattr(self, f"l{n + 1}_up")(f)
             f = getattr(self, f"l{n}_body")(skip, a, b)
             if level == n:
-                return _image(getattr(self, f"l{n}_head")(f))
+                return self.level_image(getattr(self, f"l{n}_head")(f), x, n)
         pre2 = self.l2_head(self.l2_up(f))
         if level == 2:
-            return _image(pre2)
+            return self.level_image(pre2, x, 2)
         # level 1 upsamples level 2's pre-activation image, as the paper's top level does
-        return _image(self.l1_head(self.l1_up(pre2)))
+        return self.level_image(self.l1_head(self.l1_up(pre2)), x, 1)
+
+    def level_image(self, pre: torch.Tensor, x: torch.Tensor, level: int) -> torch.Tensor:
+        """A level's image from its head's pre-activation (the paper: scaled tanh; subclasses may add a skip)."""
+        return _image(pre)
 
 
 def _check_level(level: int) -> None:

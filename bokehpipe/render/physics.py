@@ -199,7 +199,3 @@ def blur_varying(premult: np.ndarray, radius: np.ndarray | float, *, edge: float
         out[box] += blur_disc(part, r, edge=edge)
     return out
 
-
-def over(front: np.ndarray, back: np.ndarray) -> np.ndarray:
-    """Porter-Duff 'over' on premultiplied RGBA (..., 4): front + (1 - alpha_front) * back."""
-    return front + (1.0 - front[..., 3:4]) * back

@@ -107,6 +107,10 @@ class TrainConfig:
     threads: int = 0  # torch intra-op threads per process; 0: torch's default
 
     def __post_init__(self) -> None:
+        from bokehpipe.models import REGISTRY
+
+        if self.model not in REGISTRY:
+            raise ConfigError(f"unknown model {self.model!r}; known: {', '.join(REGISTRY)}")
         levels = parse_levels(self.levels)
         object.__setattr__(self, "levels", levels)
         object.__setattr__(self, "schedule", {int(k): v if isinstance(v, LevelSchedule) else LevelSchedule(**v)

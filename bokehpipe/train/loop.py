@@ -25,7 +25,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Subset
 
-from bokehpipe.data.datasets import BokehPairs, StepSampler, collate, worker_init
+from bokehpipe.data.datasets import BokehPairs, StepSampler, collate, prepare_workers, worker_init
 from bokehpipe.errors import BokehpipeError
 from bokehpipe.losses import VGGContent, level_loss, load_vgg19
 from bokehpipe.models import count_parameters, create_model
@@ -160,6 +160,7 @@ def _next(batches: Iterator[dict[str, Any]]) -> dict[str, Any]:
 
 def _loader(ds: Any, cfg: TrainConfig, dist: DistInfo, **kw: Any) -> DataLoader:
     workers = cfg.workers
+    prepare_workers(workers)
     return DataLoader(ds, num_workers=workers, collate_fn=collate, worker_init_fn=worker_init if workers else None,
                       pin_memory=dist.device.type == "cuda", prefetch_factor=2 if workers else None, **kw)
 

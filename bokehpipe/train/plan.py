@@ -106,9 +106,11 @@ def _place(plan: Plan, ck: dict[str, Any], path: Path) -> None:
         return
     finer = [lv for lv in cfg.levels if lv < level]
     plan.init_model = ck["model"]
+    planned = cfg.schedule[level].steps
+    state = f"finished ({step} steps)" if step >= planned else f"stopped at step {step} of {planned}"
     if finer:
         plan.start_level = finer[0]
-        plan.notes.append(f"level {level} finished ({step} steps); level {finer[0]} starts from {path}")
+        plan.notes.append(f"level {level} {state}; level {finer[0]} starts from {path}")
     else:
         plan.start_level = None
         plan.notes.append(f"level {level} finished ({step} steps): nothing left to train for --levels "

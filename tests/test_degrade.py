@@ -1,0 +1,39 @@
+"""Degraded depth (the paper's 8-bit, half-resolution, smooth MegaDepth maps) for experiment 1."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bokehpipe.data.io import write_jpeg, write_png
+from bokehpipe.depth.cache import DepthCache
+from bokehpipe.depth.degrade import DEGRADATIONS
+
+
+def test_paper_degradation_halves_quantises_and_softens_edges():
+    disp = np.zeros((64, 96), np.float32)
+    disp[:, 48:] = 1.0  # a hard depth edge
+    out = DEGRADATIONS["paper"].apply(disp, (96, 64))
+    assert out.shape == (32, 48)
+    assert np.allclose(out * 255, np.round(out * 255))  # 8-bit levels
+    row = out[16]
+    assert 0 < row[23] < 1 and 0 < row[24] < 1  # the edge is no longer a step
+    assert row[0] == 0 and row[-1] == 1
+
+
+def test_depth_degrade_writes_its_own_cache(run_cli, tmp_path, store_root):
+    root = tmp_path / "set"
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        write_jpeg(root / "Training" / "original" / f"{i}.jpg", rng.random((64, 96, 3), dtype=np.float32))
+        write_jpeg(root / "Training" / "bokeh" / f"{i}.jpg", rng.random((64, 96, 3), dtype=np.float32))
+        write_png(root / "Training" / "depth" / f"{i}.png", np.tile(np.linspace(0, 1, 96, dtype=np.float32), (64, 1)),
+                  bits=16)
+    for extra in ([], ["--degrade", "paper"]):
+        result = run_cli("depth", "--data", root, "--split", "all", "--source", "gt", *extra)
+        assert result.exit_code == 0, result.output
+    clean = DepthCache(store_root / "depth" / "set" / "gt" / "all.h5")
+    low = DepthCache(store_root / "depth" / "set" / "gt-paper" / "all.h5")
+    assert clean.read("0").shape == (64, 96) and low.read("0").shape == (32, 48)
+    assert "degraded" in low.attrs["input_rule"] and low.attrs["model"] == "gt-paper"
+    bad = run_cli("depth", "--data", root, "--split", "all", "--source", "gt", "--degrade", "blurry")
+    assert bad.exit_code == 1 and "unknown --degrade 'blurry'" in bad.output
