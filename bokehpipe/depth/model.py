@@ -40,7 +40,20 @@ class MidasModel(nn.Module):
         self.pretrained = adapters()[variant.backbone](variant)
 
 
-class MidasNetSmall(MidasModel):
+class _RefineNetModel(MidasModel):
+    """MiDaS v2.1's decoder order (both sizes): four encoder levels fused coarse to fine by RefineNet blocks."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        l1, l2, l3, l4 = self.pretrained(x)
+        s = self.scratch
+        p = s.refinenet4(s.layer4_rn(l4))
+        p = s.refinenet3(p, s.layer3_rn(l3))
+        p = s.refinenet2(p, s.layer2_rn(l2))
+        p = s.refinenet1(p, s.layer1_rn(l1))
+        return s.output_conv(p).squeeze(1)
+
+
+class MidasNetSmall(_RefineNetModel):
     """MiDaS v2.1 small: EfficientNet-Lite3, decoder widths 64/128/256/512 (`expand`), align_corners=True."""
 
     def __init__(self, variant: MidasVariant) -> None:
@@ -54,17 +67,8 @@ class MidasNetSmall(MidasModel):
         self.scratch.refinenet1 = FeatureFusionBlockCustom(f)
         self.scratch.output_conv = midas_head(f, f // 2, identity_tail=True)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        l1, l2, l3, l4 = self.pretrained(x)
-        s = self.scratch
-        p = s.refinenet4(s.layer4_rn(l4))
-        p = s.refinenet3(p, s.layer3_rn(l3))
-        p = s.refinenet2(p, s.layer2_rn(l2))
-        p = s.refinenet1(p, s.layer1_rn(l1))
-        return s.output_conv(p).squeeze(1)
 
-
-class MidasNet(MidasModel):
+class MidasNet(_RefineNetModel):
     """MiDaS v2.1 (ResNeXt-101): plain RefineNet fusion without `out_conv`."""
 
     def __init__(self, variant: MidasVariant) -> None:
@@ -74,15 +78,6 @@ class MidasNet(MidasModel):
         for i in (4, 3, 2, 1):
             setattr(self.scratch, f"refinenet{i}", FeatureFusionBlock(f))
         self.scratch.output_conv = midas_head(f, f // 2, identity_tail=False)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        l1, l2, l3, l4 = self.pretrained(x)
-        s = self.scratch
-        p = s.refinenet4(s.layer4_rn(l4))
-        p = s.refinenet3(p, s.layer3_rn(l3))
-        p = s.refinenet2(p, s.layer2_rn(l2))
-        p = s.refinenet1(p, s.layer1_rn(l1))
-        return s.output_conv(p).squeeze(1)
 
 
 class DPTDepthModel(MidasModel):

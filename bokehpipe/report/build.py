@@ -94,8 +94,7 @@ def _levels(res: Results, out: Outputs) -> None:
     rows = []
     for run, label in (("exp-depth", "Level-wise 5$\\to$1 (paper)"), ("exp-finest", "Level 1 only")):
         entry = _method(summary, run)
-        cfg = res.run_config(run) or {}
-        steps = cfg.get("total_steps") or cfg.get("resolved", {}).get("total_steps")
+        steps = _total_steps(res.run_config(run))
         metrics = (entry or {}).get("metrics", {})
         rows.append([label, str(steps) if steps else "--", tables.fmt("psnr", metrics.get("psnr")),
                      tables.fmt("ssim", metrics.get("ssim")), tables.fmt("ms_ssim", metrics.get("ms_ssim"))])
@@ -108,6 +107,15 @@ def _levels(res: Results, out: Outputs) -> None:
         out.figures["curves.pdf"] = lambda p: figures.training_curves(curves, p)
     if log:
         out.tables["timings"] = _timings(res)
+
+
+def _total_steps(run_config: dict | None) -> int | None:
+    """Optimiser steps over the levels a run trained, from its resolved config (config.json)."""
+    cfg = (run_config or {}).get("config", {})
+    try:
+        return sum(int(cfg["schedule"][str(level)]["steps"]) for level in cfg["levels"])
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def _timings(res: Results) -> str:

@@ -80,6 +80,8 @@ def _train(cfg: TrainConfig, store: ArtifactStore, dist: DistInfo, resume: str, 
     if cfg.deterministic:
         torch.use_deterministic_algorithms(True)
         torch.backends.cudnn.benchmark = False
+    elif dist.device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed crop sizes: let cuDNN pick its fastest kernels once
     seed_everything(cfg.seed + dist.rank)
     plan = make_plan(cfg, store, resume)
     say = callback if dist.is_main else _quiet
