@@ -168,10 +168,16 @@ def _fmt(metric: str, value: float) -> str:
     return f"{value:.2f}" if metric.startswith("psnr") else f"{value:.4f}"
 
 
+def ordered(methods: dict[str, Any]) -> dict[str, Any]:
+    """Baselines first (identity, gaussian, scatter), then learned runs as given: summary.json sorts its keys."""
+    rank = {name: i for i, name in enumerate(BASELINES)}
+    return dict(sorted(methods.items(), key=lambda kv: rank.get(kv[0], len(rank))))
+
+
 def latex_table(summary: dict[str, Any], *, aligned: bool = False) -> str:
     """A tabular fragment (booktabs) with the best value per column in bold; report.tex \\input's it."""
     key = "metrics_aligned" if aligned else "metrics"
-    methods = {n: e[key] for n, e in summary["methods"].items() if key in e}
+    methods = {n: e[key] for n, e in ordered(summary["methods"]).items() if key in e}
     cols = [(k, label, hi) for k, label, hi in TABLE_COLUMNS if any(k in v for v in methods.values())]
     best = {}
     for k, _, hi in cols:
@@ -199,7 +205,7 @@ def text_table(summary: dict[str, Any], *, aligned: bool = False) -> str:
     key = "metrics_aligned" if aligned else "metrics"
     cols = [k for k, _, _ in TABLE_COLUMNS if any(k in e.get(key, {}) for e in summary["methods"].values())]
     lines = [f"{'method':<22}" + "".join(f"{c:>13}" for c in cols)]
-    for name, entry in summary["methods"].items():
+    for name, entry in ordered(summary["methods"]).items():
         values = entry.get(key, {})
         cells = [_fmt(c, values.get(c, math.nan)).replace("$\\infty$", "inf") for c in cols]
         lines.append(f"{name:<22}" + "".join(f"{cell:>13}" for cell in cells))

@@ -9,9 +9,10 @@ creates = ["datasets/demo"]        # store paths; when all exist the step is reu
 
 Each step runs with `--pipeline` set to the same file, so the file's `[train]`, `[eval]`, ... tables give
 the steps their defaults and the steps list only what differs. In `run` and `creates`, `{store}` is the
-store root and `{realdata}` the folder of real photos (BOKEHPIPE_REALDATA, else ../shared/realdata next to
-the checkout); a step that needs `{realdata}` where it is absent stops with a clear message. Wall times and outcomes go to
-`store/reports/experiments/<name>.json`, which the report reads: every time in the report was measured.
+store root and `{realdata}` the folder of real photos (BOKEHPIPE_REALDATA, else ../shared/realdata
+next to the checkout); a step that needs `{realdata}` where it is absent stops with a clear message.
+Wall times and outcomes go to `store/reports/experiments/<name>.json`, which the report reads: every time in
+the report was measured.
 """
 
 from __future__ import annotations

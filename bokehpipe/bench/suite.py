@@ -97,7 +97,8 @@ def format_table(result: dict[str, Any]) -> str:
              f"{result['image_size']} images, device {result['device']}",
              f"{'what':<34}{'params':>10}{'s/image':>10}{'peak MB':>10}"]
     for r in result["models"]:
-        lines.append(f"{'model ' + r['name']:<34}{r['params'] / 1e6:>9.2f}M{r['s_per_image']:>10.2f}{r['peak_mb']:>10.0f}")
+        lines.append(f"{'model ' + r['name']:<34}{r['params'] / 1e6:>9.2f}M{r['s_per_image']:>10.2f}"
+                     f"{r['peak_mb']:>10.0f}")
     for r in result["renderers"]:
         lines.append(f"{'renderer ' + r['name']:<34}{'-':>10}{r['s_per_image']:>10.2f}{r['peak_mb']:>10.0f}")
     for r in result["depth"]:

@@ -12,13 +12,15 @@ def _names(text: str) -> list[str]:
 
 
 @click.command()
-@click.option("--models", default="pynet-xs,pynet-s,pynet", show_default=True, help="Generators to time (random weights).")
+@click.option("--models", default="pynet-xs,pynet-s,pynet", show_default=True,
+              help="Generators to time (random weights).")
 @click.option("--renderers", default="gaussian,scatter", show_default=True, help="Classical renderers to time.")
 @click.option("--depth-models", default="midas_v21_small_256,dpt_hybrid_384", show_default=True,
               help="MiDaS variants for the depth pass images/s ('' to skip).")
 @click.option("--train-levels", default="5,3,1", show_default=True, help="Levels whose training images/s to time.")
 @click.option("--train-model", default="pynet-xs", show_default=True)
-@click.option("--crop", type=click.IntRange(32), default=128, show_default=True, help="Training crop (half resolution).")
+@click.option("--crop", type=click.IntRange(32), default=128, show_default=True,
+              help="Training crop (half resolution).")
 @click.option("--batch", type=click.IntRange(1), default=2, show_default=True, help="Training batch.")
 @click.option("--size", default="1536x1024", show_default=True, help="Photo size WxH (EBB!: 1536x1024).")
 @click.option("--device", default="cpu", show_default=True)

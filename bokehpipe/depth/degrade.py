@@ -31,8 +31,8 @@ class Degradation:
     def apply(self, disparity01: np.ndarray, photo_size: tuple[int, int]) -> np.ndarray:
         """A [0, 1] map at any size -> the degraded map at `scale` x the photo's (width, height)."""
         w, h = photo_size
-        out = resize(np.asarray(disparity01, np.float32), (max(1, round(w * self.scale)), max(1, round(h * self.scale))),
-                     clip=False)
+        size = (max(1, round(w * self.scale)), max(1, round(h * self.scale)))
+        out = resize(np.asarray(disparity01, np.float32), size, clip=False)
         if self.blur_sigma > 0:
             out = cv2.GaussianBlur(out, (0, 0), self.blur_sigma, borderType=cv2.BORDER_REFLECT)
         levels = 2**self.bits - 1

@@ -29,6 +29,7 @@ MAIN_ROWS = (  # (label, eval tag, method)
     ("PyNET-xs + degraded depth", "exp-val-lowq", "exp-lowdepth"),
     ("PyNET-xs + GT depth", "exp-val-gt", "exp-depth"),
 )
+MIN_LISTED_S = 5.0  # the timings table lists steps that took at least this long
 MACRO_KEYS = {"identity": "Identity", "gaussian": "Gaussian", "scatter": "Scatter", "exp-nodepth": "NoDepth",
               "exp-lowdepth": "LowDepth", "exp-depth": "Depth", "exp-finest": "Finest"}
 
@@ -48,7 +49,7 @@ def _main(res: Results, out: Outputs) -> None:
     summaries = {tag: res.eval_summary(tag) for tag in ("exp-val-gt", "exp-val-lowq")}
     entries = [(label, _method(summaries[tag], m)) for label, tag, m in MAIN_ROWS]
     out.tables["main"] = tables.methods_table(entries)
-    for label, tag, m in MAIN_ROWS:
+    for _, tag, m in MAIN_ROWS:
         entry = _method(summaries[tag], m)
         if entry is None:
             continue
@@ -70,7 +71,7 @@ def _synth_grid(res: Results, summary: dict) -> Any:
     pred_dir = res.eval_dir("exp-val-gt") / "predictions"
     methods = [("gaussian", "Gaussian"), ("scatter", "Scatter"), ("exp-nodepth", "RGB only"),
                ("exp-depth", "+ GT depth")]
-    ids = sorted(p.stem for p in (pred_dir / "exp-depth").glob("*.png"))[:3] if pred_dir.is_dir() else []
+    ids = sorted(p.stem for p in (pred_dir / "exp-depth").glob("*.png"))[:2] if pred_dir.is_dir() else []
     if not ids:
         res._miss("eval predictions", pred_dir, "bokehpipe experiment exp_depth")
         return None
@@ -123,7 +124,7 @@ def _timings(res: Results) -> str:
     for name in ("exp_depth", "exp_levels", "exp_real"):
         log = res.experiment_log(name) or {"steps": {}}
         for step, entry in log["steps"].items():
-            if "wall_s" in entry:
+            if entry.get("wall_s", 0) >= MIN_LISTED_S:
                 rows.append([tables.esc(name), tables.esc(step), tables.fmt("minutes", entry["wall_s"] / 60)])
     return tables.tabular(["Experiment", "Step", "Wall time (min)"], rows, align="llr")
 
@@ -150,8 +151,8 @@ def _bench(res: Results, out: Outputs) -> None:
         return
     rows = []
     for r in bench.get("models", []):
-        rows.append([tables.esc(r["name"]), tables.fmt("params_m", r["params"] / 1e6), tables.fmt("seconds", r["s_per_image"]),
-                     tables.fmt("peak_gb", r["peak_mb"] / 1024)])
+        rows.append([tables.esc(r["name"]), tables.fmt("params_m", r["params"] / 1e6),
+                     tables.fmt("seconds", r["s_per_image"]), tables.fmt("peak_gb", r["peak_mb"] / 1024)])
     for r in bench.get("renderers", []):
         rows.append([tables.esc(r["name"]), "--", tables.fmt("seconds", r["s_per_image"]),
                      tables.fmt("peak_gb", r["peak_mb"] / 1024)])
@@ -179,19 +180,20 @@ def _real(res: Results, out: Outputs) -> None:
         for scatter_dir, model_dir in (("real-portraits-scatter", "real-portraits-model"),
                                        ("real-pynet-scatter", "real-pynet-model")):
             sc, mo = entries(folders[scatter_dir]), entries(folders[model_dir])
-            for name in sorted(set(sc) & set(mo))[:2]:
+            for name in sorted(set(sc) & set(mo))[:1]:
                 e = sc[name]
                 base = folders[scatter_dir]
                 disp = read_map(base / e["depth"])
+                model_render = read_image(folders[model_dir] / mo[name]["render"])
                 rows.append((name, [read_image(base / e["before"]), np.repeat(disp[..., None], 3, axis=2),
-                                    read_image(base / e["render"]), read_image(folders[model_dir] / mo[name]["render"])]))
+                                    read_image(base / e["render"]), model_render]))
         return figures.image_grid(rows, ["Photo", "Disparity", "Scatter", "PyNET-xs + depth"], path,
                                   crop=(0.5, 0.45, 0.3))
 
     def draw_ebb(path: Path) -> Path:
         folder = folders["real-ebb-model"]
         rows = []
-        for name, e in sorted(entries(folder).items())[:3]:
+        for name, e in sorted(entries(folder).items())[:2]:
             before = (folder / e["before"]).resolve()
             target = before.parent.parent / "bokeh" / before.name
             imgs = [read_image(before), read_image(folder / e["render"])]

@@ -50,7 +50,7 @@ def training_curves(runs: dict[str, list[dict[str, str]]], path: Path) -> Path:
             if r.get("val_psnr_identity"):
                 identity = float(r["val_psnr_identity"])
         line, = ax.plot(x, y, marker=".", markersize=3, linewidth=1, label=label)
-        for level, off in list(offsets.items())[1:]:
+        for off in list(offsets.values())[1:]:
             ax.axvline(off, color=line.get_color(), linestyle=":", linewidth=0.6)
     if identity is not None:
         ax.axhline(identity, color="grey", linestyle="--", linewidth=0.8, label="identity (input = output)")
@@ -74,7 +74,8 @@ def metric_bars(methods: dict[str, dict[str, float]], path: Path,
         finite = [v for v in vals if math.isfinite(v)]
         if finite:
             lo, hi = min(finite), max(finite)
-            ax.set_xlim(lo - 0.15 * (hi - lo + 1e-9) - (1 if key.startswith("psnr") else 0.02), hi + 0.25 * (hi - lo + 1e-9))
+            pad = 1 if key.startswith("psnr") else 0.02
+            ax.set_xlim(lo - 0.15 * (hi - lo + 1e-9) - pad, hi + 0.25 * (hi - lo + 1e-9))
         for bar, v in zip(bars, vals, strict=True):
             if math.isfinite(v):
                 ax.text(bar.get_width(), bar.get_y() + bar.get_height() / 2, f" {v:.2f}" if key.startswith("psnr")
