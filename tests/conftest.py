@@ -50,6 +50,19 @@ def run_cli(store_root: Path):
     return run
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One intra-op thread for tiny models: on 2 shared cores, OpenMP threads spinning against each other (or
+    against a DataLoader worker) make a 5-second test take minutes. Use with
+    `pytestmark = pytest.mark.usefixtures("one_torch_thread")`."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture
 def bokehpipe_exe() -> list[str]:
     """The CLI as a subprocess (for kill -9 and torchrun tests): the same interpreter as pytest."""

@@ -17,14 +17,7 @@ from bokehpipe.data.ebb import load_index
 from bokehpipe.data.io import read_image, read_map, resize, write_png
 from bokehpipe.errors import BokehpipeError, ImageReadError
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One intra-op thread: the test machine's 2 cores are shared, and OpenMP spinning on a busy core is slow."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -22,14 +22,7 @@ PORTRAITS_WITH_DEPTH = {"13": (976, 1050), "21": (1080, 1350)}
 PYNET_SAMPLES = {"2": (1536, 1024), "4": (1600, 1024), "5": (1536, 1024), "12": (1536, 1024)}
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Tiny networks are thousands of small ops: on a shared 2-core machine two OpenMP threads spin-wait on
-    each other and run 10-100x slower than one. One thread here; restored afterwards."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # --- stand-ins and helpers -------------------------------------------------------------------------------

@@ -14,13 +14,7 @@ from bokehpipe.models.pynet import LEVELS, PyNETBokeh
 PAPER_PARAMS = 47.5e6
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One intra-op thread: the test machine's 2 cores are shared, and OpenMP spinning on a busy core is slow."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

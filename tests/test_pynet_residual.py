@@ -8,13 +8,7 @@ import torch
 from bokehpipe.models import count_parameters, create_model
 from bokehpipe.models.pynet_residual import input_at_level
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_same_parameters_as_the_paper_model():

@@ -24,13 +24,7 @@ BASE = ("--model", "pynet-xs", "--crop", "64", "--val-split", "val", "--val-ever
 FAST = (*BASE, "--batch", "2", "--steps", "2")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One intra-op thread: the test machine's 2 cores are shared, and OpenMP spinning on a busy core is slow."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
@@ -119,8 +113,8 @@ def test_resume_rules_leave_the_run_folder_untouched(toy: Path, run_cli, store_r
     before = snapshot(run)
     res = _train(run_cli, toy, "r", "--levels", "7..6")  # --resume auto on a finished run
     assert res.exit_code == 0 and "nothing left to train" in res.output and snapshot(run) == before
-    for extra, message in ((("--model", "pynet-s", "--levels", "7..6"), "checkpoint is model pynet-xs width 0.25 with 3 input channels "
-                                                    "but this run asks for model pynet-s width 0.5"),
+    wrong_model = "checkpoint is model pynet-xs width 0.25 with 3 input channels but this run asks for model pynet-s"
+    for extra, message in ((("--model", "pynet-s", "--levels", "7..6"), wrong_model),
                            (("--levels", "4..3"), "checkpoint is at level 6, which --levels 4..3 can neither "
                                                   "continue nor follow"),
                            (("--levels", "7..6", "--resume", "never"), "run already holds checkpoints")):

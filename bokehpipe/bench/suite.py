@@ -58,11 +58,14 @@ def commit() -> str:
 
 def run_suite(*, models: Sequence[str], renderers: Sequence[str], depth_models: Sequence[str],
               train_levels: Sequence[int], train_model: str, size: tuple[int, int], device: str, repeats: int,
-              crop: int, batch: int, timeout: float = 1800,
+              crop: int, batch: int, threads: int | None = None, timeout: float = 1800,
               on_row: Callable[[str, dict[str, Any]], None] | None = None) -> dict[str, Any]:
     common = ["--size", f"{size[0]}x{size[1]}", "--device", device, "--repeats", str(repeats)]
+    thread_args = ["--threads", str(threads)] if threads else []
+    common += thread_args
     result: dict[str, Any] = {"machine": machine(), "commit": commit(), "image_size": f"{size[0]}x{size[1]}",
-                              "device": device, "repeats": repeats, "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                              "device": device, "repeats": repeats, "threads": threads or "torch default",
+                              "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
                               "models": [], "renderers": [], "depth": [], "train": []}
     for name in models:
         row = _run(["model", name, *common], timeout)
@@ -76,14 +79,14 @@ def run_suite(*, models: Sequence[str], renderers: Sequence[str], depth_models: 
             on_row("renderer", row)
     for level in train_levels:
         row = _run(["train", train_model, "--level", str(level), "--crop", str(crop), "--batch", str(batch),
-                    "--device", device, "--repeats", str(repeats)], timeout)
+                    *thread_args, "--device", device, "--repeats", str(repeats)], timeout)
         result["train"].append(row)
         if on_row:
             on_row("train", row)
     if depth_models:
         from bokehpipe.bench.depth_bench import run_bench
 
-        depth = run_bench(list(depth_models), images=max(2, repeats), size=size, device=device)
+        depth = run_bench(list(depth_models), images=max(2, repeats), size=size, device=device, threads=threads)
         for name, row in depth["models"].items():
             entry = {"name": name, **row}
             result["depth"].append(entry)

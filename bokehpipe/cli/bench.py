@@ -25,9 +25,11 @@ def _names(text: str) -> list[str]:
 @click.option("--size", default="1536x1024", show_default=True, help="Photo size WxH (EBB!: 1536x1024).")
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--repeats", type=click.IntRange(1), default=2, show_default=True, help="Timed runs after a warm-up.")
+@click.option("--threads", type=click.IntRange(1, 256), default=None,
+              help="torch CPU threads per measurement (default: torch's; 1 is steadier on a busy machine).")
 @pass_state
 def bench(state, models, renderers, depth_models, train_levels, train_model, crop, batch, size, device,
-          repeats) -> None:
+          repeats, threads) -> None:
     """Time every model size and renderer on a WxH photo, the depth pass and training steps; write bench.json.
 
     Each row runs in a fresh process, so "peak" is that row's own peak RSS (CPU) or allocated memory (CUDA).
@@ -47,7 +49,7 @@ def bench(state, models, renderers, depth_models, train_levels, train_model, cro
 
     result = run_suite(models=_names(models), renderers=_names(renderers), depth_models=_names(depth_models),
                        train_levels=[int(v) for v in _names(train_levels)], train_model=train_model, size=(w, h),
-                       device=device, repeats=repeats, crop=crop, batch=batch, on_row=on_row)
+                       device=device, repeats=repeats, crop=crop, batch=batch, threads=threads, on_row=on_row)
     path = state.store.reports_dir / "bench.json"
     atomic_write_json(path, result)
     click.echo(format_table(result))

@@ -25,9 +25,9 @@ MAIN_ROWS = (  # (label, eval tag, method)
     ("Gaussian background blur, GT depth", "exp-val-gt", "gaussian"),
     ("Scatter, GT depth", "exp-val-gt", "scatter"),
     ("Scatter, degraded depth", "exp-val-lowq", "scatter"),
-    ("PyNET-xs, RGB only", "exp-val-gt", "exp-nodepth"),
-    ("PyNET-xs + degraded depth", "exp-val-lowq", "exp-lowdepth"),
-    ("PyNET-xs + GT depth", "exp-val-gt", "exp-depth"),
+    ("PyNET-res-xs, RGB only", "exp-val-gt", "exp-nodepth"),
+    ("PyNET-res-xs + degraded depth", "exp-val-lowq", "exp-lowdepth"),
+    ("PyNET-res-xs + GT depth", "exp-val-gt", "exp-depth"),
 )
 MIN_LISTED_S = 5.0  # the timings table lists steps that took at least this long
 MACRO_KEYS = {"identity": "Identity", "gaussian": "Gaussian", "scatter": "Scatter", "exp-nodepth": "NoDepth",
@@ -61,7 +61,7 @@ def _main(res: Results, out: Outputs) -> None:
         out.numbers["NumValImages"] = str(gt["n_images"])
         bars = {label: e["metrics"] for label, e in entries if e}
         out.figures["bars.pdf"] = lambda p: figures.metric_bars(bars, p)
-        out.figures["synth_grid.png"] = _synth_grid(res, gt)
+        out.figures["synth_grid.jpg"] = _synth_grid(res, gt)
     depth, nodepth = _method(gt, "exp-depth"), _method(gt, "exp-nodepth")
     if depth and nodepth:
         out.numbers["DepthGain"] = f"{depth['metrics']['psnr'] - nodepth['metrics']['psnr']:.2f}"
@@ -93,8 +93,10 @@ def _levels(res: Results, out: Outputs) -> None:
     summary = res.eval_summary("exp-levels-val-gt")
     log = res.experiment_log("exp_levels")
     rows = []
-    for run, label in (("exp-depth", "Level-wise 5$\\to$1 (paper)"), ("exp-finest", "Level 1 only")):
+    for run, label in (("exp-depth", "Level-wise {levels} (paper)"), ("exp-finest", "Level 1 only")):
         entry = _method(summary, run)
+        levels = ((res.run_config(run) or {}).get("config") or {}).get("levels") or []
+        label = label.format(levels=f"{max(levels)}$\\to${min(levels)}" if levels else "")
         steps = _total_steps(res.run_config(run))
         metrics = (entry or {}).get("metrics", {})
         rows.append([label, str(steps) if steps else "--", tables.fmt("psnr", metrics.get("psnr")),
@@ -187,7 +189,7 @@ def _real(res: Results, out: Outputs) -> None:
                 model_render = read_image(folders[model_dir] / mo[name]["render"])
                 rows.append((name, [read_image(base / e["before"]), np.repeat(disp[..., None], 3, axis=2),
                                     read_image(base / e["render"]), model_render]))
-        return figures.image_grid(rows, ["Photo", "Disparity", "Scatter", "PyNET-xs + depth"], path,
+        return figures.image_grid(rows, ["Photo", "Disparity", "Scatter", "PyNET-res-xs + depth"], path,
                                   crop=(0.5, 0.45, 0.3))
 
     def draw_ebb(path: Path) -> Path:
@@ -200,11 +202,11 @@ def _real(res: Results, out: Outputs) -> None:
             if target.is_file():
                 imgs.append(read_image(target))
             rows.append((f"EBB! {name}", imgs))
-        return figures.image_grid(rows, ["Input (f/16)", "PyNET-xs, RGB only", "Target (f/1.8)"], path,
+        return figures.image_grid(rows, ["Input (f/16)", "PyNET-res-xs, RGB only", "Target (f/1.8)"], path,
                                   crop=(0.5, 0.5, 0.25))
 
-    out.figures["real_depth.png"] = draw_depth
-    out.figures["real_ebb.png"] = draw_ebb
+    out.figures["real_depth.jpg"] = draw_depth
+    out.figures["real_ebb.jpg"] = draw_ebb
 
 
 def build(store: ArtifactStore, tex_path: Path, *, allow_missing: bool = False) -> tuple[Outputs, list[str]]:
@@ -222,7 +224,7 @@ def build(store: ArtifactStore, tex_path: Path, *, allow_missing: bool = False) 
     for name, draw in out.figures.items():
         if draw is not None:
             draw(base / "figures" / name)
-    for needed in ("bars.pdf", "synth_grid.png", "curves.pdf", "real_depth.png", "real_ebb.png"):
+    for needed in ("bars.pdf", "synth_grid.jpg", "curves.pdf", "real_depth.jpg", "real_ebb.jpg"):
         if out.figures.get(needed) is None:
             figures.placeholder("missing result: " + "; ".join(m.command for m in res.missing) or "missing",
                                 base / "figures" / needed)

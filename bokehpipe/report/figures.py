@@ -1,7 +1,7 @@
 """Matplotlib figures for report.tex: training curves, metric bars, image grids with zoomed crops.
 
 Each function takes data already read from the store and writes one file; none of them computes a metric.
-Vector PDF for plots, PNG for photo grids (kept small: photos are downscaled to the grid cell).
+Vector PDF for plots, JPEG for photo grids (kept small: photos are downscaled to the grid cell).
 """
 
 from __future__ import annotations
@@ -25,8 +25,11 @@ plt.rcParams.update({"font.size": 8, "axes.titlesize": 8, "axes.labelsize": 8, "
 
 
 def _save(fig: plt.Figure, path: Path, **kw: Any) -> Path:
+    fmt = path.suffix[1:].lower()
+    if fmt in ("jpg", "jpeg"):  # photo grids: JPEG keeps them to a few hundred KB, PNG would not
+        kw.setdefault("pil_kwargs", {"quality": 85, "optimize": True})
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, bbox_inches="tight", format=path.suffix[1:], **kw)
+        fig.savefig(tmp, bbox_inches="tight", format=fmt, **kw)
     plt.close(fig)
     return path
 
@@ -124,7 +127,7 @@ def image_grid(rows: Sequence[tuple[str, Sequence[np.ndarray]]], columns: Sequen
     for ax in axes.ravel():
         ax.set_xticks([])
         ax.set_yticks([])
-    return _save(fig, path, dpi=200)
+    return _save(fig, path, dpi=160)
 
 
 def placeholder(message: str, path: Path) -> Path:

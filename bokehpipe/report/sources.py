@@ -16,10 +16,10 @@ from bokehpipe.store import ArtifactStore
 
 # run name -> (label in the report, experiment that trains it)
 RUNS: dict[str, tuple[str, str]] = {
-    "exp-depth": ("PyNET-xs + GT depth (level-wise)", "exp_depth"),
-    "exp-lowdepth": ("PyNET-xs + degraded depth", "exp_depth"),
-    "exp-nodepth": ("PyNET-xs, RGB only", "exp_depth"),
-    "exp-finest": ("PyNET-xs + GT depth, level 1 only", "exp_levels"),
+    "exp-depth": ("PyNET-res-xs + GT depth (level-wise)", "exp_depth"),
+    "exp-lowdepth": ("PyNET-res-xs + degraded depth", "exp_depth"),
+    "exp-nodepth": ("PyNET-res-xs, RGB only", "exp_depth"),
+    "exp-finest": ("PyNET-res-xs + GT depth, level 1 only", "exp_levels"),
 }
 # eval tag -> experiment that writes it
 EVALS: dict[str, str] = {
