@@ -20,6 +20,7 @@ from bokehpipe.errors import BokehpipeError
 
 # name -> "module:attribute"; the order is the order of `bokehpipe --help`.
 COMMANDS: dict[str, str] = {
+    "demo": "bokehpipe.cli.demo:demo",
     "info": "bokehpipe.cli.info:info",
     "data": "bokehpipe.cli.data:data",
     "synth": "bokehpipe.cli.synth:synth",
@@ -30,7 +31,6 @@ COMMANDS: dict[str, str] = {
     "infer": "bokehpipe.cli.infer:infer",
     "eval": "bokehpipe.cli.eval:eval_",
     "bench": "bokehpipe.cli.bench:bench",
-    "demo": "bokehpipe.cli.demo:demo",
     "experiment": "bokehpipe.cli.experiment:experiment",
     "report": "bokehpipe.cli.report:report",
 }
