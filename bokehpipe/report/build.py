@@ -189,7 +189,7 @@ def _real(res: Results, out: Outputs) -> None:
                 model_render = read_image(folders[model_dir] / mo[name]["render"])
                 rows.append((name, [read_image(base / e["before"]), np.repeat(disp[..., None], 3, axis=2),
                                     read_image(base / e["render"]), model_render]))
-        return figures.image_grid(rows, ["Photo", "Disparity", "Scatter", "PyNET-res-xs + depth"], path,
+        return figures.image_grid(rows, ["Photo", "Disparity", "Scatter", "Model + depth"], path,
                                   crop=(0.5, 0.45, 0.3))
 
     def draw_ebb(path: Path) -> Path:
@@ -202,7 +202,7 @@ def _real(res: Results, out: Outputs) -> None:
             if target.is_file():
                 imgs.append(read_image(target))
             rows.append((f"EBB! {name}", imgs))
-        return figures.image_grid(rows, ["Input (f/16)", "PyNET-res-xs, RGB only", "Target (f/1.8)"], path,
+        return figures.image_grid(rows, ["Input (f/16)", "RGB-only model", "Target (f/1.8)"], path,
                                   crop=(0.5, 0.5, 0.25))
 
     out.figures["real_depth.jpg"] = draw_depth
