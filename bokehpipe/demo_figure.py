@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bokehpipe.data.ebb import target_beside
 from bokehpipe.data.io import read_image, read_map
 from bokehpipe.errors import BokehpipeError
 
@@ -26,8 +27,8 @@ def before_after(render_dir: Path, out: Path, *, count: int = 3) -> Path:
         imgs.append(np.repeat(read_map(render_dir / e["depth"])[..., None], 3, axis=2) if e.get("depth")
                     else np.zeros_like(imgs[0]))
         imgs.append(read_image(render_dir / e["render"]))
-        target = before.parent.parent / "bokeh" / before.name
-        if target.is_file():
+        target = target_beside(before)
+        if target is not None:
             imgs.append(read_image(target))
             if len(columns) == 3:
                 columns.append("Target (f/1.8)")

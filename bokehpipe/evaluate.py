@@ -46,10 +46,8 @@ class Method:
         if self.kind == "identity":
             return rgb
         if self.kind == "classical" and meta is not None:
-            from bokehpipe.render import render
-
-            r = self.renderer
-            return render(rgb, disp, r.method, focus=meta["focus"], aperture=meta["aperture"], **r.options)
+            out = self.renderer.render_one(rgb, disp, focus=meta["focus"], aperture=meta["aperture"])
+            return np.clip(out, 0.0, 1.0).astype(np.float32)
         return self.renderer.render_batch([rgb], [disp])[0]
 
 

@@ -118,3 +118,14 @@ def test_split_file_overrides_and_folder_layout(tmp_path, realdata):
     folder = load_index(realdata / "pynet_samples")
     assert folder.layout == "folder" and len(folder.split("all")) == 4
     assert all(p.depth is not None and p.target is None for p in folder.split("all"))
+
+
+def test_target_beside_finds_the_partner_in_paired_layouts(tmp_path):
+    from bokehpipe.data.ebb import target_beside
+
+    released = _make_tree(tmp_path / "r", "ebb-released", ids=(0,))
+    assert target_beside(released / "Training" / "original" / "0.jpg") == released / "Training" / "bokeh" / "0.jpg"
+    plain = _make_tree(tmp_path / "p", "plain", ids=(1,))
+    assert target_beside(plain / "input" / "1.png") == plain / "target" / "1.png"
+    write_jpeg(tmp_path / "loose" / "photo.jpg", _img(3))
+    assert target_beside(tmp_path / "loose" / "photo.jpg") is None

@@ -27,7 +27,7 @@ from bokehpipe.data.io import write_jpeg
 from bokehpipe.store import ArtifactStore
 
 
-def _photo(rng: np.random.Generator, size: tuple[int, int]) -> np.ndarray:
+def photo_like(rng: np.random.Generator, size: tuple[int, int]) -> np.ndarray:
     w, h = size
     y, x = np.mgrid[0:h, 0:w].astype(np.float32)
     base = np.stack([x / w, y / h, 0.5 + 0.5 * np.sin(x / 37.0) * np.cos(y / 23.0)], axis=-1)
@@ -121,10 +121,10 @@ def run_bench(models: list[str], *, images: int = 8, size: tuple[int, int] = (15
         tmp = Path(tmp_name)
         data = tmp / "photos"
         for i in range(images):
-            write_jpeg(data / "images" / f"{i}.jpg", _photo(rng, size))
+            write_jpeg(data / "images" / f"{i}.jpg", photo_like(rng, size))
         store = ArtifactStore(tmp / "store")
         warm = tmp / "warm"
-        write_jpeg(warm / "images" / "0.jpg", _photo(rng, size))
+        write_jpeg(warm / "images" / "0.jpg", photo_like(rng, size))
         for name in models:
             torch.manual_seed(0)
             ckpt = tmp / f"{name}.pt"
@@ -138,7 +138,7 @@ def run_bench(models: list[str], *, images: int = 8, size: tuple[int, int] = (15
 
             result = run_depth(store, data=str(data), workers=2, progress=progress, **common)
             gaps = np.diff(ticks)
-            forward_s = _forward_seconds(name, ckpt, _photo(rng, size), device)
+            forward_s = _forward_seconds(name, ckpt, photo_like(rng, size), device)
             out["models"][name] = {"images_per_s": 1.0 / float(np.median(gaps)) if len(gaps) else float("nan"),
                                    "mean_images_per_s": len(gaps) / float(gaps.sum()) if len(gaps) else float("nan"),
                                    "forward_only_images_per_s": 1.0 / forward_s, "end_to_end_s": result.seconds,

@@ -23,10 +23,10 @@ def peak_rss_mb() -> float:
 
 
 def _photo(size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    from bokehpipe.bench.depth_bench import _photo, depth_like
+    from bokehpipe.bench.depth_bench import depth_like, photo_like
 
     rng = np.random.default_rng(0)
-    return _photo(rng, size), depth_like(rng, size)
+    return photo_like(rng, size), depth_like(rng, size)
 
 
 def _timed(fn, repeats: int) -> float:

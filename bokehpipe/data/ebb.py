@@ -18,6 +18,7 @@ the dataset root (`{"split": [ids]}`) overrides or adds splits; synthetic sets w
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 from collections.abc import Iterable
@@ -117,6 +118,19 @@ class EBBIndex:
 
     def split_counts(self) -> dict[str, int]:
         return {name: len(self.split(name)) for name in self.split_names()}
+
+
+def target_beside(input_path: str | os.PathLike[str]) -> Path | None:
+    """The target next to an input file in any paired layout (`original/x.jpg` -> `bokeh/x.*`,
+    `input/x.png` -> `target/x.*`), or None: how a figure finds the f/1.8 frame of a rendered input."""
+    path = Path(input_path)
+    for inp, tgt, _ in _ROLES.values():
+        if path.parent.name == inp:
+            for cand in [path.parent.parent / tgt / path.name,
+                         *sorted((path.parent.parent / tgt).glob(f"{glob.escape(path.stem)}.*"))]:
+                if cand.is_file():
+                    return cand
+    return None
 
 
 def _numeric(id_: str) -> int:

@@ -187,16 +187,21 @@ class ClassicalRenderer:
     def batch_key(self, rgb: np.ndarray) -> tuple[int, ...]:
         return (id(rgb),)  # classical renderers run one photo at a time
 
-    def render_one(self, rgb: np.ndarray, disp: np.ndarray) -> np.ndarray:
+    def render_one(self, rgb: np.ndarray, disp: np.ndarray, *, focus: float | None = None,
+                   aperture: float | None = None) -> np.ndarray:
+        """One photo; `focus`/`aperture` override the renderer's own for this photo (eval on synthetic sets
+        passes each image's true values)."""
         from bokehpipe.render import auto_focus, render
         from bokehpipe.render.physics import EDGE, coc_scale
 
+        focus = self.focus if focus is None else focus
+        aperture = self.aperture if aperture is None else aperture
         h, w = disp.shape
         tile = self.tiles.tile_side(h, w) if self.method == "scatter" else None
         if tile is None or tile >= max(h, w):
-            return render(rgb, disp, self.method, focus=self.focus, aperture=self.aperture, **self.options)
-        focus = auto_focus(disp) if self.focus is None else self.focus
-        r_max = coc_scale(w, self.aperture) * float(np.abs(disp - focus).max())
+            return render(rgb, disp, self.method, focus=focus, aperture=aperture, **self.options)
+        focus = auto_focus(disp) if focus is None else focus
+        r_max = coc_scale(w, aperture) * float(np.abs(disp - focus).max())
         overlap = max(self.tiles.overlap, 4 * math.ceil(r_max + self.options.get("edge", EDGE) + 1))
         tile = max(tile, overlap + 16)
         self.tiled_count += 1
@@ -204,7 +209,7 @@ class ClassicalRenderer:
         def one_tile(t: torch.Tensor) -> torch.Tensor:
             arr = t[0].permute(1, 2, 0).numpy()
             out = render(np.ascontiguousarray(arr[..., :3]), np.ascontiguousarray(arr[..., 3]), self.method,
-                         focus=focus, aperture=self.aperture * w / arr.shape[1], **self.options)
+                         focus=focus, aperture=aperture * w / arr.shape[1], **self.options)
             return torch.from_numpy(out).permute(2, 0, 1)[None]
 
         x = torch.from_numpy(np.concatenate([rgb, disp[..., None]], 2)).permute(2, 0, 1)[None]

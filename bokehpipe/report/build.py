@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from bokehpipe.data.ebb import target_beside
 from bokehpipe.data.io import read_image, read_map
 from bokehpipe.errors import BokehpipeError
 from bokehpipe.report import figures, tables
@@ -197,9 +198,9 @@ def _real(res: Results, out: Outputs) -> None:
         rows = []
         for name, e in sorted(entries(folder).items())[:2]:
             before = (folder / e["before"]).resolve()
-            target = before.parent.parent / "bokeh" / before.name
+            target = target_beside(before)
             imgs = [read_image(before), read_image(folder / e["render"])]
-            if target.is_file():
+            if target is not None:
                 imgs.append(read_image(target))
             rows.append((f"EBB! {name}", imgs))
         return figures.image_grid(rows, ["Input (f/16)", "RGB-only model", "Target (f/1.8)"], path,
