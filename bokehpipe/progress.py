@@ -41,7 +41,7 @@ class LineProgress:
 
     def _fmt(self, value: float) -> str:
         if not self.unit_scale:
-            return f"{value:g}" if isinstance(value, float) else str(value)
+            return f"{value:.3g}" if isinstance(value, float) else str(value)
         for prefix in ("", "K", "M", "G", "T"):
             if abs(value) < 1024:
                 return f"{value:.1f}{prefix}"
