@@ -111,7 +111,9 @@ def cli(ctx: click.Context, store_root: Path | None, offline: bool, pipeline_fil
     RGB plus depth (`bokehpipe train`). Every stage reads and writes one artifact store (--store).
     """
     from bokehpipe.store import locate_store
+    from bokehpipe.threads import configure_environment
 
+    configure_environment()  # before any subcommand imports torch
     if offline:
         os.environ["BOKEHPIPE_OFFLINE"] = "1"  # read by bokehpipe.weights wherever a download would start
     choice = locate_store(store_root)

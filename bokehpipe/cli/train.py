@@ -203,10 +203,9 @@ def _resolve_defaults(ctx: click.Context, state, params: dict):
             if key in p and sources[key]["source"] == "default" and key not in _DATASET_OWN:
                 p[key] = value
                 sources[key] = {"value": value, "source": f"pipeline {CPU_PIPELINE} (CPU default)"}
-        steps = sum(v["steps"] for v in (pipeline.get("train", {}).get("schedule") or {}).values())
         lines.append(f"on a CPU without --pipeline: the {CPU_PIPELINE} pipeline's training settings ({p['model']}, "
-                     f"levels {p['levels']}, {steps} steps; minutes on a CPU). --pipeline ebb trains the paper's "
-                     "schedule (days on a CPU, hours on a GPU)")
+                     f"levels {p['levels']}, crop {p['crop']}, perceptual {p['perceptual']}; minutes on a CPU). "
+                     "--pipeline ebb trains the paper's schedule (days on a CPU, hours on a GPU)")
     table = (pipeline.get("train") or {}).get("schedule")
     p["data"], p["dataset"], said = choose_dataset(state.store, data=p["data"], dataset=p["dataset"],
                                                    pipeline=pipeline, command="train")
