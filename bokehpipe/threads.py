@@ -1,18 +1,22 @@
 """CPU threads that keep their speed on a shared machine.
 
-What goes wrong (measured with `python -m bokehpipe.bench.shared_speed`, numbers in the README): torch's
-OpenMP pool (libgomp) spins at the end of every parallel region waiting for its other threads. The model's
-layers at demo crop sizes are thousands of tiny parallel regions per step, so when another busy process
-holds one of the cores, the thread that arrived first spins through its whole time slice waiting for the
-one that was descheduled, and every small op costs a scheduler slice instead of microseconds.
+The suspect (issue 11: the demo's training fell 30-60x, not 2x, next to one other 2-thread process): torch's
+OpenMP pool (libgomp) waits at the end of every parallel region by spinning. The model's layers at demo
+crop sizes are thousands of tiny parallel regions per step, so when another busy process holds one core,
+the thread that arrived first can spin through its time slice waiting for the one that was descheduled.
+`python -m bokehpipe.bench.shared_speed` measures images/s alone and next to a 2-thread competitor for the
+old behaviour ("spin"), this module's ("passive") and one thread ("one"); the README has its numbers.
 
-What `configure` does, once per process, before torch's pool starts:
-- OMP_WAIT_POLICY=PASSIVE (unless the user set it): waiting threads sleep instead of spinning, so they give
-  the core back to the thread the region is waiting for. Needs to be in the environment before libgomp
-  initialises, i.e. before `import torch`, which is why the CLI calls `configure_environment` first thing.
+What `configure` does, once per training process:
+- OMP_WAIT_POLICY=PASSIVE unless the user set it (`configure_environment`, which the CLI calls before any
+  subcommand imports torch: libgomp reads it once, when it loads): waiting threads sleep instead of spin.
 - intra-op threads = the user's OMP_NUM_THREADS when set, else the cores this process may run on
-  (os.sched_getaffinity, not os.cpu_count: a container or `taskset` gives fewer).
-- DataLoader workers run one torch thread and OpenCV single-threaded (`worker_init` in data/datasets.py).
+  (os.sched_getaffinity, not os.cpu_count: a container or `taskset` gives fewer), never more than a caller
+  already lowered it to.
+- flush denormal floats to zero: a 3x3 conv on denormal inputs took 4078 ms against 75 ms on normal ones on
+  this machine (86 ms with flushing; `shared_speed --denormals`), so a level whose activations or gradients
+  drift into denormals slows by that much. That training reaches denormals is not shown here.
+- DataLoader workers run one torch thread and a sequential OpenCV (`worker_init` in data/datasets.py).
 """
 
 from __future__ import annotations
@@ -53,5 +57,5 @@ def configure(requested: int = 0) -> int:
         n = min(n, torch.get_num_threads())  # never raise a count the caller (a notebook, a test) lowered
     if torch.get_num_threads() != n:
         torch.set_num_threads(n)
-    torch.set_flush_denormal(True)  # denormal floats: a conv on them ran 54x slower here (module docstring)
+    torch.set_flush_denormal(True)  # see the module docstring
     return n

@@ -84,7 +84,8 @@ def depth(ctx: click.Context, data, dataset, split, source, model, weights, batc
     from bokehpipe.depth.run import run_depth
 
     store = ctx.obj.store
-    data, dataset, source, model = _choose_defaults(ctx.obj, data, dataset, split, source, model, device)
+    data, dataset, source, model = _choose_defaults(ctx.obj, data, dataset, split, source, model, device,
+                                                    weights)
     make, bars = _progress(f"depth {source if source != 'midas' else (model or 'midas')}")
     try:
         result = run_depth(store, split=split, data=data, dataset=dataset, source=source, model=model,
@@ -107,7 +108,7 @@ def depth(ctx: click.Context, data, dataset, split, source, model, weights, batc
         raise click.ClickException(f"{result.path}: verification failed; rerun the same command to repair it")
 
 
-def _choose_defaults(state, data, dataset, split, source, model, device):
+def _choose_defaults(state, data, dataset, split, source, model, device, weights=None):
     """The dataset and depth source the store makes unambiguous, said on one stderr line."""
     from bokehpipe.choices import choose_dataset, choose_depth_source
 
@@ -117,7 +118,7 @@ def _choose_defaults(state, data, dataset, split, source, model, device):
     lines = [said] if said else []
     if source is None:
         root, _ = store.resolve_dataset(data=data, dataset=dataset)
-        if model is not None:
+        if model is not None or weights is not None:
             source = "midas"
         else:
             if device == "auto":
