@@ -12,8 +12,9 @@ Configurations:
 - spin:    torch's defaults (threads = cores, libgomp's default spin-then-sleep wait), the old behaviour;
 - passive: `bokehpipe.threads` (OMP_WAIT_POLICY=PASSIVE, threads = cores or OMP_NUM_THREADS);
 - one:     one intra-op thread (what OMP_NUM_THREADS=1 gives).
-`--denormals` instead reports, for a run of `--steps` level steps, how many parameters, gradients and Adam
-moments are denormal floats and the step time with torch.set_flush_denormal off and on.
+`--denormals` instead times a conv and an Adam step on normal vs denormal floats with
+torch.set_flush_denormal off and on, and with `--steps N` counts the denormal parameters, gradients and Adam
+moments along N steps of a real level (flush off).
 """
 
 from __future__ import annotations
@@ -91,8 +92,42 @@ def _measure(config: str, data: Path, args: argparse.Namespace) -> dict:
     return json.loads(out.strip().splitlines()[-1])
 
 
+def _denormal_micro() -> dict:
+    """ms per conv forward (8x16x64x64, 3x3) and per Adam step (1M params) on normal vs denormal values, with
+    torch.set_flush_denormal off and on: is a denormal slowdown possible on this CPU at all?"""
+    import torch
+
+    def timeit(fn, n: int = 10) -> float:
+        fn()
+        t = time.perf_counter()
+        for _ in range(n):
+            fn()
+        return (time.perf_counter() - t) / n * 1e3
+
+    out = {}
+    for flush in (False, True):
+        torch.set_flush_denormal(flush)
+        for kind, scale in (("normal", 1e-3), ("denormal", 1e-41)):
+            torch.manual_seed(0)
+            p = torch.nn.Parameter(torch.randn(1_000_000))
+            opt = torch.optim.Adam([p], lr=1e-3)
+            g = torch.randn(1_000_000) * scale
+
+            def adam_step(p=p, g=g, opt=opt) -> None:
+                p.grad = g.clone()
+                opt.step()
+
+            x = torch.randn(8, 16, 64, 64) * scale
+            conv = torch.nn.Conv2d(16, 16, 3, padding=1)
+            with torch.no_grad():
+                out[f"flush={flush} {kind}"] = {"conv_ms": round(timeit(lambda conv=conv, x=x: conv(x)), 2),
+                                                "adam_ms": round(timeit(adam_step), 2)}
+    torch.set_flush_denormal(False)
+    return out
+
+
 def _denormals(args: argparse.Namespace) -> None:
-    """Count denormal values along a level's training and time steps with flush-to-zero off and on."""
+    """The micro-benchmark above, then (with --steps N) denormal counts along N steps of a real level."""
     import torch
 
     from bokehpipe.data.datasets import BokehPairs, StepSampler, collate
@@ -100,44 +135,36 @@ def _denormals(args: argparse.Namespace) -> None:
     from bokehpipe.losses import level_loss
     from bokehpipe.models import create_model
 
+    torch.set_num_threads(1)
+    print(json.dumps({"micro": _denormal_micro()}), flush=True)
+    if not args.steps:
+        return
     tiny = torch.finfo(torch.float32).tiny
 
-    def count(tensors) -> tuple[int, int]:
-        den = tot = 0
-        for t in tensors:
-            if t is None:
-                continue
-            a = t.detach().abs()
-            den += int(((a > 0) & (a < tiny)).sum())
-            tot += a.numel()
-        return den, tot
+    def count(tensors) -> int:
+        return sum(int(((t.detach().abs() > 0) & (t.detach().abs() < tiny)).sum()) for t in tensors if t is not None)
 
     pairs = load_index(args.data).split("train", require_targets=True)
-    rows = []
-    for flush in (False, True):
-        torch.set_flush_denormal(flush)
-        torch.manual_seed(0)
-        model = create_model("pynet-res-xs", in_chans=3)
-        used = {n for n, _ in model.level_parameters(args.level)}
-        params = [p for n, p in model.named_parameters() if n in used]
-        opt = torch.optim.Adam(params, lr=1e-3)
-        ds = BokehPairs(pairs, level=args.level, crop=64, with_depth=False, augment=True)
-        sampler = StepSampler(len(ds), batch=8, steps=args.steps, seed=0, level=args.level)
-        t_prev = time.perf_counter()
-        for i, idx in enumerate(sampler):
-            batch = collate([ds[j] for j in idx])
-            opt.zero_grad(set_to_none=True)
-            loss, _ = level_loss(args.level, model(batch["input"], args.level), batch["target"])
-            loss.backward()
-            opt.step()
-            if (i + 1) % 20 == 0:
-                now = time.perf_counter()
-                states = [s for p in params for s in opt.state[p].values() if torch.is_tensor(s) and s.ndim]
-                rows.append({"flush": flush, "step": i + 1, "s_per_step": (now - t_prev) / 20,
-                             "params_denormal": count(params)[0], "grads_denormal": count(p.grad for p in params)[0],
-                             "adam_denormal": count(states)[0], "values": count(params)[1]})
-                print(json.dumps(rows[-1]), flush=True)
-                t_prev = now
+    torch.manual_seed(0)
+    model = create_model("pynet-res-xs", in_chans=3)
+    used = {n for n, _ in model.level_parameters(args.level)}
+    params = [p for n, p in model.named_parameters() if n in used]
+    opt = torch.optim.Adam(params, lr=1e-3)
+    ds = BokehPairs(pairs, level=args.level, crop=64, with_depth=False, augment=True)
+    t_prev = time.perf_counter()
+    for i, idx in enumerate(StepSampler(len(ds), batch=8, steps=args.steps, seed=0, level=args.level)):
+        batch = collate([ds[j] for j in idx])
+        opt.zero_grad(set_to_none=True)
+        loss, _ = level_loss(args.level, model(batch["input"], args.level), batch["target"])
+        loss.backward()
+        opt.step()
+        if (i + 1) % 20 == 0:
+            now = time.perf_counter()
+            states = [s for p in params for s in opt.state[p].values() if torch.is_tensor(s) and s.ndim]
+            print(json.dumps({"step": i + 1, "s_per_step": round((now - t_prev) / 20, 3),
+                              "params_denormal": count(params), "grads_denormal": count(p.grad for p in params),
+                              "adam_denormal": count(states), "values": sum(p.numel() for p in params)}), flush=True)
+            t_prev = now
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -148,7 +175,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--configs", default="spin,passive,one")
     ap.add_argument("--data", default=None, help="Dataset folder (default: a toy set in a temp folder).")
     ap.add_argument("--denormals", action="store_true", help="Count denormals instead (see the docstring).")
-    ap.add_argument("--steps", type=int, default=240, help="--denormals: steps of the level.")
+    ap.add_argument("--steps", type=int, default=0, help="--denormals: also count along N steps of the level.")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--fix", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)

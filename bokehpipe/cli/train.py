@@ -107,7 +107,7 @@ def train(ctx: click.Context, state, **params) -> None:
     from bokehpipe.train.distributed import env_world
 
     store = state.store
-    rank = env_world()[0]
+    rank, world, _ = env_world()
     p, sources, table, pipeline_path, lines = _resolve_defaults(ctx, state, params)
     root, name = store.resolve_dataset(data=p["data"], dataset=p["dataset"])
     schedule = parse_schedule(table)
@@ -135,7 +135,7 @@ def train(ctx: click.Context, state, **params) -> None:
         choice = choose_depth_cache(store, name, p["train_split"])
         p["depth_source"] = choice.value
         lines.append(choice.reason)
-    if p["with_depth"] and p["val_every"] and p["val_split"] and rank == 0:
+    if p["with_depth"] and p["val_every"] and p["val_split"] and world == 1:  # under torchrun: `depth` first
         made = make_missing_val_cache(store, str(root), name, p["depth_source"], p["val_split"])
         if made:
             lines.append(made)
