@@ -61,8 +61,11 @@ class EvalResult:
 
 def classical_method(name: str, tiles: Any = None) -> Method:
     from bokehpipe.infer.engine import ClassicalRenderer, TilePolicy
+    from bokehpipe.render.calibration import DEFAULT_APERTURE
 
-    return Method(name, "classical", True, ClassicalRenderer(name, tiles=tiles or TilePolicy()))
+    # photos (no metadata): the calibrated f/1.8 of EBB! targets; synthetic sets pass each image's own aperture
+    return Method(name, "classical", True, ClassicalRenderer(name, aperture=DEFAULT_APERTURE,
+                                                             tiles=tiles or TilePolicy()))
 
 
 def learned_method(run_dir: Path, device: str, tiles: Any = None) -> Method:
