@@ -193,6 +193,8 @@ def main(argv: list[str] | None = None) -> None:
             return
         for config in args.configs.split(","):
             alone = _measure(config, data, args)
+            print(json.dumps({"config": config, "condition": "alone", **alone, "load": os.getloadavg()[0]}),
+                  flush=True)
             competitor = subprocess.Popen([sys.executable, "-c", COMPETITOR])
             try:
                 time.sleep(1.0)
@@ -200,6 +202,8 @@ def main(argv: list[str] | None = None) -> None:
             finally:
                 competitor.kill()
                 competitor.wait()
+            print(json.dumps({"config": config, "condition": "shared", **shared, "load": os.getloadavg()[0]}),
+                  flush=True)
             print(json.dumps({"config": config, "alone_images_per_s": round(alone["images_per_s"], 2),
                               "shared_images_per_s": round(shared["images_per_s"], 2),
                               "ratio": round(shared["images_per_s"] / alone["images_per_s"], 3),
