@@ -140,6 +140,8 @@ def train(ctx: click.Context, state, **params) -> None:
         if made:
             lines.append(made)
     if not p["run_name"]:
+        if world > 1:  # each rank would stamp its own time: the ranks must agree on one run folder
+            raise click.UsageError("under torchrun pass --run-name NAME (a generated name could differ per rank)")
         p["run_name"] = generated_run_name(name, p["model"])
         lines.insert(0, f"run {p['run_name']!r}: a new name (--run NAME to choose; the same NAME resumes a run)")
     cfg = TrainConfig(run=p["run_name"], data_root=str(root), dataset=name, model=p["model"], width=p["width"],
