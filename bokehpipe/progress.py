@@ -36,8 +36,8 @@ class LineProgress:
         self.unit_scale = unit_scale
         self.postfix = ""
         self._start = self._last = time.monotonic()
-        self._start_n = initial
-        self._closed = False
+        self._start_n = self._last_n = initial
+        self._closed = self._emitted = False
 
     def _fmt(self, value: float) -> str:
         if not self.unit_scale:
@@ -57,7 +57,7 @@ class LineProgress:
 
     def _emit(self) -> None:
         print(self.line(), file=self.file, flush=True)
-        self._last = time.monotonic()
+        self._last, self._last_n, self._emitted = time.monotonic(), self.n, True
 
     def update(self, n: int | float = 1) -> None:
         self.n += n
@@ -75,8 +75,8 @@ class LineProgress:
         pass
 
     def close(self) -> None:
-        if not self._closed and self.n != self._start_n:
-            self._emit()  # the final count, once
+        if not self._closed and self._emitted and self.n != self._last_n:
+            self._emit()  # the final count, once, for a task long enough to have reported before
         self._closed = True
 
     def __enter__(self) -> LineProgress:

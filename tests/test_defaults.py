@@ -126,3 +126,7 @@ def test_progress_plain_lines_off_a_terminal(monkeypatch):
     assert len(lines) == 2 and "\r" not in out.getvalue()
     assert lines[0].startswith("level 3: 10/100 step") and lines[1].startswith("level 3: 60/100 step")
     assert lines[1].endswith("loss=0.5)")
+    quiet = io.StringIO()
+    with progress_bar(3, desc="short", file=quiet) as bar:  # a task shorter than the interval says nothing
+        bar.update(3)
+    assert quiet.getvalue() == ""

@@ -104,7 +104,7 @@ def test_midas_run_resume_and_identity(run_cli, store_root, tmp_path, small_chec
     base = ["depth", "--data", data, "--split", "train", "--model", "midas_v21_small_256", "--device", "cpu"]
     r = run_cli(*base, "--weights", first, "--workers", "1", "--json")
     assert r.exit_code == 0, r.output
-    out = json.loads(r.output)
+    out = json.loads(r.stdout)  # progress lines go to stderr
     assert out["computed"] == 3 and out["verify"]["ok"]
     with DepthCache(out["path"]) as cache:
         assert cache.attrs["weights_sha256"] == hashlib.sha256(first.read_bytes()).hexdigest()

@@ -136,7 +136,7 @@ def train(ctx: click.Context, state, **params) -> None:
         p["depth_source"] = choice.value
         lines.append(choice.reason)
     if p["with_depth"] and p["val_every"] and p["val_split"] and world == 1:  # under torchrun: `depth` first
-        made = make_missing_val_cache(store, str(root), name, p["depth_source"], p["val_split"])
+        made = make_missing_val_cache(store, str(root), name, p["depth_source"], p["val_split"], p["train_split"])
         if made:
             lines.append(made)
     if not p["run_name"]:

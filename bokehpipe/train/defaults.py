@@ -79,14 +79,16 @@ def describe_plan(levels: Sequence[int], schedule: dict[int, Any], crop_of: Any,
             f"{'/'.join(str(schedule[lv].batch) for lv in levels)}, crop {'/'.join(map(str, crops))}, on {device}")
 
 
-def make_missing_val_cache(store: Any, data_root: str, dataset: str, source: str, split: str) -> str | None:
+def make_missing_val_cache(store: Any, data_root: str, dataset: str, source: str, split: str,
+                           train_split: str = "train") -> str | None:
     """Build `split`'s cache from the training split's source when it is missing; returns the line to print.
 
     gt/png maps come with the dataset and MiDaS variants are phase one's own code, so this is exactly what
     `bokehpipe depth --dataset D --split S --source ...` would write.
     """
-    if store.depth_cache(dataset, source, split).is_file():
-        return None
+    if store.depth_cache(dataset, source, split).is_file() or not store.depth_cache(dataset, source,
+                                                                                   train_split).is_file():
+        return None  # present, or the training split lacks it too: the plan names the command for that
     from bokehpipe.choices import MAP_SOURCES
     from bokehpipe.depth.run import run_depth
     from bokehpipe.depth.variants import variant_names
