@@ -44,26 +44,20 @@ def _depth_for(image: Path, depth: Path, several: bool) -> Path:
 
 
 def _load_depth(path: Path, size: tuple[int, int]):
-    """Read a map, scale it to [0, 1] if needed and fit it to the image size (warn), refusing other aspects."""
-    import numpy as np
+    """Read a map, normalise it by the one rule and fit it to the image (warn), refusing other aspect ratios:
+    the same functions `infer --method` uses (bokehpipe.data.disparity)."""
+    from bokehpipe.data.disparity import fit_to_photo, normalise_map
+    from bokehpipe.data.io import read_map
 
-    from bokehpipe.data.io import read_map, resize
-
-    disp = read_map(path)
+    disp = normalise_map(read_map(path), path)
     w, h = size
     dh, dw = disp.shape
-    lo, hi = float(disp.min()), float(disp.max())
-    if lo < 0 or hi > 1:
-        click.echo(f"warning: {path}: values span [{lo:.3g}, {hi:.3g}]; rescaled to [0, 1] (near = 1 assumed)",
-                   err=True)
-        disp = (disp - lo) / max(hi - lo, 1e-12)
     if (dw, dh) != (w, h):
         if abs(dw / dh - w / h) > ASPECT_TOLERANCE * w / h:
             raise BokehpipeError(f"{path}: depth map is {dw}x{dh} but the image is {w}x{h} (aspect ratio differs by "
                                  f"more than {ASPECT_TOLERANCE:.0%}); give a map of the image's shape")
         click.echo(f"warning: {path}: depth map is {dw}x{dh}, resized to the image's {w}x{h}", err=True)
-        disp = np.clip(resize(disp, (w, h)), disp.min(), disp.max())
-    return disp.astype(np.float32)
+    return fit_to_photo(disp, (h, w))
 
 
 def _parse_point(value: str | None) -> tuple[int, int] | None:
