@@ -2,7 +2,7 @@
 
 Pairs: VABD scenes 0001-0003 (Canon, 50 mm) shot at f/16 (input) and at f/1.8, f/2.8 and f/8, and the three
 EBB! train ids with disparity (2977-2979, f/16 -> f/1.8). Disparity is a Depth-Anything-V2 estimate, min-max
-normalised per image exactly as `infer --depth DIR` does (`infer.depth_inputs.normalise_map`).
+normalised per image exactly as `infer --depth DIR` does (`data.disparity.normalise_map`).
 
 `aperture_table(render_fn, root)` scores any renderer (a callable `(rgb, disparity, focus, aperture) -> rgb`)
 rendered at each VABD f-number against each real target: the diagonal of each scene's 3x3 PSNR table should
@@ -76,13 +76,13 @@ def load_pair(pair: RealPair, width: int | None = None) -> tuple[np.ndarray, np.
 
     The internal aperture is resolution-free (the CoC scales with width), so a fit at 768 px holds at 1536.
     """
+    from bokehpipe.data.disparity import fit_to_photo, normalise_map
     from bokehpipe.data.io import read_image, read_map, resize
-    from bokehpipe.infer.depth_inputs import fit_to_image, normalise_map
 
     rgb, target = read_image(pair.input), read_image(pair.target)
     if target.shape != rgb.shape:
         target = resize(target, (rgb.shape[1], rgb.shape[0]))
-    disp = fit_to_image(normalise_map(read_map(pair.depth), pair.depth), rgb)
+    disp = fit_to_photo(normalise_map(read_map(pair.depth), pair.depth), rgb.shape)
     if width is not None and width < rgb.shape[1]:
         size = (width, max(1, round(rgb.shape[0] * width / rgb.shape[1])))
         rgb, target, disp = resize(rgb, size), resize(target, size), np.clip(resize(disp, size), 0.0, 1.0)
