@@ -31,7 +31,6 @@ def _map_for(image: Path, depth: Path, several: bool) -> Path:
     if depth.is_dir():
         from bokehpipe.data.disparity import Photo
         from bokehpipe.data.io import MAP_SUFFIXES
-        from bokehpipe.data.disparity import Photo
         from bokehpipe.infer.depth_inputs import DirDepth
 
         try:
