@@ -397,12 +397,12 @@ def test_scatter_at_full_size_on_real_photos(run_cli, tmp_path, realdata, folder
 
 
 def test_scatter_tiles_match_the_whole_photo(realdata):
-    from bokehpipe.infer.depth_inputs import fit_to_image
+    from bokehpipe.data.disparity import fit_to_photo
     from bokehpipe.infer.engine import ClassicalRenderer
 
     rgb = read_image(realdata / "portraits/21.jpg")
     rgb = resize(rgb, (rgb.shape[1] // 2 | 1, rgb.shape[0] // 2))  # 541x675, odd on purpose
-    disp = fit_to_image(read_map(realdata / "portraits/disparity/21.png"), rgb)
+    disp = fit_to_photo(read_map(realdata / "portraits/disparity/21.png"), rgb.shape)
     whole = ClassicalRenderer("scatter").render_batch([rgb], [disp])[0]
     tiled_r = ClassicalRenderer("scatter", tiles=TilePolicy(max_pixels=200 * 200))
     tiled = tiled_r.render_batch([rgb], [disp])[0]

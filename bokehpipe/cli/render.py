@@ -29,12 +29,12 @@ def _map_for(image: Path, depth: Path, several: bool) -> Path:
     """The depth map of one photo: `--depth` itself, or the map named like it in the `--depth` folder (found
     exactly as `infer --depth DIR` finds it)."""
     if depth.is_dir():
+        from bokehpipe.data.disparity import Photo
         from bokehpipe.data.io import MAP_SUFFIXES
         from bokehpipe.infer.depth_inputs import DirDepth
-        from bokehpipe.infer.files import Job
 
         try:
-            return DirDepth(depth).find(Job(input=image, rel=Path(image.name), output=image, depth_output=image))
+            return DirDepth(depth).find(Photo(id=image.stem, path=image, rel=Path(image.name)))
         except BokehpipeError:  # infer's message names infer's other depth options; say what render takes
             raise BokehpipeError(f"{depth}: no depth map named {image.stem}.* for {image}; expected one of "
                                  f"{', '.join(image.stem + s for s in MAP_SUFFIXES)}") from None
@@ -47,12 +47,10 @@ def _map_for(image: Path, depth: Path, several: bool) -> Path:
 
 
 def _load_depth(path: Path, size: tuple[int, int]):
-    """infer's normalisation (per-image min-max, near = 1) and resize (`fit_to_image`); a map of another aspect
-    ratio is refused, a smaller one resized with a warning."""
-    import numpy as np
-
+    """Read a map, normalise it by the one rule and fit it to the image (warn), refusing other aspect ratios:
+    the same functions `infer --method` uses (bokehpipe.data.disparity)."""
+    from bokehpipe.data.disparity import fit_to_photo, normalise_map
     from bokehpipe.data.io import read_map
-    from bokehpipe.infer.depth_inputs import fit_to_image, normalise_map
 
     disp = normalise_map(read_map(path), path)
     w, h = size
@@ -62,8 +60,7 @@ def _load_depth(path: Path, size: tuple[int, int]):
             raise BokehpipeError(f"{path}: depth map is {dw}x{dh} but the image is {w}x{h} (aspect ratio differs by "
                                  f"more than {ASPECT_TOLERANCE:.0%}); give a map of the image's shape")
         click.echo(f"warning: {path}: depth map is {dw}x{dh}, resized to the image's {w}x{h}", err=True)
-        disp = fit_to_image(disp, np.empty((h, w, 3), np.float32))
-    return disp.astype(np.float32)
+    return fit_to_photo(disp, (h, w))
 
 
 def _parse_point(value: str | None) -> tuple[int, int] | None:
