@@ -53,4 +53,5 @@ def create_model(name: str, **kwargs: Any) -> nn.Module:
     return spec.builder(**kw)
 
 
-__all__ = ["BokehNet", "ModelSpec", "PyNETBokeh", "PyNETResidual", "REGISTRY", "count_parameters", "create_model", "list_models"]
+__all__ = ["BokehNet", "ModelSpec", "PyNETBokeh", "PyNETResidual", "REGISTRY", "count_parameters", "create_model",
+           "list_models"]

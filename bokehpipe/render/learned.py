@@ -52,39 +52,49 @@ def working_size(width: int, height: int) -> tuple[int, int]:
 
 
 def render_bokehnet(image: np.ndarray, disparity: np.ndarray, model: Any, *, focus: float | None = None,
-                    aperture: float = 1.0, scatter: np.ndarray | None = None) -> np.ndarray:
-    """sRGB (H, W, 3) + disparity (H, W), near = 1 -> the corrected render (H, W, 3) float32 in [0, 1].
+                    aperture: float | None = None) -> np.ndarray:
+    """sRGB (H, W, 3) + disparity (H, W), near = 1 -> BokehNet's render (H, W, 3) float32 in [0, 1].
 
-    focus None = auto-focus (as `bokehpipe.render.render`); `scatter` may pass a scatter render already made
-    with the same focus and aperture.
+    focus None = auto-focus (`choose_focus`); aperture None = the calibrated f/1.8 (internal scale otherwise).
+    """
+    from bokehpipe.render import choose_focus, render
+    from bokehpipe.render.calibration import DEFAULT_APERTURE
+
+    image = np.clip(np.asarray(image, np.float32), 0.0, 1.0)
+    disparity = np.asarray(disparity, np.float32)
+    focus = choose_focus(image, disparity).disparity if focus is None else float(focus)
+    aperture = DEFAULT_APERTURE if aperture is None else float(aperture)
+    s = render(image, disparity, "scatter", focus=focus, aperture=aperture)
+    return correct(model, image, disparity, s, focus=focus, aperture=aperture)
+
+
+def correct(model: Any, image: np.ndarray, disparity: np.ndarray, scatter: np.ndarray, *, focus: float,
+            aperture: float) -> np.ndarray:
+    """Apply BokehNet to a scatter render made with `focus` and `aperture`: `S + m (I - S) + r`, full size.
+
+    The network runs at working scale (`working_size`), so its time and memory do not grow with the photo;
+    at full size only elementwise work remains.
     """
     import torch
 
     from bokehpipe.models.bokehnet import MULTIPLE, network_input
-    from bokehpipe.render import auto_focus, render
 
-    image = np.clip(np.asarray(image, np.float32), 0.0, 1.0)
-    disparity = np.asarray(disparity, np.float32)
-    if focus is None:
-        focus = auto_focus(disparity)
-    s = render(image, disparity, "scatter", focus=focus, aperture=aperture) if scatter is None else scatter
     h, w = disparity.shape
     wn, hn = working_size(w, h)
     interp = cv2.INTER_AREA if wn < w else cv2.INTER_LINEAR
 
     def small(a: np.ndarray) -> Any:
-        r = cv2.resize(a, (wn, hn), interpolation=interp)
-        return torch.from_numpy(r.reshape(hn, wn, -1)).permute(2, 0, 1)[None].float()
+        r = cv2.resize(np.ascontiguousarray(a, dtype=np.float32), (wn, hn), interpolation=interp)
+        return torch.from_numpy(r.reshape(hn, wn, -1)).permute(2, 0, 1)[None]
 
     with torch.inference_mode():
-        i_s, s_s, d_s = small(image), small(s), small(disparity)
-        f_t, a_t = torch.tensor([float(focus)]), torch.tensor([float(aperture)])
+        x = network_input(small(image), small(scatter), small(disparity), torch.tensor([float(focus)]),
+                          torch.tensor([float(aperture)]))
         ph, pw = -hn % MULTIPLE, -wn % MULTIPLE
-        x = network_input(i_s, s_s, d_s, f_t, a_t)
         if ph or pw:
             x = torch.nn.functional.pad(x, (0, pw, 0, ph), mode="reflect")
         mask, residual = model(x)
         out = torch.cat([mask, residual], 1)[0, :, :hn, :wn].permute(1, 2, 0).numpy()
     big = cv2.resize(np.ascontiguousarray(out), (w, h), interpolation=cv2.INTER_LINEAR)
     m, r = big[..., :1], big[..., 1:]
-    return np.clip(s + m * (image - s) + r, 0.0, 1.0).astype(np.float32)
+    return np.clip(scatter + m * (image - scatter) + r, 0.0, 1.0).astype(np.float32)

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 
 from bokehpipe.errors import BokehpipeError
 from bokehpipe.store import atomic_path, atomic_write_json
-from bokehpipe.train.bokehnet_data import Examples, ExampleRecipe, load_or_build
+from bokehpipe.train.bokehnet_data import ExampleRecipe, Examples, load_or_build
 
 FORMAT = "bokehpipe-bokehnet/1"
 METRICS_FIELDS = ("step", "kind", "loss", "l1", "ssim", "psnr_scatter", "psnr_model", "lr", "seconds")
@@ -187,8 +187,9 @@ def train(cfg: TrainConfig, dataset_root: Path, run_dir: Path, *, log: Callable[
             opt.step()
             step += 1
             if step % cfg.log_every == 0:
-                writer.writerow({"step": step, "kind": "train", "loss": f"{float(loss.detach()):.5f}", "l1": f"{l1:.5f}",
-                                 "ssim": f"{s:.4f}", "lr": f"{lr:.2e}", "seconds": f"{time.time() - start:.0f}"})
+                writer.writerow({"step": step, "kind": "train", "loss": f"{float(loss.detach()):.5f}",
+                                 "l1": f"{l1:.5f}", "ssim": f"{s:.4f}", "lr": f"{lr:.2e}",
+                                 "seconds": f"{time.time() - start:.0f}"})
                 fh.flush()
                 log(f"step {step}/{cfg.steps} loss {float(loss.detach()):.4f} l1 {l1:.4f} ssim {s:.4f}")
             out_of_time = cfg.max_minutes > 0 and time.time() - start > 60 * cfg.max_minutes
