@@ -173,14 +173,16 @@ class ClassicalRenderer:
 
     needs_depth = True
 
-    def __init__(self, method: str, *, focus: float | None = None, aperture: float = 1.0,
+    def __init__(self, method: str, *, focus: float | None = None, aperture: float | None = None,
                  tiles: TilePolicy = TilePolicy(), options: dict[str, Any] | None = None,
                  focus_point: tuple[int, int] | None = None) -> None:
         from bokehpipe.render import METHODS
+        from bokehpipe.render.calibration import DEFAULT_APERTURE
 
         if method not in METHODS:
             raise BokehpipeError(f"unknown method {method!r}; known: {', '.join(METHODS)}")
-        self.method, self.focus, self.aperture, self.tiles = method, focus, aperture, tiles
+        self.method, self.focus, self.tiles = method, focus, tiles
+        self.aperture = DEFAULT_APERTURE if aperture is None else aperture  # None: the calibrated f/1.8
         self.focus_point = focus_point  # (x, y): focus on what is there in each photo (`--focus-at`)
         self.options = dict(options or {})
         self.name = method
@@ -234,7 +236,7 @@ class BokehNetRenderer(ClassicalRenderer):
     """The learned default: `scatter` (tiled exactly as `ClassicalRenderer` tiles it) corrected by BokehNet
     at working scale (`bokehpipe.render.learned`), with the same focus and aperture controls."""
 
-    def __init__(self, model: torch.nn.Module, *, focus: float | None = None, aperture: float = 1.0,
+    def __init__(self, model: torch.nn.Module, *, focus: float | None = None, aperture: float | None = None,
                  tiles: TilePolicy = TilePolicy(), focus_point: tuple[int, int] | None = None,
                  name: str = "bokehnet") -> None:
         super().__init__("scatter", focus=focus, aperture=aperture, tiles=tiles, focus_point=focus_point)
