@@ -149,7 +149,15 @@ def train(cfg: TrainConfig, dataset_root: Path, run_dir: Path, *, log: Callable[
     atomic_write_json(run_dir / "config.json", {"model": "bokehnet", "dataset_root": str(dataset_root),
                                                 **_plain(asdict(cfg))})
     t0 = time.time()
-    train_ex = load_or_build(run_dir / "examples" / "train.npz", dataset_root, "train", cfg.recipe, limit=cfg.limit)
+    built = [0]
+
+    def progress(n: int) -> None:
+        built[0] += n
+        if built[0] % 100 == 0:
+            log(f"examples: {built[0]} pairs rendered ({time.time() - t0:.0f} s)")
+
+    train_ex = load_or_build(run_dir / "examples" / "train.npz", dataset_root, "train", cfg.recipe, limit=cfg.limit,
+                             progress=progress)
     val_recipe = ExampleRecipe(**{**asdict(cfg.recipe), "seed": cfg.recipe.seed + 1000})
     val_ex = load_or_build(run_dir / "examples" / "val.npz", dataset_root, "val", val_recipe, limit=cfg.val_max)
     log(f"examples: {len(train_ex)} train, {len(val_ex)} val ({time.time() - t0:.0f} s)")

@@ -83,12 +83,20 @@ def build_examples(root: Path, split: str, recipe: ExampleRecipe, *, limit: int 
 
     ids, meta = set_images(root, split)
     ids = ids[:limit] if limit > 0 else ids
-    cols: dict[str, list[Any]] = {k: [] for k in ("image", "target", "scatter", "disparity", "focus", "aperture")}
-    out_ids: list[str] = []
+    n = len(ids) * recipe.variants
+    first = read_image(root / "Training" / "original" / f"{ids[0]}.jpg")
+    h, w = first.shape[:2]
+    ex = Examples(image=np.empty((n, h, w, 3), np.uint8), target=np.empty((n, h, w, 3), np.uint8),
+                  scatter=np.empty((n, h, w, 3), np.uint8), disparity=np.empty((n, h, w), np.float16),
+                  focus=np.empty(n, np.float32), aperture=np.empty(n, np.float32),
+                  ids=[i for i in ids for _ in range(recipe.variants)])
+    k = 0
     for i in ids:
         image = read_image(root / "Training" / "original" / f"{i}.jpg")
         target = read_image(root / "Training" / "bokeh" / f"{i}.jpg")
         clean = read_map(root / "Training" / "depth" / f"{i}.png").astype(np.float32)
+        if image.shape[:2] != (h, w):
+            raise BokehpipeError(f"{root}: pair {i} is {image.shape[1]}x{image.shape[0]}, not {w}x{h} like the rest")
         focus, aperture = float(meta[i]["focus"]), float(meta[i]["aperture"])
         for v in range(recipe.variants):
             rng = np.random.default_rng([recipe.seed, int(i), v, RECIPE_VERSION])
@@ -97,15 +105,13 @@ def build_examples(root: Path, split: str, recipe: ExampleRecipe, *, limit: int 
             else:
                 disp = monocular_like(clean, rng, strength=recipe.strength)
                 f = mapped_focus(clean, disp, focus)
-            s = render(image, disp, "scatter", focus=f, aperture=aperture)
-            for k, val in (("image", _u8(image)), ("target", _u8(target)), ("scatter", _u8(s)),
-                           ("disparity", disp.astype(np.float16)), ("focus", f), ("aperture", aperture)):
-                cols[k].append(val)
-            out_ids.append(i)
+            ex.image[k], ex.target[k] = _u8(image), _u8(target)
+            ex.scatter[k] = _u8(render(image, disp, "scatter", focus=f, aperture=aperture))
+            ex.disparity[k], ex.focus[k], ex.aperture[k] = disp, f, aperture
+            k += 1
         if progress is not None:
             progress(1)
-    return Examples(**{k: np.stack(v) if k not in ("focus", "aperture") else np.asarray(v, np.float32)
-                       for k, v in cols.items()}, ids=out_ids)
+    return ex
 
 
 def load_or_build(cache: Path, root: Path, split: str, recipe: ExampleRecipe, *, limit: int = 0,
