@@ -172,3 +172,15 @@ def test_bokehnet_pipeline_runs_end_to_end_on_a_tiny_budget(run_cli, store_root,
     assert info["step"] == 4 and (store_root / "runs" / "bokehnet" / "metrics.csv").is_file()
     image, disp, _ = _scene(96, 64)
     assert render_bokehnet(image, disp, model, focus=1.0, aperture=0.5).shape == (64, 96, 3)
+
+
+def test_bokehnet_renderer_tiles_scatter_like_the_classical_renderer(shipped):
+    """Large photos: scatter goes through tiles (bounded memory), the network runs at working scale anyway."""
+    from bokehpipe.infer.engine import BokehNetRenderer, TilePolicy
+
+    image, disp, _ = _scene(192, 128)
+    whole = BokehNetRenderer(shipped, focus=1.0, aperture=0.5).render_one(image, disp)
+    tiled_r = BokehNetRenderer(shipped, focus=1.0, aperture=0.5, tiles=TilePolicy(max_pixels=80 * 80))
+    tiled = tiled_r.render_one(image, disp)
+    assert tiled_r.tiled_count == 1
+    assert np.abs(tiled - whole).max() < 0.02
