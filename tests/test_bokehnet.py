@@ -131,7 +131,7 @@ def test_infer_default_is_bokehnet_with_focus_and_aperture_controls(run_cli, tmp
     write_png(depth / "a.png", disp, bits=16)
     res = run_cli("infer", photos, "--depth", depth, "--out", tmp_path / "out")
     assert res.exit_code == 0, res.output
-    assert "shipped BokehNet" in res.output and (tmp_path / "out" / "a.jpg").is_file()
+    assert "packaged default bokehnet" in res.output and (tmp_path / "out" / "a.jpg").is_file()
     res = run_cli("infer", photos, "--depth", depth, "--out", tmp_path / "out2", "--focus-at", "80,48",
                   "--aperture", "f/2.8")
     assert res.exit_code == 0, res.output

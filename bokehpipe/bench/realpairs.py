@@ -155,3 +155,74 @@ def format_aperture_table(rows: list[dict[str, object]]) -> str:
         total += len(fs)
     lines.append(f"diagonal wins (the render at the target's own f-number scores best): {wins}/{total}")
     return "\n".join(lines)
+
+
+CLASSICAL = ("identity", "gaussian", "scatter")
+SCORE_KEYS = ("psnr", "ssim", "ms_ssim", "psnr_crop32", "ssim_crop32")
+
+
+def classical_fns(names: Sequence[str] = CLASSICAL) -> dict[str, RenderFn]:
+    """identity and the classical renderers as RenderFns (the baselines of every real-pair table)."""
+    fns: dict[str, RenderFn] = {}
+    for name in names:
+        fns[name] = (lambda rgb, disp, focus, aperture: rgb) if name == "identity" else scatter_fn(name)
+    return fns
+
+
+def score_real_pairs(methods: dict[str, RenderFn], root: str | Path | None = None, *, f_number: float = 1.8,
+                     width: int | None = None, align: bool = False) -> list[dict[str, object]]:
+    """Every real pair shot at `f_number` (EBB! train ids, VABD), each method at auto-focus and the calibrated
+    aperture, scored with the project's protocol (`metrics.protocol.score_pair`). One row per pair and method."""
+    from bokehpipe.metrics.protocol import score_pair
+    from bokehpipe.render.calibration import aperture_for_f_number
+    from bokehpipe.render.focus import choose_focus
+
+    aperture = aperture_for_f_number(f_number)
+    rows: list[dict[str, object]] = []
+    for pair in (p for p in real_pairs(root) if p.f_number == f_number):
+        rgb, target, disp = load_pair(pair, width)
+        focus = choose_focus(rgb, disp)
+        for name, fn in methods.items():
+            out = np.clip(fn(rgb, disp, focus.disparity, aperture), 0.0, 1.0).astype(np.float32)
+            scores = score_pair(out, target, align=align)
+            rows.append({"pair": pair.name, "method": name, "focus": round(focus.disparity, 4),
+                         "aperture": round(aperture, 4), **{k: round(scores[k], 4) for k in SCORE_KEYS if k in scores}})
+    return rows
+
+
+def format_scores(rows: list[dict[str, object]]) -> str:
+    """Per-pair rows, then the mean over the EBB! pairs, the VABD pairs and all of them, per method."""
+    keys = [k for k in SCORE_KEYS if any(k in r for r in rows)]
+    head = f"{'pair':<16}{'method':<10}{'focus':>7}" + "".join(f"{k:>12}" for k in keys)
+    lines = [head]
+    for r in rows:
+        lines.append(f"{r['pair']:<16}{r['method']:<10}{r['focus']:>7.3f}" + "".join(f"{r[k]:>12.4f}" for k in keys))
+    for group, prefix in (("EBB! mean", "ebb/"), ("VABD mean", "vabd/"), ("all mean", "")):
+        for method in dict.fromkeys(r["method"] for r in rows):
+            mine = [r for r in rows if r["method"] == method and str(r["pair"]).startswith(prefix)]
+            if mine:
+                lines.append(f"{group:<16}{method:<10}{len(mine):>7}" +
+                             "".join(f"{np.mean([float(r[k]) for r in mine]):>12.4f}" for k in keys))
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m bokehpipe.bench.realpairs",
+                                     description="identity / gaussian / scatter on the real pairs at auto-focus "
+                                                 "and the calibrated f/1.8, and the VABD aperture-control table")
+    parser.add_argument("--root", type=Path, default=None, help="realdata folder (default ../shared/realdata)")
+    parser.add_argument("--width", type=int, default=None, help="score on copies this wide (default: full size)")
+    parser.add_argument("--align", action="store_true", help="score after a per-image colour gain (oracle)")
+    parser.add_argument("--no-table", action="store_true", help="skip the VABD 3x3 aperture table")
+    args = parser.parse_args(argv)
+    print(format_scores(score_real_pairs(classical_fns(), args.root, width=args.width, align=args.align)))
+    if not args.no_table:
+        print(f"\nVABD aperture control (scatter, auto-focus, calibrated f-numbers, {args.width or 'full'} px"
+              f"{', aligned' if args.align else ''})")
+        print(format_aperture_table(aperture_table(scatter_fn(), args.root, width=args.width, align=args.align)))
+
+
+if __name__ == "__main__":
+    main()

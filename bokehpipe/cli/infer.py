@@ -70,16 +70,19 @@ def infer(state, folder: Path, recursive: bool, run_name: str | None, checkpoint
     are kept unless --overwrite. Unreadable photos are skipped with one line each; the exit status is
     non-zero if any photo failed.
     """
-    from tqdm import tqdm
-
     from bokehpipe.cli.render import _parse_point
+    from bokehpipe.infer.defaults import choose_renderer
     from bokehpipe.infer.session import InferOptions, plan_session
+    from bokehpipe.progress import progress_bar
     from bokehpipe.render.calibration import parse_aperture
 
-    sources = [n for n, v in (("--run", run_name), ("--checkpoint", checkpoint), ("--method", method)) if v]
-    if len(sources) > 1:
-        raise click.UsageError(f"give at most one of --run NAME, --checkpoint PATH or --method scatter|gaussian "
-                               f"(got {', '.join(sources)}); with none, the shipped BokehNet renders")
+    choice = choose_renderer(state.store, run_name, checkpoint, method)
+    if not (run_name or checkpoint or method):
+        click.echo(choice.reason, err=True)
+        if choice.kind != "default":  # "default": the shipped BokehNet (InferOptions with no model source)
+            run_name, checkpoint, method = (choice.value if choice.kind == "run" else None,
+                                            choice.value if choice.kind == "checkpoint" else None,
+                                            choice.value if choice.kind == "method" else None)
     if (run_name or checkpoint) and (focus is not None or focus_at_ is not None or aperture_text is not None):
         raise click.UsageError("--focus, --focus-at and --aperture steer the default renderer and --method; a "
                                "trained PyNET run learned its own focus and blur")
@@ -96,8 +99,7 @@ def infer(state, folder: Path, recursive: bool, run_name: str | None, checkpoint
     session = plan_session(opts, state.store)
     for note in session.notes:
         click.echo(note, err=True)
-    with tqdm(total=len(session.jobs), unit="photo", desc=session.name, file=sys.stderr, disable=None,
-              leave=False) as bar:
+    with progress_bar(len(session.jobs), unit="photo", desc=session.name) as bar:
         def done(outcome) -> None:
             bar.update(1)
             if not outcome.ok:

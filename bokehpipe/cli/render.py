@@ -47,12 +47,10 @@ def _map_for(image: Path, depth: Path, several: bool) -> Path:
 
 
 def _load_depth(path: Path, size: tuple[int, int]):
-    """infer's normalisation (per-image min-max, near = 1) and resize (`fit_to_image`); a map of another aspect
-    ratio is refused, a smaller one resized with a warning."""
-    import numpy as np
-
+    """Read a map, normalise it by the one rule and fit it to the image (warn), refusing other aspect ratios:
+    the same functions `infer --method` uses (bokehpipe.data.disparity)."""
+    from bokehpipe.data.disparity import fit_to_photo, normalise_map
     from bokehpipe.data.io import read_map
-    from bokehpipe.infer.depth_inputs import fit_to_image, normalise_map
 
     disp = normalise_map(read_map(path), path)
     w, h = size
@@ -62,8 +60,7 @@ def _load_depth(path: Path, size: tuple[int, int]):
             raise BokehpipeError(f"{path}: depth map is {dw}x{dh} but the image is {w}x{h} (aspect ratio differs by "
                                  f"more than {ASPECT_TOLERANCE:.0%}); give a map of the image's shape")
         click.echo(f"warning: {path}: depth map is {dw}x{dh}, resized to the image's {w}x{h}", err=True)
-        disp = fit_to_image(disp, np.empty((h, w, 3), np.float32))
-    return disp.astype(np.float32)
+    return fit_to_photo(disp, (h, w))
 
 
 def _parse_point(value: str | None) -> tuple[int, int] | None:
