@@ -85,8 +85,8 @@ def controls_figure(path: str, *, width: int = 768, f_numbers: Sequence[float] =
     import matplotlib.pyplot as plt
 
     from bokehpipe.bench.realpairs import default_root
+    from bokehpipe.data.disparity import fit_to_photo, normalise_map
     from bokehpipe.data.io import read_image, read_map, resize
-    from bokehpipe.infer.depth_inputs import fit_to_image, normalise_map
     from bokehpipe.render.calibration import aperture_for_f_number
     from bokehpipe.render.focus import choose_focus
     from bokehpipe.render.learned import load_bokehnet, render_bokehnet
@@ -98,7 +98,7 @@ def controls_figure(path: str, *, width: int = 768, f_numbers: Sequence[float] =
                                                                             3.2 * len(photos)), squeeze=False)
     for row, (img_path, depth_path) in zip(axes, photos, strict=True):
         rgb = read_image(img_path)
-        disp = fit_to_image(normalise_map(read_map(depth_path), depth_path), rgb)
+        disp = fit_to_photo(normalise_map(read_map(depth_path), depth_path), rgb.shape)
         size = (width, round(rgb.shape[0] * width / rgb.shape[1]))
         rgb, disp = resize(rgb, size), np.clip(resize(disp, size), 0, 1)
         subject = choose_focus(rgb, disp)

@@ -76,13 +76,13 @@ def load_pair(pair: RealPair, width: int | None = None) -> tuple[np.ndarray, np.
 
     The internal aperture is resolution-free (the CoC scales with width), so a fit at 768 px holds at 1536.
     """
+    from bokehpipe.data.disparity import fit_to_photo, normalise_map
     from bokehpipe.data.io import read_image, read_map, resize
-    from bokehpipe.infer.depth_inputs import fit_to_image, normalise_map
 
     rgb, target = read_image(pair.input), read_image(pair.target)
     if target.shape != rgb.shape:
         target = resize(target, (rgb.shape[1], rgb.shape[0]))
-    disp = fit_to_image(normalise_map(read_map(pair.depth), pair.depth), rgb)
+    disp = fit_to_photo(normalise_map(read_map(pair.depth), pair.depth), rgb.shape)
     if width is not None and width < rgb.shape[1]:
         size = (width, max(1, round(rgb.shape[0] * width / rgb.shape[1])))
         rgb, target, disp = resize(rgb, size), resize(target, size), np.clip(resize(disp, size), 0.0, 1.0)

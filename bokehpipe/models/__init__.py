@@ -23,6 +23,7 @@ class ModelSpec:
     builder: Callable[..., nn.Module]
     defaults: dict[str, Any] = field(default_factory=dict)
     description: str = ""
+    trainer: str = "train"  # the command that trains it (`bokehpipe train` is PyNET's level-wise loop)
 
 
 _SPECS: tuple[ModelSpec, ...] = (
@@ -34,7 +35,8 @@ _SPECS: tuple[ModelSpec, ...] = (
     ModelSpec("pynet-res-s", PyNETResidual, {"width": 0.5}, "half width + identity skip"),
     ModelSpec("pynet-res-xs", PyNETResidual, {"width": 0.25}, "quarter width + identity skip, CPU demos"),
     # issue 12: the controllable learned renderer, a correction of `scatter` (models/bokehnet.py; the default)
-    ModelSpec("bokehnet", BokehNet, {}, "scatter render + a small U-Net correction (~0.5M params), focus/aperture"),
+    ModelSpec("bokehnet", BokehNet, {}, "scatter render + a small U-Net correction (~0.39M params), focus/aperture",
+              trainer="bokehnet train"),
 )
 REGISTRY: dict[str, ModelSpec] = {spec.name: spec for spec in _SPECS}
 
