@@ -64,8 +64,15 @@ def test_three_commands_as_typed(tmp_path: Path, monkeypatch):
         shutil.copy(store / "datasets" / "tiny" / "Training" / "original" / f"{i}.jpg", folder)
     r = _run("infer", "folder/", "--depth", store / "datasets" / "tiny" / "Training" / "depth")
     assert r.exit_code == 0, r.output
-    assert f"model: run '{run_dir.name}', the newest finished run" in r.stderr
-    assert sorted(p.name for p in (store / "renders" / run_dir.name).glob("*.jpg")) == ["1.jpg", "2.jpg"]
+    # the package ships a default model (bokehpipe/pretrained/bokehnet.pt), which comes before the newest
+    # finished run (that order is tests/test_defaults.py::test_choose_renderer_order)
+    from bokehpipe.infer.defaults import PACKAGED_DEFAULT
+
+    if PACKAGED_DEFAULT.is_file():
+        assert "model: the packaged default bokehnet" in r.stderr
+    else:
+        assert f"model: run '{run_dir.name}', the newest finished run" in r.stderr
+    assert sorted(p.name for p in (store / "renders").glob("*/*.jpg") if ".depth" not in p.name) == ["1.jpg", "2.jpg"]
 
     r = _run("--offline", "infer", "folder/", "--overwrite")  # no depth given, no weights, no network
     assert r.exit_code != 0 and "Traceback" not in r.output
