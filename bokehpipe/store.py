@@ -97,9 +97,15 @@ def resolve_store_root(explicit: str | os.PathLike[str] | None = None) -> Path:
     return Path(root).expanduser().resolve()
 
 
+MAX_NAME_BYTES = 100  # file systems allow 255; writers add suffixes (".lock", ".<random>.tmp.png", ...)
+
+
 def _check_name(kind: str, name: str) -> str:
     if not name or name in {".", ".."} or "/" in name or "\\" in name or name.startswith("."):
         raise BokehpipeError(f"invalid {kind} name {name!r}: use letters, digits, '-', '_' (no slashes)")
+    if len(name.encode("utf-8")) > MAX_NAME_BYTES:
+        raise BokehpipeError(f"invalid {kind} name {name[:40]!r}...: {len(name.encode('utf-8'))} bytes long; use at "
+                             f"most {MAX_NAME_BYTES}")
     return name
 
 
@@ -151,6 +157,15 @@ class ArtifactStore:
     def run(self, name: str) -> Path:
         return self.runs_dir / _check_name("run", name)
 
+    def run_lock(self, name: str) -> Path:
+        """The lock `train` holds while it writes runs/<name>/ (beside it, so a failed start leaves no folder)."""
+        from bokehpipe.locks import lock_beside
+
+        return lock_beside(self.run(name))
+
+    def eval_report(self, tag: str) -> Path:
+        return self.reports_dir / "eval" / _check_name("eval tag", tag)
+
     def renders(self, name: str) -> Path:
         return self.renders_dir / _check_name("render set", name)
 
@@ -177,7 +192,12 @@ class ArtifactStore:
         return _subdirs(self.datasets_dir)
 
     def list_runs(self) -> list[str]:
-        return _subdirs(self.runs_dir)
+        """Run folders with a checkpoint, or being trained now; a folder a killed train left before its first
+        checkpoint holds nothing to use and is not listed (`train --resume auto` still continues it)."""
+        from bokehpipe.locks import is_locked
+
+        return [name for name in _subdirs(self.runs_dir)
+                if (self.runs_dir / name / "checkpoints").is_dir() or is_locked(self.run_lock(name))]
 
     def list_weights(self) -> list[str]:
         if not self.weights_dir.is_dir():

@@ -36,7 +36,7 @@ METHOD_CHOICES = ("scatter", "gaussian")  # bokehpipe.render.METHODS (not import
               help="--method only: blur strength, 1 = the f/1.8 look of EBB! targets.  [default: 1]")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Output folder  [default: <store>/renders/<run or method>/]")
-@click.option("--overwrite", is_flag=True, help="Replace renders that already exist in --out.")
+@click.option("--overwrite", is_flag=True, help="Render every photo again (default: keep renders in --out).")
 @click.option("--max-pixels", type=click.IntRange(min=1), default=None,
               help="Tile photos larger than this many pixels (full resolution); default: never, except on "
                    "GPU out-of-memory.")
@@ -61,9 +61,9 @@ def infer(state, folder: Path, recursive: bool, run_name: str | None, checkpoint
     """Render every photo in FOLDER with a trained run, a checkpoint or a classical renderer.
 
     Writes OUT/<name>.<format> (upright, the photo's size), OUT/<name>.depth.png (the disparity used) and
-    OUT/index.html, a gallery with a before/after slider. Inputs are never written to; existing renders
-    are kept unless --overwrite. Unreadable photos are skipped with one line each; the exit status is
-    non-zero if any photo failed.
+    OUT/index.html, a gallery with a before/after slider. Inputs are never written to; a rerun renders only
+    the photos whose render is missing (--overwrite redoes all). Unreadable photos are skipped with one
+    line each; the exit status is non-zero if any photo failed.
     """
     from tqdm import tqdm
 
@@ -87,14 +87,21 @@ def infer(state, folder: Path, recursive: bool, run_name: str | None, checkpoint
         click.echo(note, err=True)
     with tqdm(total=len(session.jobs), unit="photo", desc=session.name, file=sys.stderr, disable=None,
               leave=False) as bar:
+        def start(todo: int, kept: int) -> None:
+            if kept:
+                bar.write(f"kept {kept} finished render(s) in {session.out_dir}; rendering the other {todo} "
+                          "(--overwrite redoes all)", file=sys.stderr)
+            bar.reset(total=todo)
+
         def done(outcome) -> None:
             bar.update(1)
             if not outcome.ok:
                 bar.write(f"skipped: {outcome.message}", file=sys.stderr)
 
-        summary = session.run(on_done=done)
+        summary = session.run(on_done=done, on_start=start)
     click.echo(f"rendered {summary.rendered} of {summary.total} photo(s) with {session.name} "
-               f"({session.depth_description}) into {session.out_dir}")
+               f"({session.depth_description}) into {session.out_dir}"
+               + (f"; kept {summary.kept} finished earlier" if summary.kept else ""))
     if summary.rendered:
         click.echo(f"{summary.seconds_per_photo:.2f} s/photo rendering on {session.device}"
                    + (f", {summary.tiled} tiled" if summary.tiled else ""))

@@ -303,11 +303,13 @@ def run_jobs(jobs: list[Job], renderer: Renderer, depth: DepthSource | None, *, 
             return
         per = (time.perf_counter() - t0) / len(batch)
         for b, out in zip(batch, outs, strict=True):
-            wrote = [write_image(b.job.output, out, quality=jpeg_quality)]
+            wrote = []
             if b.disp is not None:
                 wrote.append(write_png(b.job.depth_output, fit_to_image(b.disp, out)))
             if b.job.preview_output is not None:
                 wrote.append(write_jpeg(b.job.preview_output, b.rgb, quality=90))  # type: ignore[arg-type]
+            # the render last: its presence under its final name marks the job finished (files.is_finished)
+            wrote.append(write_image(b.job.output, out, quality=jpeg_quality))
             finish(Outcome(b.job, True, seconds=per, size=(out.shape[1], out.shape[0]), wrote=wrote))
         batch.clear()
 

@@ -1,5 +1,5 @@
-"""Which files `bokehpipe infer FOLDER` reads and which it writes (issue 6: never over an input, never
-over an earlier output without `--overwrite`).
+"""Which files `bokehpipe infer FOLDER` reads and which it writes (issue 6: never over an input; issue 13: a
+rerun renders only the photos whose render is missing, `--overwrite` redoes all).
 
 Everything is decided before the first pixel is rendered: the plan lists every input and every path that
 will be written, so a refused run changes nothing. Outputs mirror the input's subfolders under `--out`:
@@ -119,14 +119,15 @@ def _check_collisions(jobs: list[Job], out: Path, inputs: set[Path]) -> None:
             raise BokehpipeError(f"{out / name}: the gallery file would overwrite {out / name}; choose another --out")
 
 
-def existing_outputs(jobs: list[Job]) -> list[Path]:
-    """Files this run would replace; the CLI refuses to start while this is non-empty and --overwrite is off."""
-    return [p for job in jobs for p in job.outputs if p.exists()]
+def is_finished(job: Job) -> bool:
+    """A job is finished when its render exists under its final name: writes are atomic and the render is the
+    last file a job writes (`engine.run_jobs`), so a killed run never leaves a render that is not whole."""
+    return job.output.is_file()
 
 
-def refuse_overwrite(jobs: list[Job]) -> None:
-    existing = existing_outputs(jobs)
-    if existing:
-        more = f" and {len(existing) - 1} more" if len(existing) > 1 else ""
-        raise BokehpipeError(f"{existing[0]}{more} already exist(s); nothing was written. Pass --overwrite to "
-                             "replace them or choose another --out")
+def split_finished(jobs: list[Job], *, overwrite: bool) -> tuple[list[Job], list[Job]]:
+    """(to render, kept): a rerun renders only what is missing; `overwrite` redoes everything."""
+    if overwrite:
+        return list(jobs), []
+    kept = [job for job in jobs if is_finished(job)]
+    return [job for job in jobs if not is_finished(job)], kept
