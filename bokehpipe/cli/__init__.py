@@ -109,9 +109,11 @@ def cli(ctx: click.Context, store_root: Path, pipeline_file: str | None) -> None
     state = CliState(store_root=store_root.expanduser().resolve())
     if pipeline_file is not None:
         from bokehpipe.config import load_pipeline, to_default_map
+        from bokehpipe.pipeline_check import check_pipeline
 
         try:
             state.pipeline_path, state.pipeline = load_pipeline(pipeline_file)
+            check_pipeline(state.pipeline, state.pipeline_path, ctx.command, ctx)
         except BokehpipeError as exc:
             raise click.ClickException(str(exc)) from None
         ctx.default_map = to_default_map(state.pipeline)
