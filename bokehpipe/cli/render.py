@@ -8,19 +8,28 @@ import click
 
 from bokehpipe.errors import BokehpipeError
 
-ASPECT_TOLERANCE = 0.02
 
-
-def _inputs(paths: tuple[str, ...]) -> list[Path]:
+def _inputs(paths: tuple[str, ...], problems: list[str]) -> list[Path]:
+    """Image files given or found in given folders; entries that cannot be resolved (symlink loops, dangling
+    links) go to `problems` instead of crashing the run."""
     from bokehpipe.data.io import is_image_file
+    from bokehpipe.errors import ImageReadError
+    from bokehpipe.paths import resolve_input
 
     out: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
-            out += sorted(q for q in p.iterdir() if q.is_file() and is_image_file(q))
+            for q in sorted(p.iterdir()):
+                if not is_image_file(q):
+                    continue
+                try:
+                    if resolve_input(q).is_file():
+                        out.append(q)
+                except ImageReadError as exc:
+                    problems.append(str(exc))
         else:
             out.append(p)  # missing or unreadable files fail with a clear message when decoded
-    if not out:
+    if not out and not problems:
         raise BokehpipeError(f"no images found in {', '.join(paths)}")
     return out
 
@@ -47,7 +56,7 @@ def _load_depth(path: Path, size: tuple[int, int]):
     """Read a map, scale it to [0, 1] if needed and fit it to the image size (warn), refusing other aspects."""
     import numpy as np
 
-    from bokehpipe.data.io import read_map, resize
+    from bokehpipe.data.io import check_map_fits, read_map, resize
 
     disp = read_map(path)
     w, h = size
@@ -58,9 +67,7 @@ def _load_depth(path: Path, size: tuple[int, int]):
                    err=True)
         disp = (disp - lo) / max(hi - lo, 1e-12)
     if (dw, dh) != (w, h):
-        if abs(dw / dh - w / h) > ASPECT_TOLERANCE * w / h:
-            raise BokehpipeError(f"{path}: depth map is {dw}x{dh} but the image is {w}x{h} (aspect ratio differs by "
-                                 f"more than {ASPECT_TOLERANCE:.0%}); give a map of the image's shape")
+        check_map_fits((dh, dw), (h, w), path)
         click.echo(f"warning: {path}: depth map is {dw}x{dh}, resized to the image's {w}x{h}", err=True)
         disp = np.clip(resize(disp, (w, h)), disp.min(), disp.max())
     return disp.astype(np.float32)
@@ -107,22 +114,44 @@ def render(inputs: tuple[str, ...], depth_path: Path, method: str, focus: float 
     from bokehpipe.render import auto_focus, focus_at
     from bokehpipe.render import render as render_image
 
-    images = _inputs(inputs)
+    problems: list[str] = []
+    images = _inputs(inputs, problems)
     outputs = [out_dir / f"{p.stem}.png" for p in images]
     if len(set(outputs)) != len(outputs):
         raise BokehpipeError("two inputs share a file name stem; their outputs would collide in --out")
-    resolved_inputs = {p.resolve() for p in images}
+    resolved_inputs = {_resolved(p) for p in images}
     for out in outputs:
-        if out.resolve() in resolved_inputs:
+        if _resolved(out) in resolved_inputs:
             raise BokehpipeError(f"{out}: output would replace an input; choose another --out folder")
         if out.exists() and not overwrite:
             raise BokehpipeError(f"{out}: already exists; pass --overwrite to replace it")
     pairs = [(img, _depth_for(img, depth_path, len(images) > 1), out) for img, out in zip(images, outputs, strict=True)]
+    total = len(pairs) + len(problems)
+    for why in problems:
+        click.echo(f"skipped: {why}", err=True)
     for img, depth, out in tqdm(pairs, desc=f"render {method}", unit="image", disable=None):
-        image = read_image(img)
-        disp = _load_depth(depth, (image.shape[1], image.shape[0]))
+        try:
+            image = read_image(img)
+            disp = _load_depth(depth, (image.shape[1], image.shape[0]))
+        except BokehpipeError as exc:
+            if total == 1:
+                raise
+            problems.append(str(exc))
+            click.echo(f"skipped: {exc}", err=True)
+            continue
         f = focus_at(disp, *point) if point is not None else focus
         how = "focus-at" if point is not None else "focus" if f is not None else "auto-focus"
         f = auto_focus(disp) if f is None else f
         write_png(out, render_image(image, disp, method, focus=f, aperture=aperture, **options))
         click.echo(f"{img} -> {out} ({how} {f:.3f}, aperture {aperture:g})")
+    if problems:
+        raise BokehpipeError(f"{len(problems)} of {total} image(s) could not be rendered (listed above); the "
+                             "others were written")
+
+
+def _resolved(path: Path) -> Path:
+    """Resolve for the same-file checks; an unresolvable input fails later, with its own line, when read."""
+    try:
+        return path.resolve()
+    except (RuntimeError, OSError):
+        return path.absolute()

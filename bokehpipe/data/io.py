@@ -67,6 +67,19 @@ def _to_float(img: np.ndarray, path: Path) -> np.ndarray:
     raise ImageReadError(f"{path}: unsupported sample type {img.dtype}; convert it to 8- or 16-bit PNG/JPEG")
 
 
+def _decode(data: np.ndarray, flags: int, path: Path) -> np.ndarray | None:
+    """`cv2.imdecode`, with OpenCV's own refusals (a header declaring more pixels than it will allocate, a
+    zero-size image) turned into the one-line error; None when it simply cannot decode."""
+    try:
+        img = cv2.imdecode(data, flags)
+    except cv2.error as exc:
+        why = str(exc).strip().splitlines()[-1][:160]
+        raise ImageReadError(f"{path}: not a readable image (OpenCV refused it: {why})") from None
+    if img is not None and min(img.shape[:2]) == 0:
+        raise ImageReadError(f"{path}: image of {img.shape[1]}x{img.shape[0]} pixels (empty)")
+    return img
+
+
 def read_image(path: str | os.PathLike[str]) -> np.ndarray:
     """Decode an image file to an upright RGB float32 array (H, W, 3) in [0, 1]."""
     path = Path(path)
@@ -74,7 +87,7 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
     _check_jpeg_complete(path, data)
     # IMREAD_COLOR applies EXIF orientation and converts gray/palette/RGBA/CMYK to 3 channels;
     # IMREAD_ANYDEPTH keeps 16-bit samples.
-    img = cv2.imdecode(data, cv2.IMREAD_COLOR | cv2.IMREAD_ANYDEPTH)
+    img = _decode(data, cv2.IMREAD_COLOR | cv2.IMREAD_ANYDEPTH, path)
     if img is None:
         raise ImageReadError(f"{path}: not a readable image (corrupt, or not an image despite its name)")
     return np.ascontiguousarray(_to_float(img, path)[..., ::-1])
@@ -84,7 +97,8 @@ def read_map(path: str | os.PathLike[str]) -> np.ndarray:
     """Read a single-channel map (depth/disparity): 8/16-bit PNG, float TIFF or `.npy` -> float32 (H, W).
 
     Integer maps are scaled to [0, 1] by their bit depth; `.npy` and float TIFF values are kept as stored.
-    A colour file is averaged to one channel (some tools save gray depth as RGB).
+    A colour file is accepted only when its channels are equal (some tools save gray depth as RGB): a
+    colour-mapped visualisation (turbo, magma, ...) averaged to gray is wrong depth, so it is refused.
     """
     path = Path(path)
     if path.suffix.lower() == ".npy":
@@ -100,13 +114,26 @@ def read_map(path: str | os.PathLike[str]) -> np.ndarray:
         return arr.astype(np.float32)
     data = _read_bytes(path)
     _check_jpeg_complete(path, data)
-    img = cv2.imdecode(data, cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR)
+    img = _decode(data, cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR, path)
     if img is None:
         raise ImageReadError(f"{path}: not a readable depth map (corrupt, or not an image despite its name)")
     img = _to_float(img, path)
     if img.ndim == 3:
-        img = img[..., :3].mean(axis=2)
+        img = _gray_channels(img[..., :3], path)
     return np.ascontiguousarray(img, dtype=np.float32)
+
+
+GRAY_TOLERANCE = 2.5 / 255  # JPEG chroma rounding of a gray map; a colour map differs by far more
+
+
+def _gray_channels(img: np.ndarray, path: Path) -> np.ndarray:
+    spread = float((img.max(axis=2) - img.min(axis=2)).max()) if img.size else 0.0
+    if spread > GRAY_TOLERANCE:
+        raise ImageReadError(f"{path}: a colour depth map (its R, G and B differ by up to {spread * 255:.0f}/255); "
+                             "it looks like a colour-mapped visualisation, and averaging it to gray would give "
+                             "wrong depth. Pass the raw disparity instead: a single-channel 8/16-bit PNG or .npy "
+                             "(near = bright)")
+    return img.mean(axis=2)
 
 
 def resize(arr: np.ndarray, size: tuple[int, int], interp: Interp = "auto", *, clip: bool | None = None) -> np.ndarray:
@@ -130,6 +157,21 @@ def resize(arr: np.ndarray, size: tuple[int, int], interp: Interp = "auto", *, c
     if clip and interp == "cubic":
         np.clip(out, 0.0, 1.0, out=out)
     return out
+
+
+ASPECT_TOLERANCE = 0.02  # half-size maps of odd-sized photos differ by far less; another crop by far more
+
+
+def check_map_fits(map_shape: tuple[int, ...], image_shape: tuple[int, ...], where: str | os.PathLike[str]) -> None:
+    """The one rule for a depth map of another size (every command that pairs maps with photos): any scale
+    is fine, another aspect ratio is refused, naming both sizes (stretching it would misplace all depth)."""
+    mh, mw = map_shape[:2]
+    h, w = image_shape[:2]
+    if min(mh, mw, h, w) <= 0:
+        raise ImageReadError(f"{where}: depth map is {mw}x{mh} and the photo {w}x{h}; both need pixels")
+    if abs(mw / mh - w / h) > ASPECT_TOLERANCE * (w / h):
+        raise ImageReadError(f"{where}: depth map is {mw}x{mh} but the photo is {w}x{h} (another aspect ratio); "
+                             "it is for another crop or orientation: give the map made for this photo")
 
 
 def _encode(arr: np.ndarray, *, bits: int) -> np.ndarray:

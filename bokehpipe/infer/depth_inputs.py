@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from bokehpipe.data.io import MAP_SUFFIXES, read_map, resize
+from bokehpipe.data.io import MAP_SUFFIXES, check_map_fits, read_map, resize
 from bokehpipe.errors import BokehpipeError, ImageReadError
 
 from .files import Job
@@ -53,8 +53,10 @@ def normalise_map(arr: np.ndarray, where: str | os.PathLike[str]) -> np.ndarray:
     return normalise(arr)[0]
 
 
-def fit_to_image(disp: np.ndarray, rgb: np.ndarray) -> np.ndarray:
-    """Resize a disparity map to the photo's size (area down, bicubic up) and clip the bicubic overshoot."""
+def fit_to_image(disp: np.ndarray, rgb: np.ndarray, where: str | os.PathLike[str] = "depth map") -> np.ndarray:
+    """Resize a disparity map to the photo's size (area down, bicubic up) and clip the bicubic overshoot;
+    a map of another aspect ratio is refused (`check_map_fits`)."""
+    check_map_fits(disp.shape, rgb.shape, where)
     h, w = rgb.shape[:2]
     return np.clip(resize(np.asarray(disp, dtype=np.float32), (w, h), clip=False), 0.0, 1.0)
 
@@ -87,7 +89,9 @@ class DirDepth:
 
     def disparity(self, job: Job, rgb: np.ndarray) -> np.ndarray:
         path = self.find(job)
-        return normalise_map(read_map(path), path)
+        disp = read_map(path)
+        check_map_fits(disp.shape, rgb.shape, f"{path} (for {job.input})")
+        return normalise_map(disp, path)
 
     def protected(self) -> list[Path]:
         return [p for p in self.folder.rglob("*") if p.is_file()]
@@ -112,7 +116,9 @@ class CacheDepth:
         if job.name not in self.cache:
             raise BokehpipeError(f"{job.input}: no depth for id {job.name!r} in {self.path}; run `bokehpipe depth` "
                                  "on this folder or use --depth-model")
-        return self.cache.read(job.name)
+        disp = self.cache.read(job.name)
+        check_map_fits(disp.shape, rgb.shape, f"{self.path} id {job.name!r} (for {job.input})")
+        return disp
 
     def protected(self) -> list[Path]:
         return [self.path]

@@ -247,13 +247,19 @@ class _Loaded:
     seconds: float = 0.0
 
 
+def naming(job: Job, exc: BaseException) -> str:
+    """Every line about a failed photo names it (a renderer's own message may not know the file)."""
+    message = str(exc)
+    return message if str(job.input) in message else f"{job.input}: {message}"
+
+
 def _load(job: Job, depth: DepthSource | None) -> _Loaded:
     t0 = time.perf_counter()
     try:
         rgb = read_image(job.input)
         disp = depth.disparity(job, rgb) if depth is not None else None
     except BokehpipeError as exc:
-        return _Loaded(job, error=str(exc))
+        return _Loaded(job, error=naming(job, exc))
     return _Loaded(job, rgb, disp, seconds=time.perf_counter() - t0)
 
 
@@ -298,7 +304,7 @@ def run_jobs(jobs: list[Job], renderer: Renderer, depth: DepthSource | None, *, 
             outs = renderer.render_batch([b.rgb for b in batch], [b.disp for b in batch])  # type: ignore[misc]
         except BokehpipeError as exc:
             for b in batch:
-                finish(Outcome(b.job, False, str(exc)))
+                finish(Outcome(b.job, False, naming(b.job, exc)))
             batch.clear()
             return
         per = (time.perf_counter() - t0) / len(batch)

@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bokehpipe.data.io import is_image_file
-from bokehpipe.errors import BokehpipeError
+from bokehpipe.errors import BokehpipeError, ImageReadError
+from bokehpipe.paths import resolve_input
 
 FORMATS = ("jpg", "png")
 DEPTH_SUFFIX = ".depth.png"
@@ -53,24 +54,34 @@ class Job:
 
 
 def find_inputs(folder: str | os.PathLike[str], *, recursive: bool = False,
-                exclude: Iterable[str | os.PathLike[str]] = ()) -> list[Path]:
+                exclude: Iterable[str | os.PathLike[str]] = (), problems: list[str] | None = None) -> list[Path]:
     """Image files in `folder` (sorted, hidden files and folders skipped), optionally in its subfolders.
 
     `exclude` holds folders never to descend into and files never to take as photos: an output folder or a
     `--depth` folder inside FOLDER, and earlier outputs (`gallery_files`) when --out is FOLDER itself, would
-    otherwise be read back as photos on the next run.
+    otherwise be read back as photos on the next run. An entry that cannot be resolved (a symlink loop, a
+    dangling link) is left out and described in `problems`, so the photos beside it still render.
     """
     root = Path(folder).expanduser().resolve()
     if not root.is_dir():
         raise BokehpipeError(f"{root}: input folder not found")
     skip = {Path(p).expanduser().resolve() for p in exclude}
     found: list[Path] = []
+
+    def usable(path: Path) -> bool:
+        try:
+            return resolve_input(path) not in skip
+        except ImageReadError as exc:
+            if problems is not None:
+                problems.append(str(exc))
+            return False
+
     for dirpath, dirnames, filenames in os.walk(root):
         here = Path(dirpath)
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and (here / d).resolve() not in skip)
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and usable(here / d))
         if here != root and here.resolve() in skip:
             continue
-        found += [here / f for f in sorted(filenames) if is_image_file(f) and (here / f).resolve() not in skip]
+        found += [here / f for f in sorted(filenames) if is_image_file(f) and usable(here / f)]
         if not recursive:
             break
     return sorted(found, key=lambda p: p.relative_to(root).as_posix())

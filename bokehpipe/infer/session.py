@@ -73,6 +73,7 @@ class Session:
     notes: list[str] = field(default_factory=list)
     store: ArtifactStore | None = None
     overwrite: bool = False
+    unusable: int = 0  # entries among the photos that could not even be opened (symlink loops), listed in notes
 
     LOCK_NAME = ".bokehpipe-infer.lock"
 
@@ -117,7 +118,8 @@ class Session:
 
             torch.cuda.synchronize()
         seconds = sum(o.seconds for o in done) / len(done) if done else 0.0
-        return Summary(total=len(outcomes) + len(kept), rendered=len(done), failed=len(outcomes) - len(done),
+        failed = len(outcomes) - len(done) + self.unusable
+        return Summary(total=len(outcomes) + len(kept) + self.unusable, rendered=len(done), failed=failed,
                        seconds_per_photo=seconds, tiled=getattr(self.renderer, "tiled_count", 0), gallery=gallery,
                        outcomes=outcomes, kept=len(kept))
 
@@ -230,7 +232,9 @@ def plan_session(opts: InferOptions, store: ArtifactStore) -> Session:
         exclude += [out_dir / e.render] + ([out_dir / e.depth] if e.depth else [])
         if e.before.endswith(PREVIEW_SUFFIX):
             exclude.append(out_dir / e.before)
-    inputs = find_inputs(folder, recursive=opts.recursive, exclude=exclude)
+    unusable: list[str] = []
+    inputs = find_inputs(folder, recursive=opts.recursive, exclude=exclude, problems=unusable)
+    notes += [f"skipped: {why}" for why in unusable]
     if not inputs:
         raise BokehpipeError(f"{folder}: no photos found (.jpg, .png, .tif, .bmp, .webp"
                              f"{'' if opts.recursive else '; use --recursive for subfolders'})")
@@ -253,4 +257,4 @@ def plan_session(opts: InferOptions, store: ArtifactStore) -> Session:
                                      tiles=tiles)
     batch = opts.batch_size or (4 if device.startswith("cuda") and model is not None else 1)
     return Session(name=name, out_dir=out_dir, jobs=jobs, renderer=renderer, depth=depth, device=device,
-                   batch_size=batch, notes=notes, store=store, overwrite=opts.overwrite)
+                   batch_size=batch, notes=notes, store=store, overwrite=opts.overwrite, unusable=len(unusable))
