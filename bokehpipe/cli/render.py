@@ -111,9 +111,11 @@ def render(inputs: tuple[str, ...], depth_path: Path, method: str, focus: float 
     from tqdm import tqdm
 
     from bokehpipe.data.io import read_image, write_png
+    from bokehpipe.paths import check_writable_dir
     from bokehpipe.render import auto_focus, focus_at
     from bokehpipe.render import render as render_image
 
+    check_writable_dir(out_dir)
     problems: list[str] = []
     images = _inputs(inputs, problems)
     outputs = [out_dir / f"{p.stem}.png" for p in images]

@@ -17,6 +17,7 @@ from typing import Any
 
 from bokehpipe.errors import BokehpipeError
 from bokehpipe.locks import exclusive
+from bokehpipe.paths import check_writable_dir
 from bokehpipe.store import ArtifactStore
 
 from .depth_inputs import DepthSource, open_depth_source
@@ -189,6 +190,7 @@ def plan_session(opts: InferOptions, store: ArtifactStore) -> Session:
     device = _device(opts.device)
     name = _render_name(opts)
     out_dir = Path(opts.out_dir).expanduser().resolve() if opts.out_dir else store.renders(name)
+    check_writable_dir(out_dir)  # before any model or photo is loaded
     folder = Path(opts.folder).expanduser().resolve()
     notes: list[str] = []
     tiles = TilePolicy(max_pixels=opts.max_pixels, tile=opts.tile, overlap=opts.tile_overlap)
