@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import tempfile
 import time
 from collections.abc import Iterator
@@ -54,6 +55,21 @@ def atomic_path(final: str | os.PathLike[str], *, suffix: str | None = None) -> 
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+_TEMP_NAME = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp(\.[A-Za-z0-9]+)?$")  # mkstemp's 8 random characters
+
+
+def remove_stale_temporaries(folder: str | os.PathLike[str]) -> int:
+    """Delete the temporary files `atomic_path` leaves when its process is killed (`.<name>.<random>.tmp*`),
+    under `folder`. Only call while holding the folder's lock: a live writer's temporary file looks the same."""
+    removed = 0
+    for tmp in Path(folder).rglob(".*.tmp*"):
+        if _TEMP_NAME.match(tmp.name) and tmp.is_file() and not tmp.is_symlink():
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+                removed += 1
+    return removed
 
 
 def _read_umask() -> int:

@@ -18,7 +18,7 @@ from typing import Any
 from bokehpipe.errors import BokehpipeError
 from bokehpipe.locks import exclusive
 from bokehpipe.paths import check_writable_dir
-from bokehpipe.store import ArtifactStore
+from bokehpipe.store import ArtifactStore, remove_stale_temporaries
 
 from .depth_inputs import DepthSource, open_depth_source
 from .engine import ClassicalRenderer, LearnedRenderer, Outcome, Renderer, TilePolicy, run_jobs
@@ -92,6 +92,7 @@ class Session:
 
         `on_start(to_render, kept)` is called once the lock is held and the finished jobs are known."""
         with exclusive(self.out_dir / self.LOCK_NAME, what=f"renders into {self.out_dir}"):
+            remove_stale_temporaries(self.out_dir)  # left by a killed run; the finished files are whole
             todo, kept = self.todo()
             if on_start is not None:
                 on_start(len(todo), len(kept))
