@@ -67,6 +67,7 @@ def infer(state, folder: Path, recursive: bool, run_name: str | None, checkpoint
     """
     from tqdm import tqdm
 
+    from bokehpipe.cli.common import tile_progress
     from bokehpipe.infer.session import InferOptions, plan_session
 
     sources = [n for n, v in (("--run", run_name), ("--checkpoint", checkpoint), ("--method", method)) if v]
@@ -83,6 +84,7 @@ def infer(state, folder: Path, recursive: bool, run_name: str | None, checkpoint
                         device=device, batch_size=batch_size, fmt=fmt,
                         only_with_depth=only_with_depth)
     session = plan_session(opts, state.store)
+    session.renderer.on_tile = tile_progress()
     for note in session.notes:
         click.echo(note, err=True)
     with tqdm(total=len(session.jobs), unit="photo", desc=session.name, file=sys.stderr, disable=None,

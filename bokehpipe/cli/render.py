@@ -110,10 +110,11 @@ def render(inputs: tuple[str, ...], depth_path: Path, method: str, focus: float 
         raise BokehpipeError(f"--{next(iter(options))} applies to --method scatter only")
     from tqdm import tqdm
 
+    from bokehpipe.cli.common import tile_progress
     from bokehpipe.data.io import read_image, write_png
+    from bokehpipe.infer.engine import ClassicalRenderer
     from bokehpipe.paths import check_writable_dir
     from bokehpipe.render import auto_focus, focus_at
-    from bokehpipe.render import render as render_image
 
     check_writable_dir(out_dir)
     problems: list[str] = []
@@ -144,7 +145,9 @@ def render(inputs: tuple[str, ...], depth_path: Path, method: str, focus: float 
         f = focus_at(disp, *point) if point is not None else focus
         how = "focus-at" if point is not None else "focus" if f is not None else "auto-focus"
         f = auto_focus(disp) if f is None else f
-        write_png(out, render_image(image, disp, method, focus=f, aperture=aperture, **options))
+        renderer = ClassicalRenderer(method, focus=f, aperture=aperture, options=options)  # tiles large photos
+        renderer.on_tile = tile_progress()
+        write_png(out, renderer.render_one(image, disp))
         click.echo(f"{img} -> {out} ({how} {f:.3f}, aperture {aperture:g})")
     if problems:
         raise BokehpipeError(f"{len(problems)} of {total} image(s) could not be rendered (listed above); the "
