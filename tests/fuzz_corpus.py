@@ -81,7 +81,9 @@ def build(root: Path, seed: int = 0) -> dict[str, list[Path]]:
     out["bad_photos"] += [images / "loop_a.png", images / "loop_b.png", images / "dangling.png"]
     for name in ("loop_a", "loop_b", "dangling"):
         put(maps, f"{name}.png", good_map)
-    os.symlink("good_a.png", images / "link_good.png")
+    (root / "elsewhere").mkdir()
+    put(root / "elsewhere", "good_c.png", good_png)
+    os.symlink("../elsewhere/good_c.png", images / "link_good.png")  # a photo linked from outside FOLDER
     put(maps, "link_good.png", good_map)
     out["good"].append(images / "link_good.png")
     # unreadable: as root, permission bits do not stop reads (handled honestly by the test)
@@ -91,8 +93,7 @@ def build(root: Path, seed: int = 0) -> dict[str, list[Path]]:
     out["unreadable"].append(locked)
     good_maps_for_bad = {p.name for p in out["bad_maps"]}
     assert all((maps / (p.stem + ".png")).exists() for p in images.iterdir() if p.name not in good_maps_for_bad)
-    out["good"] += [images / f"m_{Path(n).stem}.png" for n in ()]  # photos of bad maps are good photos,
-    return out                                                     # but cannot render: their map is bad
+    return out
 
 
 def snapshot(root: Path) -> dict[str, str]:

@@ -98,7 +98,8 @@ def plan_jobs(inputs: list[Path], folder: str | os.PathLike[str], out_dir: str |
         raise BokehpipeError(f"unknown output format {fmt!r}; use one of {', '.join(FORMATS)}")
     root = Path(folder).expanduser().resolve()
     out = Path(out_dir).expanduser().resolve()
-    rels = [p.resolve().relative_to(root) for p in inputs]
+    # a photo's place is where it was found under FOLDER (a symlink may point anywhere, even outside it)
+    rels = [p.relative_to(root) if p.is_relative_to(root) else p.resolve().relative_to(root) for p in inputs]
     stems: dict[Path, list[Path]] = defaultdict(list)
     for rel in rels:
         stems[rel.with_suffix("")].append(rel)
