@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from bokehpipe.data.datasets import photo_of
 from bokehpipe.data.ebb import Pair
 from bokehpipe.data.io import read_image
 from bokehpipe.errors import BokehpipeError
@@ -61,8 +62,11 @@ class EvalResult:
 
 def classical_method(name: str, tiles: Any = None) -> Method:
     from bokehpipe.infer.engine import ClassicalRenderer, TilePolicy
+    from bokehpipe.render.calibration import DEFAULT_APERTURE
 
-    return Method(name, "classical", True, ClassicalRenderer(name, tiles=tiles or TilePolicy()))
+    # photos (no metadata): the calibrated f/1.8 of EBB! targets; synthetic sets pass each image's own aperture
+    return Method(name, "classical", True, ClassicalRenderer(name, aperture=DEFAULT_APERTURE,
+                                                             tiles=tiles or TilePolicy()))
 
 
 def learned_method(run_dir: Path, device: str, tiles: Any = None) -> Method:
@@ -99,7 +103,7 @@ def evaluate(pairs: Sequence[Pair], methods: Sequence[Method], *, depth: Any | N
         else:
             active.append(m)
     if depth is not None:
-        missing = [p.id for p in pairs if p.id not in depth]
+        missing = [p.id for p in pairs if not depth.has(photo_of(p))]
         if missing:
             raise BokehpipeError(f"{depth.path}: no depth for ids {', '.join(missing[:5])}"
                                  f"{'...' if len(missing) > 5 else ''}; rerun `bokehpipe depth` for this split")
@@ -109,7 +113,8 @@ def evaluate(pairs: Sequence[Pair], methods: Sequence[Method], *, depth: Any | N
         if rgb.shape != target.shape:
             raise BokehpipeError(f"{pair.target}: target size differs from input {pair.input.name}; "
                                  "see `bokehpipe data check`")
-        disp = depth.read(pair.id, size=(rgb.shape[1], rgb.shape[0])) if depth is not None else None
+        # at its stored size, as training and `infer` read it: each method resizes it where it uses it
+        disp = depth.disparity(photo_of(pair), rgb) if depth is not None else None
         meta = metadata.get(pair.id) if metadata else None
         for m in active:
             start = time.perf_counter()
