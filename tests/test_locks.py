@@ -104,31 +104,32 @@ def test_two_trains_on_one_run_second_stops_at_once(tmp_path: Path):
     store = tmp_path / "store"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     run = store / "runs" / "r"
-    first = subprocess.Popen(_train_args(store, data, "r", "5e-5", 40), stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True, env=env)
+    long = 100_000  # the first is still training whenever the second starts; it is stopped by the test
+    first = subprocess.Popen(_train_args(store, data, "r", "5e-5", long), stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL, env=env)
     try:
         deadline = time.monotonic() + 300
-        while not _rows(run) and first.poll() is None and time.monotonic() < deadline:
+        while len(_rows(run)) < 6 and first.poll() is None and time.monotonic() < deadline:
             time.sleep(0.05)
         assert first.poll() is None and _rows(run), "the first train must be mid-run"
         second = subprocess.run(_train_args(store, data, "r", "0.01", 40), capture_output=True, text=True, env=env,
                                 timeout=300)
         assert first.poll() is None, "the second must be refused while the first still runs"
     finally:
-        out, err = first.communicate(timeout=600)
+        first.kill()
+        first.wait()
     assert second.returncode != 0
-    lines = [line for line in second.stderr.splitlines() if line.strip()]
+    lines = [line for line in second.stderr.splitlines() if line.startswith("Error:")]
     assert len(lines) == 1 and f"pid {first.pid}" in lines[0] and "is writing the run 'r'" in lines[0], second.stderr
     assert "Traceback" not in second.stderr
-    assert first.returncode == 0, err[-2000:]
     config = json.loads((run / "config.json").read_text())
     assert config["config"]["lr"] == 5e-5 and len(config["history"]) == 1  # the second never wrote
     rows = [r for r in _rows(run) if r["kind"] == "train"]
-    assert [int(r["step"]) for r in rows] == list(range(1, 41)) and {r["lr"] for r in rows} == {"5e-05"}
+    assert [int(r["step"]) for r in rows] == list(range(1, len(rows) + 1)) and {r["lr"] for r in rows} == {"5e-05"}
     import torch
 
-    assert torch.load(run / "checkpoints/level7/last.pt", weights_only=True)["step"] == 40
-    assert not (store / "runs" / ".r.lock").exists()
+    ck = torch.load(run / "checkpoints/level7/last.pt", weights_only=True)
+    assert ck["step"] % 5 == 0 and 5 <= ck["step"] <= len(rows)  # the first's own checkpoint, whole
 
 
 def test_train_failing_before_its_first_step_leaves_no_run(tmp_path: Path, run_cli):
