@@ -28,7 +28,7 @@ from bokehpipe.data.io import read_image
 from bokehpipe.errors import BokehpipeError
 from bokehpipe.store import atomic_write_json, atomic_write_text
 
-BASELINES = ("identity", "gaussian", "scatter")
+BASELINES = ("identity", "gaussian", "scatter", "bokehnet")  # bokehnet: the shipped default renderer
 TABLE_COLUMNS = (("psnr", "PSNR", True), ("ssim", "SSIM", True), ("ms_ssim", "MS-SSIM", True),
                  ("lpips", "LPIPS", False), ("psnr_crop32", "PSNR$_{32}$", True), ("ssim_crop32", "SSIM$_{32}$", True))
 
@@ -67,6 +67,20 @@ def classical_method(name: str, tiles: Any = None) -> Method:
     # photos (no metadata): the calibrated f/1.8 of EBB! targets; synthetic sets pass each image's own aperture
     return Method(name, "classical", True, ClassicalRenderer(name, aperture=DEFAULT_APERTURE,
                                                              tiles=tiles or TilePolicy()))
+
+
+def baseline_method(name: str) -> Method:
+    """A method that needs no run: identity, a classical renderer, or the shipped BokehNet (scatter + its
+    learned correction; it takes focus and aperture exactly as scatter does)."""
+    if name == "identity":
+        return Method("identity", "identity", False)
+    if name == "bokehnet":
+        from bokehpipe.infer.engine import BokehNetRenderer
+        from bokehpipe.render.learned import load_bokehnet
+
+        model, info = load_bokehnet()
+        return Method("bokehnet", "classical", True, BokehNetRenderer(model), {"path": info["path"]})
+    return classical_method(name)
 
 
 def learned_method(run_dir: Path, device: str, tiles: Any = None) -> Method:
