@@ -67,11 +67,10 @@ class VGGContent(nn.Module):
 def load_vgg19(path: str | os.PathLike[str]) -> VGGContent:
     """Load torchvision's `vgg19-dcbb9e9d.pth` (only `features.*` is used) with `weights_only=True`."""
     model = VGGContent()
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure means the same thing to the user
-        raise BokehpipeError(f"{path}: not a loadable torch checkpoint ({type(exc).__name__}); re-download it with "
-                             "`bokehpipe weights fetch vgg19`") from None
+    from bokehpipe.torch_files import load_weights_only
+
+    state = load_weights_only(path, what="VGG-19 weights file",
+                              fix="re-download it with `bokehpipe weights fetch vgg19`")
     feats = {k[len("features."):]: v for k, v in state.items() if k.startswith("features.")}
     try:
         model.features.load_state_dict(feats, strict=True)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import tempfile
 import time
 from collections.abc import Iterator
@@ -54,6 +55,21 @@ def atomic_path(final: str | os.PathLike[str], *, suffix: str | None = None) -> 
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+_TEMP_NAME = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp(\.[A-Za-z0-9]+)?$")  # mkstemp's 8 random characters
+
+
+def remove_stale_temporaries(folder: str | os.PathLike[str]) -> int:
+    """Delete the temporary files `atomic_path` leaves when its process is killed (`.<name>.<random>.tmp*`),
+    under `folder`. Only call while holding the folder's lock: a live writer's temporary file looks the same."""
+    removed = 0
+    for tmp in Path(folder).rglob(".*.tmp*"):
+        if _TEMP_NAME.match(tmp.name) and tmp.is_file() and not tmp.is_symlink():
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+                removed += 1
+    return removed
 
 
 def _read_umask() -> int:
@@ -125,9 +141,15 @@ def locate_store(explicit: str | os.PathLike[str] | None = None, *, cwd: Path | 
                                                "(pass --store DIR or set $BOKEHPIPE_STORE to use another)")
 
 
+MAX_NAME_BYTES = 100  # file systems allow 255; writers add suffixes (".lock", ".<random>.tmp.png", ...)
+
+
 def _check_name(kind: str, name: str) -> str:
     if not name or name in {".", ".."} or "/" in name or "\\" in name or name.startswith("."):
         raise BokehpipeError(f"invalid {kind} name {name!r}: use letters, digits, '-', '_' (no slashes)")
+    if len(name.encode("utf-8")) > MAX_NAME_BYTES:
+        raise BokehpipeError(f"invalid {kind} name {name[:40]!r}...: {len(name.encode('utf-8'))} bytes long; use at "
+                             f"most {MAX_NAME_BYTES}")
     return name
 
 
@@ -179,6 +201,15 @@ class ArtifactStore:
     def run(self, name: str) -> Path:
         return self.runs_dir / _check_name("run", name)
 
+    def run_lock(self, name: str) -> Path:
+        """The lock `train` holds while it writes runs/<name>/ (beside it, so a failed start leaves no folder)."""
+        from bokehpipe.locks import lock_beside
+
+        return lock_beside(self.run(name))
+
+    def eval_report(self, tag: str) -> Path:
+        return self.reports_dir / "eval" / _check_name("eval tag", tag)
+
     def renders(self, name: str) -> Path:
         return self.renders_dir / _check_name("render set", name)
 
@@ -205,7 +236,12 @@ class ArtifactStore:
         return _subdirs(self.datasets_dir)
 
     def list_runs(self) -> list[str]:
-        return _subdirs(self.runs_dir)
+        """Run folders with a checkpoint, or being trained now; a folder a killed train left before its first
+        checkpoint holds nothing to use and is not listed (`train --resume auto` still continues it)."""
+        from bokehpipe.locks import is_locked
+
+        return [name for name in _subdirs(self.runs_dir)
+                if (self.runs_dir / name / "checkpoints").is_dir() or is_locked(self.run_lock(name))]
 
     def list_weights(self) -> list[str]:
         if not self.weights_dir.is_dir():

@@ -306,14 +306,15 @@ def test_corrupt_files_are_skipped_and_the_exit_is_non_zero(run_cli, tmp_path, f
     assert sorted(p.stem for p in (tmp_path / "out").glob("*.jpg")) == sorted(sizes)
 
 
-def test_second_run_refuses_without_overwrite_and_changes_nothing(run_cli, tmp_path, few_real):
-    photos, depth, _ = few_real
+def test_second_run_keeps_finished_renders_and_changes_nothing(run_cli, tmp_path, few_real):
+    photos, depth, sizes = few_real
     _tiny_checkpoint(tmp_path / "tiny.pt")
     args = ("infer", photos, "--checkpoint", tmp_path / "tiny.pt", "--depth", depth, "--out", tmp_path / "out")
     assert run_cli(*args).exit_code == 0
     before = _snapshot(tmp_path / "out")
     again = run_cli(*args)
-    assert again.exit_code != 0 and "--overwrite" in again.output
+    assert again.exit_code == 0, again.output
+    assert f"kept {len(sizes)} finished" in again.output and "rendered 0 of" in again.stdout
     assert _snapshot(tmp_path / "out") == before
     assert run_cli(*args, "--overwrite").exit_code == 0
     assert set(_snapshot(tmp_path / "out")) == set(before)

@@ -319,7 +319,7 @@ def test_lpips_rejects_swapped_or_corrupt_files(tmp_path) -> None:
         build_lpips(backbone, wrong)
     broken = tmp_path / "broken.pth"
     broken.write_bytes(b"not a checkpoint")
-    with pytest.raises(BokehpipeError, match="broken.pth: cannot read"):
+    with pytest.raises(BokehpipeError, match="broken.pth: not a"):
         build_lpips(backbone, broken)
 
 

@@ -129,8 +129,9 @@ def test_checkpoint_reader_is_weights_only(tmp_path):
 
     bad = tmp_path / "evil.pt"
     torch.save({"x": Payload()}, bad)
-    with pytest.raises(BokehpipeError, match="not a loadable PyTorch checkpoint"):
+    with pytest.raises(BokehpipeError, match="evil.pt: not a plain checkpoint .*torch.save") as refused:
         read_checkpoint(bad)
+    assert "weights_only" not in str(refused.value)  # never the advice to unpickle it anyway
     (tmp_path / "trunc.pt").write_bytes(b"PK\x03\x04 truncated")
     with pytest.raises(BokehpipeError, match="trunc.pt"):
         read_checkpoint(tmp_path / "trunc.pt")

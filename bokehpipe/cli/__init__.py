@@ -6,6 +6,7 @@ OpenCV load when a subcommand runs. Each subcommand lives in its own module, nam
 
 from __future__ import annotations
 
+import errno
 import importlib
 import os
 import sys
@@ -78,6 +79,29 @@ class LazyGroup(click.Group):
             return super().invoke(ctx)
         except BokehpipeError as exc:
             raise click.ClickException(str(exc)) from None
+        except OSError as exc:
+            message = os_error_line(exc)
+            if message is None:
+                raise  # not about a path the user gave: a bug, keep its traceback
+            raise click.ClickException(message) from None
+
+
+_OS_HINTS = {errno.EACCES: "check its permissions or choose another folder", errno.EPERM: "check its permissions",
+             errno.EROFS: "the file system is read-only; choose another folder",
+             errno.ENOSPC: "the disk is full; free some space and rerun (finished work is kept)",
+             errno.EDQUOT: "the disk quota is full; free some space and rerun",
+             errno.ENAMETOOLONG: "use a shorter name", errno.ELOOP: "a symbolic link loops; fix or remove it",
+             errno.ENOENT: "check the path", errno.ENOTDIR: "a part of the path is a file, not a folder",
+             errno.EISDIR: "it is a folder; give a file", errno.EIO: "the device reported an I/O error"}
+
+
+def os_error_line(exc: OSError) -> str | None:
+    """One line for an OSError about a file (names the path, says what to do); None for other OSErrors."""
+    if exc.filename is None and exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+        return None
+    where = f"{exc.filename}: " if exc.filename is not None else ""
+    hint = _OS_HINTS.get(exc.errno or -1, "")
+    return f"{where}{exc.strerror or exc}" + (f"; {hint}" if hint else "")
 
 
 def _alias_pipeline_keys(command: click.Command, defaults: dict[str, Any]) -> None:
@@ -121,9 +145,11 @@ def cli(ctx: click.Context, store_root: Path | None, offline: bool, pipeline_fil
     state = CliState(store_root=choice.root, store_reason=choice.reason)
     if pipeline_file is not None:
         from bokehpipe.config import load_pipeline, to_default_map
+        from bokehpipe.pipeline_check import check_pipeline
 
         try:
             state.pipeline_path, state.pipeline = load_pipeline(pipeline_file)
+            check_pipeline(state.pipeline, state.pipeline_path, ctx.command, ctx)
         except BokehpipeError as exc:
             raise click.ClickException(str(exc)) from None
         ctx.default_map = to_default_map(state.pipeline)

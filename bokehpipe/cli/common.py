@@ -43,3 +43,24 @@ def _jsonable(value: Any) -> Any:
 
 def echo_json(obj: Any) -> None:
     click.echo(json.dumps(obj, indent=2, sort_keys=True, default=str))
+
+
+def tile_progress(desc: str = "tiles"):
+    """A callback `(done, total)` that shows a second progress bar while one photo renders tile by tile (a
+    large photo can take minutes; issue 13)."""
+    import sys
+
+    from tqdm import tqdm
+
+    bar = None
+
+    def update(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = tqdm(total=total, unit="tile", desc=desc, position=1, leave=False, file=sys.stderr, disable=None)
+        bar.update(done - bar.n)
+        if done >= total:
+            bar.close()
+            bar = None
+
+    return update

@@ -43,6 +43,7 @@ def eval_(state, data, dataset, split, runs, baselines, depth_source, focus, ali
     from bokehpipe import evaluate as ev
     from bokehpipe.data.ebb import load_index
     from bokehpipe.errors import BokehpipeError
+    from bokehpipe.locks import exclusive, lock_beside
     from bokehpipe.metrics import PROTOCOL
     from bokehpipe.metrics.lpips import load_lpips
 
@@ -68,16 +69,18 @@ def eval_(state, data, dataset, split, runs, baselines, depth_source, focus, ali
     metadata = ev.load_metadata(root) if focus == "metadata" else None
     lpips, lpips_note = load_lpips(store, device)
     tag = tag or "-".join(filter(None, [name, split, depth_source]))
-    out_dir = store.reports_dir / "eval" / tag
-    with tqdm(total=len(pairs), desc="eval", unit="img", leave=False, disable=None) as bar:
-        result = ev.evaluate(pairs, methods, depth=depth, metadata=metadata, lpips=lpips, align=align,
-                             save_dir=out_dir / "predictions", save_count=save_predictions, progress=bar.update)
-    summary = ev.summarize(result)
-    summary.update(dataset=name, dataset_root=str(root), split=split, depth_source=depth_source, depth_cache=depth_note,
-                   focus="metadata" if metadata else "auto", align=align, protocol=PROTOCOL.describe(),
-                   lpips="present" if lpips is not None else f"absent: {lpips_note}",
-                   command="bokehpipe " + " ".join(sys.argv[1:]), created=time.strftime("%Y-%m-%dT%H:%M:%S"))
-    paths = ev.write_reports(summary, result, out_dir)
+    out_dir = store.eval_report(tag)
+    with exclusive(lock_beside(out_dir), what=f"the eval report {tag!r}"):  # one writer per tag
+        with tqdm(total=len(pairs), desc="eval", unit="img", leave=False, disable=None) as bar:
+            result = ev.evaluate(pairs, methods, depth=depth, metadata=metadata, lpips=lpips, align=align,
+                                 save_dir=out_dir / "predictions", save_count=save_predictions, progress=bar.update)
+        summary = ev.summarize(result)
+        summary.update(dataset=name, dataset_root=str(root), split=split, depth_source=depth_source,
+                       depth_cache=depth_note,
+                       focus="metadata" if metadata else "auto", align=align, protocol=PROTOCOL.describe(),
+                       lpips="present" if lpips is not None else f"absent: {lpips_note}",
+                       command="bokehpipe " + " ".join(sys.argv[1:]), created=time.strftime("%Y-%m-%dT%H:%M:%S"))
+        paths = ev.write_reports(summary, result, out_dir)
     store.record(paths["json"], "eval", dataset=name, split=split)
     click.echo(f"{name} / {split}: {result.n_images} images, depth: {depth_source or 'none'}, "
                f"focus: {summary['focus']}, LPIPS: {'present' if lpips is not None else 'absent'}")

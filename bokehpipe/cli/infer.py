@@ -40,7 +40,7 @@ METHOD_CHOICES = ("scatter", "gaussian")  # bokehpipe.render.METHODS (not import
                    "With the default renderer or --method.  [default: f/1.8]")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Output folder  [default: <store>/renders/<run or method>/]")
-@click.option("--overwrite", is_flag=True, help="Replace renders that already exist in --out.")
+@click.option("--overwrite", is_flag=True, help="Render every photo again (default: keep renders in --out).")
 @click.option("--max-pixels", type=click.IntRange(min=1), default=None,
               help="Tile photos larger than this many pixels (full resolution); default: never, except on "
                    "GPU out-of-memory.")
@@ -66,10 +66,11 @@ def infer(state, folder: Path, recursive: bool, run_name: str | None, checkpoint
     or with a trained run, a checkpoint or a classical renderer.
 
     Writes OUT/<name>.<format> (upright, the photo's size), OUT/<name>.depth.png (the disparity used) and
-    OUT/index.html, a gallery with a before/after slider. Inputs are never written to; existing renders
-    are kept unless --overwrite. Unreadable photos are skipped with one line each; the exit status is
-    non-zero if any photo failed.
+    OUT/index.html, a gallery with a before/after slider. Inputs are never written to; a rerun renders only
+    the photos whose render is missing (--overwrite redoes all). Unreadable photos are skipped with one
+    line each; the exit status is non-zero if any photo failed.
     """
+    from bokehpipe.cli.common import tile_progress
     from bokehpipe.cli.render import _parse_point
     from bokehpipe.infer.defaults import choose_renderer
     from bokehpipe.infer.session import InferOptions, plan_session
@@ -97,17 +98,26 @@ def infer(state, folder: Path, recursive: bool, run_name: str | None, checkpoint
                         device=device, batch_size=batch_size, fmt=fmt,
                         only_with_depth=only_with_depth)
     session = plan_session(opts, state.store)
+    session.renderer.on_tile = tile_progress()
     for note in session.notes:
         click.echo(note, err=True)
     with progress_bar(len(session.jobs), unit="photo", desc=session.name) as bar:
+        def start(todo: int, kept: int) -> None:
+            if kept:
+                bar.write(f"kept {kept} finished render(s) in {session.out_dir}; rendering the other {todo} "
+                          "(--overwrite redoes all)", file=sys.stderr)
+                if hasattr(bar, "reset"):
+                    bar.reset(total=todo)
+
         def done(outcome) -> None:
             bar.update(1)
             if not outcome.ok:
                 bar.write(f"skipped: {outcome.message}", file=sys.stderr)
 
-        summary = session.run(on_done=done)
+        summary = session.run(on_done=done, on_start=start)
     click.echo(f"rendered {summary.rendered} of {summary.total} photo(s) with {session.name} "
-               f"({session.depth_description}) into {session.out_dir}")
+               f"({session.depth_description}) into {session.out_dir}"
+               + (f"; kept {summary.kept} finished earlier" if summary.kept else ""))
     if summary.rendered:
         click.echo(f"{summary.seconds_per_photo:.2f} s/photo rendering on {session.device}"
                    + (f", {summary.tiled} tiled" if summary.tiled else ""))

@@ -8,19 +8,28 @@ import click
 
 from bokehpipe.errors import BokehpipeError
 
-ASPECT_TOLERANCE = 0.02
 
-
-def _inputs(paths: tuple[str, ...]) -> list[Path]:
+def _inputs(paths: tuple[str, ...], problems: list[str]) -> list[Path]:
+    """Image files given or found in given folders; entries that cannot be resolved (symlink loops, dangling
+    links) go to `problems` instead of crashing the run."""
     from bokehpipe.data.io import is_image_file
+    from bokehpipe.errors import ImageReadError
+    from bokehpipe.paths import resolve_input
 
     out: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
-            out += sorted(q for q in p.iterdir() if q.is_file() and is_image_file(q))
+            for q in sorted(p.iterdir()):
+                if not is_image_file(q):
+                    continue
+                try:
+                    if resolve_input(q).is_file():
+                        out.append(q)
+                except ImageReadError as exc:
+                    problems.append(str(exc))
         else:
             out.append(p)  # missing or unreadable files fail with a clear message when decoded
-    if not out:
+    if not out and not problems:
         raise BokehpipeError(f"no images found in {', '.join(paths)}")
     return out
 
@@ -50,15 +59,13 @@ def _load_depth(path: Path, size: tuple[int, int]):
     """Read a map, normalise it by the one rule and fit it to the image (warn), refusing other aspect ratios:
     the same functions `infer --method` uses (bokehpipe.data.disparity)."""
     from bokehpipe.data.disparity import fit_to_photo, normalise_map
-    from bokehpipe.data.io import read_map
+    from bokehpipe.data.io import check_map_fits, read_map
 
     disp = normalise_map(read_map(path), path)
     w, h = size
     dh, dw = disp.shape
     if (dw, dh) != (w, h):
-        if abs(dw / dh - w / h) > ASPECT_TOLERANCE * w / h:
-            raise BokehpipeError(f"{path}: depth map is {dw}x{dh} but the image is {w}x{h} (aspect ratio differs by "
-                                 f"more than {ASPECT_TOLERANCE:.0%}); give a map of the image's shape")
+        check_map_fits((dh, dw), (h, w), path)  # the one rule, before the warning
         click.echo(f"warning: {path}: depth map is {dw}x{dh}, resized to the image's {w}x{h}", err=True)
     return fit_to_photo(disp, (h, w))
 
@@ -108,28 +115,43 @@ def render(inputs: tuple[str, ...], depth_path: Path, method: str, focus: float 
         raise BokehpipeError(f"--{next(iter(options))} applies to --method scatter only")
     from tqdm import tqdm
 
+    from bokehpipe.cli.common import tile_progress
     from bokehpipe.data.io import read_image, write_png
     from bokehpipe.infer.engine import ClassicalRenderer
+    from bokehpipe.paths import check_writable_dir
     from bokehpipe.render.focus import Focus, choose_focus, focus_at
 
-    images = _inputs(inputs)
+    check_writable_dir(out_dir)
+    problems: list[str] = []
+    images = _inputs(inputs, problems)
     outputs = [out_dir / f"{p.stem}.png" for p in images]
     if len(set(outputs)) != len(outputs):
         raise BokehpipeError("two inputs share a file name stem; their outputs would collide in --out")
-    resolved_inputs = {p.resolve() for p in images}
+    resolved_inputs = {_resolved(p) for p in images}
     for out in outputs:
-        if out.resolve() in resolved_inputs:
+        if _resolved(out) in resolved_inputs:
             raise BokehpipeError(f"{out}: output would replace an input; choose another --out folder")
         if out.exists() and not overwrite:
             raise BokehpipeError(f"{out}: already exists; pass --overwrite to replace it")
     pairs = [(img, _map_for(img, depth_path, len(images) > 1), out) for img, out in zip(images, outputs, strict=True)]
-    renderer = ClassicalRenderer(method, aperture=aperture, options=options)
+    renderer = ClassicalRenderer(method, aperture=aperture, options=options)  # tiles large photos
+    renderer.on_tile = tile_progress()
     label = (aperture_text if aperture_text is not None else f"f/{DEFAULT_F_NUMBER:g}").strip()
     if not label.lower().startswith("f"):
         label = f"{aperture:g} (about f/{f_number_for_aperture(aperture):.2g})"
+    total = len(pairs) + len(problems)
+    for why in problems:
+        click.echo(f"skipped: {why}", err=True)
     for img, depth, out in tqdm(pairs, desc=f"render {method}", unit="image", disable=None):
-        image = read_image(img)
-        disp = _load_depth(depth, (image.shape[1], image.shape[0]))
+        try:
+            image = read_image(img)
+            disp = _load_depth(depth, (image.shape[1], image.shape[0]))
+        except BokehpipeError as exc:
+            if total == 1:
+                raise
+            problems.append(str(exc))
+            click.echo(f"skipped: {exc}", err=True)
+            continue
         if point is not None:
             chosen = focus_at(disp, *point)
         elif focus is not None:
@@ -138,3 +160,14 @@ def render(inputs: tuple[str, ...], depth_path: Path, method: str, focus: float 
             chosen = choose_focus(image, disp)
         write_png(out, renderer.render_one(image, disp, focus=chosen.disparity))
         click.echo(f"{img} -> {out} (focus {chosen.disparity:.3f}: {chosen.reason}; aperture {label})")
+    if problems:
+        raise BokehpipeError(f"{len(problems)} of {total} image(s) could not be rendered (listed above); the "
+                             "others were written")
+
+
+def _resolved(path: Path) -> Path:
+    """Resolve for the same-file checks; an unresolvable input fails later, with its own line, when read."""
+    try:
+        return path.resolve()
+    except (RuntimeError, OSError):
+        return path.absolute()

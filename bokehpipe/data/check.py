@@ -14,10 +14,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from bokehpipe.data.ebb import EBBIndex, Pair, load_index
-from bokehpipe.data.io import read_image, read_map
+from bokehpipe.data.io import check_map_fits, read_image, read_map
 from bokehpipe.errors import ImageReadError
-
-ASPECT_TOLERANCE = 0.02
 
 
 @dataclass(frozen=True)
@@ -70,9 +68,10 @@ def _check_pair(pair: Pair) -> list[Problem]:
                                 "re-export the pair at one size"))
     if "input" in sizes and "depth" in sizes:
         (iw, ih), (dw, dh) = sizes["input"], sizes["depth"]
-        if abs(iw / ih - dw / dh) > ASPECT_TOLERANCE * iw / ih:
-            problems.append(Problem(str(pair.depth), "size mismatch",
-                                    f"{pair.depth}: depth is {dw}x{dh}, aspect differs from image {iw}x{ih}"))
+        try:
+            check_map_fits((dh, dw), (ih, iw), pair.depth)  # the one rule infer and render apply
+        except ImageReadError as exc:
+            problems.append(Problem(str(pair.depth), "size mismatch", str(exc)))
     return problems
 
 

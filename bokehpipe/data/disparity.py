@@ -27,7 +27,7 @@ from typing import Protocol
 
 import numpy as np
 
-from bokehpipe.data.io import resize
+from bokehpipe.data.io import check_map_fits, resize
 from bokehpipe.errors import BokehpipeError, ImageReadError
 
 STORED_DTYPE = np.float16  # the depth cache's precision; `normalise` rounds to it
@@ -81,7 +81,7 @@ def normalise_map(arr: np.ndarray, where: str | os.PathLike[str]) -> np.ndarray:
     return normalise(arr)[0]
 
 
-def fit_to_photo(disp: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+def fit_to_photo(disp: np.ndarray, shape: tuple[int, ...], where: str | os.PathLike[str] = "depth map") -> np.ndarray:
     """A map at the photo's (height, width) (`shape` may be the photo's full shape): the project's resize
     policy (area down, bicubic up), the bicubic overshoot clipped to [0, 1]. A map already at that size is
     returned as float32 unchanged."""
@@ -89,4 +89,5 @@ def fit_to_photo(disp: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     disp = np.asarray(disp, dtype=np.float32)
     if disp.shape == (h, w):
         return disp
+    check_map_fits(disp.shape, (h, w), where)  # another aspect ratio: refused, never stretched (issue 13)
     return np.clip(resize(disp, (w, h), clip=False), 0.0, 1.0)

@@ -11,6 +11,7 @@ palette, RGBA (alpha dropped: EBB!-style photos are opaque) and CMYK JPEGs conve
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Literal
@@ -25,6 +26,11 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp")
 MAP_SUFFIXES = (".png", ".npy", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp")
 
 Interp = Literal["auto", "area", "linear", "cubic", "nearest"]
+# One line per bad file is the user's view; OpenCV's own [ERROR]/[WARN] logging of the same decode failures
+# (raised here as ImageReadError) would only repeat it as noise.
+with contextlib.suppress(AttributeError):
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+
 _INTERP = {"area": cv2.INTER_AREA, "linear": cv2.INTER_LINEAR, "cubic": cv2.INTER_CUBIC,
            "nearest": cv2.INTER_NEAREST}
 
@@ -57,6 +63,36 @@ def _check_jpeg_complete(path: Path, data: np.ndarray) -> None:
             raise ImageReadError(f"{path}: truncated JPEG (no end-of-image marker); re-copy or re-download it")
 
 
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _check_png_complete(path: Path, data: np.ndarray) -> None:
+    """Walk a PNG's chunks: a truncated file or a zero-size header is refused here, in one line, before libpng
+    prints its own complaints to the terminal."""
+    head = data[:8].tobytes()
+    if len(head) < 8 and len(head) >= 2 and _PNG_SIGNATURE.startswith(head):
+        raise ImageReadError(f"{path}: truncated PNG ({len(head)} bytes); re-copy or re-download it")
+    if head != _PNG_SIGNATURE:
+        return
+    raw = data.tobytes()
+    pos, first = 8, True
+    while True:
+        if pos + 8 > len(raw):
+            raise ImageReadError(f"{path}: truncated PNG (ends before its IEND chunk); re-copy or re-download it")
+        length = int.from_bytes(raw[pos:pos + 4], "big")
+        kind = raw[pos + 4:pos + 8]
+        if first:
+            if kind != b"IHDR" or length < 8 or pos + 16 > len(raw):
+                raise ImageReadError(f"{path}: damaged PNG (no IHDR header chunk)")
+            width, height = int.from_bytes(raw[16:20], "big"), int.from_bytes(raw[20:24], "big")
+            if width == 0 or height == 0:
+                raise ImageReadError(f"{path}: PNG declares a {width}x{height} image (empty)")
+            first = False
+        if kind == b"IEND":
+            return
+        pos += 12 + length
+
+
 def _to_float(img: np.ndarray, path: Path) -> np.ndarray:
     if img.dtype == np.uint8:
         return img.astype(np.float32) / 255.0
@@ -67,6 +103,21 @@ def _to_float(img: np.ndarray, path: Path) -> np.ndarray:
     raise ImageReadError(f"{path}: unsupported sample type {img.dtype}; convert it to 8- or 16-bit PNG/JPEG")
 
 
+def _decode(data: np.ndarray, flags: int, path: Path) -> np.ndarray | None:
+    """`cv2.imdecode`, with OpenCV's own refusals (a header declaring more pixels than it will allocate, a
+    zero-size image) turned into the one-line error; None when it simply cannot decode."""
+    try:
+        img = cv2.imdecode(data, flags)
+    except cv2.error as exc:
+        if "CV_IO_MAX_IMAGE_PIXELS" in str(exc):
+            raise ImageReadError(f"{path}: its header declares more than 2^30 pixels in a {data.size}-byte file; a "
+                                 "damaged or hostile file, not a photo") from None
+        raise ImageReadError(f"{path}: not a readable image (damaged header)") from None
+    if img is not None and min(img.shape[:2]) == 0:
+        raise ImageReadError(f"{path}: image of {img.shape[1]}x{img.shape[0]} pixels (empty)")
+    return img
+
+
 def read_image(path: str | os.PathLike[str]) -> np.ndarray:
     """Decode an image file to an upright RGB float32 array (H, W, 3) in [0, 1]."""
     path = Path(path)
@@ -74,17 +125,20 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
     _check_jpeg_complete(path, data)
     # IMREAD_COLOR applies EXIF orientation and converts gray/palette/RGBA/CMYK to 3 channels;
     # IMREAD_ANYDEPTH keeps 16-bit samples.
-    img = cv2.imdecode(data, cv2.IMREAD_COLOR | cv2.IMREAD_ANYDEPTH)
+    img = _decode(data, cv2.IMREAD_COLOR | cv2.IMREAD_ANYDEPTH, path)
+    del data
     if img is None:
         raise ImageReadError(f"{path}: not a readable image (corrupt, or not an image despite its name)")
-    return np.ascontiguousarray(_to_float(img, path)[..., ::-1])
+    cv2.cvtColor(img, cv2.COLOR_BGR2RGB, dst=img)  # in place, before the 4x larger float copy exists
+    return _to_float(img, path)
 
 
 def read_map(path: str | os.PathLike[str]) -> np.ndarray:
     """Read a single-channel map (depth/disparity): 8/16-bit PNG, float TIFF or `.npy` -> float32 (H, W).
 
     Integer maps are scaled to [0, 1] by their bit depth; `.npy` and float TIFF values are kept as stored.
-    A colour file is averaged to one channel (some tools save gray depth as RGB).
+    A colour file is accepted only when its channels are equal (some tools save gray depth as RGB): a
+    colour-mapped visualisation (turbo, magma, ...) averaged to gray is wrong depth, so it is refused.
     """
     path = Path(path)
     if path.suffix.lower() == ".npy":
@@ -100,13 +154,27 @@ def read_map(path: str | os.PathLike[str]) -> np.ndarray:
         return arr.astype(np.float32)
     data = _read_bytes(path)
     _check_jpeg_complete(path, data)
-    img = cv2.imdecode(data, cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR)
+    _check_png_complete(path, data)
+    img = _decode(data, cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR, path)
     if img is None:
         raise ImageReadError(f"{path}: not a readable depth map (corrupt, or not an image despite its name)")
     img = _to_float(img, path)
     if img.ndim == 3:
-        img = img[..., :3].mean(axis=2)
+        img = _gray_channels(img[..., :3], path)
     return np.ascontiguousarray(img, dtype=np.float32)
+
+
+GRAY_TOLERANCE = 2.5 / 255  # JPEG chroma rounding of a gray map; a colour map differs by far more
+
+
+def _gray_channels(img: np.ndarray, path: Path) -> np.ndarray:
+    spread = float((img.max(axis=2) - img.min(axis=2)).max()) if img.size else 0.0
+    if spread > GRAY_TOLERANCE:
+        raise ImageReadError(f"{path}: a colour depth map (its R, G and B differ by up to {spread * 255:.0f}/255); "
+                             "it looks like a colour-mapped visualisation, and averaging it to gray would give "
+                             "wrong depth. Pass the raw disparity instead: a single-channel 8/16-bit PNG or .npy "
+                             "(near = bright)")
+    return img.mean(axis=2)
 
 
 def resize(arr: np.ndarray, size: tuple[int, int], interp: Interp = "auto", *, clip: bool | None = None) -> np.ndarray:
@@ -132,12 +200,33 @@ def resize(arr: np.ndarray, size: tuple[int, int], interp: Interp = "auto", *, c
     return out
 
 
+ASPECT_TOLERANCE = 0.02  # half-size maps of odd-sized photos differ by far less; another crop by far more
+
+
+def check_map_fits(map_shape: tuple[int, ...], image_shape: tuple[int, ...], where: str | os.PathLike[str]) -> None:
+    """The one rule for a depth map of another size (every command that pairs maps with photos): any scale
+    is fine, another aspect ratio is refused, naming both sizes (stretching it would misplace all depth)."""
+    mh, mw = map_shape[:2]
+    h, w = image_shape[:2]
+    if min(mh, mw, h, w) <= 0:
+        raise ImageReadError(f"{where}: depth map is {mw}x{mh} and the photo {w}x{h}; both need pixels")
+    if abs(mw / mh - w / h) > ASPECT_TOLERANCE * (w / h):
+        raise ImageReadError(f"{where}: depth map is {mw}x{mh} but the photo is {w}x{h} (another aspect ratio); "
+                             "it is for another crop or orientation: give the map made for this photo")
+
+
+ENCODE_ROWS = 256  # rows converted at a time: float temporaries stay small whatever the photo size
+
+
 def _encode(arr: np.ndarray, *, bits: int) -> np.ndarray:
-    arr = np.asarray(arr, dtype=np.float32)
+    arr = np.asarray(arr)
     scale = 65535.0 if bits == 16 else 255.0
-    out = np.clip(np.rint(np.clip(arr, 0.0, 1.0) * scale), 0, scale).astype(np.uint16 if bits == 16 else np.uint8)
+    out = np.empty(arr.shape, np.uint16 if bits == 16 else np.uint8)
+    for y in range(0, arr.shape[0], ENCODE_ROWS):
+        rows = np.clip(np.asarray(arr[y:y + ENCODE_ROWS], dtype=np.float32), 0.0, 1.0) * scale
+        out[y:y + ENCODE_ROWS] = np.clip(np.rint(rows), 0, scale)
     if out.ndim == 3:
-        out = np.ascontiguousarray(out[..., ::-1])  # RGB -> BGR for OpenCV
+        cv2.cvtColor(out, cv2.COLOR_RGB2BGR, dst=out)  # in place, for OpenCV
     return out
 
 

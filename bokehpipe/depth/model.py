@@ -138,14 +138,12 @@ def checkpoint_filter_fn(state_dict: Mapping[str, torch.Tensor], model: MidasMod
 
 def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
     """`torch.load(weights_only=True)` of a MiDaS file: a plain state_dict, or {'model': ..., 'optimizer': ...}."""
+    from bokehpipe.torch_files import load_weights_only
+
     path = Path(path)
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise BokehpipeError(f"{path}: weights file not found") from None
-    except Exception as exc:  # pickle errors, truncated zip, objects refused by weights_only
-        raise BokehpipeError(f"{path}: not a loadable PyTorch checkpoint ({type(exc).__name__}: "
-                             f"{str(exc).splitlines()[0][:200]}); re-download it") from None
+    obj = load_weights_only(path, what="MiDaS weights file",
+                            fix="use the official release file (`bokehpipe weights list` names it and its URL), or "
+                                "save a plain state_dict with torch.save(model.state_dict(), PATH) and pass that")
     if isinstance(obj, Mapping) and "optimizer" in obj and "model" in obj:
         obj = obj["model"]  # the official BaseModel.load accepts training checkpoints too
     if not isinstance(obj, Mapping) or not all(isinstance(v, torch.Tensor) for v in obj.values()):

@@ -12,8 +12,6 @@ A rerun treats ids found in the cache or in parts as done.
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import os
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -22,32 +20,16 @@ import h5py
 
 from bokehpipe.depth.cache import Entry, attrs_dict, identity_differences, parts_dir, set_root_attrs, write_entries
 from bokehpipe.errors import BokehpipeError
+from bokehpipe.locks import exclusive
 from bokehpipe.store import atomic_path
 
 
 @contextlib.contextmanager
 def run_lock(cache_path: Path) -> Iterator[Path]:
-    """One writer per cache: an advisory `flock` next to it (released by the kernel if the process dies)."""
-    lock = cache_path.with_name(f".{cache_path.stem}.lock")
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    fh = open(lock, "a+")
-    try:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            fh.seek(0)
-            owner = fh.read().strip() or "?"
-            raise BokehpipeError(f"{cache_path}: another `bokehpipe depth` run (pid {owner}) is writing this "
-                                 "cache; wait for it or stop it") from None
-        fh.seek(0)
-        fh.truncate()
-        fh.write(str(os.getpid()))
-        fh.flush()
+    """One writer per cache: the project's lock primitive (`bokehpipe.locks`) on `.<split>.lock` beside it."""
+    with exclusive(cache_path.with_name(f".{cache_path.stem}.lock"),
+                   what=f"the depth cache {cache_path} (another `bokehpipe depth` run)") as lock:
         yield lock
-    finally:
-        with contextlib.suppress(OSError):
-            lock.unlink()
-        fh.close()
 
 
 def list_parts(cache_path: Path) -> list[Path]:

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from bokehpipe.data.disparity import DisparitySource, Photo, normalise, normalise_map
-from bokehpipe.data.io import MAP_SUFFIXES, read_map
+from bokehpipe.data.io import MAP_SUFFIXES, check_map_fits, read_map
 from bokehpipe.errors import BokehpipeError
 
 
@@ -57,7 +57,9 @@ class DirDepth:
 
     def disparity(self, photo: Photo, rgb: np.ndarray) -> np.ndarray:
         path = self.find(photo)
-        return normalise_map(read_map(path), path)
+        disp = read_map(path)
+        check_map_fits(disp.shape, rgb.shape, path)  # the one rule (learned models resize maps themselves)
+        return normalise_map(disp, path)
 
     def protected(self) -> list[Path]:
         return [p for p in self.folder.rglob("*") if p.is_file()]

@@ -31,27 +31,46 @@ from .files import Job
 from .tiling import round_to, tiled_apply
 
 DEFAULT_OVERLAP = 128  # full-resolution pixels; 64 at PyNET's input, i.e. 16 px clean margin per side
+# Peak working memory per pixel, untiled, measured with `python -m bokehpipe.bench.memory` (issue 13):
+# scatter keeps a dozen float32 planes (linear RGB, the level split, the RGBA accumulator, one blurred level).
+# gaussian is a few planes and needs global statistics: it never tiles (0).
+CLASSICAL_BYTES_PER_PIXEL = {"scatter": 160.0, "gaussian": 0.0}
+LEARNED_BYTES_PER_PIXEL = 400.0  # PyNET at width 1 on CPU, level 1
+
+
+DEFAULT_MEMORY_MB = 1024  # working memory a renderer may use on one photo (or tile), beside the photo itself
 
 
 @dataclass(frozen=True)
 class TilePolicy:
-    """When to tile and how (all sizes in full-resolution pixels)."""
+    """When to tile and how (all sizes in full-resolution pixels).
+
+    By default a photo is tiled when the renderer's working memory for it (its `bytes_per_pixel` times the
+    pixels) would exceed `memory_mb`: every renderer declares what it needs per pixel, so a 54 MP photo goes
+    through tiles on an 8 GB laptop without any option, and small photos never tile."""
 
     max_pixels: int | None = None  # tile photos with more pixels than this
     tile: int | None = None  # always tile with this side
     overlap: int = DEFAULT_OVERLAP
+    memory_mb: float | None = DEFAULT_MEMORY_MB  # None: no memory-driven tiling
 
-    def tile_side(self, height: int, width: int) -> int | None:
+    def tile_side(self, height: int, width: int, bytes_per_pixel: float | None = None) -> int | None:
         if self.tile is not None:
             return int(self.tile)
         if self.max_pixels is not None and height * width > self.max_pixels:
             return max(1, int(math.isqrt(int(self.max_pixels))))
+        if self.max_pixels is None and self.memory_mb and bytes_per_pixel:
+            fits = int(self.memory_mb * 2**20 / bytes_per_pixel)
+            if height * width > fits:
+                return max(1, math.isqrt(fits))
         return None
 
 
 class Renderer(Protocol):
     name: str
     needs_depth: bool
+    bytes_per_pixel: float  # peak working memory per full-resolution pixel, untiled (TilePolicy.memory_mb)
+    on_tile: Callable[[int, int], None] | None  # progress within one photo: (tiles done, tiles in all)
 
     def batch_key(self, rgb: np.ndarray) -> tuple[int, ...]:
         """Photos with equal keys can share a batch."""
@@ -84,6 +103,11 @@ class LearnedRenderer:
         self.multiple = int(getattr(model, "multiple", 32))
         self.oom_tile: int | None = None  # full-resolution tile side that fitted after an out-of-memory error
         self.tiled_count = 0
+        # PyNET's activations per full-resolution pixel grow with its width (measured: bench/memory.py);
+        # CPU memory is what tiling bounds here, a GPU has its own out-of-memory retry below.
+        width = float(getattr(model, "width", 1.0) or 1.0)
+        self.bytes_per_pixel = LEARNED_BYTES_PER_PIXEL * max(width, 0.25) if self.device.type == "cpu" else 0.0
+        self.on_tile: Callable[[int, int], None] | None = None
 
     # --- geometry --------------------------------------------------------------------------------------
     def prepare(self, rgb: np.ndarray, disp: np.ndarray | None) -> np.ndarray:
@@ -114,14 +138,14 @@ class LearnedRenderer:
         if tile is None or tile >= max(x.shape[-2:]):
             return self._forward(x).float().cpu()
         overlap = round_to(self.tiles.overlap / 2, m, up=True) if self.tiles.overlap > 0 else 0
-        out = tiled_apply(self._forward, x, tile=tile, overlap=overlap, align=m)
+        out = tiled_apply(self._forward, x, tile=tile, overlap=overlap, align=m, progress=self.on_tile)
         self.tiled_count += x.shape[0]
         return out
 
     def _run_fitting(self, x: torch.Tensor, full_hw: tuple[int, int]) -> torch.Tensor:
         """Untiled if allowed, else tiled; on CUDA out-of-memory, retry with ever smaller tiles (and keep the
         size that fitted for the next photos)."""
-        tile = self.tiles.tile_side(*full_hw) or self.oom_tile
+        tile = self.tiles.tile_side(*full_hw, self.bytes_per_pixel) or self.oom_tile
         while True:
             try:
                 return self._run(x, tile)
@@ -158,7 +182,8 @@ class LearnedRenderer:
         out = y[:, :ch, :cw].permute(1, 2, 0).numpy()
         if (ch, cw) != (h, w):
             out = resize(np.ascontiguousarray(out), (w, h), "cubic")
-        return np.clip(out, 0.0, 1.0).astype(np.float32)
+        out = np.ascontiguousarray(out, dtype=np.float32)  # one copy at most: a 54 MP photo is 650 MB a copy
+        return np.clip(out, 0.0, 1.0, out=out)
 
 
 class ClassicalRenderer:
@@ -187,6 +212,8 @@ class ClassicalRenderer:
         self.options = dict(options or {})
         self.name = method
         self.tiled_count = 0
+        self.bytes_per_pixel = CLASSICAL_BYTES_PER_PIXEL.get(method, 0.0)
+        self.on_tile: Callable[[int, int], None] | None = None
 
     def batch_key(self, rgb: np.ndarray) -> tuple[int, ...]:
         return (id(rgb),)  # classical renderers run one photo at a time
@@ -207,7 +234,7 @@ class ClassicalRenderer:
         aperture = self.aperture if aperture is None else aperture
         disp = fit_to_photo(disp, rgb.shape)
         h, w = disp.shape
-        tile = self.tiles.tile_side(h, w) if self.method == "scatter" else None
+        tile = self.tiles.tile_side(h, w, self.bytes_per_pixel) if self.method == "scatter" else None
         if tile is None or tile >= max(h, w):
             return render(rgb, disp, self.method, focus=focus, aperture=aperture, **self.options)
         focus = choose_focus(rgb, disp).disparity if focus is None else focus
@@ -222,16 +249,31 @@ class ClassicalRenderer:
                          focus=focus, aperture=aperture * w / arr.shape[1], **self.options)
             return torch.from_numpy(out).permute(2, 0, 1)[None]
 
-        x = torch.from_numpy(np.concatenate([rgb, disp[..., None]], 2)).permute(2, 0, 1)[None]
-        return tiled_apply(one_tile, x, tile=tile, overlap=overlap)[0].permute(1, 2, 0).numpy()
+        out = tiled_apply(one_tile, _PhotoTiles(rgb, disp), tile=tile, overlap=overlap, progress=self.on_tile)
+        return out[0].permute(1, 2, 0).numpy()
 
     def render_batch(self, rgbs: list[np.ndarray], disps: list[np.ndarray | None]) -> list[np.ndarray]:
         outs = []
         for rgb, disp in zip(rgbs, disps, strict=True):
             if disp is None:
                 raise BokehpipeError(f"--method {self.method} needs a depth map")
-            outs.append(np.clip(self.render_one(rgb, disp), 0.0, 1.0).astype(np.float32))
+            out = np.ascontiguousarray(self.render_one(rgb, disp), dtype=np.float32)
+            outs.append(np.clip(out, 0.0, 1.0, out=out))
         return outs
+
+
+class _PhotoTiles:
+    """A photo and its disparity as the (1, 4, H, W) tensor `tiled_apply` slices, without stacking them:
+    only each tile is copied (stacking a 54 MP photo would cost 860 MB at once)."""
+
+    def __init__(self, rgb: np.ndarray, disp: np.ndarray) -> None:
+        self.rgb, self.disp = rgb, disp
+        self.shape = (1, 4, *disp.shape)
+
+    def __getitem__(self, index: tuple[slice, slice, slice, slice]) -> torch.Tensor:
+        ys, xs = index[2], index[3]
+        tile = np.concatenate([self.rgb[ys, xs], self.disp[ys, xs, None]], 2)
+        return torch.from_numpy(tile).permute(2, 0, 1)[None]
 
 
 class BokehNetRenderer(ClassicalRenderer):
@@ -281,13 +323,19 @@ class _Loaded:
     seconds: float = 0.0
 
 
+def naming(job: Job, exc: BaseException) -> str:
+    """Every line about a failed photo names it (a renderer's own message may not know the file)."""
+    message = str(exc)
+    return message if str(job.input) in message else f"{job.input}: {message}"
+
+
 def _load(job: Job, depth: DisparitySource | None) -> _Loaded:
     t0 = time.perf_counter()
     try:
         rgb = read_image(job.input)
         disp = depth.disparity(job.photo, rgb) if depth is not None else None
     except BokehpipeError as exc:
-        return _Loaded(job, error=str(exc))
+        return _Loaded(job, error=naming(job, exc))
     return _Loaded(job, rgb, disp, seconds=time.perf_counter() - t0)
 
 
@@ -332,16 +380,18 @@ def run_jobs(jobs: list[Job], renderer: Renderer, depth: DisparitySource | None,
             outs = renderer.render_batch([b.rgb for b in batch], [b.disp for b in batch])  # type: ignore[misc]
         except BokehpipeError as exc:
             for b in batch:
-                finish(Outcome(b.job, False, str(exc)))
+                finish(Outcome(b.job, False, naming(b.job, exc)))
             batch.clear()
             return
         per = (time.perf_counter() - t0) / len(batch)
         for b, out in zip(batch, outs, strict=True):
-            wrote = [write_image(b.job.output, out, quality=jpeg_quality)]
+            wrote = []
             if b.disp is not None:
                 wrote.append(write_png(b.job.depth_output, fit_to_photo(b.disp, out.shape)))
             if b.job.preview_output is not None:
                 wrote.append(write_jpeg(b.job.preview_output, b.rgb, quality=90))  # type: ignore[arg-type]
+            # the render last: its presence under its final name marks the job finished (files.is_finished)
+            wrote.append(write_image(b.job.output, out, quality=jpeg_quality))
             finish(Outcome(b.job, True, seconds=per, size=(out.shape[1], out.shape[0]), wrote=wrote))
         batch.clear()
 

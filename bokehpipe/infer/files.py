@@ -1,5 +1,5 @@
-"""Which files `bokehpipe infer FOLDER` reads and which it writes (issue 6: never over an input, never
-over an earlier output without `--overwrite`).
+"""Which files `bokehpipe infer FOLDER` reads and which it writes (issue 6: never over an input; issue 13: a
+rerun renders only the photos whose render is missing, `--overwrite` redoes all).
 
 Everything is decided before the first pixel is rendered: the plan lists every input and every path that
 will be written, so a refused run changes nothing. Outputs mirror the input's subfolders under `--out`:
@@ -23,7 +23,8 @@ from pathlib import Path
 
 from bokehpipe.data.disparity import Photo
 from bokehpipe.data.io import is_image_file
-from bokehpipe.errors import BokehpipeError
+from bokehpipe.errors import BokehpipeError, ImageReadError
+from bokehpipe.paths import resolve_input
 
 FORMATS = ("jpg", "png")
 DEPTH_SUFFIX = ".depth.png"
@@ -59,24 +60,34 @@ class Job:
 
 
 def find_inputs(folder: str | os.PathLike[str], *, recursive: bool = False,
-                exclude: Iterable[str | os.PathLike[str]] = ()) -> list[Path]:
+                exclude: Iterable[str | os.PathLike[str]] = (), problems: list[str] | None = None) -> list[Path]:
     """Image files in `folder` (sorted, hidden files and folders skipped), optionally in its subfolders.
 
     `exclude` holds folders never to descend into and files never to take as photos: an output folder or a
     `--depth` folder inside FOLDER, and earlier outputs (`gallery_files`) when --out is FOLDER itself, would
-    otherwise be read back as photos on the next run.
+    otherwise be read back as photos on the next run. An entry that cannot be resolved (a symlink loop, a
+    dangling link) is left out and described in `problems`, so the photos beside it still render.
     """
     root = Path(folder).expanduser().resolve()
     if not root.is_dir():
         raise BokehpipeError(f"{root}: input folder not found")
     skip = {Path(p).expanduser().resolve() for p in exclude}
     found: list[Path] = []
+
+    def usable(path: Path) -> bool:
+        try:
+            return resolve_input(path) not in skip
+        except ImageReadError as exc:
+            if problems is not None:
+                problems.append(str(exc))
+            return False
+
     for dirpath, dirnames, filenames in os.walk(root):
         here = Path(dirpath)
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and (here / d).resolve() not in skip)
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and usable(here / d))
         if here != root and here.resolve() in skip:
             continue
-        found += [here / f for f in sorted(filenames) if is_image_file(f) and (here / f).resolve() not in skip]
+        found += [here / f for f in sorted(filenames) if is_image_file(f) and usable(here / f)]
         if not recursive:
             break
     return sorted(found, key=lambda p: p.relative_to(root).as_posix())
@@ -93,7 +104,8 @@ def plan_jobs(inputs: list[Path], folder: str | os.PathLike[str], out_dir: str |
         raise BokehpipeError(f"unknown output format {fmt!r}; use one of {', '.join(FORMATS)}")
     root = Path(folder).expanduser().resolve()
     out = Path(out_dir).expanduser().resolve()
-    rels = [p.resolve().relative_to(root) for p in inputs]
+    # a photo's place is where it was found under FOLDER (a symlink may point anywhere, even outside it)
+    rels = [p.relative_to(root) if p.is_relative_to(root) else p.resolve().relative_to(root) for p in inputs]
     stems: dict[Path, list[Path]] = defaultdict(list)
     for rel in rels:
         stems[rel.with_suffix("")].append(rel)
@@ -125,14 +137,15 @@ def _check_collisions(jobs: list[Job], out: Path, inputs: set[Path]) -> None:
             raise BokehpipeError(f"{out / name}: the gallery file would overwrite {out / name}; choose another --out")
 
 
-def existing_outputs(jobs: list[Job]) -> list[Path]:
-    """Files this run would replace; the CLI refuses to start while this is non-empty and --overwrite is off."""
-    return [p for job in jobs for p in job.outputs if p.exists()]
+def is_finished(job: Job) -> bool:
+    """A job is finished when its render exists under its final name: writes are atomic and the render is the
+    last file a job writes (`engine.run_jobs`), so a killed run never leaves a render that is not whole."""
+    return job.output.is_file()
 
 
-def refuse_overwrite(jobs: list[Job]) -> None:
-    existing = existing_outputs(jobs)
-    if existing:
-        more = f" and {len(existing) - 1} more" if len(existing) > 1 else ""
-        raise BokehpipeError(f"{existing[0]}{more} already exist(s); nothing was written. Pass --overwrite to "
-                             "replace them or choose another --out")
+def split_finished(jobs: list[Job], *, overwrite: bool) -> tuple[list[Job], list[Job]]:
+    """(to render, kept): a rerun renders only what is missing; `overwrite` redoes everything."""
+    if overwrite:
+        return list(jobs), []
+    kept = [job for job in jobs if is_finished(job)]
+    return [job for job in jobs if not is_finished(job)], kept

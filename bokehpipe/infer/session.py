@@ -1,9 +1,10 @@
 """One `bokehpipe infer` run as a library call: options -> plan (checked before anything is written) -> run.
 
 `plan_session` resolves the renderer (trained run, checkpoint or classical method), the depth source and
-every output path, and refuses early (nothing written) when an output exists without `overwrite`, an output
-would land on an input, or MiDaS weights are missing. `Session.run` renders, writes, and refreshes the
-gallery. The CLI only adds a progress bar and the printing.
+every output path, and refuses early (nothing written) when an output would land on an input or MiDaS
+weights are missing. `Session.run` holds the --out folder's lock, keeps the renders an earlier run finished
+(unless `overwrite`), renders the rest, writes, and refreshes the gallery. The CLI only adds a progress
+bar and the printing.
 """
 
 from __future__ import annotations
@@ -16,11 +17,13 @@ from typing import Any
 
 from bokehpipe.data.disparity import DisparitySource
 from bokehpipe.errors import BokehpipeError
-from bokehpipe.store import ArtifactStore
+from bokehpipe.locks import exclusive
+from bokehpipe.paths import check_writable_dir
+from bokehpipe.store import ArtifactStore, remove_stale_temporaries
 
 from .depth_inputs import open_depth_source
 from .engine import BokehNetRenderer, ClassicalRenderer, LearnedRenderer, Outcome, Renderer, TilePolicy, run_jobs
-from .files import PREVIEW_SUFFIX, Job, find_inputs, plan_jobs, refuse_overwrite
+from .files import GALLERY_NAME, PREVIEW_SUFFIX, Job, find_inputs, plan_jobs, split_finished
 from .gallery import Entry, load_entries, relative_link, write_gallery
 
 
@@ -58,6 +61,7 @@ class Summary:
     tiled: int
     gallery: Path
     outcomes: list[Outcome] = field(default_factory=list)
+    kept: int = 0  # finished renders of an earlier run, left as they were
 
 
 @dataclass
@@ -71,14 +75,34 @@ class Session:
     batch_size: int
     notes: list[str] = field(default_factory=list)
     store: ArtifactStore | None = None
+    overwrite: bool = False
+    unusable: int = 0  # entries among the photos that could not even be opened (symlink loops), listed in notes
+
+    LOCK_NAME = ".bokehpipe-infer.lock"
 
     @property
     def depth_description(self) -> str:
         return f"depth: {self.depth.description}"
 
-    def run(self, on_done: Callable[[Outcome], None] | None = None) -> Summary:
+    def todo(self) -> tuple[list[Job], list[Job]]:
+        """(to render, kept): finished renders of an earlier run are kept unless `overwrite`."""
+        return split_finished(self.jobs, overwrite=self.overwrite)
+
+    def run(self, on_done: Callable[[Outcome], None] | None = None,
+            on_start: Callable[[int, int], None] | None = None) -> Summary:
+        """Render the jobs whose render is missing (all with `overwrite`), holding the --out folder's lock.
+
+        `on_start(to_render, kept)` is called once the lock is held and the finished jobs are known."""
+        with exclusive(self.out_dir / self.LOCK_NAME, what=f"renders into {self.out_dir}"):
+            remove_stale_temporaries(self.out_dir)  # left by a killed run; the finished files are whole
+            todo, kept = self.todo()
+            if on_start is not None:
+                on_start(len(todo), len(kept))
+            return self._run(todo, kept, on_done)
+
+    def _run(self, todo: list[Job], kept: list[Job], on_done: Callable[[Outcome], None] | None) -> Summary:
         on_gpu = self.device.startswith("cuda")
-        outcomes = run_jobs(self.jobs, self.renderer, self.depth, batch_size=self.batch_size, on_done=on_done,
+        outcomes = run_jobs(todo, self.renderer, self.depth, batch_size=self.batch_size, on_done=on_done,
                             read_threads=1)
         done = [o for o in outcomes if o.ok]
         entries = [Entry(name=o.job.rel.as_posix(),
@@ -86,7 +110,10 @@ class Session:
                          render=relative_link(o.job.output, self.out_dir),
                          depth=relative_link(o.job.depth_output, self.out_dir) if o.job.depth_output in o.wrote
                          else None, width=o.size[0], height=o.size[1], source=self.name) for o in done]
-        gallery = write_gallery(self.out_dir, entries, title=f"bokehpipe renders: {self.out_dir.name}")
+        entries += self._kept_entries(kept)
+        gallery = self.out_dir / GALLERY_NAME
+        if entries or not gallery.is_file():
+            gallery = write_gallery(self.out_dir, entries, title=f"bokehpipe renders: {self.out_dir.name}")
         if self.store is not None and self.out_dir.is_relative_to(self.store.root):
             self.store.record(self.out_dir, "renders", source=self.name, depth=self.depth.description,
                               rendered=len(done), failed=len(outcomes) - len(done))
@@ -95,9 +122,31 @@ class Session:
 
             torch.cuda.synchronize()
         seconds = sum(o.seconds for o in done) / len(done) if done else 0.0
-        return Summary(total=len(outcomes), rendered=len(done), failed=len(outcomes) - len(done),
+        failed = len(outcomes) - len(done) + self.unusable
+        return Summary(total=len(outcomes) + len(kept) + self.unusable, rendered=len(done), failed=failed,
                        seconds_per_photo=seconds, tiled=getattr(self.renderer, "tiled_count", 0), gallery=gallery,
-                       outcomes=outcomes)
+                       outcomes=outcomes, kept=len(kept))
+
+    def _kept_entries(self, kept: list[Job]) -> list[Entry]:
+        """Gallery entries for kept renders that an interrupted run never added to the gallery."""
+        from bokehpipe.data.io import image_size
+        from bokehpipe.errors import ImageReadError
+
+        known = {e.render for e in load_entries(self.out_dir)}
+        entries = []
+        for job in kept:
+            render = relative_link(job.output, self.out_dir)
+            if render in known:
+                continue
+            try:
+                width, height = image_size(job.output)
+            except ImageReadError:
+                continue
+            before = job.preview_output if job.preview_output and job.preview_output.is_file() else job.input
+            entries.append(Entry(name=job.rel.as_posix(), before=relative_link(before, self.out_dir), render=render,
+                                 depth=relative_link(job.depth_output, self.out_dir) if job.depth_output.is_file()
+                                 else None, width=width, height=height, source=self.name))
+        return entries
 
 
 def _device(requested: str) -> str:
@@ -151,6 +200,7 @@ def plan_session(opts: InferOptions, store: ArtifactStore) -> Session:
     device = _device(opts.device)
     name = _render_name(opts)
     out_dir = Path(opts.out_dir).expanduser().resolve() if opts.out_dir else store.renders(name)
+    check_writable_dir(out_dir)  # before any model or photo is loaded
     folder = Path(opts.folder).expanduser().resolve()
     notes: list[str] = []
     tiles = TilePolicy(max_pixels=opts.max_pixels, tile=opts.tile, overlap=opts.tile_overlap)
@@ -202,7 +252,9 @@ def plan_session(opts: InferOptions, store: ArtifactStore) -> Session:
         exclude += [out_dir / e.render] + ([out_dir / e.depth] if e.depth else [])
         if e.before.endswith(PREVIEW_SUFFIX):
             exclude.append(out_dir / e.before)
-    inputs = find_inputs(folder, recursive=opts.recursive, exclude=exclude)
+    unusable: list[str] = []
+    inputs = find_inputs(folder, recursive=opts.recursive, exclude=exclude, problems=unusable)
+    notes += [f"skipped: {why}" for why in unusable]
     if not inputs:
         raise BokehpipeError(f"{folder}: no photos found (.jpg, .png, .tif, .bmp, .webp"
                              f"{'' if opts.recursive else '; use --recursive for subfolders'})")
@@ -215,8 +267,6 @@ def plan_session(opts: InferOptions, store: ArtifactStore) -> Session:
             raise BokehpipeError(f"{folder}: no photo has a depth map in {depth.description}")
         notes.append(f"--only-with-depth: {len(jobs) - len(kept)} of {len(jobs)} photos have no map and are left out")
         jobs = kept
-    if not opts.overwrite:
-        refuse_overwrite(jobs)
 
     renderer: Renderer
     if uses_default(opts):
@@ -230,4 +280,4 @@ def plan_session(opts: InferOptions, store: ArtifactStore) -> Session:
                                      tiles=tiles, focus_point=opts.focus_point)
     batch = opts.batch_size or (4 if device.startswith("cuda") and model is not None else 1)
     return Session(name=name, out_dir=out_dir, jobs=jobs, renderer=renderer, depth=depth, device=device,
-                   batch_size=batch, notes=notes, store=store)
+                   batch_size=batch, notes=notes, store=store, overwrite=opts.overwrite, unusable=len(unusable))

@@ -66,12 +66,14 @@ def round_to(value: float, multiple: int, *, up: bool = False) -> int:
 
 
 def tiled_apply(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, *, tile: int, overlap: int,
-                align: int = 1, out_device: torch.device | str = "cpu") -> torch.Tensor:
+                align: int = 1, out_device: torch.device | str = "cpu",
+                progress: Callable[[int, int], None] | None = None) -> torch.Tensor:
     """Apply `fn` (N, C, h, w) -> (N, C', h*s, w*s) tile by tile and blend; the result lives on `out_device`.
 
     `tile` and `overlap` are in input pixels and rounded to multiples of `align` (tile down, overlap up);
     `x`'s height and width must already be multiples of `align`. The output scale `s` (2 for PyNET level 1)
-    is read from the first tile.
+    is read from the first tile. `x` may be any object with `.shape` whose `[:, :, ys, xs]` gives a tensor
+    (a photo read tile by tile); `progress(done, total)` is called after each tile.
     """
     n, _, h, w = x.shape
     if h % align or w % align:
@@ -81,6 +83,7 @@ def tiled_apply(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, *, 
     ys, xs = axis_starts(h, tile, overlap, align), axis_starts(w, tile, overlap, align)
     out = weight = None
     scale = 1.0
+    done, total = 0, len(ys) * len(xs)
     for y0 in ys:
         for x0 in xs:
             th, tw = min(tile, h), min(tile, w)
@@ -98,5 +101,9 @@ def tiled_apply(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, *, 
             win = torch.from_numpy(np.outer(wy, wx).astype(np.float32)).to(out_device)
             out[:, :, oy:oy + ph, ox:ox + pw] += part.to(out_device, torch.float32) * win
             weight[oy:oy + ph, ox:ox + pw] += win
+            del part
+            done += 1
+            if progress is not None:
+                progress(done, total)
     assert out is not None and weight is not None
-    return out / weight.clamp_min(1e-12)
+    return out.div_(weight.clamp_min_(1e-12))  # in place: the full-size output exists once

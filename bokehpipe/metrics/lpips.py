@@ -83,11 +83,9 @@ class LPIPS(nn.Module):
 
 
 def _load_state(path: Path, what: str) -> dict[str, torch.Tensor]:
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises several types for a corrupt or foreign file
-        raise BokehpipeError(f"{path}: cannot read {what} weights ({type(exc).__name__}: {exc}); "
-                             "download the file again") from None
+    from bokehpipe.torch_files import load_weights_only
+
+    state = load_weights_only(path, what=f"{what} weights file", fix="download the file again")
     if not isinstance(state, dict):
         raise BokehpipeError(f"{path}: {what} weights are not a state dict; download the file again")
     return state

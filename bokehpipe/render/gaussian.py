@@ -35,4 +35,8 @@ def render_gaussian(image: np.ndarray, disparity: np.ndarray, focus: float, aper
     small = cv2.resize(image, (max(1, w // scale), max(1, h // scale)), interpolation=cv2.INTER_AREA)
     blurred = cv2.GaussianBlur(small, (0, 0), float(sigma) / scale, borderType=cv2.BORDER_REFLECT)
     blurred = cv2.resize(blurred, (w, h), interpolation=cv2.INTER_LINEAR)
-    return np.clip(image * (1 - mask[..., None]) + blurred * mask[..., None], 0.0, 1.0).astype(np.float32)
+    # image + mask * (blurred - image), in place: no full-size temporaries (a 54 MP photo is 650 MB a plane set)
+    blurred -= image
+    blurred *= mask[..., None]
+    blurred += image
+    return np.clip(blurred, 0.0, 1.0, out=blurred)

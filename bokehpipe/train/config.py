@@ -57,17 +57,29 @@ def parse_levels(text: str | int | list[int] | tuple[int, ...]) -> tuple[int, ..
     return tuple(range(hi, lo - 1, -1))
 
 
+SCHEDULE_KEYS = {"batch": int, "steps": int, "crop": int, "lr": float}
+
+
 def parse_schedule(table: dict[str, Any] | None) -> dict[int, LevelSchedule]:
-    """`[train.schedule]` from a pipeline (keys "1".."7") on top of the paper's schedule."""
+    """`[train.schedule]` from a pipeline (keys "1".."7") on top of the paper's schedule; every value must have
+    its type (an integer is an integer: `batch = 2.7` or `"8"` is refused, never truncated or parsed)."""
+    from bokehpipe.pipeline_check import closest
+
     out = dict(PAPER_SCHEDULE)
     for key, entry in (table or {}).items():
         if not str(key).isdigit() or int(key) not in PAPER_SCHEDULE or not isinstance(entry, dict):
             raise ConfigError(f"[train.schedule] {key!r}: expected level keys 1..7 with {{batch=, steps=}} tables")
-        unknown = set(entry) - {"batch", "steps", "crop", "lr"}
-        if unknown:
-            raise ConfigError(f"[train.schedule] {key}: unknown keys {sorted(unknown)} (use batch, steps, crop, lr)")
+        for name, value in entry.items():
+            if name not in SCHEDULE_KEYS:
+                raise ConfigError(f"[train.schedule] {key}: unknown key {name!r}; did you mean "
+                                  f"{closest(name, SCHEDULE_KEYS)!r}? (use batch, steps, crop, lr)")
+            want = SCHEDULE_KEYS[name]
+            ok = isinstance(value, (int, float) if want is float else int) and not isinstance(value, bool)
+            if not ok:
+                raise ConfigError(f"[train.schedule] {key}: {name} = {value!r} must be "
+                                  f"{'a number' if want is float else 'an integer'}")
         base = out[int(key)]
-        out[int(key)] = LevelSchedule(int(entry.get("batch", base.batch)), int(entry.get("steps", base.steps)),
+        out[int(key)] = LevelSchedule(entry.get("batch", base.batch), entry.get("steps", base.steps),
                                       entry.get("crop"), entry.get("lr"))
     return out
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import random
+import shutil
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -27,6 +28,7 @@ from torch.utils.data import DataLoader, Subset
 
 from bokehpipe.data.datasets import BokehPairs, StepSampler, collate, prepare_workers, worker_init
 from bokehpipe.errors import BokehpipeError
+from bokehpipe.locks import exclusive
 from bokehpipe.losses import VGGContent, level_loss, load_vgg19
 from bokehpipe.models import count_parameters, create_model
 from bokehpipe.store import ArtifactStore, atomic_write_json, read_json
@@ -61,11 +63,15 @@ class LevelForward(nn.Module):
 def train(cfg: TrainConfig, store: ArtifactStore, *, resume: str = "auto", sources: dict[str, Any] | None = None,
           pipeline: str | None = None, callback: Callback | None = None) -> Path:
     """Train `cfg.levels` into `store/runs/<cfg.run>/`; returns the run folder. Works alone or under torchrun."""
-    dist = distributed.setup(cfg.device)
-    try:
-        return _train(cfg, store, dist, resume, sources, pipeline, callback or _quiet)
-    finally:
-        distributed.cleanup()
+    # one writer per run (rank 0 writes; the other ranks of its torchrun follow it)
+    lock = (exclusive(store.run_lock(cfg.run), what=f"the run {cfg.run!r}") if distributed.env_world()[0] == 0
+            else contextlib.nullcontext())
+    with lock:
+        dist = distributed.setup(cfg.device)
+        try:
+            return _train(cfg, store, dist, resume, sources, pipeline, callback or _quiet)
+        finally:
+            distributed.cleanup()
 
 
 def seed_everything(seed: int) -> None:
@@ -99,6 +105,14 @@ def _train(cfg: TrainConfig, store: ArtifactStore, dist: DistInfo, resume: str, 
     if plan.vgg_path is not None and any(cfg.uses_perceptual(lv) for lv in plan.levels_todo):
         vgg = load_vgg19(plan.vgg_path).to(dist.device)
     log = None
+    created = dist.is_main and not plan.run_dir.exists()
+    stepped = False
+
+    def watch(event: str, **info: Any) -> None:
+        nonlocal stepped
+        stepped = stepped or event == "tick"
+        say(event, **info)
+
     if dist.is_main:
         plan.run_dir.mkdir(parents=True, exist_ok=True)
         _remove_stale_temps(plan.run_dir)
@@ -111,7 +125,14 @@ def _train(cfg: TrainConfig, store: ArtifactStore, dist: DistInfo, resume: str, 
     try:
         for level in plan.levels_todo:
             state = plan.resume_state if level == plan.start_level else None
-            _train_level(model, level, plan, state, dist, vgg, log, say)
+            _train_level(model, level, plan, state, dist, vgg, log, watch)
+    except BaseException:
+        if log is not None:
+            log.close()
+            log = None
+        if created and not stepped:  # nothing trained: leave no folder that looks like a run
+            shutil.rmtree(plan.run_dir, ignore_errors=True)
+        raise
     finally:
         if log is not None:
             log.close()

@@ -1,0 +1,34 @@
+"""The one way bokehpipe opens a torch file it did not write itself: `torch.load(weights_only=True)`.
+
+Why one function: torch's own error for a file holding pickled objects ends with advice to retry with
+`weights_only=False`, which would run code from the file. Repeating that to a user is a security bug, so no
+caller ever shows torch's message: the error says the file is not a plain checkpoint and what to do instead.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+from pathlib import Path
+from typing import Any
+
+from bokehpipe.errors import BokehpipeError
+
+
+def load_weights_only(path: str | os.PathLike[str], *, what: str, fix: str, map_location: Any = "cpu") -> Any:
+    """Tensors and plain containers only; any failure is one line naming the file, `what` it should be, `fix`."""
+    import torch
+
+    path = Path(path)
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except FileNotFoundError:
+        raise BokehpipeError(f"{path}: {what} not found; {fix}") from None
+    except IsADirectoryError:
+        raise BokehpipeError(f"{path}: is a folder, not a {what} file; {fix}") from None
+    except pickle.UnpicklingError:  # damaged, or objects other than tensors: never unpickled
+        raise BokehpipeError(f"{path}: not a plain checkpoint (it does not load as tensors only, and bokehpipe "
+                             f"never unpickles other objects because they can run code); {fix}") from None
+    except Exception as exc:  # noqa: BLE001 - truncated zip, not a torch file, bad storage: all the same to a user
+        raise BokehpipeError(f"{path}: not a readable {what} (a damaged or non-PyTorch file, "
+                             f"{type(exc).__name__}); {fix}") from None
