@@ -68,14 +68,12 @@ def classical_method(name: str, tiles: Any = None) -> Method:
 
 def learned_method(run_dir: Path, device: str, tiles: Any = None) -> Method:
     from bokehpipe.infer.engine import LearnedRenderer, TilePolicy
-    from bokehpipe.train.checkpoint import load_model_for_inference
+    from bokehpipe.models.checkpoint import load_for_inference
 
-    model, info = load_model_for_inference(run_dir, device=device)
-    renderer = LearnedRenderer(model, level=info["level"], with_depth=info["with_depth"], device=device,
+    model, record = load_for_inference(run_dir, device=device)
+    renderer = LearnedRenderer(model, level=record.level, with_depth=record.with_depth, device=device,
                                tiles=tiles or TilePolicy(), name=run_dir.name)
-    keep = {k: info[k] for k in ("model", "width", "in_chans", "with_depth", "depth_source", "level", "step", "path")
-            if k in info}
-    return Method(run_dir.name, "learned", bool(info["with_depth"]), renderer, keep)
+    return Method(run_dir.name, "learned", record.with_depth, renderer, record.summary())
 
 
 def evaluate(pairs: Sequence[Pair], methods: Sequence[Method], *, depth: Any | None,
