@@ -79,8 +79,9 @@ def train(ctx: click.Context, state, data, dataset, run_name, model, width, leve
     Under torchrun the same command trains with DDP, e.g.
     `torchrun --nproc-per-node 8 -m bokehpipe --pipeline ebb train --data EBB --run-name ebb`.
     """
+    from bokehpipe.device import resolve_device
+    from bokehpipe.distributed import env_world
     from bokehpipe.train.config import TrainConfig, parse_levels, parse_schedule
-    from bokehpipe.train.distributed import env_world
 
     store = state.store
     root, name = store.resolve_dataset(data=data, dataset=dataset)
@@ -88,10 +89,7 @@ def train(ctx: click.Context, state, data, dataset, run_name, model, width, leve
     schedule = parse_schedule(table)
     if batch is not None or steps is not None:
         schedule = {lv: type(s)(batch or s.batch, steps or s.steps, s.crop, s.lr) for lv, s in schedule.items()}
-    if device == "auto":
-        import torch
-
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = resolve_device(device)
     cfg = TrainConfig(run=run_name, data_root=str(root), dataset=name, model=model, width=width,
                       levels=parse_levels(levels), schedule=schedule, with_depth=with_depth,
                       depth_source=depth_source, train_split=train_split, val_split=val_split or None, crop=crop,

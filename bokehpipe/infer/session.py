@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bokehpipe.data.disparity import DisparitySource
+from bokehpipe.device import resolve_device
 from bokehpipe.errors import BokehpipeError
 from bokehpipe.models.checkpoint import CheckpointRecord
 from bokehpipe.store import ArtifactStore
@@ -99,17 +100,6 @@ class Session:
                        outcomes=outcomes)
 
 
-def _device(requested: str) -> str:
-    import torch
-
-    if requested == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if requested == "cuda" and not torch.cuda.is_available():
-        raise BokehpipeError("--device cuda: no CUDA device is visible (torch.cuda.is_available() is False); "
-                             "use --device cpu")
-    return requested
-
-
 def _render_name(opts: InferOptions) -> str:
     if opts.method:
         return opts.method
@@ -140,7 +130,7 @@ def _default_midas(record: CheckpointRecord | None, device: str) -> tuple[str, s
 
 def plan_session(opts: InferOptions, store: ArtifactStore) -> Session:
     """Everything decided and checked, nothing written yet."""
-    device = _device(opts.device)
+    device = resolve_device(opts.device)
     name = _render_name(opts)
     out_dir = Path(opts.out_dir).expanduser().resolve() if opts.out_dir else store.renders(name)
     folder = Path(opts.folder).expanduser().resolve()

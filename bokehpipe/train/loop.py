@@ -25,16 +25,16 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Subset
 
+from bokehpipe import distributed
 from bokehpipe.data.datasets import BokehPairs, StepSampler, collate, prepare_workers, worker_init
+from bokehpipe.distributed import DistInfo
 from bokehpipe.errors import BokehpipeError
 from bokehpipe.losses import VGGContent, level_loss, load_vgg19
 from bokehpipe.models import count_parameters, create_model
 from bokehpipe.models.checkpoint import checkpoint_path
 from bokehpipe.store import ArtifactStore, atomic_write_json, read_json
-from bokehpipe.train import distributed
 from bokehpipe.train.checkpoint import rng_state, save_checkpoint, set_rng_state
 from bokehpipe.train.config import TrainConfig
-from bokehpipe.train.distributed import DistInfo
 from bokehpipe.train.logging import MetricsLog
 from bokehpipe.train.plan import Plan, env_summary, make_plan
 
