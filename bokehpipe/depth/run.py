@@ -29,7 +29,6 @@ from bokehpipe.depth.cache import (
     attrs_dict,
     fill_command,
     make_provenance,
-    parts_dir,
     verify_cache,
 )
 from bokehpipe.depth.producers import DELAY_ENV, MapProducer, MidasProducer, default_workers
@@ -208,8 +207,3 @@ def _compute(src, pairs: list[Pair], writer: PartWriter, progress) -> int:
         writer.write(entries)
         n += len(entries)
     return n
-
-
-def cache_parts_pending(cache_path: Path) -> int:
-    folder = parts_dir(cache_path)
-    return len(list(folder.glob("*.h5"))) if folder.is_dir() else 0
