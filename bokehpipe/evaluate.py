@@ -65,8 +65,11 @@ def identity_method(device: str = "cpu") -> Method:
 
 def classical_method(name: str, tiles: Any = None, device: str = "cpu") -> Method:
     from bokehpipe.infer.engine import ClassicalRenderer, TilePolicy
+    from bokehpipe.render.calibration import DEFAULT_APERTURE
 
-    return Method(name, "classical", True, ClassicalRenderer(name, tiles=tiles or TilePolicy()))
+    # photos (no metadata): the calibrated f/1.8 of EBB! targets; synthetic sets pass each image's own aperture
+    return Method(name, "classical", True, ClassicalRenderer(name, aperture=DEFAULT_APERTURE,
+                                                             tiles=tiles or TilePolicy()))
 
 
 # Methods scored by name (`--baselines`): a table, so a new method is one line (factory(device=...) -> Method).

@@ -365,7 +365,7 @@ def test_missing_depth_map_fails_that_photo_only(run_cli, tmp_path, few_real):
 
 def test_option_conflicts_are_usage_errors(run_cli, tmp_path, few_real):
     photos, depth, _ = few_real
-    assert "exactly one of" in run_cli("infer", photos).output
+    assert "at most one of" in run_cli("infer", photos, "--run", "a", "--method", "scatter").output
     ck = _tiny_checkpoint(tmp_path / "tiny.pt")
     assert "--focus and --aperture" in run_cli("infer", photos, "--checkpoint", ck, "--focus", "0.5").output
     res = run_cli("infer", photos, "--run", "nope", "--depth", depth)

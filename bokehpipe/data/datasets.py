@@ -220,5 +220,9 @@ def prepare_workers(workers: int) -> None:
 
 
 def worker_init(_: int) -> None:
-    """One torch thread per DataLoader worker: the workers are the parallelism (2-core laptops stay responsive)."""
+    """One torch thread and a sequential OpenCV per DataLoader worker: the workers are the parallelism, and a
+    worker with a thread pool of its own competes with the main process's (bokehpipe/threads.py)."""
+    import cv2
+
     torch.set_num_threads(1)
+    cv2.setNumThreads(0)

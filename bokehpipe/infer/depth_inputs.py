@@ -87,7 +87,7 @@ class ModelDepth:
 
         self.variant = get_variant(variant)
         self.weights_path = registry.resolve(self.variant.weights_name, store, weights,
-                                             flag="--weights PATH (with --depth-model)")
+                                             flag="--weights PATH (with --depth-model), or --depth DIR of depth maps")
         self.device = device
         self.description = f"MiDaS {self.variant.name} on the fly"
         self._model: Any = None

@@ -1,0 +1,71 @@
+"""Auto-focus lands on the subject a photographer would pick, not on whatever is nearest (issue 12)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bokehpipe.errors import BokehpipeError
+from bokehpipe.render.focus import Focus, choose_focus, focus_at
+
+REAL = Path(__file__).resolve().parents[1].parent / "shared" / "realdata"
+
+
+def _subject_and_near_edge(h: int = 120, w: int = 180, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A far plain background (0.1), a textured central subject (0.5) and a nearer branch at the left edge (0.9)."""
+    rng = np.random.default_rng(seed)
+    image = np.full((h, w, 3), 0.55, np.float32) + 0.02 * rng.standard_normal((h, w, 3)).astype(np.float32)
+    disp = np.full((h, w), 0.1, np.float32)
+    yy, xx = np.mgrid[0:h, 0:w]
+    subject = ((xx - w * 0.5) / (0.12 * w)) ** 2 + ((yy - h * 0.5) / (0.3 * h)) ** 2 < 1
+    disp[subject] = 0.5
+    image[subject] = 0.2 + 0.6 * rng.random((int(subject.sum()), 3))
+    branch = xx < 0.12 * w
+    disp[branch] = 0.9
+    image[branch] = 0.3 + 0.3 * rng.random((int(branch.sum()), 3))
+    return np.clip(image, 0, 1), disp
+
+
+def test_auto_focus_picks_the_central_subject_over_a_nearer_edge_object():
+    image, disp = _subject_and_near_edge()
+    f = choose_focus(image, disp)
+    assert isinstance(f, Focus)
+    assert f.disparity == pytest.approx(0.5, abs=0.02)
+    assert 0.3 * 180 < f.x < 0.7 * 180 and f.reason
+
+
+def test_focus_at_reads_the_point_and_says_so():
+    _, disp = _subject_and_near_edge()
+    f = focus_at(disp, 90, 60)
+    assert (f.disparity, f.x, f.y) == (pytest.approx(0.5), 90, 60) and "(90, 60)" in f.reason
+    assert focus_at(disp, 5, 60).disparity == pytest.approx(0.9)
+    with pytest.raises(BokehpipeError, match="outside the 180x120 image"):
+        focus_at(disp, 180, 0)
+
+
+def test_choose_focus_rejects_mismatched_inputs():
+    image, disp = _subject_and_near_edge()
+    with pytest.raises(BokehpipeError, match="choose_focus needs"):
+        choose_focus(image, disp[::2])
+
+
+@pytest.mark.skipif(not (REAL / "portraits" / "21.jpg").is_file(), reason="needs ../shared/realdata")
+@pytest.mark.parametrize("name, subject", [
+    ("21", (690, 530)),  # the woman's face; the near branches at the left edge sit near disparity 0.8
+    ("13", (742, 630)),  # the seated man; the nearer rock fills the bottom edge
+])
+def test_auto_focus_lands_on_the_person_not_the_nearest_thing_in_real_portraits(name, subject):
+    from bokehpipe.data.io import read_image, read_map
+    from bokehpipe.render.focus import has_face_detector
+
+    image = read_image(REAL / "portraits" / f"{name}.jpg")
+    disp = read_map(REAL / "portraits" / "disparity" / f"{name}.png")
+    disp = (disp - disp.min()) / (disp.max() - disp.min())
+    person = focus_at(disp, *subject, radius=20).disparity  # hand-picked on the photo
+    f = choose_focus(image, disp)
+    assert abs(f.disparity - person) < 0.05, f
+    assert float(np.quantile(disp, 0.99)) - person > 0.15  # something really is nearer than the person
+    if name == "21" and has_face_detector():
+        assert "face" in f.reason
