@@ -72,13 +72,24 @@ def classical_method(name: str, tiles: Any = None, device: str = "cpu") -> Metho
                                                              tiles=tiles or TilePolicy()))
 
 
+def bokehnet_method(device: str = "cpu") -> Method:
+    """The shipped BokehNet (scatter + its learned correction; it takes focus and aperture exactly as scatter
+    does)."""
+    from bokehpipe.infer.engine import BokehNetRenderer
+    from bokehpipe.render.learned import load_bokehnet
+
+    model, info = load_bokehnet()
+    return Method("bokehnet", "classical", True, BokehNetRenderer(model), {"path": info["path"]})
+
+
 # Methods scored by name (`--baselines`): a table, so a new method is one line (factory(device=...) -> Method).
 METHODS: dict[str, Callable[..., Method]] = {
     "identity": identity_method,
     "gaussian": lambda device="cpu": classical_method("gaussian", device=device),
     "scatter": lambda device="cpu": classical_method("scatter", device=device),
+    "bokehnet": lambda device="cpu": bokehnet_method(device=device),  # the shipped default renderer
 }
-BASELINES = ("identity", "gaussian", "scatter")  # listed first in every table, in this order
+BASELINES = tuple(METHODS)  # listed first in every table, in this order
 
 
 def build_methods(names: Sequence[str], *, device: str = "cpu") -> list[Method]:

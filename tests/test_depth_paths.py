@@ -124,7 +124,10 @@ def test_classical_renders_agree_through_render_infer_and_eval(stored, run_cli, 
     save = tmp_path / "eval"
     evaluate([pair], [classical_method("scatter")], depth=cache, save_dir=save, save_count=1)
     from_eval = read_image(save / "scatter" / "p1.png")
-    outcomes = _infer_inputs(pair, open_cache(cache_path), tmp_path / "c", ClassicalRenderer("scatter"))
+    from bokehpipe.render.calibration import DEFAULT_APERTURE  # eval's baselines on photos: the calibrated f/1.8
+
+    outcomes = _infer_inputs(pair, open_cache(cache_path), tmp_path / "c",
+                             ClassicalRenderer("scatter", aperture=DEFAULT_APERTURE))
     from_infer = read_image(outcomes[0].job.output)
     assert np.array_equal(from_eval, from_infer)
     # the depth PNG infer writes is the map brought to the photo's size once

@@ -14,7 +14,8 @@ from bokehpipe.cli.common import dataset_options, pass_state
 @click.option("--split", default="val294", show_default=True, help="Split with targets to score (synthetic sets: val).")
 @click.option("--run", "runs", multiple=True, metavar="NAME", help="Learned run in the store to score (repeatable).")
 @click.option("--baselines", default="identity,gaussian,scatter", show_default=True,
-              help="Comma-separated methods by name (identity, gaussian, scatter); '' for none.")
+              help="Comma-separated baselines (identity, gaussian, scatter, bokehnet = the shipped default "
+                   "renderer); '' for none.")
 @click.option("--depth-source", default=None, metavar="SRC",
               help="Depth cache for the baselines and depth-aware runs: gt, png or a MiDaS variant. "
                    "Without it, methods that need depth are skipped with a note.")
