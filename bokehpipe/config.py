@@ -20,9 +20,6 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
-PIPELINE_DIRS = (Path.cwd() / "pipelines", Path(__file__).resolve().parent.parent / "pipelines")
-
-
 def find_pipeline(name_or_path: str | os.PathLike[str]) -> Path:
     """A path as given, else `pipelines/<name>.toml` in the working folder or next to the package."""
     path = Path(name_or_path).expanduser()

@@ -26,9 +26,9 @@ from bokehpipe.data.datasets import photo_of
 from bokehpipe.data.ebb import Pair
 from bokehpipe.data.io import read_image
 from bokehpipe.errors import BokehpipeError
+from bokehpipe.locks import exclusive, lock_beside
 from bokehpipe.store import atomic_write_json, atomic_write_text
 
-BASELINES = ("identity", "gaussian", "scatter", "bokehnet")  # bokehnet: the shipped default renderer
 TABLE_COLUMNS = (("psnr", "PSNR", True), ("ssim", "SSIM", True), ("ms_ssim", "MS-SSIM", True),
                  ("lpips", "LPIPS", False), ("psnr_crop32", "PSNR$_{32}$", True), ("ssim_crop32", "SSIM$_{32}$", True))
 
@@ -60,7 +60,11 @@ class EvalResult:
     n_images: int
 
 
-def classical_method(name: str, tiles: Any = None) -> Method:
+def identity_method(device: str = "cpu") -> Method:
+    return Method("identity", "identity", False)
+
+
+def classical_method(name: str, tiles: Any = None, device: str = "cpu") -> Method:
     from bokehpipe.infer.engine import ClassicalRenderer, TilePolicy
     from bokehpipe.render.calibration import DEFAULT_APERTURE
 
@@ -69,30 +73,42 @@ def classical_method(name: str, tiles: Any = None) -> Method:
                                                              tiles=tiles or TilePolicy()))
 
 
-def baseline_method(name: str) -> Method:
-    """A method that needs no run: identity, a classical renderer, or the shipped BokehNet (scatter + its
-    learned correction; it takes focus and aperture exactly as scatter does)."""
-    if name == "identity":
-        return Method("identity", "identity", False)
-    if name == "bokehnet":
-        from bokehpipe.infer.engine import BokehNetRenderer
-        from bokehpipe.render.learned import load_bokehnet
+def bokehnet_method(device: str = "cpu") -> Method:
+    """The shipped BokehNet (scatter + its learned correction; it takes focus and aperture exactly as scatter
+    does)."""
+    from bokehpipe.infer.engine import BokehNetRenderer
+    from bokehpipe.render.learned import load_bokehnet
 
-        model, info = load_bokehnet()
-        return Method("bokehnet", "classical", True, BokehNetRenderer(model), {"path": info["path"]})
-    return classical_method(name)
+    model, info = load_bokehnet()
+    return Method("bokehnet", "classical", True, BokehNetRenderer(model), {"path": info["path"]})
+
+
+# Methods scored by name (`--baselines`): a table, so a new method is one line (factory(device=...) -> Method).
+METHODS: dict[str, Callable[..., Method]] = {
+    "identity": identity_method,
+    "gaussian": lambda device="cpu": classical_method("gaussian", device=device),
+    "scatter": lambda device="cpu": classical_method("scatter", device=device),
+    "bokehnet": lambda device="cpu": bokehnet_method(device=device),  # the shipped default renderer
+}
+BASELINES = tuple(METHODS)  # listed first in every table, in this order
+
+
+def build_methods(names: Sequence[str], *, device: str = "cpu") -> list[Method]:
+    """Methods from the table by name, or one error naming the unknown ones and the choices."""
+    unknown = sorted(set(names) - set(METHODS))
+    if unknown:
+        raise BokehpipeError(f"unknown baseline {', '.join(unknown)}; choose from {', '.join(METHODS)}")
+    return [METHODS[n](device=device) for n in names]
 
 
 def learned_method(run_dir: Path, device: str, tiles: Any = None) -> Method:
     from bokehpipe.infer.engine import LearnedRenderer, TilePolicy
-    from bokehpipe.train.checkpoint import load_model_for_inference
+    from bokehpipe.models.checkpoint import load_for_inference
 
-    model, info = load_model_for_inference(run_dir, device=device)
-    renderer = LearnedRenderer(model, level=info["level"], with_depth=info["with_depth"], device=device,
+    model, record = load_for_inference(run_dir, device=device)
+    renderer = LearnedRenderer(model, level=record.level, with_depth=record.with_depth, device=device,
                                tiles=tiles or TilePolicy(), name=run_dir.name)
-    keep = {k: info[k] for k in ("model", "width", "in_chans", "with_depth", "depth_source", "level", "step", "path")
-            if k in info}
-    return Method(run_dir.name, "learned", bool(info["with_depth"]), renderer, keep)
+    return Method(run_dir.name, "learned", record.with_depth, renderer, record.summary())
 
 
 def evaluate(pairs: Sequence[Pair], methods: Sequence[Method], *, depth: Any | None,
@@ -177,14 +193,6 @@ def per_image_csv(result: EvalResult) -> str:
     return buf.getvalue()
 
 
-def _fmt(metric: str, value: float) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "--"
-    if math.isinf(value):
-        return "$\\infty$"
-    return f"{value:.2f}" if metric.startswith("psnr") else f"{value:.4f}"
-
-
 def ordered(methods: dict[str, Any]) -> dict[str, Any]:
     """Baselines first (identity, gaussian, scatter), then learned runs as given: summary.json sorts its keys."""
     rank = {name: i for i, name in enumerate(BASELINES)}
@@ -192,39 +200,27 @@ def ordered(methods: dict[str, Any]) -> dict[str, Any]:
 
 
 def latex_table(summary: dict[str, Any], *, aligned: bool = False) -> str:
-    """A tabular fragment (booktabs) with the best value per column in bold; report.tex \\input's it."""
+    """A tabular fragment (booktabs) with the best value per column in bold; report.tex \\input's it.
+    Written by the one table writer (`bokehpipe.tables`), so eval and the report print numbers alike."""
+    from bokehpipe.tables import esc, fmt, tabular
+
     key = "metrics_aligned" if aligned else "metrics"
     methods = {n: e[key] for n, e in ordered(summary["methods"]).items() if key in e}
     cols = [(k, label, hi) for k, label, hi in TABLE_COLUMNS if any(k in v for v in methods.values())]
-    best = {}
-    for k, _, hi in cols:
-        vals = [v[k] for v in methods.values() if k in v and math.isfinite(v[k])]
-        if vals:
-            best[k] = max(vals) if hi else min(vals)
-    up, down = "$\\uparrow$", "$\\downarrow$"
-    header = " & ".join(label + (up if hi else down) for _, label, hi in cols)
-    lines = ["\\begin{tabular}{l" + "r" * len(cols) + "}", "\\toprule", f"Method & {header} \\\\", "\\midrule"]
-    for name, values in methods.items():
-        cells = []
-        for k, _, _ in cols:
-            text = _fmt(k, values.get(k, math.nan))
-            cells.append(f"\\textbf{{{text}}}" if k in best and values.get(k) == best[k] else text)
-        lines.append(f"{_latex_escape(name)} & " + " & ".join(cells) + " \\\\")
-    lines += ["\\bottomrule", "\\end{tabular}", ""]
-    return "\n".join(lines)
-
-
-def _latex_escape(text: str) -> str:
-    return text.replace("\\", "\\textbackslash{}").replace("_", "\\_").replace("&", "\\&").replace("%", "\\%")
+    header = ["Method"] + [label + ("$\\uparrow$" if hi else "$\\downarrow$") for _, label, hi in cols]
+    rows = [[esc(name)] + [fmt(k, values.get(k)) for k, _, _ in cols] for name, values in methods.items()]
+    return tabular(header, rows, bold_best={i + 1: hi for i, (_, _, hi) in enumerate(cols)})
 
 
 def text_table(summary: dict[str, Any], *, aligned: bool = False) -> str:
+    from bokehpipe.tables import fmt
+
     key = "metrics_aligned" if aligned else "metrics"
     cols = [k for k, _, _ in TABLE_COLUMNS if any(k in e.get(key, {}) for e in summary["methods"].values())]
     lines = [f"{'method':<22}" + "".join(f"{c:>13}" for c in cols)]
     for name, entry in ordered(summary["methods"]).items():
         values = entry.get(key, {})
-        cells = [_fmt(c, values.get(c, math.nan)).replace("$\\infty$", "inf") for c in cols]
+        cells = [fmt(c, values.get(c)).replace("$\\infty$", "inf") for c in cols]
         lines.append(f"{name:<22}" + "".join(f"{cell:>13}" for cell in cells))
     return "\n".join(lines)
 
@@ -239,6 +235,70 @@ def write_reports(summary: dict[str, Any], result: EvalResult, out_dir: Path) ->
         atomic_write_text(paths["tex_aligned"], latex_table(summary, aligned=True))
     atomic_write_json(paths["json"], summary)
     return paths
+
+
+def depth_notes(methods: Sequence[Method], depth_source: str | None) -> list[str]:
+    """Depth compatibility: a learned run scored with maps other than those it was trained on is said so."""
+    notes = []
+    for m in methods:
+        want = m.info.get("depth_source")
+        if m.kind == "learned" and m.needs_depth and depth_source and want and want != depth_source:
+            notes.append(f"note: run {m.name} was trained on {want} depth and is scored with {depth_source}")
+    return notes
+
+
+@dataclass
+class EvalRun:
+    """One `bokehpipe eval`: what was scored, the summary written, where, and notes for the user."""
+
+    summary: dict[str, Any]
+    result: EvalResult
+    out_dir: Path
+    paths: dict[str, Path]
+    notes: list[str]
+
+
+def run_eval(store: Any, *, data: str | None, dataset: str | None, split: str, runs: Sequence[str],
+             baselines: Sequence[str], depth_source: str | None, focus: str = "metadata", align: bool = False,
+             limit: int | None = None, save_predictions: int = 0, device: str = "cpu", tag: str | None = None,
+             command: str = "", progress: Callable[[int], Callable[[int], None]] | None = None) -> EvalRun:
+    """Resolve the split, the methods and the depth cache, score, and write the reports (`write_reports`).
+
+    `progress(total)` returns a callable ticked once per image (a progress bar's `update`).
+    """
+    from bokehpipe.data.ebb import load_index
+    from bokehpipe.device import resolve_device
+    from bokehpipe.metrics import PROTOCOL
+    from bokehpipe.metrics.lpips import load_lpips
+
+    device = resolve_device(device)
+    root, name = store.resolve_dataset(data=data, dataset=dataset)
+    pairs = load_index(root).split(split, require_targets=True)[:limit]
+    methods = build_methods(baselines, device=device)
+    methods += [learned_method(store.run(r), device) for r in runs]
+    depth, depth_note = None, "none"
+    if depth_source:
+        from bokehpipe.depth.cache import open_depth_cache
+
+        depth = open_depth_cache(store, name, depth_source, split)
+        depth_note = str(depth.path)
+    notes = depth_notes(methods, depth_source)
+    metadata = load_metadata(root) if focus == "metadata" else None
+    lpips, lpips_note = load_lpips(store, device)
+    tag = tag or "-".join(filter(None, [name, split, depth_source]))
+    out_dir = store.eval_report(tag)
+    with exclusive(lock_beside(out_dir), what=f"the eval report {tag!r}"):  # one writer per tag
+        result = evaluate(pairs, methods, depth=depth, metadata=metadata, lpips=lpips, align=align,
+                          save_dir=out_dir / "predictions", save_count=save_predictions,
+                          progress=progress(len(pairs)) if progress is not None else None)
+        summary = summarize(result)
+        summary.update(dataset=name, dataset_root=str(root), split=split, depth_source=depth_source,
+                       depth_cache=depth_note, focus="metadata" if metadata else "auto", align=align,
+                       protocol=PROTOCOL.describe(), lpips="present" if lpips is not None else f"absent: {lpips_note}",
+                       command=command, created=time.strftime("%Y-%m-%dT%H:%M:%S"))
+        paths = write_reports(summary, result, out_dir)
+    store.record(paths["json"], "eval", dataset=name, split=split)
+    return EvalRun(summary, result, out_dir, paths, notes)
 
 
 def load_metadata(root: Path) -> dict[str, dict[str, Any]] | None:

@@ -10,11 +10,12 @@ from bokehpipe import __version__
 from bokehpipe.store import ArtifactStore
 
 
-def _version(dist: str) -> str:
+def package_version(dist: str, missing: str = "absent") -> str:
+    """An installed distribution's version, or `missing` (the one lookup: `info` and cache provenance)."""
     try:
         return importlib.metadata.version(dist)
     except importlib.metadata.PackageNotFoundError:
-        return "not installed"
+        return missing
 
 
 def versions() -> dict[str, str]:
@@ -27,7 +28,7 @@ def versions() -> dict[str, str]:
                        if torch.cuda.is_available() else "not available (CPU only)")
     except ImportError:
         out["torch"], out["cuda"] = "not installed", "unknown"
-    out["timm"] = _version("timm")
+    out["timm"] = package_version("timm", "not installed")
     return out
 
 
@@ -48,11 +49,12 @@ def _depth_summary(path) -> dict[str, Any]:
         import h5py
 
         with h5py.File(path, "r") as fh:
-            attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in fh.attrs.items()}
+            from bokehpipe.depth.cache import attrs_dict
+
+            attrs = attrs_dict(fh.attrs)
             count = len(fh.keys())
     except (OSError, ImportError) as exc:
         return {"summary": f"unreadable: {exc}"}
-    attrs = {k: (v.item() if hasattr(v, "item") and getattr(v, "ndim", 1) == 0 else v) for k, v in attrs.items()}
     return {"summary": f"{count} maps", "provenance": {k: str(v) for k, v in attrs.items()}}
 
 

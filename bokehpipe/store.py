@@ -17,6 +17,7 @@ not at all, so a crash never leaves a half-written file where a good one stood. 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import re
@@ -70,6 +71,17 @@ def remove_stale_temporaries(folder: str | os.PathLike[str]) -> int:
                 tmp.unlink()
                 removed += 1
     return removed
+
+def file_digest(path: str | os.PathLike[str]) -> tuple[str, int]:
+    """(sha256 hex, size in bytes) of a file, read in 1 MiB blocks: the one file fingerprint (depth-cache
+    staleness, weights verification)."""
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 20):
+            digest.update(block)
+            size += len(block)
+    return digest.hexdigest(), size
 
 
 def _read_umask() -> int:

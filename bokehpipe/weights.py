@@ -113,12 +113,10 @@ def get_spec(name: str) -> WeightsSpec:
                              "(see `bokehpipe weights list`)") from None
 
 
-def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    from bokehpipe.store import file_digest
+
+    return file_digest(path)[0]
 
 
 def offline() -> bool:

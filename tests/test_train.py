@@ -15,8 +15,7 @@ import torch
 from bokehpipe.bench.train_bench import write_toy_dataset
 from bokehpipe.losses import level_loss
 from bokehpipe.models import create_model
-from bokehpipe.train import find_checkpoint, load_model_for_inference
-from bokehpipe.train.checkpoint import load_checkpoint
+from bokehpipe.models.checkpoint import find_checkpoint, load_for_inference, read_checkpoint
 from bokehpipe.train.config import TrainConfig, parse_levels
 
 BASE = ("--model", "pynet-xs", "--crop", "64", "--val-split", "val", "--val-every", "2", "--log-every", "1",
@@ -97,8 +96,9 @@ def test_run_folder_config_metrics_and_checkpoints(toy: Path, run_cli, store_roo
     assert ck["config"]["schedule"]["6"] == {"batch": 3, "steps": 2, "crop": 96, "lr": None}
     assert set(ck) >= {"model", "optimizer", "scaler", "rng", "config", "info", "step", "level"}
     assert find_checkpoint(run) == run / "checkpoints" / "level6" / "best.pt"
-    model, info = load_model_for_inference(run)
-    assert (info["model"], info["in_chans"], info["with_depth"], info["level"]) == ("pynet-xs", 3, False, 6)
+    model, record = load_for_inference(run)
+    assert (record.model, record.in_chans, record.with_depth, record.level) == ("pynet-xs", 3, False, 6)
+    assert record.model_kwargs == {"in_chans": 3, "width": 0.25}
     assert not model.training and model(torch.rand(1, 3, 64, 64), 6).shape == (1, 3, 4, 4)
 
 
@@ -125,8 +125,8 @@ def test_resume_rules_leave_the_run_folder_untouched(toy: Path, run_cli, store_r
     # the next level follows the finished one, in the same run
     res = _train(run_cli, toy, "r", "--levels", "5")
     assert res.exit_code == 0 and "level 6 finished (2 steps); level 5 starts from" in res.output
-    ck5 = load_checkpoint(run / "checkpoints" / "level5" / "last.pt")
-    ck6 = load_checkpoint(run / "checkpoints" / "level6" / "last.pt")
+    ck5 = read_checkpoint(run / "checkpoints" / "level5" / "last.pt")
+    ck6 = read_checkpoint(run / "checkpoints" / "level6" / "last.pt")
     assert torch.equal(ck5["model"]["l7_head.weight"], ck6["model"]["l7_head.weight"])  # unused by level 5
     assert not torch.equal(ck5["model"]["enc3.branches.0.0.0.weight"], ck6["model"]["enc3.branches.0.0.0.weight"])
     levels = [r["level"] for r in csv.DictReader((run / "metrics.csv").open())]
@@ -154,8 +154,8 @@ def test_depth_cache_training_and_missing_ids(toy: Path, run_cli, store_root: Pa
         assert run_cli("depth", "--data", toy, "--split", split, "--source", "gt").exit_code == 0
     res = _train(run_cli, toy, "d", "--levels", "7", depth=True)
     assert res.exit_code == 0, res.output
-    _, info = load_model_for_inference(store_root / "runs" / "d")
-    assert info["in_chans"] == 4 and info["with_depth"] and info["depth_source"] == "gt"
+    _, record = load_for_inference(store_root / "runs" / "d")
+    assert record.in_chans == 4 and record.with_depth and record.depth_source == "gt"
     cache = store_root / "depth" / toy.name / "gt" / "train.h5"
     with h5py.File(cache, "a") as h5:
         del h5["1"]

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from bokehpipe.bench.train_bench import write_toy_dataset
-from bokehpipe.train.checkpoint import load_model_for_inference
+from bokehpipe.models.checkpoint import load_for_inference
 
 
 def _common(store: Path, data: Path) -> list[str]:
@@ -53,7 +53,7 @@ def test_two_process_ddp_matches_single_process(tmp_path: Path, bokehpipe_exe: l
     for name, path in (("ddp", runs / "ddp" / "checkpoints" / "level6" / "last.pt"),
                        ("single", runs / "single" / "checkpoints" / "level6" / "last.pt"),
                        ("start", runs / "single" / "checkpoints" / "level7" / "last.pt")):
-        model, _ = load_model_for_inference(path)
+        model, _ = load_for_inference(path)
         with torch.no_grad():
             outs[name] = model(x, 6)
     assert float((outs["ddp"] - outs["single"]).abs().max()) < 1e-3

@@ -108,8 +108,9 @@ def run_bench(models: list[str], *, images: int = 8, size: tuple[int, int] = (15
 
     from bokehpipe.depth.cache import Entry, make_provenance
     from bokehpipe.depth.model import create_midas
-    from bokehpipe.depth.run import resolve_device, run_depth
+    from bokehpipe.depth.run import run_depth
     from bokehpipe.depth.shards import PartWriter, merge
+    from bokehpipe.device import resolve_device
 
     if threads:
         torch.set_num_threads(threads)

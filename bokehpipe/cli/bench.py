@@ -48,9 +48,12 @@ def bench(state, models, renderers, depth_models, train_levels, train_model, cro
     def on_row(kind, row):
         click.echo(f"  {kind:<9}{row['name']:<24} done", err=True)
 
+    from bokehpipe.device import resolve_device
+
     result = run_suite(models=_names(models), renderers=_names(renderers), depth_models=_names(depth_models),
                        train_levels=[int(v) for v in _names(train_levels)], train_model=train_model, size=(w, h),
-                       device=device, repeats=repeats, crop=crop, batch=batch, threads=threads, on_row=on_row)
+                       device=resolve_device(device), repeats=repeats, crop=crop, batch=batch, threads=threads,
+                       on_row=on_row)
     path = state.store.reports_dir / "bench.json"
     atomic_write_json(path, result)
     click.echo(format_table(result))

@@ -8,9 +8,8 @@ from __future__ import annotations
 import click
 
 from bokehpipe.cli.common import dataset_options, echo_json, pass_state
+from bokehpipe.depth import SOURCES
 from bokehpipe.depth.variants import DEFAULT_CPU, DEFAULT_GPU, variant_names
-
-SOURCES = ("midas", "gt", "png")
 
 
 def _cache_options(func):

@@ -1,4 +1,6 @@
-"""`bokehpipe eval`: score learned runs and the classical baselines on one split under one protocol."""
+"""`bokehpipe eval`: score learned runs and the classical baselines on one split under one protocol.
+
+Options only; the work is the library's (`bokehpipe.evaluate.run_eval`)."""
 
 from __future__ import annotations
 
@@ -36,58 +38,34 @@ def eval_(state, data, dataset, split, runs, baselines, depth_source, focus, ali
     Output: store/reports/eval/<tag>/{per_image.csv,summary.json,table.tex}.
     """
     import sys
-    import time
 
     from tqdm import tqdm
 
     from bokehpipe import evaluate as ev
-    from bokehpipe.data.ebb import load_index
-    from bokehpipe.errors import BokehpipeError
-    from bokehpipe.locks import exclusive, lock_beside
-    from bokehpipe.metrics import PROTOCOL
-    from bokehpipe.metrics.lpips import load_lpips
 
-    store = state.store
-    root, name = store.resolve_dataset(data=data, dataset=dataset)
-    pairs = load_index(root).split(split, require_targets=True)[:limit]
-    wanted = [b.strip() for b in baselines.split(",") if b.strip()]
-    unknown = sorted(set(wanted) - set(ev.BASELINES))
-    if unknown:
-        raise BokehpipeError(f"unknown baseline {', '.join(unknown)}; choose from {', '.join(ev.BASELINES)}")
-    methods = [ev.baseline_method(b) for b in wanted]
-    methods += [ev.learned_method(store.run(r), device) for r in runs]
-    depth, depth_note = None, "none"
-    if depth_source:
-        from bokehpipe.depth.cache import open_depth_cache
+    bars: list[tqdm] = []
 
-        depth = open_depth_cache(store, name, depth_source, split)
-        depth_note = str(depth.path)
-    for m in methods:
-        want = m.info.get("depth_source")
-        if m.kind == "learned" and m.needs_depth and depth_source and want and want != depth_source:
-            click.echo(f"note: run {m.name} was trained on {want} depth and is scored with {depth_source}", err=True)
-    metadata = ev.load_metadata(root) if focus == "metadata" else None
-    lpips, lpips_note = load_lpips(store, device)
-    tag = tag or "-".join(filter(None, [name, split, depth_source]))
-    out_dir = store.eval_report(tag)
-    with exclusive(lock_beside(out_dir), what=f"the eval report {tag!r}"):  # one writer per tag
-        with tqdm(total=len(pairs), desc="eval", unit="img", leave=False, disable=None) as bar:
-            result = ev.evaluate(pairs, methods, depth=depth, metadata=metadata, lpips=lpips, align=align,
-                                 save_dir=out_dir / "predictions", save_count=save_predictions, progress=bar.update)
-        summary = ev.summarize(result)
-        summary.update(dataset=name, dataset_root=str(root), split=split, depth_source=depth_source,
-                       depth_cache=depth_note,
-                       focus="metadata" if metadata else "auto", align=align, protocol=PROTOCOL.describe(),
-                       lpips="present" if lpips is not None else f"absent: {lpips_note}",
-                       command="bokehpipe " + " ".join(sys.argv[1:]), created=time.strftime("%Y-%m-%dT%H:%M:%S"))
-        paths = ev.write_reports(summary, result, out_dir)
-    store.record(paths["json"], "eval", dataset=name, split=split)
-    click.echo(f"{name} / {split}: {result.n_images} images, depth: {depth_source or 'none'}, "
-               f"focus: {summary['focus']}, LPIPS: {'present' if lpips is not None else 'absent'}")
+    def progress(total: int):
+        bars.append(tqdm(total=total, desc="eval", unit="img", leave=False, disable=None))
+        return bars[-1].update
+
+    try:
+        done = ev.run_eval(state.store, data=data, dataset=dataset, split=split, runs=runs,
+                           baselines=[b.strip() for b in baselines.split(",") if b.strip()], depth_source=depth_source,
+                           focus=focus, align=align, limit=limit, save_predictions=save_predictions, device=device,
+                           tag=tag, command="bokehpipe " + " ".join(sys.argv[1:]), progress=progress)
+    finally:
+        for bar in bars:
+            bar.close()
+    summary, result = done.summary, done.result
+    for note in done.notes:
+        click.echo(note, err=True)
+    click.echo(f"{summary['dataset']} / {summary['split']}: {result.n_images} images, depth: {depth_source or 'none'}, "
+               f"focus: {summary['focus']}, LPIPS: {'present' if summary['lpips'] == 'present' else 'absent'}")
     click.echo(ev.text_table(summary))
     if align:
         click.echo("aligned (per-image colour gain fit on the target; a diagnostic, not a headline number):")
         click.echo(ev.text_table(summary, aligned=True))
     for method, why in result.skipped.items():
         click.echo(f"skipped {method}: {why}")
-    click.echo(f"wrote {out_dir}/ (per_image.csv, summary.json, table.tex)")
+    click.echo(f"wrote {done.out_dir}/ (per_image.csv, summary.json, table.tex)")

@@ -96,6 +96,7 @@ def train(ctx: click.Context, state, **params) -> None:
     `torchrun --nproc-per-node 8 -m bokehpipe --pipeline ebb train --data EBB --run-name ebb`.
     """
     from bokehpipe.data.ebb import load_index
+    from bokehpipe.distributed import env_world
     from bokehpipe.train.config import TrainConfig, parse_levels, parse_schedule
     from bokehpipe.train.defaults import (
         describe_plan,
@@ -104,7 +105,6 @@ def train(ctx: click.Context, state, **params) -> None:
         make_missing_val_cache,
         own_val_split,
     )
-    from bokehpipe.train.distributed import env_world
 
     store = state.store
     rank, world, _ = env_world()
@@ -190,10 +190,9 @@ def _resolve_defaults(ctx: click.Context, state, params: dict):
     lines: list[str] = []
     pipeline = state.pipeline
     pipeline_path = str(state.pipeline_path) if state.pipeline_path else None
-    if p["device"] == "auto":
-        import torch
+    from bokehpipe.device import resolve_device
 
-        p["device"] = "cuda" if torch.cuda.is_available() else "cpu"
+    p["device"] = resolve_device(p["device"])
     if state.pipeline_path is None and p["device"].startswith("cpu"):
         from bokehpipe.train.defaults import CPU_PIPELINE, cpu_defaults
 

@@ -59,11 +59,6 @@ def make_network_input(rgb_full: np.ndarray, disparity: np.ndarray | None, *, wi
     return np.ascontiguousarray(np.concatenate(chans, 0), dtype=np.float32)
 
 
-def level_size(crop: int, level: int) -> int:
-    """Target side at `level` for a half-resolution crop side `crop` (level 2 = crop, level 1 = 2 * crop)."""
-    return int(crop * 2 ** (2 - level))
-
-
 def photo_of(pair: Pair) -> Photo:
     """The key a `DisparitySource` looks a pair's map up by."""
     return Photo(pair.id, pair.input)

@@ -3,3 +3,5 @@
 Light on purpose: importing the package loads neither torch nor timm. Readers use
 `bokehpipe.depth.cache.DepthCache` / `open_depth_cache`; builders use `bokehpipe.depth.model.create_midas`.
 """
+
+SOURCES = ("midas", "gt", "png")  # `bokehpipe depth --source`: computed, a synthetic set's truth, PyNET maps

@@ -15,8 +15,6 @@ maps from different models or weights are never mixed or reused silently.
 
 from __future__ import annotations
 
-import hashlib
-import importlib.metadata
 import os
 import time
 from collections.abc import Iterable, Iterator, Mapping
@@ -29,32 +27,16 @@ import numpy as np
 
 from bokehpipe.data.disparity import Photo
 from bokehpipe.data.io import resize
+from bokehpipe.depth import SOURCES
 from bokehpipe.errors import BokehpipeError
+from bokehpipe.inventory import package_version
+from bokehpipe.store import file_digest
 
 SCHEMA_VERSION = 1
 KIND = "bokehpipe-depth-cache"
 IDENTITY = ("schema_version", "source", "model", "weights_sha256", "input_rule", "normalisation", "precision")
-SOURCES = ("midas", "gt", "png")
 COMPRESSION = {"compression": "gzip", "compression_opts": 4, "shuffle": True, "fletcher32": True}
 CHUNK = 256
-
-
-def file_digest(path: str | os.PathLike[str]) -> tuple[str, int]:
-    """(sha256 hex, size in bytes) of a source file: the fingerprint that marks a cached map stale."""
-    digest = hashlib.sha256()
-    size = 0
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 20):
-            digest.update(block)
-            size += len(block)
-    return digest.hexdigest(), size
-
-
-def _version(package: str) -> str:
-    try:
-        return importlib.metadata.version(package)
-    except importlib.metadata.PackageNotFoundError:
-        return "absent"
 
 
 def fill_command(dataset: str, split: str, source: str, model: str, data_root: str | None = None) -> str:
@@ -77,8 +59,8 @@ def make_provenance(*, source: str, model: str, dataset: str, split: str, datase
         "weights_sha256": weights_sha256, "weights_file": weights_file, "input_rule": input_rule,
         "normalisation": normalisation, "precision": precision, "dataset": dataset, "split": split,
         "dataset_root": dataset_root, "fill_command": command,
-        "bokehpipe_version": _version("bokehpipe"), "torch_version": _version("torch"),
-        "timm_version": _version("timm"), "h5py_version": h5py.__version__, "numpy_version": np.__version__,
+        "bokehpipe_version": package_version("bokehpipe"), "torch_version": package_version("torch"),
+        "timm_version": package_version("timm"), "h5py_version": h5py.__version__, "numpy_version": np.__version__,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
 

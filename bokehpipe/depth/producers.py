@@ -25,10 +25,11 @@ import numpy as np
 from bokehpipe.data.disparity import normalise
 from bokehpipe.data.ebb import Pair
 from bokehpipe.data.io import read_image, read_map
-from bokehpipe.depth.cache import Entry, file_digest
+from bokehpipe.depth.cache import Entry
 from bokehpipe.depth.transforms import NORMALISATION
 from bokehpipe.depth.variants import MidasVariant
 from bokehpipe.errors import BokehpipeError
+from bokehpipe.store import file_digest
 
 MAP_NORMALISATION = ("per-image min-max of the stored map (near = bright) -> [0, 1], near = 1; "
                      "raw range in each entry's raw_min/raw_max")

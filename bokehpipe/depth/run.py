@@ -29,7 +29,6 @@ from bokehpipe.depth.cache import (
     attrs_dict,
     fill_command,
     make_provenance,
-    parts_dir,
     verify_cache,
 )
 from bokehpipe.depth.producers import DELAY_ENV, MapProducer, MidasProducer, default_workers
@@ -43,6 +42,7 @@ from bokehpipe.depth.shards import (
     run_lock,
 )
 from bokehpipe.depth.variants import default_variant, get_variant
+from bokehpipe.device import resolve_device
 from bokehpipe.errors import BokehpipeError
 from bokehpipe.store import ArtifactStore
 
@@ -66,67 +66,6 @@ class DepthRunResult:
                 "skipped": self.skipped, "computed": self.computed, "cached": self.cached,
                 "seconds": round(self.seconds, 3), "rank": self.rank, "world_size": self.world_size,
                 "verify": self.report.to_json() if self.report is not None else None}
-
-
-class _Dist:
-    """torchrun environment (RANK / WORLD_SIZE); a process group only when there is more than one rank."""
-
-    def __init__(self) -> None:
-        self.rank = int(os.environ.get("RANK", "0"))
-        self.world_size = int(os.environ.get("WORLD_SIZE", "1"))
-        self.local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-        self._owns_group = False
-
-    def start(self) -> None:
-        if self.world_size > 1:
-            import torch.distributed as dist
-
-            if not dist.is_initialized():
-                # gloo only coordinates (plan broadcast, barriers); maps never travel between ranks.
-                dist.init_process_group("gloo", timeout=timedelta(days=1))
-                self._owns_group = True
-
-    def broadcast(self, obj: Any) -> Any:
-        if self.world_size == 1:
-            return obj
-        import torch.distributed as dist
-
-        box = [obj]
-        dist.broadcast_object_list(box, src=0)
-        return box[0]
-
-    def total(self, n: int) -> int:
-        """Sum of `n` over ranks (how many maps the whole job computed)."""
-        if self.world_size == 1:
-            return n
-        import torch.distributed as dist
-
-        counts: list[Any] = [None] * self.world_size
-        dist.all_gather_object(counts, n)
-        return sum(int(c) for c in counts)
-
-    def barrier(self) -> None:
-        if self.world_size > 1:
-            import torch.distributed as dist
-
-            dist.barrier()
-
-    def stop(self) -> None:
-        if self._owns_group:
-            import torch.distributed as dist
-
-            dist.destroy_process_group()
-
-
-def resolve_device(device: str | None, local_rank: int = 0) -> str:
-    """'auto' -> 'cuda:<local rank>' when CUDA is available, else 'cpu'."""
-    import torch
-
-    if device not in (None, "auto"):
-        if str(device).startswith("cuda") and not torch.cuda.is_available():
-            raise BokehpipeError(f"--device {device}: no CUDA device here; use --device cpu (or auto)")
-        return str(device)
-    return f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu"
 
 
 def make_source(source: str, store: ArtifactStore, *, model: str | None, weights: str | None, device: str,
@@ -191,13 +130,15 @@ def run_depth(store: ArtifactStore, *, split: str, data: str | None = None, data
     `progress(total)` is called once on rank 0 with the number of maps this rank computes and returns a
     callable ticked per map (a tqdm bar's `update`, say); library code prints nothing itself.
     """
+    from bokehpipe import distributed
+
     start = time.time()
-    dist = _Dist()
     root, name = store.resolve_dataset(data=data, dataset=dataset)
     pairs = load_index(root).split(split)
     if not pairs:
         raise BokehpipeError(f"{root}: split {split!r} has no photos")
-    device = resolve_device(device, dist.local_rank) if source == "midas" else "cpu"
+    _, world, local_rank = distributed.env_world()
+    device = resolve_device(device, local_rank if world > 1 else None) if source == "midas" else "cpu"
     src = make_source(source, store, model=model, weights=weights, device=device, precision=precision,
                       batch_size=batch_size, workers=workers, net_size=net_size, degrade=degrade)
     src.check(pairs, split)
@@ -207,7 +148,8 @@ def run_depth(store: ArtifactStore, *, split: str, data: str | None = None, data
     identity = src.identity()
     provenance = make_provenance(source=source, dataset=name, split=split, dataset_root=str(root),
                                  command=command, **identity)
-    dist.start()
+    # gloo only coordinates (plan broadcast, barriers); maps never travel between ranks
+    dist = distributed.setup(device, backend="gloo", timeout=timedelta(days=1))
     try:
         with run_lock(cache_path) if dist.rank == 0 else contextlib.nullcontext():
             plan: dict[str, Any] | str
@@ -216,18 +158,18 @@ def run_depth(store: ArtifactStore, *, split: str, data: str | None = None, data
                     plan = _plan(cache_path, pairs, provenance, overwrite)
                 except BokehpipeError as exc:
                     plan = str(exc)
-                    dist.broadcast(plan)
+                    distributed.broadcast_object(dist, plan)
                     raise
             else:
                 plan = ""
-            plan = dist.broadcast(plan)
+            plan = distributed.broadcast_object(dist, plan)
             if isinstance(plan, str):
                 raise BokehpipeError(plan)
             by_id = {p.id: p for p in pairs}
-            mine = [by_id[i] for i in plan["todo"][dist.rank::dist.world_size]]
+            mine = [by_id[i] for i in plan["todo"][dist.rank::dist.world]]
             computed = _compute(src, mine, PartWriter(cache_path, provenance, token=plan["token"], rank=dist.rank),
                                 progress if dist.rank == 0 else None)
-            computed = dist.total(computed)  # also the barrier before the merge
+            computed = distributed.total(dist, computed)  # also the barrier before the merge
             report, cached = None, 0
             if dist.rank == 0:
                 parts = list_parts(cache_path)
@@ -240,12 +182,12 @@ def run_depth(store: ArtifactStore, *, split: str, data: str | None = None, data
                     expected = {p.id: (p.input if source == "midas" else p.depth) for p in pairs}
                     report = verify_cache(cache_path, expected, wanted=provenance)
                     cached = report.ok_ids
-            dist.barrier()
+            distributed.barrier(dist)
     finally:
         src.close()
-        dist.stop()
+        distributed.cleanup(dist)
     return DepthRunResult(cache_path, name, split, len(pairs), plan["skipped"], computed, cached, report,
-                          time.time() - start, dist.rank, dist.world_size)
+                          time.time() - start, dist.rank, dist.world)
 
 
 def _compute(src, pairs: list[Pair], writer: PartWriter, progress) -> int:
@@ -265,8 +207,3 @@ def _compute(src, pairs: list[Pair], writer: PartWriter, progress) -> int:
         writer.write(entries)
         n += len(entries)
     return n
-
-
-def cache_parts_pending(cache_path: Path) -> int:
-    folder = parts_dir(cache_path)
-    return len(list(folder.glob("*.h5"))) if folder.is_dir() else 0

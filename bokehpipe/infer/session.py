@@ -13,11 +13,12 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from bokehpipe.data.disparity import DisparitySource
+from bokehpipe.device import resolve_device
 from bokehpipe.errors import BokehpipeError
 from bokehpipe.locks import exclusive
+from bokehpipe.models.checkpoint import CheckpointRecord
 from bokehpipe.paths import check_writable_dir
 from bokehpipe.store import ArtifactStore, remove_stale_temporaries
 
@@ -149,17 +150,6 @@ class Session:
         return entries
 
 
-def _device(requested: str) -> str:
-    import torch
-
-    if requested == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if requested == "cuda" and not torch.cuda.is_available():
-        raise BokehpipeError("--device cuda: no CUDA device is visible (torch.cuda.is_available() is False); "
-                             "use --device cpu")
-    return requested
-
-
 def uses_default(opts: InferOptions) -> bool:
     """No --run, --checkpoint or --method: the shipped BokehNet renders."""
     return not (opts.method or opts.run or opts.checkpoint)
@@ -179,13 +169,13 @@ def _render_name(opts: InferOptions) -> str:
     return path.stem if path.is_file() else path.name
 
 
-def _default_midas(info: dict[str, Any], device: str) -> tuple[str, str | None]:
+def _default_midas(record: CheckpointRecord | None, device: str) -> tuple[str, str | None]:
     """The MiDaS variant to run when no depth is given: the one the run was trained on, else the device's
     default; plus a warning when the run was trained on other maps."""
     from bokehpipe.depth.variants import default_variant, get_variant
 
     fallback = default_variant("cuda" if device.startswith("cuda") else "cpu")
-    trained_with = info.get("depth_source")
+    trained_with = record.depth_source if record is not None else None
     if not trained_with:
         return fallback, None
     try:
@@ -197,7 +187,7 @@ def _default_midas(info: dict[str, Any], device: str) -> tuple[str, str | None]:
 
 def plan_session(opts: InferOptions, store: ArtifactStore) -> Session:
     """Everything decided and checked, nothing written yet."""
-    device = _device(opts.device)
+    device = resolve_device(opts.device)
     name = _render_name(opts)
     out_dir = Path(opts.out_dir).expanduser().resolve() if opts.out_dir else store.renders(name)
     check_writable_dir(out_dir)  # before any model or photo is loaded
@@ -205,7 +195,7 @@ def plan_session(opts: InferOptions, store: ArtifactStore) -> Session:
     notes: list[str] = []
     tiles = TilePolicy(max_pixels=opts.max_pixels, tile=opts.tile, overlap=opts.tile_overlap)
 
-    model = info = None
+    model = record = None
     from bokehpipe.render.calibration import DEFAULT_APERTURE
 
     aperture = DEFAULT_APERTURE if opts.aperture is None else float(opts.aperture)
@@ -215,7 +205,7 @@ def plan_session(opts: InferOptions, store: ArtifactStore) -> Session:
         bokehnet, _ = load_bokehnet()
         needs_depth = True
     elif opts.method is None:
-        from bokehpipe.train.checkpoint import find_checkpoint, load_model_for_inference
+        from bokehpipe.models.checkpoint import find_checkpoint, load_for_inference
 
         if opts.run is not None:
             run_dir = store.run(opts.run)
@@ -226,19 +216,18 @@ def plan_session(opts: InferOptions, store: ArtifactStore) -> Session:
             ckpt = find_checkpoint(run_dir, "best")
         else:
             ckpt = Path(opts.checkpoint)  # type: ignore[arg-type]
-        model, info = load_model_for_inference(ckpt, device="cpu")
-        with_depth = bool(info.get("with_depth", info.get("in_chans", 4) == 4))
-        needs_depth = with_depth
-        notes.append(f"model {info.get('model', '?')} level {info.get('level', 1)} "
-                     f"({'RGB + depth' if with_depth else 'RGB only'}) from {info.get('path', ckpt)}")
-        if int(info.get("level", 1)) != 1:
-            notes.append(f"note: this run is trained only to level {info['level']}; its output is upsampled to "
+        model, record = load_for_inference(ckpt, device="cpu")
+        needs_depth = record.with_depth
+        notes.append(f"model {record.model} level {record.level} "
+                     f"({'RGB + depth' if needs_depth else 'RGB only'}) from {record.path}")
+        if record.level != 1:
+            notes.append(f"note: this run is trained only to level {record.level}; its output is upsampled to "
                          "full resolution")
     else:
         needs_depth = True
     default_model = None
     if needs_depth and not (opts.depth_dir or opts.depth_cache or opts.depth_model):
-        default_model, warning = _default_midas(info or {}, device)
+        default_model, warning = _default_midas(record, device)
         notes += [f"no depth given: running MiDaS {default_model} on every photo"] + ([warning] if warning else [])
     depth = open_depth_source(depth_dir=opts.depth_dir, depth_cache=opts.depth_cache, depth_model=opts.depth_model,
                               weights=opts.weights, store=store, device=device, required=needs_depth,
@@ -273,7 +262,7 @@ def plan_session(opts: InferOptions, store: ArtifactStore) -> Session:
         renderer = BokehNetRenderer(bokehnet, focus=opts.focus, aperture=aperture, tiles=tiles,
                                     focus_point=opts.focus_point)
     elif model is not None:
-        renderer = LearnedRenderer(model, level=int(info.get("level", 1)), with_depth=needs_depth,  # type: ignore
+        renderer = LearnedRenderer(model, level=record.level, with_depth=needs_depth,  # type: ignore[union-attr]
                                    device=device, tiles=tiles, name=name)
     else:
         renderer = ClassicalRenderer(opts.method, focus=opts.focus, aperture=aperture,  # type: ignore[arg-type]

@@ -16,7 +16,6 @@ from bokehpipe.metrics.functional import (
     ms_ssim,
     ms_ssim_min_side,
     psnr,
-    psnr_from_mse,
     ssim,
     ssim_map,
 )
@@ -32,4 +31,4 @@ from bokehpipe.metrics.protocol import (
 
 __all__ = ["DATA_RANGE", "HIGHER_IS_BETTER", "METRICS", "MS_SSIM_MIN_SIDE", "MS_SSIM_WEIGHTS", "PROTOCOL",
            "SIGMA", "WINDOW_SIZE", "Protocol", "apply_color_gain", "crop_border", "fit_color_gain", "gaussian_window",
-           "ms_ssim", "ms_ssim_min_side", "psnr", "psnr_from_mse", "score_pair", "ssim", "ssim_map"]
+           "ms_ssim", "ms_ssim_min_side", "psnr", "score_pair", "ssim", "ssim_map"]

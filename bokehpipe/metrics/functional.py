@@ -26,8 +26,6 @@ scikit-image (SSIM, PSNR) and an independent numpy MS-SSIM, which is what keeps 
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 
@@ -186,8 +184,3 @@ def ms_ssim(pred: torch.Tensor, target: torch.Tensor, border: int = 0, data_rang
                 pred, target = _halve(pred), _halve(target)
         stacked = torch.stack(terms, dim=-1)  # (N, C, scales)
         return stacked.pow(w).prod(-1).mean(1)
-
-
-def psnr_from_mse(mse: float, data_range: float = DATA_RANGE) -> float:
-    """PSNR of a mean squared error (used for dataset-level PSNR from pooled MSE); +inf for mse == 0."""
-    return math.inf if mse == 0 else 10.0 * math.log10(data_range ** 2 / mse)

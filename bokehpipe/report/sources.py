@@ -37,7 +37,6 @@ RENDERS: dict[str, str] = {
     "real-ebb-model": "exp_real",
 }
 BENCH = "reports/bench.json"
-EXPERIMENT_LOGS = ("exp_depth", "exp_levels", "exp_real")
 
 
 @dataclass

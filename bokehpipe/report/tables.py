@@ -1,63 +1,21 @@
 """LaTeX table fragments and number macros for report.tex, built from results files only.
 
 `numbers.tex` defines one macro per number the prose quotes (`\\PsnrDepth`, ...), so report.tex itself
-holds no measured value: a test greps it for hand-typed numbers.
+holds no measured value: a test greps it for hand-typed numbers. Cell formatting, escaping and the booktabs
+layout are `bokehpipe.tables` (eval's table.tex uses the same).
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
+from bokehpipe.tables import esc, fmt, tabular
+
+__all__ = ["COLS", "esc", "fmt", "macro_name", "methods_table", "numbers_tex", "tabular"]
+
 COLS = (("psnr", "PSNR"), ("ssim", "SSIM"), ("ms_ssim", "MS-SSIM"), ("psnr_crop32", "PSNR$_{32}$"),
         ("ssim_crop32", "SSIM$_{32}$"))
-
-
-def esc(text: str) -> str:
-    return (str(text).replace("\\", "\\textbackslash{}").replace("_", "\\_").replace("&", "\\&")
-            .replace("%", "\\%").replace("#", "\\#"))
-
-
-def fmt(key: str, value: Any) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "--"
-    value = float(value)
-    if math.isinf(value):
-        return "$\\infty$"
-    if key.startswith("psnr"):
-        return f"{value:.2f}"
-    if key.startswith(("ssim", "ms_ssim", "lpips")):
-        return f"{value:.3f}"
-    if key in ("seconds", "s_per_image", "wall_s", "minutes"):
-        return f"{value:.1f}" if value >= 1 else f"{value:.3f}"
-    if key in ("params_m", "peak_gb", "peak_mb"):
-        return f"{value:.1f}" if value >= 10 else f"{value:.2f}"
-    return f"{value:g}"
-
-
-def tabular(header: Sequence[str], rows: Sequence[Sequence[str]], align: str | None = None,
-            bold_best: dict[int, bool] | None = None) -> str:
-    """booktabs tabular; `bold_best` {column index: higher_is_better} bolds the best numeric cell."""
-    rows = [list(r) for r in rows]
-    for col, higher in (bold_best or {}).items():
-        vals = []
-        for r in rows:
-            try:
-                vals.append(float(r[col]))
-            except ValueError:
-                vals.append(None)
-        finite = [v for v in vals if v is not None and math.isfinite(v)]
-        if finite:
-            best = max(finite) if higher else min(finite)
-            for r, v in zip(rows, vals, strict=True):
-                if v == best:
-                    r[col] = f"\\textbf{{{r[col]}}}"
-    align = align or "l" + "r" * (len(header) - 1)
-    lines = [f"\\begin{{tabular}}{{{align}}}", "\\toprule", " & ".join(header) + " \\\\", "\\midrule"]
-    lines += [" & ".join(r) + " \\\\" for r in rows]
-    lines += ["\\bottomrule", "\\end{tabular}", ""]
-    return "\n".join(lines)
 
 
 def methods_table(entries: Sequence[tuple[str, dict[str, Any] | None]], *, with_time: bool = True) -> str:

@@ -10,7 +10,7 @@ Pipelines (`pipelines/*.toml`) give the per-level schedule as a `[train.schedule
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from bokehpipe.errors import ConfigError
@@ -199,6 +199,3 @@ class TrainConfig:
         kw = {k: v for k, v in d.items() if k in names}
         kw["schedule"] = {int(k): LevelSchedule(**v) for k, v in d.get("schedule", {}).items()}
         return cls(**kw)
-
-    def with_overrides(self, **kw: Any) -> TrainConfig:
-        return replace(self, **kw)

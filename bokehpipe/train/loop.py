@@ -26,17 +26,18 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Subset
 
+from bokehpipe import distributed
 from bokehpipe.data.datasets import BokehPairs, StepSampler, collate, prepare_workers, worker_init
+from bokehpipe.distributed import DistInfo
 from bokehpipe.errors import BokehpipeError
 from bokehpipe.locks import exclusive
 from bokehpipe.losses import VGGContent, level_loss, load_vgg19
 from bokehpipe.models import count_parameters, create_model
+from bokehpipe.models.checkpoint import checkpoint_path
 from bokehpipe.store import ArtifactStore, atomic_write_json, read_json
 from bokehpipe.threads import configure as configure_threads
-from bokehpipe.train import distributed
-from bokehpipe.train.checkpoint import checkpoint_path, rng_state, save_checkpoint, set_rng_state
+from bokehpipe.train.checkpoint import rng_state, save_checkpoint, set_rng_state
 from bokehpipe.train.config import TrainConfig
-from bokehpipe.train.distributed import DistInfo
 from bokehpipe.train.logging import MetricsLog
 from bokehpipe.train.plan import Plan, env_summary, make_plan
 
@@ -282,7 +283,8 @@ def _train_level(model: nn.Module, level: int, plan: Plan, state: dict[str, Any]
 
 def _checkpoint_state(model: nn.Module, opt: torch.optim.Optimizer, scaler: torch.amp.GradScaler, cfg: TrainConfig,
                       level: int, step: int, best: float, val: dict[str, float]) -> dict[str, Any]:
-    info = {**cfg.identity(), "with_depth": cfg.with_depth, "depth_source": cfg.depth_source,
+    info = {**cfg.identity(), "model_kwargs": {"in_chans": cfg.in_chans, "width": cfg.resolved_width},
+            "with_depth": cfg.with_depth, "depth_source": cfg.depth_source,
             "multiple": int(getattr(model, "multiple", 32)), "dataset": cfg.dataset, "params": count_parameters(model)}
     return {"model": model.state_dict(), "optimizer": opt.state_dict(),
             "scaler": scaler.state_dict() if scaler.is_enabled() else None, "step": step, "level": level,

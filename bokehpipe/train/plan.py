@@ -18,8 +18,8 @@ from typing import Any
 
 from bokehpipe.data.ebb import Pair, load_index
 from bokehpipe.errors import BokehpipeError, WeightsMissingError
+from bokehpipe.models.checkpoint import LEVELS_FINE_TO_COARSE, checkpoint_path, read_checkpoint
 from bokehpipe.store import ArtifactStore
-from bokehpipe.train.checkpoint import LEVELS_FINE_TO_COARSE, checkpoint_path, load_checkpoint
 from bokehpipe.train.config import TrainConfig
 
 RESUME_MODES = ("auto", "never")
@@ -155,7 +155,7 @@ def _plan_start(plan: Plan, resume: str) -> None:
                                  "choose a new --run name")
     elif resume == "auto":
         if existing is not None:
-            ck = load_checkpoint(existing)
+            ck = read_checkpoint(existing)
             check_compatible(ck, cfg, existing)
             _place(plan, ck, existing)
     else:
@@ -165,12 +165,12 @@ def _plan_start(plan: Plan, resume: str) -> None:
             if found is None:
                 raise BokehpipeError(f"{path}: --resume folder holds no checkpoints/level*/last.pt")
             path = found
-        ck = load_checkpoint(path)
+        ck = read_checkpoint(path)
         check_compatible(ck, cfg, path)
         _place(plan, ck, path)
     if plan.resume_state is None and plan.init_model is None and cfg.init:
         init = _init_checkpoint(Path(cfg.init))
-        ck = load_checkpoint(init)
+        ck = read_checkpoint(init)
         have, want = _model_identity(ck["info"]), _model_identity(cfg.identity())
         if have != want:
             raise BokehpipeError(f"{init}: --init checkpoint is {_describe(have)} but this run asks for "

@@ -1,0 +1,42 @@
+"""The one device resolver for every command (`--device auto|cpu|cuda|cuda:N`).
+
+`auto` takes the GPU when one is visible; under torchrun each process takes the GPU of its local rank
+(`local_rank`), the DDP convention. A CUDA request without CUDA, or an index past the last GPU, is one clear
+error rather than a traceback deep inside the first tensor move. torch is imported on call, so `--help` and
+the CLI's option parsing stay light.
+"""
+
+from __future__ import annotations
+
+from bokehpipe.errors import ConfigError
+
+CHOICES = "auto, cpu, cuda or cuda:N"
+
+
+def resolve_device(requested: str | None = "auto", local_rank: int | None = None) -> str:
+    """'auto' | 'cpu' | 'cuda' | 'cuda:N' -> a concrete torch device string ('cpu', 'cuda', 'cuda:N').
+
+    With `local_rank` (torchrun), 'auto' and a bare 'cuda' become 'cuda:<local_rank>'.
+    """
+    import torch
+
+    text = "auto" if requested is None else str(requested).strip().lower()
+    if text == "cpu":
+        return "cpu"
+    available = torch.cuda.is_available()
+    if text == "auto":
+        if not available:
+            return "cpu"
+        return "cuda" if local_rank is None else f"cuda:{local_rank}"
+    kind, _, index = text.partition(":")
+    if kind != "cuda" or (index and not index.isdigit()):
+        raise ConfigError(f"--device {requested!r}: use {CHOICES}")
+    if not available:
+        raise ConfigError(f"--device {requested}: no CUDA device is visible (torch.cuda.is_available() is False); "
+                          "use --device cpu")
+    if not index:
+        return "cuda" if local_rank is None else f"cuda:{local_rank}"
+    count = torch.cuda.device_count()
+    if int(index) >= count:
+        raise ConfigError(f"--device {requested}: only {count} CUDA device(s) are visible (cuda:0..cuda:{count - 1})")
+    return f"cuda:{int(index)}"

@@ -1,0 +1,115 @@
+"""Reading a trained generator back: run-folder checkpoint paths, the file format, and a typed record.
+
+Training writes `runs/<run>/checkpoints/level<L>/{last,best}.pt` (`bokehpipe.train.checkpoint` saves and
+resumes); everything that only *uses* a trained model (`infer`, `eval`, the report) reads it here, so it never
+imports the training package. A checkpoint holds plain Python types and tensors only, read with
+`torch.load(weights_only=True)` (timm's habit): no pickled class can break a later version.
+
+The model is rebuilt from the registry (`bokehpipe.models.create_model`) by name and keyword arguments stored
+in the file (`info["model_kwargs"]`; files written before it existed give `in_chans` and `width`), so a new
+registered model loads with no change here.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from bokehpipe.errors import BokehpipeError
+
+FORMAT = "bokehpipe-pynet/1"
+LEVELS_FINE_TO_COARSE = (1, 2, 3, 4, 5, 6, 7)
+
+
+def checkpoint_path(run_dir: str | os.PathLike[str], level: int, which: str) -> Path:
+    return Path(run_dir) / "checkpoints" / f"level{level}" / f"{which}.pt"
+
+
+def read_checkpoint(path: str | os.PathLike[str], map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """The checkpoint dict, or one clear error for a missing, unreadable or foreign file."""
+    path = Path(path)
+    if not path.is_file():
+        raise BokehpipeError(f"{path}: checkpoint not found")
+    try:
+        ck = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - truncated file, foreign pickle, not a zip: same advice
+        raise BokehpipeError(f"{path}: not a readable bokehpipe checkpoint ({type(exc).__name__}); "
+                             "pick another file or delete it") from None
+    if not isinstance(ck, dict) or ck.get("format") != FORMAT:
+        raise BokehpipeError(f"{path}: not a bokehpipe PyNET checkpoint (format {ck.get('format')!r} "
+                             f"if isinstance(ck, dict) else 'unknown'; expected {FORMAT})")
+    return ck
+
+
+def find_checkpoint(run_dir: str | os.PathLike[str], which: str = "best") -> Path:
+    """The `which` checkpoint of the finest level trained so far (lowest level number) in a run folder."""
+    run_dir = Path(run_dir)
+    for level in LEVELS_FINE_TO_COARSE:
+        path = checkpoint_path(run_dir, level, which)
+        if path.is_file():
+            return path
+    raise BokehpipeError(f"{run_dir}: no {which}.pt checkpoint under checkpoints/level*/; train with "
+                         f"`bokehpipe train --run {run_dir.name}` first")
+
+
+@dataclass(frozen=True)
+class CheckpointRecord:
+    """What a trained model is and how to run it: `model(x, level)` on `make_network_input(..., with_depth)`."""
+
+    model: str  # registry name
+    level: int  # the finest level trained: run the model at it
+    with_depth: bool
+    in_chans: int
+    model_kwargs: dict[str, Any]  # create_model(model, **model_kwargs) rebuilds the architecture
+    config: dict[str, Any] = field(default_factory=dict)  # the training run's resolved config
+    step: int = 0
+    depth_source: str | None = None  # the maps it was trained on (gt, png, a MiDaS variant)
+    path: Path | None = None
+
+    @classmethod
+    def from_checkpoint(cls, ck: dict[str, Any], path: Path | None = None) -> CheckpointRecord:
+        info = dict(ck.get("info", {}))
+        if "model" not in info or "in_chans" not in info:
+            raise BokehpipeError(f"{path}: checkpoint lacks the model's name or input channels; it was not "
+                                 "written by `bokehpipe train`")
+        in_chans = int(info["in_chans"])
+        kwargs = dict(info.get("model_kwargs") or {"in_chans": in_chans, "width": info.get("width")})
+        return cls(model=str(info["model"]), level=int(ck.get("level", 1)),
+                   with_depth=bool(info.get("with_depth", in_chans == 4)), in_chans=in_chans, model_kwargs=kwargs,
+                   config=dict(ck.get("config", {})), step=int(ck.get("step", 0)),
+                   depth_source=info.get("depth_source"), path=path)
+
+    def summary(self) -> dict[str, Any]:
+        """The plain fields eval records beside a learned method's scores."""
+        return {"model": self.model, **{k: v for k, v in self.model_kwargs.items() if k != "in_chans"},
+                "in_chans": self.in_chans, "with_depth": self.with_depth, "depth_source": self.depth_source,
+                "level": self.level, "step": self.step, "path": str(self.path)}
+
+
+def build_model(record: CheckpointRecord) -> nn.Module:
+    from bokehpipe.models import create_model
+
+    return create_model(record.model, **record.model_kwargs)
+
+
+def load_for_inference(path: str | os.PathLike[str],
+                       device: str | torch.device = "cpu") -> tuple[nn.Module, CheckpointRecord]:
+    """Model in eval mode plus its record. `path` is a checkpoint file or a run folder (then its finest
+    level's `best.pt`)."""
+    path = Path(path)
+    if path.is_dir():
+        path = find_checkpoint(path, "best")
+    ck = read_checkpoint(path, map_location="cpu")
+    record = CheckpointRecord.from_checkpoint(ck, path)
+    model = build_model(record)
+    try:
+        model.load_state_dict(ck["model"])
+    except RuntimeError:
+        raise BokehpipeError(f"{path}: weights do not fit model {record.model} ({record.model_kwargs}); "
+                             "the checkpoint is damaged") from None
+    return model.to(device).eval(), record
