@@ -9,7 +9,7 @@ import pytest
 
 from bokehpipe.data.io import read_image, write_png
 from bokehpipe.errors import BokehpipeError
-from bokehpipe.render import METHODS, auto_focus, focus_at, method_options, render
+from bokehpipe.render import METHODS, choose_focus, focus_at, method_options, render
 
 
 def _scene(h: int = 48, w: int = 64, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -57,15 +57,15 @@ def test_render_rejects_maps_that_do_not_match_the_image():
         render(image[..., 0], disp)
 
 
-def test_auto_focus_picks_the_near_central_subject_and_focus_at_reads_a_window():
+def test_choose_focus_picks_the_near_central_subject_and_focus_at_reads_a_window():
     image, disp = _scene(96, 128)
     disp[:, :6] = 1.0  # a near, blurred foreground strip at the frame edge must not win
-    assert auto_focus(disp) == pytest.approx(0.8)
+    assert choose_focus(image, disp).disparity == pytest.approx(0.8)
     assert np.allclose(render(image, disp), render(image, disp, focus=0.8))
-    assert focus_at(disp, 64, 48) == pytest.approx(0.8)
-    assert focus_at(disp, 120, 5, radius=3) == pytest.approx(0.1)
-    assert focus_at(disp, 34, 26, radius=4) == pytest.approx(0.8)  # most of the window is on the block
-    assert focus_at(disp, 32, 24, radius=4) == pytest.approx(0.1)  # a quarter of it: the median ignores an edge
+    assert focus_at(disp, 64, 48).disparity == pytest.approx(0.8)
+    assert focus_at(disp, 120, 5, radius=3).disparity == pytest.approx(0.1)
+    assert focus_at(disp, 34, 26, radius=4).disparity == pytest.approx(0.8)  # most of the window is on the block
+    assert focus_at(disp, 32, 24, radius=4).disparity == pytest.approx(0.1)  # a quarter: the median ignores an edge
     with pytest.raises(BokehpipeError, match="outside the 128x96 image"):
         focus_at(disp, 128, 10)
 

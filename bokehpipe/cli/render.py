@@ -104,7 +104,7 @@ def render(inputs: tuple[str, ...], depth_path: Path, method: str, focus: float 
     from tqdm import tqdm
 
     from bokehpipe.data.io import read_image, write_png
-    from bokehpipe.render import auto_focus, focus_at
+    from bokehpipe.render import choose_focus, focus_at
     from bokehpipe.render import render as render_image
 
     images = _inputs(inputs)
@@ -121,8 +121,8 @@ def render(inputs: tuple[str, ...], depth_path: Path, method: str, focus: float 
     for img, depth, out in tqdm(pairs, desc=f"render {method}", unit="image", disable=None):
         image = read_image(img)
         disp = _load_depth(depth, (image.shape[1], image.shape[0]))
-        f = focus_at(disp, *point) if point is not None else focus
+        f = focus_at(disp, *point).disparity if point is not None else focus
         how = "focus-at" if point is not None else "focus" if f is not None else "auto-focus"
-        f = auto_focus(disp) if f is None else f
+        f = choose_focus(image, disp).disparity if f is None else f
         write_png(out, render_image(image, disp, method, focus=f, aperture=aperture, **options))
         click.echo(f"{img} -> {out} ({how} {f:.3f}, aperture {aperture:g})")

@@ -191,7 +191,7 @@ class ClassicalRenderer:
                    aperture: float | None = None) -> np.ndarray:
         """One photo; `focus`/`aperture` override the renderer's own for this photo (eval on synthetic sets
         passes each image's true values)."""
-        from bokehpipe.render import auto_focus, render
+        from bokehpipe.render import choose_focus, render
         from bokehpipe.render.physics import EDGE, coc_scale
 
         focus = self.focus if focus is None else focus
@@ -200,7 +200,7 @@ class ClassicalRenderer:
         tile = self.tiles.tile_side(h, w) if self.method == "scatter" else None
         if tile is None or tile >= max(h, w):
             return render(rgb, disp, self.method, focus=focus, aperture=aperture, **self.options)
-        focus = auto_focus(disp) if focus is None else focus
+        focus = choose_focus(rgb, disp).disparity if focus is None else focus
         r_max = coc_scale(w, aperture) * float(np.abs(disp - focus).max())
         overlap = max(self.tiles.overlap, 4 * math.ceil(r_max + self.options.get("edge", EDGE) + 1))
         tile = max(tile, overlap + 16)

@@ -9,9 +9,8 @@ disparity is the physically matched single-image baseline.
 Methods (the table `METHODS`): `gaussian` (background mask + one Gaussian, the phone portrait mode of 2020)
 and `scatter` (disc CoC in linear light, depth-ordered layers, highlight boost).
 
-Auto-focus (`focus=None`): EBB! photos focus on the near subject, usually near the centre, so the focus is
-the 95th percentile of disparity weighted by a centred Gaussian (sigma a quarter of each side): near things
-in the middle win, a near blurred foreground at the frame edge does not.
+Auto-focus (`focus=None`) is `bokehpipe.render.focus.choose_focus`: a face where there is one, else the
+salient central subject. Apertures as f-numbers: `bokehpipe.render.calibration`.
 """
 
 from __future__ import annotations
@@ -23,36 +22,16 @@ from collections.abc import Callable
 import numpy as np
 
 from bokehpipe.errors import BokehpipeError
+from bokehpipe.render.calibration import DEFAULT_APERTURE
+from bokehpipe.render.focus import Focus, choose_focus, focus_at
 from bokehpipe.render.gaussian import render_gaussian
 from bokehpipe.render.physics import K_REF, REF_WIDTH, coc_radius
 from bokehpipe.render.scatter import render_scatter
 
 METHODS: dict[str, Callable[..., np.ndarray]] = {"gaussian": render_gaussian, "scatter": render_scatter}
-AUTO_FOCUS_PERCENTILE = 95.0
 
-__all__ = ["METHODS", "K_REF", "REF_WIDTH", "auto_focus", "coc_radius", "focus_at", "method_options", "render"]
-
-
-def auto_focus(disparity: np.ndarray) -> float:
-    """The centre-weighted 95th percentile of disparity (see the module docstring)."""
-    d = np.asarray(disparity, dtype=np.float32)
-    h, w = d.shape
-    wy = np.exp(-0.5 * ((np.arange(h) - (h - 1) / 2) / (0.25 * h)) ** 2)
-    wx = np.exp(-0.5 * ((np.arange(w) - (w - 1) / 2) / (0.25 * w)) ** 2)
-    weights = (wy[:, None] * wx[None, :]).ravel()
-    order = np.argsort(d.ravel(), kind="stable")
-    cum = np.cumsum(weights[order])
-    k = int(np.searchsorted(cum, cum[-1] * AUTO_FOCUS_PERCENTILE / 100.0))
-    return float(d.ravel()[order[min(k, len(order) - 1)]])
-
-
-def focus_at(disparity: np.ndarray, x: int, y: int, radius: int = 8) -> float:
-    """Focus on pixel (x, y): the median disparity in a (2 radius + 1)^2 window, robust to an edge pixel."""
-    d = np.asarray(disparity)
-    h, w = d.shape
-    if not (0 <= x < w and 0 <= y < h):
-        raise BokehpipeError(f"focus point ({x}, {y}) lies outside the {w}x{h} image; give 0 <= X < {w}, 0 <= Y < {h}")
-    return float(np.median(d[max(0, y - radius):y + radius + 1, max(0, x - radius):x + radius + 1]))
+__all__ = ["METHODS", "K_REF", "REF_WIDTH", "Focus", "choose_focus", "coc_radius", "focus_at", "method_options",
+           "render"]
 
 
 def method_options(method: str) -> dict[str, object]:
@@ -69,11 +48,12 @@ def _method(method: str) -> Callable[..., np.ndarray]:
 
 
 def render(image: np.ndarray, disparity: np.ndarray, method: str = "scatter", *, focus: float | None = None,
-           aperture: float = 1.0, **method_options_: object) -> np.ndarray:
+           aperture: float = DEFAULT_APERTURE, **method_options_: object) -> np.ndarray:
     """Render bokeh: sRGB float32 (H, W, 3) in [0, 1] + disparity (H, W) in [0, 1], near = 1 -> (H, W, 3).
 
-    focus: disparity in focus (None = auto-focus); aperture: CoC scale > 0 (1 = K_REF px per unit disparity
-    at width 1536). Extra keywords go to the method (see `method_options`).
+    focus: disparity in focus (None = auto-focus, `choose_focus`); aperture: CoC scale > 0 (1 = K_REF px per
+    unit disparity at width 1536; default the calibrated f/1.8, `calibration.DEFAULT_APERTURE`). Extra keywords
+    go to the method (see `method_options`).
     """
     fn = _method(method)
     image = np.asarray(image, dtype=np.float32)
@@ -90,7 +70,7 @@ def render(image: np.ndarray, disparity: np.ndarray, method: str = "scatter", *,
     if not (isinstance(aperture, (int, float)) and math.isfinite(aperture) and aperture > 0):
         raise BokehpipeError(f"aperture must be a number > 0, got {aperture}")
     if focus is None:
-        focus = auto_focus(disparity)
+        focus = choose_focus(image, disparity).disparity
     elif not math.isfinite(focus):
         raise BokehpipeError(f"focus must be a finite disparity (0 = far, 1 = near), got {focus}")
     unknown = sorted(set(method_options_) - set(method_options(method)))

@@ -1,0 +1,63 @@
+"""Auto-focus lands on the subject a photographer would pick, not on whatever is nearest (issue 12)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bokehpipe.errors import BokehpipeError
+from bokehpipe.render.focus import Focus, choose_focus, focus_at
+
+REAL = Path(__file__).resolve().parents[1].parent / "shared" / "realdata"
+
+
+def _subject_and_near_edge(h: int = 120, w: int = 180, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A far plain background (0.1), a textured central subject (0.5) and a nearer branch at the left edge (0.9)."""
+    rng = np.random.default_rng(seed)
+    image = np.full((h, w, 3), 0.55, np.float32) + 0.02 * rng.standard_normal((h, w, 3)).astype(np.float32)
+    disp = np.full((h, w), 0.1, np.float32)
+    yy, xx = np.mgrid[0:h, 0:w]
+    subject = ((xx - w * 0.5) / (0.12 * w)) ** 2 + ((yy - h * 0.5) / (0.3 * h)) ** 2 < 1
+    disp[subject] = 0.5
+    image[subject] = 0.2 + 0.6 * rng.random((int(subject.sum()), 3))
+    branch = xx < 0.12 * w
+    disp[branch] = 0.9
+    image[branch] = 0.3 + 0.3 * rng.random((int(branch.sum()), 3))
+    return np.clip(image, 0, 1), disp
+
+
+def test_auto_focus_picks_the_central_subject_over_a_nearer_edge_object():
+    image, disp = _subject_and_near_edge()
+    f = choose_focus(image, disp)
+    assert isinstance(f, Focus)
+    assert f.disparity == pytest.approx(0.5, abs=0.02)
+    assert 0.3 * 180 < f.x < 0.7 * 180 and f.reason
+
+
+def test_focus_at_reads_the_point_and_says_so():
+    _, disp = _subject_and_near_edge()
+    f = focus_at(disp, 90, 60)
+    assert (f.disparity, f.x, f.y) == (pytest.approx(0.5), 90, 60) and "(90, 60)" in f.reason
+    assert focus_at(disp, 5, 60).disparity == pytest.approx(0.9)
+    with pytest.raises(BokehpipeError, match="outside the 180x120 image"):
+        focus_at(disp, 180, 0)
+
+
+def test_choose_focus_rejects_mismatched_inputs():
+    image, disp = _subject_and_near_edge()
+    with pytest.raises(BokehpipeError, match="choose_focus needs"):
+        choose_focus(image, disp[::2])
+
+
+@pytest.mark.skipif(not (REAL / "portraits" / "21.jpg").is_file(), reason="needs ../shared/realdata")
+def test_auto_focus_lands_on_the_woman_not_the_near_branches_in_portrait_21():
+    from bokehpipe.data.io import read_image, read_map
+
+    image = read_image(REAL / "portraits" / "21.jpg")
+    disp = read_map(REAL / "portraits" / "disparity" / "21.png")
+    disp = (disp - disp.min()) / (disp.max() - disp.min())
+    woman = focus_at(disp, 690, 530, radius=20).disparity  # her face (hand-picked); the branches are near 0.8
+    f = choose_focus(image, disp)
+    assert abs(f.disparity - woman) < 0.05, f
