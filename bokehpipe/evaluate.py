@@ -81,7 +81,8 @@ def evaluate(pairs: Sequence[Pair], methods: Sequence[Method], *, depth: Any | N
              metadata: dict[str, dict[str, Any]] | None = None, lpips: Any | None = None, align: bool = False,
              save_dir: Path | None = None, save_count: int = 0,
              progress: Callable[[int], None] | None = None) -> EvalResult:
-    """Score every method on every pair; rows carry `aligned` = False (and True too when `align`).
+    """Score every method on every pair; rows carry `aligned` = False (and, when `align`, True for the colour
+    gain oracle and "shift" for the integer shift + colour gain oracle).
 
     With `save_dir`, the predictions for the first `save_count` pairs are kept as PNG
     (`save_dir/<method>/<id>.png`) for figures: a figure then shows exactly what was scored.
@@ -117,7 +118,7 @@ def evaluate(pairs: Sequence[Pair], methods: Sequence[Method], *, depth: Any | N
             seconds = time.perf_counter() - start
             if save_dir is not None and index < save_count:
                 write_png(save_dir / m.name / f"{pair.id}.png", np.clip(pred, 0.0, 1.0))
-            for aligned in ((False, True) if align else (False,)):
+            for aligned in ((False, True, "shift") if align else (False,)):
                 scores = score_pair(pred, target, PROTOCOL, lpips=lpips, align=aligned)
                 rows.append({"id": pair.id, "method": m.name, "aligned": aligned, "seconds": round(seconds, 4),
                              **scores})
@@ -135,8 +136,9 @@ def summarize(result: EvalResult) -> dict[str, Any]:
     methods: dict[str, Any] = {}
     for m in result.methods:
         entry: dict[str, Any] = {"kind": m.kind, **({"info": m.info} if m.info else {})}
-        for aligned, key in ((False, "metrics"), (True, "metrics_aligned")):
-            rows = [r for r in result.rows if r["method"] == m.name and r["aligned"] == aligned]
+        for aligned, key in ((False, "metrics"), (True, "metrics_aligned"), ("shift", "metrics_shift_aligned")):
+            rows = [r for r in result.rows if r["method"] == m.name and type(r["aligned"]) is type(aligned)
+                    and r["aligned"] == aligned]
             if not rows:
                 continue
             metric_keys = [k for k in rows[0] if k not in ("id", "method", "aligned", "seconds")]
