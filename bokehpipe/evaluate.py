@@ -27,7 +27,7 @@ from bokehpipe.data.io import read_image
 from bokehpipe.errors import BokehpipeError
 from bokehpipe.store import atomic_write_json, atomic_write_text
 
-BASELINES = ("identity", "gaussian", "scatter")
+BASELINES = ("identity", "gaussian", "scatter", "bokehnet")  # bokehnet: the shipped default renderer
 TABLE_COLUMNS = (("psnr", "PSNR", True), ("ssim", "SSIM", True), ("ms_ssim", "MS-SSIM", True),
                  ("lpips", "LPIPS", False), ("psnr_crop32", "PSNR$_{32}$", True), ("ssim_crop32", "SSIM$_{32}$", True))
 
@@ -60,9 +60,21 @@ class EvalResult:
 
 
 def classical_method(name: str, tiles: Any = None) -> Method:
+    """A depth-aware renderer with `predict`'s per-image focus/aperture: gaussian, scatter, or `bokehnet`
+    (scatter + the shipped learned correction, `bokehpipe.render.learned`). Photos without metadata get
+    auto-focus and the calibrated f/1.8 aperture, as `infer` renders them."""
     from bokehpipe.infer.engine import ClassicalRenderer, TilePolicy
+    from bokehpipe.render.calibration import DEFAULT_APERTURE
 
-    return Method(name, "classical", True, ClassicalRenderer(name, tiles=tiles or TilePolicy()))
+    if name == "bokehnet":  # the default renderer's code and weights (issue 12a)
+        from bokehpipe.infer.engine import BokehNetRenderer
+        from bokehpipe.render.learned import load_bokehnet
+
+        model, provenance = load_bokehnet()
+        renderer = BokehNetRenderer(model, aperture=DEFAULT_APERTURE, tiles=tiles or TilePolicy())
+        return Method(name, "classical", True, renderer, {"path": str(provenance.get("path", ""))})
+    return Method(name, "classical", True, ClassicalRenderer(name, aperture=DEFAULT_APERTURE,
+                                                             tiles=tiles or TilePolicy()))
 
 
 def learned_method(run_dir: Path, device: str, tiles: Any = None) -> Method:
