@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from bokehpipe.data.datasets import photo_of
 from bokehpipe.data.ebb import Pair
 from bokehpipe.data.io import read_image
 from bokehpipe.errors import BokehpipeError
@@ -112,7 +113,7 @@ def evaluate(pairs: Sequence[Pair], methods: Sequence[Method], *, depth: Any | N
         else:
             active.append(m)
     if depth is not None:
-        missing = [p.id for p in pairs if p.id not in depth]
+        missing = [p.id for p in pairs if not depth.has(photo_of(p))]
         if missing:
             raise BokehpipeError(f"{depth.path}: no depth for ids {', '.join(missing[:5])}"
                                  f"{'...' if len(missing) > 5 else ''}; rerun `bokehpipe depth` for this split")
@@ -122,7 +123,8 @@ def evaluate(pairs: Sequence[Pair], methods: Sequence[Method], *, depth: Any | N
         if rgb.shape != target.shape:
             raise BokehpipeError(f"{pair.target}: target size differs from input {pair.input.name}; "
                                  "see `bokehpipe data check`")
-        disp = depth.read(pair.id, size=(rgb.shape[1], rgb.shape[0])) if depth is not None else None
+        # at its stored size, as training and `infer` read it: each method resizes it where it uses it
+        disp = depth.disparity(photo_of(pair), rgb) if depth is not None else None
         meta = metadata.get(pair.id) if metadata else None
         for m in active:
             start = time.perf_counter()

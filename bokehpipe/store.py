@@ -92,9 +92,37 @@ def read_json(path: str | os.PathLike[str]) -> Any:
 
 
 def resolve_store_root(explicit: str | os.PathLike[str] | None = None) -> Path:
-    """`--store` wins, then BOKEHPIPE_STORE, then ./cache."""
-    root = explicit or os.environ.get(STORE_ENV) or DEFAULT_STORE
-    return Path(root).expanduser().resolve()
+    """`--store` wins, then BOKEHPIPE_STORE, then the nearest enclosing store, then ./cache."""
+    return locate_store(explicit).root
+
+
+@dataclass(frozen=True)
+class StoreChoice:
+    """Which store a command uses and why (`bokehpipe info` prints the reason)."""
+
+    root: Path
+    reason: str
+
+
+def locate_store(explicit: str | os.PathLike[str] | None = None, *, cwd: Path | None = None) -> StoreChoice:
+    """One store whatever folder you run from, found like git finds its repository.
+
+    Order: `--store`, else BOKEHPIPE_STORE, else the nearest folder at or above the working folder that
+    holds a bokehpipe store (`cache/` with its manifest.json), else ./cache (created on first write).
+    """
+    if explicit is not None:
+        return StoreChoice(Path(explicit).expanduser().resolve(), "given by --store")
+    env = os.environ.get(STORE_ENV)
+    if env:
+        return StoreChoice(Path(env).expanduser().resolve(), f"from ${STORE_ENV}")
+    here = (cwd or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        candidate = folder / DEFAULT_STORE
+        if (candidate / MANIFEST_NAME).is_file():
+            where = "the working folder" if folder == here else f"found above the working folder ({folder})"
+            return StoreChoice(candidate, f"{where} holds a store ({DEFAULT_STORE}/{MANIFEST_NAME})")
+    return StoreChoice(here / DEFAULT_STORE, f"no store found at or above {here}: ./{DEFAULT_STORE} "
+                                               "(pass --store DIR or set $BOKEHPIPE_STORE to use another)")
 
 
 def _check_name(kind: str, name: str) -> str:

@@ -3,12 +3,17 @@
 A table, not code paths: each entry names the official URL, the file name in `store/weights/`, and the
 sha256 where the publisher gives one (torchvision encodes the first hex digits of it in the file name;
 MiDaS publishes none, so its files are checked by size and recorded by their measured sha256).
-`resolve` never downloads: offline it explains exactly what to fetch and where to put it.
+`resolve` downloads a missing file on first use, as timm and torch.hub do: into `store/weights/`, through a
+hidden `.<file>.part` that a rerun resumes with an HTTP Range request (or restarts when the server ignores
+it), verified before one `os.replace` moves it under its final name, so a half or wrong file never sits
+there. BOKEHPIPE_OFFLINE=1 (`bokehpipe --offline`) turns downloads off; then, or when the network fails,
+the error is one line naming the file, the URL, where to put it and the alternative flags.
 """
 
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
 import urllib.error
 import urllib.request
@@ -17,7 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bokehpipe.errors import BokehpipeError, WeightsMissingError
-from bokehpipe.store import ArtifactStore, atomic_path
+from bokehpipe.store import _UMASK, ArtifactStore
+
+OFFLINE_ENV = "BOKEHPIPE_OFFLINE"
+Progress = Callable[[int, "int | None"], None]
 
 
 @dataclass(frozen=True)
@@ -113,14 +121,20 @@ def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-def missing_message(spec: WeightsSpec, expected: Path, flag: str = "--weights PATH") -> str:
-    return (f"{expected}: {spec.name} weights not found. Download {spec.url} and save it as {expected} "
+def offline() -> bool:
+    """Downloads are off when BOKEHPIPE_OFFLINE is set to anything but 0/false/no (`--offline` sets it)."""
+    return os.environ.get(OFFLINE_ENV, "").strip().lower() not in {"", "0", "false", "no", "off"}
+
+
+def missing_message(spec: WeightsSpec, expected: Path, flag: str = "--weights PATH", why: str = "") -> str:
+    return (f"{expected}: {spec.name} weights not found{why}. Download {spec.url} and save it as {expected} "
             f"(or run `bokehpipe weights fetch {spec.name}` where there is internet), or pass {flag}")
 
 
 def resolve(name: str, store: ArtifactStore, explicit: str | os.PathLike[str] | None = None,
-            *, flag: str = "--weights PATH") -> Path:
-    """The checkpoint path to load: `explicit` if given (must exist), else the store's copy."""
+            *, flag: str = "--weights PATH", download: bool = True, progress: Progress | None = None) -> Path:
+    """The checkpoint path to load: `explicit` if given (must exist), else the store's copy, downloaded on
+    first use unless offline (`download=False` or BOKEHPIPE_OFFLINE)."""
     spec = get_spec(name)
     if explicit is not None:
         path = Path(explicit).expanduser()
@@ -128,36 +142,102 @@ def resolve(name: str, store: ArtifactStore, explicit: str | os.PathLike[str] | 
             raise WeightsMissingError(f"{path}: weights file not found (given by {flag.split()[0]})")
         return path
     path = store.weights(spec.filename)
-    if not path.is_file():
-        raise WeightsMissingError(missing_message(spec, path, flag))
-    return path
+    if path.is_file():
+        return path
+    if not download or offline():
+        raise WeightsMissingError(missing_message(spec, path, flag, " and downloads are off (BOKEHPIPE_OFFLINE)"
+                                                  if download else ""))
+    return fetch(name, store, progress=progress if progress is not None else _default_progress(spec), flag=flag)
 
 
-def fetch(name: str, store: ArtifactStore, *, progress: Callable[[int, int | None], None] | None = None,
-          timeout: float = 60.0) -> Path:
-    """Download into the store, verify the digest, then move into place; a failed fetch leaves nothing."""
+def _default_progress(spec: WeightsSpec) -> Progress:
+    """A bar on stderr (a plain line every few seconds off a terminal), like torch.hub's download bar."""
+    from bokehpipe.progress import progress_bar
+
+    bar = progress_bar(spec.size, desc=f"downloading {spec.filename}", unit="B", unit_scale=True)
+
+    def tick(n: int, total: int | None) -> None:
+        if total and bar.total != total:
+            bar.total = total
+        bar.update(n)
+        if total and bar.n >= total:
+            bar.close()
+
+    return tick
+
+
+def partial_path(final: Path) -> Path:
+    """Where an unfinished download lives: hidden, beside the final name, never the final name."""
+    return final.with_name(f".{final.name}.part")
+
+
+def fetch(name: str, store: ArtifactStore, *, progress: Progress | None = None, timeout: float = 60.0,
+          flag: str = "--weights PATH") -> Path:
+    """Download into the store, verify the digest, then move into place; see `download`."""
     spec = get_spec(name)
     final = store.weights(spec.filename)
+    got = download(spec, final, progress=progress, timeout=timeout, flag=flag)
+    store.record(final, "weights", name=spec.name, url=spec.url, sha256=got)
+    return final
+
+
+def download(spec: WeightsSpec, final: Path, *, progress: Progress | None = None, timeout: float = 60.0,
+             flag: str = "--weights PATH") -> str:
+    """Fetch `spec.url` to `final`, resuming `.<name>.part` with a Range request; returns the sha256.
+
+    A cut transfer keeps the part (a rerun resumes it); a wrong digest deletes it. Nothing is ever written
+    under `final` except the whole, verified file, in one `os.replace`.
+    """
+    if offline():
+        raise WeightsMissingError(missing_message(spec, final, flag, why=" and downloads are off (BOKEHPIPE_OFFLINE)"))
+    final.parent.mkdir(parents=True, exist_ok=True)
+    part = partial_path(final)
+    have = part.stat().st_size if part.is_file() else 0
+    request = urllib.request.Request(spec.url, headers={"Range": f"bytes={have}-"} if have else {})
     digest = hashlib.sha256()
-    with atomic_path(final) as tmp:
-        try:
-            with urllib.request.urlopen(spec.url, timeout=timeout) as response, open(tmp, "wb") as out:
-                total = int(response.headers.get("Content-Length") or 0) or spec.size
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            resumed = have > 0 and getattr(response, "status", 200) == 206
+            length = int(response.headers.get("Content-Length") or 0)
+            if resumed:
+                with open(part, "rb") as fh:
+                    while block := fh.read(1 << 20):
+                        digest.update(block)
+            else:
+                have = 0
+            total = (have + length) if length else spec.size
+            if progress is not None and have:
+                progress(have, total)
+            with open(part, "ab" if resumed else "wb") as out:
                 while block := response.read(1 << 20):
                     out.write(block)
                     digest.update(block)
                     if progress is not None:
                         progress(len(block), total)
-        except (urllib.error.URLError, OSError, TimeoutError) as exc:
-            raise BokehpipeError(f"{spec.url}: download failed ({exc}); download it by hand and save it as "
-                                 f"{final}") from None
-        got = digest.hexdigest()
-        if not spec.check_digest(got):
-            expected = spec.sha256 or f"{spec.sha256_prefix}..."
-            raise BokehpipeError(f"{spec.url}: sha256 mismatch (got {got}, expected {expected}); nothing was "
-                                 "saved, try again or download by hand")
-    store.record(final, "weights", name=spec.name, url=spec.url, sha256=got)
-    return final
+    except urllib.error.HTTPError as exc:
+        if exc.code == 416 and part.is_file():  # the part is no prefix of this file: start again next time
+            part.unlink()
+        raise WeightsMissingError(missing_message(spec, final, flag, why=f" and the download failed (HTTP {exc.code})")
+                                  ) from None
+    except (urllib.error.URLError, http.client.HTTPException, OSError, TimeoutError) as exc:
+        reason = getattr(exc, "reason", None) or exc.__class__.__name__
+        kept = f"; rerun to resume from {part.stat().st_size} bytes" if part.is_file() and part.stat().st_size else ""
+        raise WeightsMissingError(missing_message(spec, final, flag, why=f" and the download failed ({reason}{kept})")
+                                  ) from None
+    size = part.stat().st_size
+    expected_size = (have + length) if length else spec.size
+    if expected_size and size < expected_size:
+        raise WeightsMissingError(missing_message(spec, final, flag, why=f" and the download stopped at {size} of "
+                                                  f"{expected_size} bytes; rerun to resume it"))
+    got = digest.hexdigest()
+    if not spec.check_digest(got):
+        part.unlink()
+        expected = spec.sha256 or f"{spec.sha256_prefix}..."
+        raise WeightsMissingError(f"{spec.url}: sha256 mismatch (got {got}, expected {expected}); nothing was saved "
+                                  f"as {final}; try again or download it by hand")
+    os.chmod(part, 0o666 & ~_UMASK)
+    os.replace(part, final)
+    return got
 
 
 def status(store: ArtifactStore) -> list[dict]:

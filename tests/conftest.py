@@ -13,6 +13,14 @@ REALDATA = Path(os.environ.get("BOKEHPIPE_REALDATA", REPO.parent / "shared" / "r
 MIDAS_SPECS = REALDATA.parent / "midas"
 
 
+@pytest.fixture(autouse=True)
+def _offline_unless_network(request, monkeypatch):
+    """No test downloads weights by accident (the machine may have no internet): BOKEHPIPE_OFFLINE=1 unless
+    the test is marked `network`. Download tests point at a local http.server and switch it off themselves."""
+    if request.node.get_closest_marker("network") is None:
+        monkeypatch.setenv("BOKEHPIPE_OFFLINE", "1")
+
+
 @pytest.fixture
 def realdata() -> Path:
     """../shared/realdata (EBB! pairs, PyNET samples, portraits); tests using it skip cleanly without it."""

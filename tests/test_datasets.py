@@ -13,6 +13,7 @@ import torch
 
 from bokehpipe.bench.train_bench import PngDepth, write_toy_dataset
 from bokehpipe.data.datasets import BokehPairs, StepSampler, check_depth_coverage, make_network_input
+from bokehpipe.data.disparity import normalise_map
 from bokehpipe.data.ebb import load_index
 from bokehpipe.data.io import read_image, read_map, resize, write_png
 from bokehpipe.errors import BokehpipeError, ImageReadError
@@ -53,7 +54,7 @@ def test_level_scaling_and_centre_crop_alignment(toy: Path, level: int):
     # centre crop of the 96x64 half-resolution frame: y = 0, x = 16 -> target rows 0..128, cols 32..160
     full = read_image(pairs[0].target)[0:128, 32:160]
     np.testing.assert_allclose(item["target"].numpy(), resize(full, (side, side)).transpose(2, 0, 1), atol=1e-6)
-    disp = read_map(pairs[0].depth)
+    disp = normalise_map(read_map(pairs[0].depth), pairs[0].depth)  # the one rule every source applies
     expect = make_network_input(read_image(pairs[0].input), disp, with_depth=True)[:, 0:64, 16:80]
     np.testing.assert_allclose(item["input"].numpy(), expect, atol=1e-6)
 

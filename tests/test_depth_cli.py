@@ -186,6 +186,7 @@ def test_weights_list_and_fetch(run_cli, store_root, monkeypatch):
     import urllib.request
 
     monkeypatch.setattr(urllib.request, "urlopen", lambda url, timeout: Response(payload))
+    monkeypatch.delenv("BOKEHPIPE_OFFLINE")  # conftest's default; urlopen is stubbed above
     r = run_cli("weights", "fetch", "dpt_levit_224")
     assert r.exit_code == 0, r.output
     assert hashlib.sha256(payload).hexdigest() in r.output

@@ -52,12 +52,20 @@ def test_choose_focus_rejects_mismatched_inputs():
 
 
 @pytest.mark.skipif(not (REAL / "portraits" / "21.jpg").is_file(), reason="needs ../shared/realdata")
-def test_auto_focus_lands_on_the_woman_not_the_near_branches_in_portrait_21():
+@pytest.mark.parametrize("name, subject", [
+    ("21", (690, 530)),  # the woman's face; the near branches at the left edge sit near disparity 0.8
+    ("13", (742, 630)),  # the seated man; the nearer rock fills the bottom edge
+])
+def test_auto_focus_lands_on_the_person_not_the_nearest_thing_in_real_portraits(name, subject):
     from bokehpipe.data.io import read_image, read_map
+    from bokehpipe.render.focus import has_face_detector
 
-    image = read_image(REAL / "portraits" / "21.jpg")
-    disp = read_map(REAL / "portraits" / "disparity" / "21.png")
+    image = read_image(REAL / "portraits" / f"{name}.jpg")
+    disp = read_map(REAL / "portraits" / "disparity" / f"{name}.png")
     disp = (disp - disp.min()) / (disp.max() - disp.min())
-    woman = focus_at(disp, 690, 530, radius=20).disparity  # her face (hand-picked); the branches are near 0.8
+    person = focus_at(disp, *subject, radius=20).disparity  # hand-picked on the photo
     f = choose_focus(image, disp)
-    assert abs(f.disparity - woman) < 0.05, f
+    assert abs(f.disparity - person) < 0.05, f
+    assert float(np.quantile(disp, 0.99)) - person > 0.15  # something really is nearer than the person
+    if name == "21" and has_face_detector():
+        assert "face" in f.reason

@@ -365,7 +365,7 @@ def test_missing_depth_map_fails_that_photo_only(run_cli, tmp_path, few_real):
 
 def test_option_conflicts_are_usage_errors(run_cli, tmp_path, few_real):
     photos, depth, _ = few_real
-    assert "exactly one of" in run_cli("infer", photos).output
+    assert "at most one of" in run_cli("infer", photos, "--run", "a", "--method", "scatter").output
     ck = _tiny_checkpoint(tmp_path / "tiny.pt")
     assert "--focus and --aperture" in run_cli("infer", photos, "--checkpoint", ck, "--focus", "0.5").output
     res = run_cli("infer", photos, "--run", "nope", "--depth", depth)
@@ -397,12 +397,12 @@ def test_scatter_at_full_size_on_real_photos(run_cli, tmp_path, realdata, folder
 
 
 def test_scatter_tiles_match_the_whole_photo(realdata):
-    from bokehpipe.infer.depth_inputs import fit_to_image
+    from bokehpipe.data.disparity import fit_to_photo
     from bokehpipe.infer.engine import ClassicalRenderer
 
     rgb = read_image(realdata / "portraits/21.jpg")
     rgb = resize(rgb, (rgb.shape[1] // 2 | 1, rgb.shape[0] // 2))  # 541x675, odd on purpose
-    disp = fit_to_image(read_map(realdata / "portraits/disparity/21.png"), rgb)
+    disp = fit_to_photo(read_map(realdata / "portraits/disparity/21.png"), rgb.shape)
     whole = ClassicalRenderer("scatter").render_batch([rgb], [disp])[0]
     tiled_r = ClassicalRenderer("scatter", tiles=TilePolicy(max_pixels=200 * 200))
     tiled = tiled_r.render_batch([rgb], [disp])[0]

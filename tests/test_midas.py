@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from bokehpipe import weights as registry
+from bokehpipe.data.disparity import normalise
 from bokehpipe.depth.model import (
     checkpoint_filter_fn,
     create_midas,
@@ -22,7 +23,7 @@ from bokehpipe.depth.model import (
     predict,
     read_checkpoint,
 )
-from bokehpipe.depth.transforms import network_size, normalise, prepare, resize_prediction
+from bokehpipe.depth.transforms import network_size, prepare, resize_prediction
 from bokehpipe.depth.variants import VARIANTS, default_variant, get_variant, variant_names
 from bokehpipe.errors import BokehpipeError
 

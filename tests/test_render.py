@@ -106,7 +106,7 @@ def test_cli_render_writes_one_png_per_input(run_cli, photo, tmp_path):
         result = run_cli("render", image, "--depth", depth, "--method", method, "--focus-at", "32,24",
                          "--aperture", "3", "--out", tmp_path / method)
         assert result.exit_code == 0, result.output
-        assert "focus-at 0.800" in result.output
+        assert "focus 1.000: the point (32, 24); aperture 3 " in result.output  # maps are min-max normalised
         out = read_image(tmp_path / method / "a.png")
         assert out.shape == (48, 64, 3) and not np.allclose(out, read_image(image), atol=1 / 255)
 
@@ -117,12 +117,17 @@ def test_cli_render_takes_a_folder_of_npy_maps_named_like_the_inputs(run_cli, tm
     for name, seed in (("x", 1), ("y", 2)):
         image, disp = _scene(seed=seed)
         write_png(tmp_path / "photos" / f"{name}.png", image)
-        np.save(tmp_path / "maps" / f"{name}.npy", disp * 5.0)  # raw scale: rescaled to [0, 1] with a warning
+        np.save(tmp_path / "maps" / f"{name}.npy", disp * 5.0)  # raw scale: min-max normalised, as infer does
+        write_png(tmp_path / f"{name}_unit.png", disp, bits=16)
     result = run_cli("render", tmp_path / "photos", "--depth", tmp_path / "maps", "--focus", "0.8", "--out",
                      tmp_path / "out")
     assert result.exit_code == 0, result.output
-    assert "rescaled to [0, 1]" in result.output
+    assert "focus 0.800: as given by --focus" in result.output
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["x.png", "y.png"]
+    single = run_cli("render", tmp_path / "photos" / "x.png", "--depth", tmp_path / "x_unit.png", "--focus", "0.8",
+                     "--out", tmp_path / "out_unit")
+    assert single.exit_code == 0, single.output  # one normalisation: the x5 map and the unit map render alike
+    assert np.array_equal(read_image(tmp_path / "out" / "x.png"), read_image(tmp_path / "out_unit" / "x.png"))
     (tmp_path / "maps" / "y.npy").unlink()
     line = _error_line(run_cli("render", tmp_path / "photos", "--depth", tmp_path / "maps", "--out", tmp_path / "o"))
     assert "no depth map named y.*" in line and not (tmp_path / "o").exists()
@@ -147,8 +152,10 @@ def test_cli_render_bad_inputs_fail_with_one_clear_line(run_cli, photo, tmp_path
     broken = tmp_path / "in" / "broken.jpg"
     broken.write_bytes(b"\xff\xd8 this is not really a jpeg")
     assert "broken.jpg" in _error_line(run_cli("render", broken, "--depth", depth, "--out", tmp_path / "o"))
-    assert "--aperture must be > 0, got 0.0" in _error_line(
+    assert "aperture '0' is neither an f-number" in _error_line(
         run_cli("render", image, "--depth", depth, "--aperture", "0", "--out", tmp_path / "o"))
+    assert "f-number must be a number > 0" in _error_line(
+        run_cli("render", image, "--depth", depth, "--aperture", "f/0", "--out", tmp_path / "o"))
     assert "either --focus or --focus-at" in _error_line(
         run_cli("render", image, "--depth", depth, "--focus", "0.5", "--focus-at", "1,1", "--out", tmp_path / "o"))
     assert "would replace an input" in _error_line(
@@ -166,3 +173,36 @@ def test_cli_render_refuses_existing_outputs_without_overwrite(run_cli, photo, t
     assert (out / "a.png").read_bytes() == before
     result = run_cli("render", image, "--depth", depth, "--method", "gaussian", "--out", out, "--overwrite")
     assert result.exit_code == 0 and (out / "a.png").read_bytes() != before
+
+
+def _two_planes(h: int = 64, w: int = 128, seed: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """Texture everywhere; the left half near (disparity 1), the right half far (0)."""
+    rng = np.random.default_rng(seed)
+    image = (0.2 + 0.6 * rng.random((h, w, 3))).astype(np.float32)
+    disp = np.zeros((h, w), np.float32)
+    disp[:, : w // 2] = 1.0
+    return image, disp
+
+
+def _sharpness(img: np.ndarray) -> float:
+    return float(np.abs(np.diff(img, axis=1)).mean() + np.abs(np.diff(img, axis=0)).mean())
+
+
+def test_cli_render_focus_at_moves_the_sharp_region_and_a_wider_aperture_blurs_more(run_cli, tmp_path):
+    image, disp = _two_planes()
+    write_png(tmp_path / "p.png", image)
+    write_png(tmp_path / "p_depth.png", disp, bits=16)
+    outs = {}
+    for name, args in (("left", ["--focus-at", "20,32"]), ("right", ["--focus-at", "108,32"]),
+                       ("right_f8", ["--focus-at", "108,32", "--aperture", "f/8"])):
+        result = run_cli("render", tmp_path / "p.png", "--depth", tmp_path / "p_depth.png", *args,
+                         "--out", tmp_path / name)
+        assert result.exit_code == 0, result.output
+        outs[name] = read_image(tmp_path / name / "p.png")
+    assert "aperture f/1.8" in run_cli("render", tmp_path / "p.png", "--depth", tmp_path / "p_depth.png",
+                                       "--out", tmp_path / "auto").output
+    left, right = np.s_[:, 8:48], np.s_[:, 80:120]
+    assert _sharpness(outs["left"][left]) > 3 * _sharpness(outs["left"][right])
+    assert _sharpness(outs["right"][right]) > 3 * _sharpness(outs["right"][left])
+    assert np.abs(outs["left"][left] - image[left]).max() < 2 / 255  # in-focus region stays as it was
+    assert _sharpness(outs["right_f8"][left]) > 1.5 * _sharpness(outs["right"][left])  # f/8 blurs less than f/1.8

@@ -134,7 +134,7 @@ def test_resume_rules_leave_the_run_folder_untouched(toy: Path, run_cli, store_r
 
 
 def test_level_one_needs_vgg_weights_or_no_perceptual(toy: Path, run_cli, store_root: Path):
-    res = _train(run_cli, toy, "v", "--levels", "1")
+    res = _train(run_cli, toy, "v", "--levels", "1", "--perceptual")  # on a CPU the default is the demo's: off
     assert res.exit_code == 1
     [line] = error_lines(res.output)
     assert "vgg19-dcbb9e9d.pth" in line and "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth" in line

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from bokehpipe.errors import BokehpipeError
+
 
 def peak_rss_mb(children: bool = False) -> float:
     """Peak resident set size of this process (or of its largest finished/running child) in MiB (Linux: KiB)."""
@@ -72,20 +74,26 @@ def write_toy_dataset(root: str | Path, *, n_train: int = 6, n_val: int = 2, siz
 
 
 class PngDepth:
-    """A stand-in depth cache over `Training/depth/<id>.png` (same `read`/`in` interface as DepthCache)."""
+    """A stand-in depth cache over `Training/depth/<id>.png`: a `DisparitySource` (bokehpipe.data.disparity)."""
 
     def __init__(self, pairs) -> None:
         self.maps = {p.id: p.depth for p in pairs if p.depth is not None}
         self.path = "png depth maps"
+        self.description = self.path
 
-    def __contains__(self, id_: object) -> bool:
-        return id_ in self.maps
+    def has(self, photo) -> bool:
+        return photo.id in self.maps
 
-    def read(self, id_: str, size: tuple[int, int] | None = None) -> np.ndarray:
-        from bokehpipe.data.io import read_map, resize
+    def disparity(self, photo, rgb: np.ndarray | None = None) -> np.ndarray:
+        from bokehpipe.data.disparity import normalise_map
+        from bokehpipe.data.io import read_map
 
-        disp = read_map(self.maps[id_])
-        return disp if size is None else resize(disp, size, clip=False)
+        if photo.id not in self.maps:
+            raise BokehpipeError(f"{photo.path}: no depth for id {photo.id} in {self.path}")
+        return normalise_map(read_map(self.maps[photo.id]), self.maps[photo.id])
+
+    def protected(self) -> list:
+        return list(self.maps.values())
 
 
 def bench_step(model_name: str, crop: int, batch: int, level: int, threads: int, perceptual: bool) -> dict:

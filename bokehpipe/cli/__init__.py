@@ -41,6 +41,7 @@ class CliState:
     """What the group options give every subcommand (click's `ctx.obj`)."""
 
     store_root: Path
+    store_reason: str = "given by --store"
     pipeline_path: Path | None = None
     pipeline: dict[str, Any] = field(default_factory=dict)
 
@@ -93,20 +94,30 @@ def _alias_pipeline_keys(command: click.Command, defaults: dict[str, Any]) -> No
 
 @click.group(cls=LazyGroup, lazy_subcommands=COMMANDS, context_settings={"help_option_names": ["-h", "--help"],
                                                                          "max_content_width": 110})
-@click.option("--store", "store_root", type=click.Path(file_okay=False, path_type=Path), envvar="BOKEHPIPE_STORE",
-              default="cache", show_default=True, show_envvar=True,
-              help="Artifact store root: datasets, depth caches, runs, weights, renders, reports.")
+@click.option("--store", "store_root", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Artifact store root: datasets, depth caches, runs, weights, renders, reports. Default: "
+                   "$BOKEHPIPE_STORE, else the nearest cache/ (with its manifest.json) at or above the working "
+                   "folder, else ./cache; `bokehpipe info` says which and why.")
+@click.option("--offline", is_flag=True, envvar="BOKEHPIPE_OFFLINE", show_envvar=True,
+              help="Never download weights; a missing file is a one-line error saying where to put it.")
 @click.option("--pipeline", "pipeline_file", metavar="FILE", default=None,
               help="TOML pipeline (a path or a name in pipelines/) whose tables give subcommand defaults.")
 @click.version_option(__version__, prog_name="bokehpipe")
 @click.pass_context
-def cli(ctx: click.Context, store_root: Path, pipeline_file: str | None) -> None:
+def cli(ctx: click.Context, store_root: Path | None, offline: bool, pipeline_file: str | None) -> None:
     """bokehpipe: learn natural DSLR bokeh from one sharp photo (MiDaS depth + PyNET, EBB!).
 
     Phase one caches a depth map per image (`bokehpipe depth`); phase two trains PyNET level by level on
     RGB plus depth (`bokehpipe train`). Every stage reads and writes one artifact store (--store).
     """
-    state = CliState(store_root=store_root.expanduser().resolve())
+    from bokehpipe.store import locate_store
+    from bokehpipe.threads import configure_environment
+
+    configure_environment()  # before any subcommand imports torch
+    if offline:
+        os.environ["BOKEHPIPE_OFFLINE"] = "1"  # read by bokehpipe.weights wherever a download would start
+    choice = locate_store(store_root)
+    state = CliState(store_root=choice.root, store_reason=choice.reason)
     if pipeline_file is not None:
         from bokehpipe.config import load_pipeline, to_default_map
 

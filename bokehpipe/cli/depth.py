@@ -5,8 +5,6 @@ No torch / numpy / h5py at import time: `--help` stays instant; the work is impo
 
 from __future__ import annotations
 
-import sys
-
 import click
 
 from bokehpipe.cli.common import dataset_options, echo_json, pass_state
@@ -18,8 +16,9 @@ SOURCES = ("midas", "gt", "png")
 def _cache_options(func):
     func = click.option("--model", type=click.Choice(variant_names()), default=None, metavar="VARIANT",
                         help=f"MiDaS variant (--source midas): {', '.join(variant_names())}.")(func)
-    func = click.option("--source", type=click.Choice(SOURCES), default="midas", show_default=True,
-                        help="midas (computed), gt (synthetic ground truth) or png (PyNET maps).")(func)
+    func = click.option("--source", type=click.Choice(SOURCES), default=None,
+                        help="midas (computed), gt (synthetic ground truth) or png (PyNET maps). Default: the "
+                             "dataset's own maps when every photo has one, else midas.")(func)
     func = click.option("--split", default="train", show_default=True, help="Dataset split (see `data check`).")(func)
     return dataset_options(func)
 
@@ -29,9 +28,9 @@ def _progress(desc: str):
     bars = []
 
     def make(total: int):
-        from tqdm import tqdm
+        from bokehpipe.progress import progress_bar
 
-        bar = tqdm(total=total, desc=desc, unit="map", file=sys.stderr, leave=False, disable=None)
+        bar = progress_bar(total, desc=desc, unit="map")
         bars.append(bar)
         return bar.update
 
@@ -85,6 +84,8 @@ def depth(ctx: click.Context, data, dataset, split, source, model, weights, batc
     from bokehpipe.depth.run import run_depth
 
     store = ctx.obj.store
+    data, dataset, source, model = _choose_defaults(ctx.obj, data, dataset, split, source, model, device,
+                                                    weights)
     make, bars = _progress(f"depth {source if source != 'midas' else (model or 'midas')}")
     try:
         result = run_depth(store, split=split, data=data, dataset=dataset, source=source, model=model,
@@ -107,10 +108,42 @@ def depth(ctx: click.Context, data, dataset, split, source, model, weights, batc
         raise click.ClickException(f"{result.path}: verification failed; rerun the same command to repair it")
 
 
+def _choose_defaults(state, data, dataset, split, source, model, device, weights=None):
+    """The dataset and depth source the store makes unambiguous, said on one stderr line."""
+    from bokehpipe.choices import choose_dataset, choose_depth_source
+
+    store = state.store
+    data, dataset, said = choose_dataset(store, data=data, dataset=dataset, pipeline=state.pipeline,
+                                         command="depth")
+    lines = [said] if said else []
+    if source is None:
+        root, _ = store.resolve_dataset(data=data, dataset=dataset)
+        if model is not None or weights is not None:
+            source = "midas"
+        else:
+            if device == "auto":
+                import torch
+
+                gpu = torch.cuda.is_available()
+            else:
+                gpu = str(device).startswith("cuda")
+            choice = choose_depth_source(root, split, gpu=gpu)
+            source, model = choice.kind, choice.value
+            lines.append(choice.reason)
+    if lines:
+        click.echo("depth: " + "; ".join(lines), err=True)
+    return data, dataset, source, model
+
+
 def _cache_path(state, data, dataset, split, source, model):
     """(dataset root, cache path, source) for verify/export; a midas cache without --model is looked up."""
+    from bokehpipe.choices import choose_dataset, dataset_depth_source
+
     store = state.store
+    data, dataset, _ = choose_dataset(store, data=data, dataset=dataset, pipeline=state.pipeline, command="depth")
     root, name = store.resolve_dataset(data=data, dataset=dataset)
+    if source is None:
+        source = "midas" if model else (dataset_depth_source(root, split) or "midas")
     if source != "midas":
         return root, store.depth_cache(name, source, split), source
     if model is None:
@@ -165,13 +198,12 @@ def export(state, data, dataset, split, source, model, fmt, out, resolution, bit
     """Write a cache as PNG depth maps in the PyNET-Bokeh `original_depth` layout (near = bright)."""
     from pathlib import Path
 
-    from tqdm import tqdm
-
     from bokehpipe.depth.export import export_png
+    from bokehpipe.progress import progress_bar
 
     _, path, _ = _cache_path(state, data, dataset, split, source, model)
     out_dir = Path(out) if out else path.with_name(f"{path.stem}-pynet")
-    with tqdm(desc="export", unit="map", file=sys.stderr, leave=False, disable=None) as bar:
+    with progress_bar(desc="export", unit="map") as bar:
         n = export_png(path, out_dir, resolution=resolution, bits=int(bits), tick=bar.update)
     click.echo(f"wrote {n} maps to {out_dir / 'original_depth'}")
 

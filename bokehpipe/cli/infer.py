@@ -65,14 +65,16 @@ def infer(state, folder: Path, recursive: bool, run_name: str | None, checkpoint
     are kept unless --overwrite. Unreadable photos are skipped with one line each; the exit status is
     non-zero if any photo failed.
     """
-    from tqdm import tqdm
-
+    from bokehpipe.infer.defaults import choose_renderer
     from bokehpipe.infer.session import InferOptions, plan_session
+    from bokehpipe.progress import progress_bar
 
-    sources = [n for n, v in (("--run", run_name), ("--checkpoint", checkpoint), ("--method", method)) if v]
-    if len(sources) != 1:
-        raise click.UsageError("give exactly one of --run NAME, --checkpoint PATH or --method scatter|gaussian"
-                               + (f" (got {', '.join(sources)})" if sources else ""))
+    choice = choose_renderer(state.store, run_name, checkpoint, method)
+    if not (run_name or checkpoint or method):
+        click.echo(choice.reason, err=True)
+        run_name, checkpoint, method = (choice.value if choice.kind == "run" else None,
+                                        choice.value if choice.kind in ("checkpoint", "default") else None,
+                                        choice.value if choice.kind == "method" else None)
     if method is None and (focus is not None or aperture is not None):
         raise click.UsageError("--focus and --aperture steer the classical renderers (--method); a trained "
                                "model learned its own focus and blur")
@@ -85,8 +87,7 @@ def infer(state, folder: Path, recursive: bool, run_name: str | None, checkpoint
     session = plan_session(opts, state.store)
     for note in session.notes:
         click.echo(note, err=True)
-    with tqdm(total=len(session.jobs), unit="photo", desc=session.name, file=sys.stderr, disable=None,
-              leave=False) as bar:
+    with progress_bar(len(session.jobs), unit="photo", desc=session.name) as bar:
         def done(outcome) -> None:
             bar.update(1)
             if not outcome.ok:

@@ -15,12 +15,14 @@ def info(state, json_output: bool) -> None:
     from bokehpipe.inventory import describe
 
     report = describe(state.store)
+    report["store"]["chosen"] = state.store_reason
     if json_output:
         echo_json(report)
         return
     for key, value in report["versions"].items():
         click.echo(f"{key:<10} {value}")
     click.echo(f"store      {report['store']['root']}")
+    click.echo(f"           ({state.store_reason})")
     for section in ("datasets", "depth_caches", "runs", "weights"):
         items = report["store"][section]
         click.echo(f"{section} ({len(items)})")

@@ -25,16 +25,19 @@ def _inputs(paths: tuple[str, ...]) -> list[Path]:
     return out
 
 
-def _depth_for(image: Path, depth: Path, several: bool) -> Path:
-    from bokehpipe.data.io import MAP_SUFFIXES
-
+def _map_for(image: Path, depth: Path, several: bool) -> Path:
+    """The depth map of one photo: `--depth` itself, or the map named like it in the `--depth` folder (found
+    exactly as `infer --depth DIR` finds it)."""
     if depth.is_dir():
-        for suffix in MAP_SUFFIXES:
-            for cand in (depth / f"{image.stem}{suffix}", depth / f"{image.stem}{suffix.upper()}"):
-                if cand.is_file():
-                    return cand
-        raise BokehpipeError(f"{depth}: no depth map named {image.stem}.* for {image}; "
-                             f"expected one of {', '.join(image.stem + s for s in MAP_SUFFIXES)}")
+        from bokehpipe.data.io import MAP_SUFFIXES
+        from bokehpipe.infer.depth_inputs import DirDepth
+        from bokehpipe.infer.files import Job
+
+        try:
+            return DirDepth(depth).find(Job(input=image, rel=Path(image.name), output=image, depth_output=image))
+        except BokehpipeError:  # infer's message names infer's other depth options; say what render takes
+            raise BokehpipeError(f"{depth}: no depth map named {image.stem}.* for {image}; expected one of "
+                                 f"{', '.join(image.stem + s for s in MAP_SUFFIXES)}") from None
     if several:
         raise BokehpipeError(f"--depth {depth} is one file but {image.parent} gives several inputs; "
                              "pass a folder of maps named like the images")
@@ -44,26 +47,20 @@ def _depth_for(image: Path, depth: Path, several: bool) -> Path:
 
 
 def _load_depth(path: Path, size: tuple[int, int]):
-    """Read a map, scale it to [0, 1] if needed and fit it to the image size (warn), refusing other aspects."""
-    import numpy as np
+    """Read a map, normalise it by the one rule and fit it to the image (warn), refusing other aspect ratios:
+    the same functions `infer --method` uses (bokehpipe.data.disparity)."""
+    from bokehpipe.data.disparity import fit_to_photo, normalise_map
+    from bokehpipe.data.io import read_map
 
-    from bokehpipe.data.io import read_map, resize
-
-    disp = read_map(path)
+    disp = normalise_map(read_map(path), path)
     w, h = size
     dh, dw = disp.shape
-    lo, hi = float(disp.min()), float(disp.max())
-    if lo < 0 or hi > 1:
-        click.echo(f"warning: {path}: values span [{lo:.3g}, {hi:.3g}]; rescaled to [0, 1] (near = 1 assumed)",
-                   err=True)
-        disp = (disp - lo) / max(hi - lo, 1e-12)
     if (dw, dh) != (w, h):
         if abs(dw / dh - w / h) > ASPECT_TOLERANCE * w / h:
             raise BokehpipeError(f"{path}: depth map is {dw}x{dh} but the image is {w}x{h} (aspect ratio differs by "
                                  f"more than {ASPECT_TOLERANCE:.0%}); give a map of the image's shape")
         click.echo(f"warning: {path}: depth map is {dw}x{dh}, resized to the image's {w}x{h}", err=True)
-        disp = np.clip(resize(disp, (w, h)), disp.min(), disp.max())
-    return disp.astype(np.float32)
+    return fit_to_photo(disp, (h, w))
 
 
 def _parse_point(value: str | None) -> tuple[int, int] | None:
@@ -81,22 +78,30 @@ def _parse_point(value: str | None) -> tuple[int, int] | None:
 @click.option("--depth", "depth_path", required=True, type=click.Path(path_type=Path),
               help="Disparity map (PNG 8/16-bit or .npy; near = bright) or a folder of maps named like the inputs.")
 @click.option("--method", type=click.Choice(["gaussian", "scatter"]), default="scatter", show_default=True)
-@click.option("--focus", type=float, default=None, help="Disparity in focus (0 far .. 1 near); default: auto-focus.")
+@click.option("--focus", type=float, default=None,
+              help="Disparity in focus (0 far .. 1 near, after per-image min-max); default: auto-focus.")
 @click.option("--focus-at", "focus_at_", default=None, metavar="X,Y", help="Focus on the subject at pixel X,Y.")
-@click.option("--aperture", type=float, default=1.0, show_default=True,
-              help="CoC scale: radius = aperture * 40 px * (width / 1536) * |disparity - focus|.")
+@click.option("--aperture", "aperture_text", default=None, metavar="f/N|SCALE",
+              help="An f-number (f/2.8; calibrated on real f/16 -> f/N pairs) or the internal CoC scale (a plain "
+                   "number: radius = SCALE * 40 px * (width / 1536) * |disparity - focus|).  [default: f/1.8]")
 @click.option("--highlight", type=float, default=None, help="scatter: gain for saturated pixels (default 2, 1 = off).")
 @click.option("--gamma", type=float, default=None, help="scatter: power-law gamma instead of the sRGB curve.")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Output folder; each result is <input stem>.png.")
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs (never an input).")
 def render(inputs: tuple[str, ...], depth_path: Path, method: str, focus: float | None, focus_at_: str | None,
-           aperture: float, highlight: float | None, gamma: float | None, out_dir: Path, overwrite: bool) -> None:
-    """Render bokeh for INPUT photos (files or folders) from their disparity maps, without a trained model."""
+           aperture_text: str | None, highlight: float | None, gamma: float | None, out_dir: Path,
+           overwrite: bool) -> None:
+    """Render bokeh for INPUT photos (files or folders) from their disparity maps, without a trained model.
+
+    The same classical path as `bokehpipe infer --method` (map lookup, normalisation, renderer, writer);
+    prints the focus chosen for each photo and why.
+    """
+    from bokehpipe.render.calibration import DEFAULT_F_NUMBER, f_number_for_aperture, parse_aperture
+
     if focus is not None and focus_at_ is not None:
         raise BokehpipeError("give either --focus or --focus-at, not both")
-    if not aperture > 0:
-        raise BokehpipeError(f"--aperture must be > 0, got {aperture}")
+    aperture = parse_aperture(aperture_text if aperture_text is not None else f"f/{DEFAULT_F_NUMBER:g}")
     point = _parse_point(focus_at_)
     options = {k: v for k, v in {"highlight": highlight, "gamma": gamma}.items() if v is not None}
     if options and method != "scatter":
@@ -104,8 +109,8 @@ def render(inputs: tuple[str, ...], depth_path: Path, method: str, focus: float 
     from tqdm import tqdm
 
     from bokehpipe.data.io import read_image, write_png
-    from bokehpipe.render import choose_focus, focus_at
-    from bokehpipe.render import render as render_image
+    from bokehpipe.infer.engine import ClassicalRenderer
+    from bokehpipe.render.focus import Focus, choose_focus, focus_at
 
     images = _inputs(inputs)
     outputs = [out_dir / f"{p.stem}.png" for p in images]
@@ -117,12 +122,19 @@ def render(inputs: tuple[str, ...], depth_path: Path, method: str, focus: float 
             raise BokehpipeError(f"{out}: output would replace an input; choose another --out folder")
         if out.exists() and not overwrite:
             raise BokehpipeError(f"{out}: already exists; pass --overwrite to replace it")
-    pairs = [(img, _depth_for(img, depth_path, len(images) > 1), out) for img, out in zip(images, outputs, strict=True)]
+    pairs = [(img, _map_for(img, depth_path, len(images) > 1), out) for img, out in zip(images, outputs, strict=True)]
+    renderer = ClassicalRenderer(method, aperture=aperture, options=options)
+    label = (aperture_text if aperture_text is not None else f"f/{DEFAULT_F_NUMBER:g}").strip()
+    if not label.lower().startswith("f"):
+        label = f"{aperture:g} (about f/{f_number_for_aperture(aperture):.2g})"
     for img, depth, out in tqdm(pairs, desc=f"render {method}", unit="image", disable=None):
         image = read_image(img)
         disp = _load_depth(depth, (image.shape[1], image.shape[0]))
-        f = focus_at(disp, *point).disparity if point is not None else focus
-        how = "focus-at" if point is not None else "focus" if f is not None else "auto-focus"
-        f = choose_focus(image, disp).disparity if f is None else f
-        write_png(out, render_image(image, disp, method, focus=f, aperture=aperture, **options))
-        click.echo(f"{img} -> {out} ({how} {f:.3f}, aperture {aperture:g})")
+        if point is not None:
+            chosen = focus_at(disp, *point)
+        elif focus is not None:
+            chosen = Focus(float(focus), -1, -1, "as given by --focus")
+        else:
+            chosen = choose_focus(image, disp)
+        write_png(out, renderer.render_one(image, disp, focus=chosen.disparity))
+        click.echo(f"{img} -> {out} (focus {chosen.disparity:.3f}: {chosen.reason}; aperture {label})")

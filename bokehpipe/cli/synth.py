@@ -30,23 +30,27 @@ def parse_size(value: str) -> tuple[int, int]:
               help="EBB!-like pair defects: target shift <= 2 px, exposure/colour gain, sensor noise, JPEG.")
 @click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True, help="Worker processes.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing set of that name.")
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Write the set here instead of store/datasets/NAME (photos to render, not a training set: "
+                   "commands that pick the store's only dataset do not count it).")
 @pass_state
 def synth(state, name: str, count: int, size: str, seed: int, val_fraction: float, defects: bool, workers: int,
-          overwrite: bool) -> None:
+          overwrite: bool, out: str | None) -> None:
     """Render NAME: layered procedural scenes at f/16 and f/1.8 into store/datasets/NAME.
 
     Writes Training/{original,bokeh}/<id>.jpg, Training/depth/<id>.png (16-bit disparity, near = bright),
     splits.json (train / val) and metadata.json (per image: focus, aperture, layers, defects). The set is
     built in a hidden folder and appears only when complete; an interrupted run resumes where it stopped.
     """
-    from tqdm import tqdm
+    from pathlib import Path
 
     from bokehpipe.data.synthetic import split_ids, write_synthetic_set
+    from bokehpipe.progress import progress_bar
 
     width, height = parse_size(size)
     store = state.store
-    root = store.dataset(name)
-    with tqdm(total=count, desc=f"synth {name}", unit="pair", disable=None) as bar:
+    root = Path(out).expanduser().resolve() if out else store.dataset(name)
+    with progress_bar(count, desc=f"synth {name}", unit="pair") as bar:
         write_synthetic_set(root, count=count, width=width, height=height, seed=seed, val_fraction=val_fraction,
                             defects=defects, workers=workers, overwrite=overwrite, progress=bar.update)
     store.record(root, "dataset", generator="synth", seed=seed, count=count, size=f"{width}x{height}",

@@ -13,25 +13,40 @@ import click
 
 from bokehpipe.cli.common import dataset_options, parameter_sources, pass_state
 
+# The model registry (bokehpipe.models.REGISTRY) without importing torch at --help time; a test keeps them equal.
+MODEL_HELP: dict[str, str] = {
+    "pynet": "the paper's PyNET, ~47.5M params",
+    "pynet-s": "1/2 width",
+    "pynet-xs": "1/4 width",
+    "pynet-res": "PyNET with an identity skip per level",
+    "pynet-res-s": "identity skip, 1/2 width",
+    "pynet-res-xs": "identity skip, 1/4 width: the demo's",
+}
+MODEL_NAMES: tuple[str, ...] = tuple(MODEL_HELP)
+
 
 @click.command()
 @dataset_options
-@click.option("--run", "--run-name", "run_name", required=True, metavar="NAME",
-              help="Run folder name: store/runs/NAME (under torchrun spell it --run-name: torchrun's own parser "
-                   "takes --run for its --run-path on Python < 3.12).")
-@click.option("--model", default="pynet", show_default=True, metavar="NAME",
-              help="Generator: pynet (paper, ~47.5M params), pynet-s (1/2 width), pynet-xs (1/4 width).")
+@click.option("--run", "--run-name", "run_name", default=None, metavar="NAME",
+              help="Run folder name: store/runs/NAME (default: <dataset>-<model>-<time>, printed first). Under "
+                   "torchrun spell it --run-name: torchrun's own parser takes --run for its --run-path on "
+                   "Python < 3.12.")
+@click.option("--model", default="pynet", show_default=True, type=click.Choice(MODEL_NAMES), metavar="NAME",
+              help="Generator: " + "; ".join(f"{n} ({d})" for n, d in MODEL_HELP.items()) + ".")
 @click.option("--width", type=float, default=None, help="Override the model's width multiplier.")
 @click.option("--levels", default="7..1", show_default=True,
               help="Levels to train, coarse to fine: a range such as 7..3 or one level.")
 @click.option("--with-depth/--no-depth", default=True, show_default=True,
               help="Feed the cached disparity as a 4th input channel (the paper's model) or RGB only.")
 @click.option("--depth-source", default=None, metavar="SRC",
-              help="Depth cache to read: gt, png or a MiDaS variant (store/depth/<dataset>/<SRC>/<split>.h5).")
+              help="Depth cache to read: gt, png or a MiDaS variant (store/depth/<dataset>/<SRC>/<split>.h5). "
+                   "Default: the dataset's only cache for the training split.")
 @click.option("--train-split", default="train", show_default=True, help="Training split.")
-@click.option("--val-split", default="val294", show_default=True, help="Validation split (EBB!: val294).")
+@click.option("--val-split", default=None,
+              help="Validation split (default: the dataset's own: val for synthetic sets, val294 for EBB!).")
 @click.option("--crop", type=int, default=512, show_default=True,
-              help="Training crop side at half resolution (multiple of 32); the level-1 target is twice this.")
+              help="Training crop side at half resolution (multiple of 32); the level-1 target is twice this. "
+                   "A default crop larger than the photos is lowered to the largest that fits.")
 @click.option("--batch", type=click.IntRange(1), default=None,
               help="Global batch for every level (overrides the schedule).")
 @click.option("--steps", type=click.IntRange(1), default=None, help="Steps for every level (overrides the schedule).")
@@ -69,63 +84,154 @@ from bokehpipe.cli.common import dataset_options, parameter_sources, pass_state
               help="TensorBoard events in the run folder (default: when tensorboard is installed).")
 @pass_state
 @click.pass_context
-def train(ctx: click.Context, state, data, dataset, run_name, model, width, levels, with_depth, depth_source,
-          train_split, val_split, crop, batch, steps, lr, accumulate, precision, device, resume, init_from,
-          val_every, val_crop, val_max, log_every, checkpoint_every, perceptual, vgg_weights, workers, threads,
-          seed, deterministic, tensorboard) -> None:
+def train(ctx: click.Context, state, **params) -> None:
     """Train PyNET-Bokeh level by level on --data PATH or --dataset NAME into store/runs/NAME/.
 
-    Writes config.json (every value and its source), metrics.csv, and checkpoints/level<L>/{last,best}.pt.
+    \b
+    With no options it trains on the store's only dataset, with its only depth cache, validating on the
+    dataset's own split; on a CPU without --pipeline it uses the demo pipeline's settings (minutes), on a
+    GPU the paper's schedule (pass --pipeline ebb for the paper's settings anywhere). Each choice is
+    printed. Writes config.json (every value and its source), metrics.csv, checkpoints/level<L>/{last,best}.pt.
     Under torchrun the same command trains with DDP, e.g.
     `torchrun --nproc-per-node 8 -m bokehpipe --pipeline ebb train --data EBB --run-name ebb`.
     """
+    from bokehpipe.data.ebb import load_index
     from bokehpipe.train.config import TrainConfig, parse_levels, parse_schedule
+    from bokehpipe.train.defaults import (
+        describe_plan,
+        fit_crop,
+        generated_run_name,
+        make_missing_val_cache,
+        own_val_split,
+    )
     from bokehpipe.train.distributed import env_world
 
     store = state.store
-    root, name = store.resolve_dataset(data=data, dataset=dataset)
-    table = (state.pipeline.get("train") or {}).get("schedule")
+    rank, world, _ = env_world()
+    p, sources, table, pipeline_path, lines = _resolve_defaults(ctx, state, params)
+    root, name = store.resolve_dataset(data=p["data"], dataset=p["dataset"])
     schedule = parse_schedule(table)
+    batch, steps = p["batch"], p["steps"]
     if batch is not None or steps is not None:
         schedule = {lv: type(s)(batch or s.batch, steps or s.steps, s.crop, s.lr) for lv, s in schedule.items()}
-    if device == "auto":
-        import torch
+    crop = p["crop"]
+    if p["val_split"] is None:
+        p["val_split"] = own_val_split(str(root))
+        if p["val_split"] is not None:
+            lines.append(f"validation split {p['val_split']!r}: the dataset's own (--val-split NAME to choose)")
+        elif p["val_every"]:
+            p["val_every"] = 0
+            lines.append("no validation: the dataset has no val or val294 split (--val-split NAME to choose one)")
+    train_pairs = load_index(root).split(p["train_split"], require_targets=True)
+    if train_pairs:
+        crop, said = fit_crop(crop, train_pairs, explicit=sources["crop"]["source"] == "commandline")
+        if said:
+            lines.append(said)
+            schedule = {lv: type(s)(s.batch, s.steps, min(s.crop, crop) if s.crop else None, s.lr)
+                        for lv, s in schedule.items()}
+    if p["with_depth"] and not p["depth_source"]:
+        from bokehpipe.choices import choose_depth_cache
 
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    cfg = TrainConfig(run=run_name, data_root=str(root), dataset=name, model=model, width=width,
-                      levels=parse_levels(levels), schedule=schedule, with_depth=with_depth,
-                      depth_source=depth_source, train_split=train_split, val_split=val_split or None, crop=crop,
-                      val_crop=val_crop, val_max=val_max, val_every=val_every, log_every=log_every,
-                      checkpoint_every=checkpoint_every, lr=lr, precision=precision, device=device,
-                      accumulate=accumulate, workers=workers, seed=seed, perceptual=perceptual,
-                      vgg_weights=vgg_weights, init=init_from, tensorboard=tensorboard,
-                      deterministic=deterministic, threads=threads)
-    sources = parameter_sources(ctx)
+        choice = choose_depth_cache(store, name, p["train_split"])
+        p["depth_source"] = choice.value
+        lines.append(choice.reason)
+    if p["with_depth"] and p["val_every"] and p["val_split"] and world == 1:  # under torchrun: `depth` first
+        made = make_missing_val_cache(store, str(root), name, p["depth_source"], p["val_split"])
+        if made:
+            lines.append(made)
+    if not p["run_name"]:
+        p["run_name"] = generated_run_name(name, p["model"])
+        lines.insert(0, f"run {p['run_name']!r}: a new name (--run NAME to choose; the same NAME resumes a run)")
+    cfg = TrainConfig(run=p["run_name"], data_root=str(root), dataset=name, model=p["model"], width=p["width"],
+                      levels=parse_levels(p["levels"]), schedule=schedule, with_depth=p["with_depth"],
+                      depth_source=p["depth_source"], train_split=p["train_split"], val_split=p["val_split"],
+                      crop=crop, val_crop=p["val_crop"], val_max=p["val_max"], val_every=p["val_every"],
+                      log_every=p["log_every"], checkpoint_every=p["checkpoint_every"], lr=p["lr"],
+                      precision=p["precision"], device=p["device"], accumulate=p["accumulate"],
+                      workers=p["workers"], seed=p["seed"], perceptual=p["perceptual"],
+                      vgg_weights=p["vgg_weights"], init=p["init_from"], tensorboard=p["tensorboard"],
+                      deterministic=p["deterministic"], threads=p["threads"])
+    lines.append(describe_plan(cfg.levels, cfg.schedule, cfg.level_crop, cfg.device))
+    for key, value in (("run_name", cfg.run), ("val_split", cfg.val_split), ("depth_source", cfg.depth_source),
+                       ("crop", cfg.crop), ("val_every", cfg.val_every), ("dataset", name)):
+        if sources[key]["value"] != value:
+            sources[key] = {"value": value, "source": "chosen"}
     sources["schedule"] = {"value": {str(k): vars(v) for k, v in sorted(schedule.items(), reverse=True)},
                            "source": "commandline" if (batch or steps) else ("pipeline" if table else "default")}
-    rank = env_world()[0]
+    if rank == 0:
+        for line in lines:
+            click.echo(line, err=True)
     progress = _Progress(rank == 0)
+    progress.set_plan([(lv, cfg.schedule[lv].steps) for lv in cfg.levels])
     try:
         from bokehpipe.train.loop import train as run_training
 
-        run_dir = run_training(cfg, store, resume=resume, sources=sources,
-                               pipeline=str(state.pipeline_path) if state.pipeline_path else None, callback=progress)
+        run_dir = run_training(cfg, store, resume=p["resume"], sources=sources, pipeline=pipeline_path,
+                               callback=progress)
     finally:
         progress.close()
     if rank == 0:
         click.echo(f"run {run_dir}")
 
 
+_DATASET_OWN = ("val_split", "train_split", "device")  # the dataset's and the machine's, not the demo's
+
+
+def _resolve_defaults(ctx: click.Context, state, params: dict):
+    """(params, sources, schedule table, pipeline path, lines): the device resolved, the dataset chosen, and on
+    a CPU without --pipeline the demo pipeline's [train] settings for every option left at its default."""
+    from bokehpipe.choices import choose_dataset
+    from bokehpipe.config import option_key_aliases, to_default_map
+
+    p = dict(params)
+    sources = parameter_sources(ctx)
+    lines: list[str] = []
+    pipeline = state.pipeline
+    pipeline_path = str(state.pipeline_path) if state.pipeline_path else None
+    if p["device"] == "auto":
+        import torch
+
+        p["device"] = "cuda" if torch.cuda.is_available() else "cpu"
+    if state.pipeline_path is None and p["device"].startswith("cpu"):
+        from bokehpipe.train.defaults import CPU_PIPELINE, cpu_defaults
+
+        pipeline_path, pipeline = cpu_defaults()
+        table = to_default_map(pipeline).get("train", {})
+        aliases = option_key_aliases(ctx.command)
+        for key, value in table.items():
+            key = aliases.get(key, key)
+            if key in p and sources[key]["source"] == "default" and key not in _DATASET_OWN:
+                p[key] = value
+                sources[key] = {"value": value, "source": f"pipeline {CPU_PIPELINE} (CPU default)"}
+        lines.append(f"on a CPU without --pipeline: the {CPU_PIPELINE} pipeline's training settings ({p['model']}, "
+                     f"levels {p['levels']}, crop {p['crop']}, perceptual {p['perceptual']}; minutes on a CPU). "
+                     "--pipeline ebb trains the paper's schedule (days on a CPU, hours on a GPU)")
+    table = (pipeline.get("train") or {}).get("schedule")
+    p["data"], p["dataset"], said = choose_dataset(state.store, data=p["data"], dataset=p["dataset"],
+                                                   pipeline=pipeline, command="train")
+    if said:
+        lines.insert(0, said)
+    return p, sources, table, pipeline_path, lines
+
+
 class _Progress:
-    """tqdm bar per level on stderr (rank 0 only); notes and validation lines above it."""
+    """A bar per level on stderr (plain lines off a terminal; rank 0 only); notes, validation and the wall-time
+    estimate above it. The estimate times steps 3..8 of each level (step 1 pays for warm-up)."""
+
+    TIMED = (2, 8)  # ticks between which a level's speed is measured
 
     def __init__(self, enabled: bool) -> None:
         self.enabled, self.bar = enabled, None
+        self.level_info: dict = {}
+        self.todo: list[tuple[int, int]] = []  # (level, steps) not yet measured, for the whole-run lower bound
+        self.t_mark: float | None = None
 
     def __call__(self, event: str, **info) -> None:
         if not self.enabled:
             return
-        from tqdm import tqdm
+        import time
+
+        from bokehpipe.progress import progress_bar
 
         if event == "note":
             click.echo(info["text"], err=True)
@@ -136,24 +242,59 @@ class _Progress:
             self.close()
             click.echo(f"level {info['level']}: batch {info['batch']}, {info['steps']} steps, crop {info['crop']}, "
                        f"lr {info['lr']:g}, {info['params']:,} trained parameters", err=True)
-            self.bar = tqdm(total=info["steps"], initial=info["start"], desc=f"level {info['level']}", unit="step",
-                            dynamic_ncols=True, leave=False)
+            self.level_info = dict(info)
+            self.t_mark = None
+            self.bar = progress_bar(info["steps"], initial=info["start"], desc=f"level {info['level']}", unit="step")
         elif event == "tick" and self.bar is not None:
             self.bar.update(1)
+            done = info["step"] - self.level_info.get("start", 0)
+            if done == self.TIMED[0]:
+                self.t_mark = time.perf_counter()
+            elif done == self.TIMED[1] and self.t_mark is not None:
+                self._estimate((time.perf_counter() - self.t_mark) / (self.TIMED[1] - self.TIMED[0]), info["step"])
         elif event == "train" and self.bar is not None:
             self.bar.set_postfix(loss=f"{info['loss']:.4g}", img_s=f"{info['images_per_s'] or 0:.1f}")
         elif event == "val":
             line = (f"level {info['level']} step {info['step']}: val PSNR {info['val_psnr']:.2f} dB "
                     f"(identity {info['val_psnr_identity']:.2f}), SSIM {info['val_ssim']:.4f}"
                     + (" *best" if info.get("best") else ""))
-            tqdm.write(line, file=sys.stderr)
+            if self.bar is not None:
+                self.bar.write(line, file=sys.stderr)
+            else:
+                click.echo(line, err=True)
         elif event == "level_end":
             self.close()
             sync = "" if info.get("divergence") is None else \
                 f", replicas differ by at most {info['divergence']:.3g}"
             click.echo(f"level {info['level']} done, best val PSNR {info['best_psnr']:.2f} dB{sync}", err=True)
 
+    def set_plan(self, levels: list[tuple[int, int]]) -> None:
+        """(level, steps) of the whole run, for the first estimate's lower bound on the total."""
+        self.todo = list(levels)
+
+    def _estimate(self, s_per_step: float, step: int) -> None:
+        level, steps = self.level_info["level"], self.level_info["steps"]
+        left = s_per_step * (steps - step)
+        text = f"estimate: level {level} at {s_per_step:.3g} s/step, about {_duration(left)} for its remaining steps"
+        later = [n for lv, n in self.todo if lv < level]
+        if self.todo and self.todo[0][0] == level and later:
+            text += (f"; the whole run at least {_duration(left + s_per_step * sum(later))} "
+                     "(finer levels cost more per step)")
+        self.todo = [(lv, n) for lv, n in self.todo if lv < level]
+        if self.bar is not None:
+            self.bar.write(text, file=sys.stderr)
+
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 48 * 3600:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"

@@ -1,12 +1,11 @@
 """`bokehpipe weights list|fetch`: the checkpoints bokehpipe can use, and downloading them into the store.
 
-Nothing downloads at run time; `fetch` is the one explicit way in (or copy the file to the path `list`
-shows). No torch import: the registry is a table of URLs and file names (bokehpipe/weights.py).
+Commands that need a checkpoint download it on first use (unless offline); `fetch` gets it ahead of time
+(or copy the file to the path `list` shows). No torch import: the registry is a table of URLs and file
+names (bokehpipe/weights.py).
 """
 
 from __future__ import annotations
-
-import sys
 
 import click
 
@@ -55,14 +54,12 @@ def list_(state, as_json: bool, measure: bool) -> None:
 @pass_state
 def fetch(state, names: tuple[str, ...], timeout: float) -> None:
     """Download NAMES into store/weights/ (progress on stderr), verify the sha256 where known, atomically."""
-    from tqdm import tqdm
-
     from bokehpipe import weights as registry
+    from bokehpipe.progress import progress_bar
 
     for name in names:
         spec = registry.get_spec(name)
-        bar = tqdm(desc=name, unit="B", unit_scale=True, unit_divisor=1024, total=spec.size, file=sys.stderr,
-                   leave=False, disable=None)
+        bar = progress_bar(spec.size, desc=name, unit="B", unit_scale=True, unit_divisor=1024)
 
         def progress(n: int, total: int | None, bar=bar) -> None:
             if total and bar.total != total:

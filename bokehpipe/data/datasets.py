@@ -1,7 +1,8 @@
 """Training and validation samples at the paper's geometry, streamed from disk (PyNET-Bokeh, arXiv:2006.05698).
 
 The network sees the photo downscaled x0.5 (bicubic) plus its disparity resized to the same half size
-(`make_network_input`, the one place this geometry lives; inference uses it too). Training samples are
+(`make_network_input`, the one place this geometry lives and the only place a map is resized for a network;
+eval and inference use it too). Maps arrive at their stored size (`bokehpipe.data.disparity`). Training samples are
 aligned crops: `crop` x `crop` at half resolution against the 2*crop x 2*crop full-resolution target, then
 the target is resized to the trained level's scale (level 1: full resolution; level L: 2**(1-L)). The paper
 augments with rot90 and vertical flips; so do we, applied identically to input and target.
@@ -15,25 +16,18 @@ held in RAM beyond the batches in flight (the official code kept the whole set a
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
+from bokehpipe.data.disparity import DisparitySource, Photo
 from bokehpipe.data.ebb import Pair
 from bokehpipe.data.io import read_image, resize
 from bokehpipe.errors import BokehpipeError
 
 MULTIPLE = 32  # PyNET's padding multiple at network-input resolution
-
-
-class DepthSource(Protocol):
-    """What the datasets need from a depth cache (bokehpipe.depth.cache.DepthCache)."""
-
-    def __contains__(self, id_: object) -> bool: ...
-
-    def read(self, id_: str, size: tuple[int, int] | None = None) -> np.ndarray: ...
 
 
 def half_size(height: int, width: int) -> tuple[int, int]:
@@ -44,8 +38,9 @@ def half_size(height: int, width: int) -> tuple[int, int]:
 def make_network_input(rgb_full: np.ndarray, disparity: np.ndarray | None, *, with_depth: bool) -> np.ndarray:
     """RGB (H, W, 3) in [0, 1] (+ disparity (h, w), any size, near = 1) -> (C, H//2, W//2) float32.
 
-    RGB is downscaled x0.5 with bicubic interpolation as in the paper; the disparity is resized to the same
-    half size with the project's resize policy (`bokehpipe.data.io.resize`) and clipped to [0, 1].
+    RGB is downscaled x0.5 with bicubic interpolation as in the paper; the disparity, as stored (never first
+    brought to the photo's size: that would resample it twice), is resized once to the same half size with the
+    project's resize policy (`bokehpipe.data.io.resize`) and clipped to [0, 1].
     """
     if rgb_full.ndim != 3 or rgb_full.shape[2] != 3:
         raise ValueError(f"expected an RGB array (H, W, 3), got shape {rgb_full.shape}")
@@ -69,9 +64,14 @@ def level_size(crop: int, level: int) -> int:
     return int(crop * 2 ** (2 - level))
 
 
-def check_depth_coverage(pairs: Sequence[Pair], depth: DepthSource, *, where: str) -> None:
-    """Fail before training starts when the cache lacks ids, naming how many and which."""
-    missing = [p.id for p in pairs if p.id not in depth]
+def photo_of(pair: Pair) -> Photo:
+    """The key a `DisparitySource` looks a pair's map up by."""
+    return Photo(pair.id, pair.input)
+
+
+def check_depth_coverage(pairs: Sequence[Pair], depth: DisparitySource, *, where: str) -> None:
+    """Fail before training starts when the source lacks maps, naming how many and which."""
+    missing = [p.id for p in pairs if not depth.has(photo_of(p))]
     if missing:
         path = getattr(depth, "path", where)
         ids = ", ".join(missing[:5]) + ("..." if len(missing) > 5 else "")
@@ -88,7 +88,7 @@ class BokehPairs(Dataset):
     """
 
     def __init__(self, pairs: Sequence[Pair], *, level: int, crop: int | None, with_depth: bool,
-                 depth: DepthSource | None = None, augment: bool = False, with_source: bool = False) -> None:
+                 depth: DisparitySource | None = None, augment: bool = False, with_source: bool = False) -> None:
         if with_depth and depth is None:
             raise BokehpipeError("with_depth needs a depth cache (or pass --no-depth)")
         if crop is not None and (crop <= 0 or crop % MULTIPLE):
@@ -112,11 +112,8 @@ class BokehPairs(Dataset):
                                  "size (see `bokehpipe data check`)")
         disp = None
         if self.with_depth:
-            if pair.id not in self.depth:
-                raise BokehpipeError(f"{getattr(self.depth, 'path', 'depth cache')}: no depth for id {pair.id}; "
-                                     "run `bokehpipe depth` for this split")
-            # full size, exactly as inference reads it; make_network_input then halves it
-            disp = self.depth.read(pair.id, size=(rgb.shape[1], rgb.shape[0]))
+            # at its stored size, exactly as eval and inference read it; make_network_input resizes it once
+            disp = self.depth.disparity(photo_of(pair), rgb)
         return make_network_input(rgb, disp, with_depth=self.with_depth), target, rgb
 
     def __getitem__(self, item: int | tuple[int, int]) -> dict[str, Any]:
@@ -228,5 +225,9 @@ def prepare_workers(workers: int) -> None:
 
 
 def worker_init(_: int) -> None:
-    """One torch thread per DataLoader worker: the workers are the parallelism (2-core laptops stay responsive)."""
+    """One torch thread and a sequential OpenCV per DataLoader worker: the workers are the parallelism, and a
+    worker with a thread pool of its own competes with the main process's (bokehpipe/threads.py)."""
+    import cv2
+
     torch.set_num_threads(1)
+    cv2.setNumThreads(0)

@@ -6,7 +6,8 @@ depth normalised to [0, 1] with near = 1. Root attributes are the provenance (sc
 model, weights sha256, input rule, normalisation, precision, versions, creation time); each dataset
 carries `image_size` (w, h of the photo), `source_file`, `source_sha256`, `source_bytes`, `raw_min`,
 `raw_max`. Resolution: MiDaS maps at the photo's full decoded size; `gt`/`png` maps at their native size
-(PyNET maps are half resolution). Readers ask for the size they need (`DepthCache.read(id, size)`).
+(PyNET maps are half resolution). Consumers read a map at its stored size through the one protocol
+(`bokehpipe.data.disparity.DisparitySource`, which `DepthCache` implements) and resize it where they use it.
 
 Identity: a cache is only extended or reused when the `IDENTITY` attributes equal the requested run's, so
 maps from different models or weights are never mixed or reused silently.
@@ -26,6 +27,7 @@ from typing import Any
 import h5py
 import numpy as np
 
+from bokehpipe.data.disparity import Photo
 from bokehpipe.data.io import resize
 from bokehpipe.errors import BokehpipeError
 
@@ -154,7 +156,7 @@ def sort_ids(ids: Iterable[str]) -> list[str]:
 
 
 class DepthCache:
-    """Read-only view of one cache file, safe to pass to DataLoader workers.
+    """Read-only view of one cache file, safe to pass to DataLoader workers; a `DisparitySource`.
 
     The HDF5 file opens on first use and re-opens when the process id changes (an h5py handle must not
     cross a fork); pickling drops the handle. Use as a context manager or call `close()`.
@@ -162,6 +164,7 @@ class DepthCache:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
+        self.description = f"cache {self.path}"
         self._file: h5py.File | None = None
         self._pid: int | None = None
         if not self.path.is_file():
@@ -190,7 +193,7 @@ class DepthCache:
         self.close()
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"path": self.path, "_file": None, "_pid": None}
+        return {"path": self.path, "description": self.description, "_file": None, "_pid": None}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
@@ -232,6 +235,21 @@ class DepthCache:
         if size is not None and (arr.shape[1], arr.shape[0]) != (int(size[0]), int(size[1])):
             arr = resize(arr, (int(size[0]), int(size[1])), clip=True)
         return arr
+
+    # --- the DisparitySource protocol (bokehpipe.data.disparity) ----------------------------------------
+    def has(self, photo: Photo) -> bool:
+        return photo.id in self
+
+    def disparity(self, photo: Photo, rgb: np.ndarray | None = None) -> np.ndarray:
+        """The photo's map at its stored size (the consumer resizes it where it uses it)."""
+        if photo.id not in self:
+            command = _plain(self._h5().attrs.get("fill_command", "")) or "bokehpipe depth"
+            raise BokehpipeError(f"{photo.path}: no depth for id {photo.id!r} in {self.path}; fill the cache with "
+                                 f"`{command}` (or give another depth source)")
+        return self.read(photo.id)
+
+    def protected(self) -> list[Path]:
+        return [self.path]
 
 
 def parts_dir(cache_path: Path) -> Path:

@@ -32,6 +32,7 @@ from bokehpipe.depth.cache import (
     parts_dir,
     verify_cache,
 )
+from bokehpipe.depth.producers import DELAY_ENV, MapProducer, MidasProducer, default_workers
 from bokehpipe.depth.shards import (
     PartWriter,
     check_identity,
@@ -41,7 +42,6 @@ from bokehpipe.depth.shards import (
     read_part_index,
     run_lock,
 )
-from bokehpipe.depth.sources import DELAY_ENV, MapSource, MidasSource, default_workers
 from bokehpipe.depth.variants import default_variant, get_variant
 from bokehpipe.errors import BokehpipeError
 from bokehpipe.store import ArtifactStore
@@ -135,7 +135,7 @@ def make_source(source: str, store: ArtifactStore, *, model: str | None, weights
     if source in ("gt", "png"):
         if model is not None or weights is not None:
             raise BokehpipeError(f"--model/--weights apply to --source midas, not --source {source}")
-        return MapSource(source, batch_size or 8, degrade)
+        return MapProducer(source, batch_size or 8, degrade)
     if degrade not in (None, "", "none"):
         raise BokehpipeError("--degrade applies to --source gt or png (maps that exist before the depth pass)")
     if source != "midas":
@@ -144,7 +144,7 @@ def make_source(source: str, store: ArtifactStore, *, model: str | None, weights
 
     variant = get_variant(model or default_variant("cuda" if device.startswith("cuda") else "cpu"))
     path = weights_registry.resolve(variant.weights_name, store, weights)
-    return MidasSource(variant, path, device=device, precision=precision, batch_size=batch_size or 1,
+    return MidasProducer(variant, path, device=device, precision=precision, batch_size=batch_size or 1,
                        workers=default_workers() if workers is None else workers, net_size=net_size)
 
 

@@ -10,7 +10,8 @@ isl-org/MiDaS `midas/transforms.py` (Resize, NormalizeImage, PrepareForNet) and 
 3. The prediction is resized back to the photo's size with bicubic interpolation (align_corners=False).
 
 bokehpipe then stores it per image normalised to [0, 1] by its own min and max (near = 1, the raw range
-kept in the cache), which `NORMALISATION` states in every cache's provenance.
+kept in the cache; `bokehpipe.data.disparity.normalise`, the one rule), which `NORMALISATION` states in every
+cache's provenance.
 """
 
 from __future__ import annotations
@@ -75,13 +76,3 @@ def resize_prediction(pred, size: tuple[int, int]):
     return F.interpolate(pred.unsqueeze(1).float(), size=(int(size[1]), int(size[0])), mode="bicubic",
                          align_corners=False).squeeze(1)
 
-
-def normalise(raw: np.ndarray) -> tuple[np.ndarray, float, float]:
-    """Min-max to [0, 1] (near = 1 because MiDaS predicts inverse depth); a flat map becomes all zeros."""
-    raw = np.asarray(raw, dtype=np.float32)
-    if not np.all(np.isfinite(raw)):
-        raise BokehpipeError("non-finite depth values (NaN/inf); with --precision fp16/bf16 try fp32")
-    lo, hi = float(raw.min()), float(raw.max())
-    if hi - lo <= 1e-12 * max(1.0, abs(hi)):
-        return np.zeros_like(raw), lo, hi
-    return (raw - lo) / (hi - lo), lo, hi

@@ -23,10 +23,10 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
+from bokehpipe.data.disparity import DisparitySource, fit_to_photo
 from bokehpipe.data.io import read_image, resize, write_image, write_jpeg, write_png
 from bokehpipe.errors import BokehpipeError
 
-from .depth_inputs import DepthSource, fit_to_image
 from .files import Job
 from .tiling import round_to, tiled_apply
 
@@ -189,13 +189,15 @@ class ClassicalRenderer:
 
     def render_one(self, rgb: np.ndarray, disp: np.ndarray, *, focus: float | None = None,
                    aperture: float | None = None) -> np.ndarray:
-        """One photo; `focus`/`aperture` override the renderer's own for this photo (eval on synthetic sets
-        passes each image's true values)."""
+        """One photo and its map at any size (brought to the photo's size here, `fit_to_photo`, the one way);
+        `focus`/`aperture` override the renderer's own for this photo (eval on synthetic sets passes each
+        image's true values)."""
         from bokehpipe.render import choose_focus, render
         from bokehpipe.render.physics import EDGE, coc_scale
 
         focus = self.focus if focus is None else focus
         aperture = self.aperture if aperture is None else aperture
+        disp = fit_to_photo(disp, rgb.shape)
         h, w = disp.shape
         tile = self.tiles.tile_side(h, w) if self.method == "scatter" else None
         if tile is None or tile >= max(h, w):
@@ -220,7 +222,7 @@ class ClassicalRenderer:
         for rgb, disp in zip(rgbs, disps, strict=True):
             if disp is None:
                 raise BokehpipeError(f"--method {self.method} needs a depth map")
-            outs.append(np.clip(self.render_one(rgb, fit_to_image(disp, rgb)), 0.0, 1.0).astype(np.float32))
+            outs.append(np.clip(self.render_one(rgb, disp), 0.0, 1.0).astype(np.float32))
         return outs
 
 
@@ -247,17 +249,17 @@ class _Loaded:
     seconds: float = 0.0
 
 
-def _load(job: Job, depth: DepthSource | None) -> _Loaded:
+def _load(job: Job, depth: DisparitySource | None) -> _Loaded:
     t0 = time.perf_counter()
     try:
         rgb = read_image(job.input)
-        disp = depth.disparity(job, rgb) if depth is not None else None
+        disp = depth.disparity(job.photo, rgb) if depth is not None else None
     except BokehpipeError as exc:
         return _Loaded(job, error=str(exc))
     return _Loaded(job, rgb, disp, seconds=time.perf_counter() - t0)
 
 
-def _prefetch(jobs: list[Job], depth: DepthSource | None, ahead: int, threads: int) -> Iterator[_Loaded]:
+def _prefetch(jobs: list[Job], depth: DisparitySource | None, ahead: int, threads: int) -> Iterator[_Loaded]:
     """Decode (and compute depth for) the next few photos while the current batch renders."""
     if threads <= 0:
         for job in jobs:
@@ -274,7 +276,7 @@ def _prefetch(jobs: list[Job], depth: DepthSource | None, ahead: int, threads: i
             yield fut.result()
 
 
-def run_jobs(jobs: list[Job], renderer: Renderer, depth: DepthSource | None, *, batch_size: int = 1,
+def run_jobs(jobs: list[Job], renderer: Renderer, depth: DisparitySource | None, *, batch_size: int = 1,
              on_done: Callable[[Outcome], None] | None = None, read_threads: int = 1,
              jpeg_quality: int = 95) -> list[Outcome]:
     """Render every job; a photo that cannot be read (or has no depth) fails alone, the rest go on.
@@ -305,7 +307,7 @@ def run_jobs(jobs: list[Job], renderer: Renderer, depth: DepthSource | None, *, 
         for b, out in zip(batch, outs, strict=True):
             wrote = [write_image(b.job.output, out, quality=jpeg_quality)]
             if b.disp is not None:
-                wrote.append(write_png(b.job.depth_output, fit_to_image(b.disp, out)))
+                wrote.append(write_png(b.job.depth_output, fit_to_photo(b.disp, out.shape)))
             if b.job.preview_output is not None:
                 wrote.append(write_jpeg(b.job.preview_output, b.rgb, quality=90))  # type: ignore[arg-type]
             finish(Outcome(b.job, True, seconds=per, size=(out.shape[1], out.shape[0]), wrote=wrote))

@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from bokehpipe.data.disparity import Photo
 from bokehpipe.data.io import is_image_file
 from bokehpipe.errors import BokehpipeError
 
@@ -50,6 +51,11 @@ class Job:
     def name(self) -> str:
         """The id used to look up depth (`--depth` maps, cache ids): the file name without extension."""
         return self.rel.stem
+
+    @property
+    def photo(self) -> Photo:
+        """The key a depth source looks this photo's map up by (bokehpipe.data.disparity)."""
+        return Photo(self.name, self.input, self.rel)
 
 
 def find_inputs(folder: str | os.PathLike[str], *, recursive: bool = False,

@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bokehpipe.data.disparity import DisparitySource
 from bokehpipe.errors import BokehpipeError
 from bokehpipe.store import ArtifactStore
 
-from .depth_inputs import DepthSource, open_depth_source
+from .depth_inputs import open_depth_source
 from .engine import ClassicalRenderer, LearnedRenderer, Outcome, Renderer, TilePolicy, run_jobs
 from .files import PREVIEW_SUFFIX, Job, find_inputs, plan_jobs, refuse_overwrite
 from .gallery import Entry, load_entries, relative_link, write_gallery
@@ -64,7 +65,7 @@ class Session:
     out_dir: Path
     jobs: list[Job]
     renderer: Renderer
-    depth: DepthSource
+    depth: DisparitySource
     device: str
     batch_size: int
     notes: list[str] = field(default_factory=list)
@@ -191,9 +192,9 @@ def plan_session(opts: InferOptions, store: ArtifactStore) -> Session:
                              f"{'' if opts.recursive else '; use --recursive for subfolders'})")
     jobs = plan_jobs(inputs, folder, out_dir, fmt=opts.fmt, protected=depth.protected())
     if opts.only_with_depth:
-        if not hasattr(depth, "has"):
+        if not (opts.depth_dir or opts.depth_cache):
             raise BokehpipeError("--only-with-depth needs --depth DIR or --depth-cache (maps that may be missing)")
-        kept = [job for job in jobs if depth.has(job)]
+        kept = [job for job in jobs if depth.has(job.photo)]
         if not kept:
             raise BokehpipeError(f"{folder}: no photo has a depth map in {depth.description}")
         notes.append(f"--only-with-depth: {len(jobs) - len(kept)} of {len(jobs)} photos have no map and are left out")

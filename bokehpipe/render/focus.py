@@ -74,7 +74,7 @@ def choose_focus(image: np.ndarray, disparity: np.ndarray) -> Focus:
         inner = d[y + fh // 4:y + fh - fh // 4, x + fw // 4:x + fw - fw // 4]
         return Focus(float(np.median(inner)), x + fw // 2, y + fh // 2, f"the largest face ({fw}x{fh} px at {x},{y})")
     found = salient_subject(image, d)
-    why = "the salient central subject" + ("" if has_face_detector() else " (no face detector in this OpenCV)")
+    why = found.reason + ("" if has_face_detector() else " (no face detector in this OpenCV)")
     return Focus(found.disparity, found.x, found.y, f"{why} at ({found.x}, {found.y})")
 
 

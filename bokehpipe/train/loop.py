@@ -30,6 +30,7 @@ from bokehpipe.errors import BokehpipeError
 from bokehpipe.losses import VGGContent, level_loss, load_vgg19
 from bokehpipe.models import count_parameters, create_model
 from bokehpipe.store import ArtifactStore, atomic_write_json, read_json
+from bokehpipe.threads import configure as configure_threads
 from bokehpipe.train import distributed
 from bokehpipe.train.checkpoint import checkpoint_path, rng_state, save_checkpoint, set_rng_state
 from bokehpipe.train.config import TrainConfig
@@ -75,8 +76,7 @@ def seed_everything(seed: int) -> None:
 
 def _train(cfg: TrainConfig, store: ArtifactStore, dist: DistInfo, resume: str, sources: dict[str, Any] | None,
            pipeline: str | None, callback: Callback) -> Path:
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
+    configure_threads(cfg.threads)
     if cfg.deterministic:
         torch.use_deterministic_algorithms(True)
         torch.backends.cudnn.benchmark = False

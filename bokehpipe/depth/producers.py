@@ -1,4 +1,7 @@
-"""Where a depth map comes from: `midas` (computed), `gt` (a synthetic set's disparity) or `png` (PyNET maps).
+"""Depth producers: what fills a phase-one cache for `bokehpipe depth --source midas|gt|png`.
+
+Not to be confused with the one protocol every consumer reads maps through
+(`bokehpipe.data.disparity.DisparitySource`): a producer writes cache entries, a source hands one map over.
 
 - `midas`: a MiDaS variant on the photo, preprocessed and resized back as the official `run.py` does
   (bokehpipe.depth.transforms), at the photo's full decoded size.
@@ -6,7 +9,7 @@
 - `png`: `Pair.depth` of an EBB!/PyNET-style folder (`original_depth/` or `depth_maps/`: 8-bit maps at half
   resolution, near = bright, as the paper fed them to PyNET).
 
-Every source yields batches of `Entry` (normalised float16 map + provenance of that map); its
+Every producer yields batches of `Entry` (normalised float16 map + provenance of that map); its
 `identity()` goes into the cache's root attributes so different sources never mix.
 """
 
@@ -19,10 +22,11 @@ from typing import Any
 
 import numpy as np
 
+from bokehpipe.data.disparity import normalise
 from bokehpipe.data.ebb import Pair
 from bokehpipe.data.io import read_image, read_map
 from bokehpipe.depth.cache import Entry, file_digest
-from bokehpipe.depth.transforms import NORMALISATION, normalise
+from bokehpipe.depth.transforms import NORMALISATION
 from bokehpipe.depth.variants import MidasVariant
 from bokehpipe.errors import BokehpipeError
 
@@ -32,7 +36,7 @@ PRECISIONS = ("fp32", "fp16", "bf16")
 DELAY_ENV = "BOKEHPIPE_DEPTH_DELAY_S"  # testing aid: seconds to sleep per map, so a kill lands midway
 
 
-class MapSource:
+class MapProducer:
     """`gt` / `png`: read `Pair.depth`, keep its native resolution, normalise per image; optionally degrade it
     (bokehpipe.depth.degrade) and cache it as `<source>-<degradation>`."""
 
@@ -109,7 +113,7 @@ def _as_is(item: tuple) -> tuple:
     return item
 
 
-class MidasSource:
+class MidasProducer:
     """`midas`: runs one MiDaS variant, batching photos whose network inputs have the same size."""
 
     name = "midas"
