@@ -78,6 +78,20 @@ def classical_method(name: str, tiles: Any = None) -> Method:
                                                              tiles=tiles or TilePolicy()))
 
 
+def baseline_method(name: str) -> Method:
+    """A method that needs no run: identity, a classical renderer, or the shipped BokehNet (scatter + its
+    learned correction; it takes focus and aperture exactly as scatter does)."""
+    if name == "identity":
+        return Method("identity", "identity", False)
+    if name == "bokehnet":
+        from bokehpipe.infer.engine import BokehNetRenderer
+        from bokehpipe.render.learned import load_bokehnet
+
+        model, info = load_bokehnet()
+        return Method("bokehnet", "classical", True, BokehNetRenderer(model), {"path": info["path"]})
+    return classical_method(name)
+
+
 def learned_method(run_dir: Path, device: str, tiles: Any = None) -> Method:
     from bokehpipe.infer.engine import LearnedRenderer, TilePolicy
     from bokehpipe.train.checkpoint import load_model_for_inference

@@ -79,6 +79,12 @@ def measure(kind: str, name: str, size: tuple[int, int], device: str, repeats: i
 
         out.update(params=count_parameters(model), level=level, crop=crop, batch=batch)
         out["images_per_s"] = batch / _timed(step, repeats)
+    elif kind == "renderer" and name == "bokehnet":  # the shipped default: scatter + the learned correction
+        from bokehpipe.infer.engine import BokehNetRenderer
+        from bokehpipe.render.learned import load_bokehnet
+
+        renderer = BokehNetRenderer(load_bokehnet()[0])
+        out["s_per_image"] = _timed(lambda: renderer.render_one(rgb, disp), repeats)
     elif kind == "renderer":
         from bokehpipe.render import render
 

@@ -2,7 +2,7 @@
 
 Pairs: VABD scenes 0001-0003 (Canon, 50 mm) shot at f/16 (input) and at f/1.8, f/2.8 and f/8, and the three
 EBB! train ids with disparity (2977-2979, f/16 -> f/1.8). Disparity is a Depth-Anything-V2 estimate, min-max
-normalised per image exactly as `infer --depth DIR` does (`infer.depth_inputs.normalise_map`).
+normalised per image exactly as `infer --depth DIR` does (`data.disparity.normalise_map`).
 
 `aperture_table(render_fn, root)` scores any renderer (a callable `(rgb, disparity, focus, aperture) -> rgb`)
 rendered at each VABD f-number against each real target: the diagonal of each scene's 3x3 PSNR table should
@@ -76,13 +76,13 @@ def load_pair(pair: RealPair, width: int | None = None) -> tuple[np.ndarray, np.
 
     The internal aperture is resolution-free (the CoC scales with width), so a fit at 768 px holds at 1536.
     """
+    from bokehpipe.data.disparity import fit_to_photo, normalise_map
     from bokehpipe.data.io import read_image, read_map, resize
-    from bokehpipe.infer.depth_inputs import fit_to_image, normalise_map
 
     rgb, target = read_image(pair.input), read_image(pair.target)
     if target.shape != rgb.shape:
         target = resize(target, (rgb.shape[1], rgb.shape[0]))
-    disp = fit_to_image(normalise_map(read_map(pair.depth), pair.depth), rgb)
+    disp = fit_to_photo(normalise_map(read_map(pair.depth), pair.depth), rgb.shape)
     if width is not None and width < rgb.shape[1]:
         size = (width, max(1, round(rgb.shape[0] * width / rgb.shape[1])))
         rgb, target, disp = resize(rgb, size), resize(target, size), np.clip(resize(disp, size), 0.0, 1.0)
@@ -159,6 +159,7 @@ def format_aperture_table(rows: list[dict[str, object]]) -> str:
 
 CLASSICAL = ("identity", "gaussian", "scatter")
 SCORE_KEYS = ("psnr", "ssim", "ms_ssim", "psnr_crop32", "ssim_crop32")
+ALIGNED_KEYS = ("psnr", "ssim")
 
 
 def classical_fns(names: Sequence[str] = CLASSICAL) -> dict[str, RenderFn]:
@@ -172,7 +173,8 @@ def classical_fns(names: Sequence[str] = CLASSICAL) -> dict[str, RenderFn]:
 def score_real_pairs(methods: dict[str, RenderFn], root: str | Path | None = None, *, f_number: float = 1.8,
                      width: int | None = None, align: bool = False) -> list[dict[str, object]]:
     """Every real pair shot at `f_number` (EBB! train ids, VABD), each method at auto-focus and the calibrated
-    aperture, scored with the project's protocol (`metrics.protocol.score_pair`). One row per pair and method."""
+    aperture, scored with the project's protocol (`metrics.protocol.score_pair`). One row per pair and method;
+    `align` adds `<metric>_aligned` keys (scores after the oracle colour gain) beside the raw ones."""
     from bokehpipe.metrics.protocol import score_pair
     from bokehpipe.render.calibration import aperture_for_f_number
     from bokehpipe.render.focus import choose_focus
@@ -184,25 +186,29 @@ def score_real_pairs(methods: dict[str, RenderFn], root: str | Path | None = Non
         focus = choose_focus(rgb, disp)
         for name, fn in methods.items():
             out = np.clip(fn(rgb, disp, focus.disparity, aperture), 0.0, 1.0).astype(np.float32)
-            scores = score_pair(out, target, align=align)
-            rows.append({"pair": pair.name, "method": name, "focus": round(focus.disparity, 4),
-                         "aperture": round(aperture, 4), **{k: round(scores[k], 4) for k in SCORE_KEYS if k in scores}})
+            scores = score_pair(out, target)
+            row = {"pair": pair.name, "method": name, "focus": round(focus.disparity, 4),
+                   "aperture": round(aperture, 4), **{k: round(scores[k], 4) for k in SCORE_KEYS if k in scores}}
+            if align:
+                aligned = score_pair(out, target, align=True)
+                row.update({f"{k}_aligned": round(aligned[k], 4) for k in ALIGNED_KEYS if k in aligned})
+            rows.append(row)
     return rows
 
 
 def format_scores(rows: list[dict[str, object]]) -> str:
     """Per-pair rows, then the mean over the EBB! pairs, the VABD pairs and all of them, per method."""
-    keys = [k for k in SCORE_KEYS if any(k in r for r in rows)]
-    head = f"{'pair':<16}{'method':<10}{'focus':>7}" + "".join(f"{k:>12}" for k in keys)
+    keys = [k for k in (*SCORE_KEYS, *(f"{a}_aligned" for a in ALIGNED_KEYS)) if any(k in r for r in rows)]
+    head = f"{'pair':<16}{'method':<10}{'focus':>7}" + "".join(f"{k:>14}" for k in keys)
     lines = [head]
     for r in rows:
-        lines.append(f"{r['pair']:<16}{r['method']:<10}{r['focus']:>7.3f}" + "".join(f"{r[k]:>12.4f}" for k in keys))
+        lines.append(f"{r['pair']:<16}{r['method']:<10}{r['focus']:>7.3f}" + "".join(f"{r[k]:>14.4f}" for k in keys))
     for group, prefix in (("EBB! mean", "ebb/"), ("VABD mean", "vabd/"), ("all mean", "")):
         for method in dict.fromkeys(r["method"] for r in rows):
             mine = [r for r in rows if r["method"] == method and str(r["pair"]).startswith(prefix)]
             if mine:
                 lines.append(f"{group:<16}{method:<10}{len(mine):>7}" +
-                             "".join(f"{np.mean([float(r[k]) for r in mine]):>12.4f}" for k in keys))
+                             "".join(f"{np.mean([float(r[k]) for r in mine]):>14.4f}" for k in keys))
     return "\n".join(lines)
 
 
@@ -214,14 +220,16 @@ def main(argv: Sequence[str] | None = None) -> None:
                                                  "and the calibrated f/1.8, and the VABD aperture-control table")
     parser.add_argument("--root", type=Path, default=None, help="realdata folder (default ../shared/realdata)")
     parser.add_argument("--width", type=int, default=None, help="score on copies this wide (default: full size)")
-    parser.add_argument("--align", action="store_true", help="score after a per-image colour gain (oracle)")
+    parser.add_argument("--align", action="store_true", help="also score after a per-image colour gain (oracle)")
+    parser.add_argument("--table-width", type=int, default=768, help="width for the VABD table (default 768)")
     parser.add_argument("--no-table", action="store_true", help="skip the VABD 3x3 aperture table")
     args = parser.parse_args(argv)
-    print(format_scores(score_real_pairs(classical_fns(), args.root, width=args.width, align=args.align)))
+    print(format_scores(score_real_pairs(classical_fns(), args.root, width=args.width, align=args.align)), flush=True)
     if not args.no_table:
-        print(f"\nVABD aperture control (scatter, auto-focus, calibrated f-numbers, {args.width or 'full'} px"
-              f"{', aligned' if args.align else ''})")
-        print(format_aperture_table(aperture_table(scatter_fn(), args.root, width=args.width, align=args.align)))
+        for align in (False, True) if args.align else (False,):
+            print(f"\nVABD aperture control (scatter, auto-focus, calibrated f-numbers, {args.table_width} px wide"
+                  f"{', colour-aligned' if align else ''})", flush=True)
+            print(format_aperture_table(aperture_table(scatter_fn(), args.root, width=args.table_width, align=align)))
 
 
 if __name__ == "__main__":

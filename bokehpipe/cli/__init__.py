@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "depth": "bokehpipe.cli.depth:depth",
     "weights": "bokehpipe.cli.weights:weights",
     "train": "bokehpipe.cli.train:train",
+    "bokehnet": "bokehpipe.cli.bokehnet:bokehnet",
     "infer": "bokehpipe.cli.infer:infer",
     "eval": "bokehpipe.cli.eval:eval_",
     "bench": "bokehpipe.cli.bench:bench",

@@ -14,7 +14,8 @@ def _names(text: str) -> list[str]:
 @click.command()
 @click.option("--models", default="pynet-xs,pynet-s,pynet", show_default=True,
               help="Generators to time (random weights).")
-@click.option("--renderers", default="gaussian,scatter", show_default=True, help="Classical renderers to time.")
+@click.option("--renderers", default="gaussian,scatter,bokehnet", show_default=True,
+              help="Renderers to time: classical ones and bokehnet (the shipped default, scatter included).")
 @click.option("--depth-models", default="midas_v21_small_256,dpt_hybrid_384", show_default=True,
               help="MiDaS variants for the depth pass images/s ('' to skip).")
 @click.option("--train-levels", default="5,3,1", show_default=True, help="Levels whose training images/s to time.")

@@ -12,7 +12,8 @@ from bokehpipe.cli.common import dataset_options, pass_state
 @click.option("--split", default="val294", show_default=True, help="Split with targets to score (synthetic sets: val).")
 @click.option("--run", "runs", multiple=True, metavar="NAME", help="Learned run in the store to score (repeatable).")
 @click.option("--baselines", default="identity,gaussian,scatter", show_default=True,
-              help="Comma-separated classical baselines (identity, gaussian, scatter); '' for none.")
+              help="Comma-separated baselines (identity, gaussian, scatter, bokehnet = the shipped default "
+                   "renderer); '' for none.")
 @click.option("--depth-source", default=None, metavar="SRC",
               help="Depth cache for the baselines and depth-aware runs: gt, png or a MiDaS variant. "
                    "Without it, methods that need depth are skipped with a note.")
@@ -53,7 +54,7 @@ def eval_(state, data, dataset, split, runs, baselines, depth_source, focus, ali
     unknown = sorted(set(wanted) - set(ev.BASELINES))
     if unknown:
         raise BokehpipeError(f"unknown baseline {', '.join(unknown)}; choose from {', '.join(ev.BASELINES)}")
-    methods = [ev.Method("identity", "identity", False) if b == "identity" else ev.classical_method(b) for b in wanted]
+    methods = [ev.baseline_method(b) for b in wanted]
     methods += [ev.learned_method(store.run(r), device) for r in runs]
     depth, depth_note = None, "none"
     if depth_source:

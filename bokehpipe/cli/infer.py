@@ -31,9 +31,13 @@ METHOD_CHOICES = ("scatter", "gaussian")  # bokehpipe.render.METHODS (not import
 @click.option("--weights", type=click.Path(exists=True, dir_okay=False), default=None,
               help="MiDaS checkpoint file for --depth-model (default: the store's weights/ copy).")
 @click.option("--focus", type=click.FloatRange(0.0, 1.0), default=None,
-              help="--method only: disparity in focus (default: found automatically).")
-@click.option("--aperture", type=click.FloatRange(min=0.0), default=None,
-              help="--method only: blur strength, 1 = the f/1.8 look of EBB! targets.  [default: 1]")
+              help="Disparity in focus (0 far .. 1 near; default: the subject, found automatically). With the "
+                   "default renderer or --method.")
+@click.option("--focus-at", "focus_at_", default=None, metavar="X,Y",
+              help="Focus on what is at pixel X,Y of each photo. With the default renderer or --method.")
+@click.option("--aperture", "aperture_text", default=None, metavar="f/N|SCALE",
+              help="An f-number (f/2.8, calibrated on real pairs) or the internal CoC scale (a plain number). "
+                   "With the default renderer or --method.  [default: f/1.8]")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Output folder  [default: <store>/renders/<run or method>/]")
 @click.option("--overwrite", is_flag=True, help="Replace renders that already exist in --out.")
@@ -55,32 +59,40 @@ METHOD_CHOICES = ("scatter", "gaussian")  # bokehpipe.render.METHODS (not import
 @pass_state
 def infer(state, folder: Path, recursive: bool, run_name: str | None, checkpoint: Path | None, method: str | None,
           depth_dir: str | None, depth_cache: str | None, depth_model: str | None, weights: str | None,
-          focus: float | None, aperture: float | None, out_dir: Path | None, overwrite: bool,
+          focus: float | None, focus_at_: str | None, aperture_text: str | None, out_dir: Path | None, overwrite: bool,
           max_pixels: int | None, tile: int | None, tile_overlap: int, device: str, batch_size: int | None,
           fmt: str, only_with_depth: bool) -> None:
-    """Render every photo in FOLDER with a trained run, a checkpoint or a classical renderer.
+    """Render every photo in FOLDER: by default with the shipped BokehNet (scatter + learned correction);
+    or with a trained run, a checkpoint or a classical renderer.
 
     Writes OUT/<name>.<format> (upright, the photo's size), OUT/<name>.depth.png (the disparity used) and
     OUT/index.html, a gallery with a before/after slider. Inputs are never written to; existing renders
     are kept unless --overwrite. Unreadable photos are skipped with one line each; the exit status is
     non-zero if any photo failed.
     """
+    from bokehpipe.cli.render import _parse_point
     from bokehpipe.infer.defaults import choose_renderer
     from bokehpipe.infer.session import InferOptions, plan_session
     from bokehpipe.progress import progress_bar
+    from bokehpipe.render.calibration import parse_aperture
 
     choice = choose_renderer(state.store, run_name, checkpoint, method)
     if not (run_name or checkpoint or method):
         click.echo(choice.reason, err=True)
-        run_name, checkpoint, method = (choice.value if choice.kind == "run" else None,
-                                        choice.value if choice.kind in ("checkpoint", "default") else None,
-                                        choice.value if choice.kind == "method" else None)
-    if method is None and (focus is not None or aperture is not None):
-        raise click.UsageError("--focus and --aperture steer the classical renderers (--method); a trained "
-                               "model learned its own focus and blur")
+        if choice.kind != "default":  # "default": the shipped BokehNet (InferOptions with no model source)
+            run_name, checkpoint, method = (choice.value if choice.kind == "run" else None,
+                                            choice.value if choice.kind == "checkpoint" else None,
+                                            choice.value if choice.kind == "method" else None)
+    if (run_name or checkpoint) and (focus is not None or focus_at_ is not None or aperture_text is not None):
+        raise click.UsageError("--focus, --focus-at and --aperture steer the default renderer and --method; a "
+                               "trained PyNET run learned its own focus and blur")
+    if focus is not None and focus_at_ is not None:
+        raise click.UsageError("give either --focus or --focus-at, not both")
+    point = _parse_point(focus_at_)
+    aperture = parse_aperture(aperture_text) if aperture_text is not None else None
     opts = InferOptions(folder=folder, recursive=recursive, run=run_name, checkpoint=checkpoint, method=method,
                         depth_dir=depth_dir, depth_cache=depth_cache, depth_model=depth_model, weights=weights,
-                        focus=focus, aperture=1.0 if aperture is None else aperture, out_dir=out_dir,
+                        focus=focus, focus_point=point, aperture=aperture, out_dir=out_dir,
                         overwrite=overwrite, max_pixels=max_pixels, tile=tile, tile_overlap=tile_overlap,
                         device=device, batch_size=batch_size, fmt=fmt,
                         only_with_depth=only_with_depth)

@@ -29,12 +29,12 @@ def _map_for(image: Path, depth: Path, several: bool) -> Path:
     """The depth map of one photo: `--depth` itself, or the map named like it in the `--depth` folder (found
     exactly as `infer --depth DIR` finds it)."""
     if depth.is_dir():
+        from bokehpipe.data.disparity import Photo
         from bokehpipe.data.io import MAP_SUFFIXES
         from bokehpipe.infer.depth_inputs import DirDepth
-        from bokehpipe.infer.files import Job
 
         try:
-            return DirDepth(depth).find(Job(input=image, rel=Path(image.name), output=image, depth_output=image))
+            return DirDepth(depth).find(Photo(id=image.stem, path=image, rel=Path(image.name)))
         except BokehpipeError:  # infer's message names infer's other depth options; say what render takes
             raise BokehpipeError(f"{depth}: no depth map named {image.stem}.* for {image}; expected one of "
                                  f"{', '.join(image.stem + s for s in MAP_SUFFIXES)}") from None

@@ -135,13 +135,37 @@ def _defects(rng: np.random.Generator, lin_in: np.ndarray, lin_tgt: np.ndarray
     return out[0], out[1], meta
 
 
+APERTURE_HEADROOM = 2.0
+"""With --aperture-range, scenes are built for f/(1.8 / APERTURE_HEADROOM) so the canvas margin covers the blur."""
+
+
+def _target_scale(scene: Scene, width: int, aperture_range: tuple[float, float], seed: int, index: int
+                  ) -> float:
+    """The CoC scale (relative to the scene's f-number) that gives an internal aperture drawn log-uniformly
+    from `aperture_range`; its own RNG stream, so the scene is the one the default set would draw."""
+    lo, hi = aperture_range
+    a = float(np.exp(np.random.default_rng([int(seed), int(index), GENERATOR_VERSION, 1]).uniform(
+        np.log(lo), np.log(hi))))
+    disp = visible_disparity(scene)
+    span = max(float(disp.max() - disp.min()), 1e-6)
+    native = scene.coc_per_disparity * span / (K_REF * width / REF_WIDTH)
+    return min(1.0, a / max(native, 1e-6))
+
+
 def generate_pair(seed: int, index: int, width: int, height: int, *, defects: bool = True,
-                  kind: str | None = None) -> SynthPair:
-    """Render pair `index` of the set with `seed`; the RNG depends only on (seed, index)."""
+                  kind: str | None = None, aperture_range: tuple[float, float] | None = None) -> SynthPair:
+    """Render pair `index` of the set with `seed`; the RNG depends only on (seed, index).
+
+    aperture_range: draw each target's internal aperture (the CoC scale in metadata) log-uniformly from
+    (lo, hi) instead of the scene's f/1.8, so a set teaches a range of apertures (`bokehpipe bokehnet`).
+    """
     rng = np.random.default_rng([int(seed), int(index), GENERATOR_VERSION])
-    scene = make_scene(rng, width, height, f_number=F_NUMBER_TARGET, kind=kind)
-    lin_in = render_layers(scene, INPUT_APERTURE)
-    lin_tgt = render_layers(scene, 1.0)
+    f_scene = F_NUMBER_TARGET if aperture_range is None else F_NUMBER_TARGET / APERTURE_HEADROOM
+    scene = make_scene(rng, width, height, f_number=f_scene, kind=kind)
+    scale = 1.0 if aperture_range is None else _target_scale(scene, width, aperture_range, seed, index)
+    lin_in = render_layers(scene, f_scene / F_NUMBER_INPUT if aperture_range else INPUT_APERTURE)
+    lin_tgt = render_layers(scene, scale)
+    scene.coc_per_disparity *= scale  # metadata below describes the target
     gain = scene.exposure / max(float(np.mean(lin_in @ LUMA)), 1e-4)
     cast = rng.normal(1.0, 0.03, 3).astype(np.float32)
     lin_in, lin_tgt = lin_in * gain * cast, lin_tgt * gain * cast
@@ -171,7 +195,9 @@ def _paths(root: Path, i: int) -> tuple[Path, Path, Path, Path]:
 
 def _write_one(args: tuple[str, int, dict[str, Any]]) -> int:
     root, i, p = Path(args[0]), args[1], args[2]
-    pair = generate_pair(p["seed"], i, p["width"], p["height"], defects=p["defects"])
+    rng_ap = p.get("aperture_range")
+    pair = generate_pair(p["seed"], i, p["width"], p["height"], defects=p["defects"],
+                         aperture_range=tuple(rng_ap) if rng_ap else None)
     inp, tgt, depth, meta = _paths(root, i)
     write_jpeg(inp, pair.input, quality=pair.meta["jpeg_quality"][0])
     write_jpeg(tgt, pair.target, quality=pair.meta["jpeg_quality"][1])
@@ -192,7 +218,8 @@ def split_ids(count: int, val_fraction: float) -> dict[str, list[str]]:
 
 def write_synthetic_set(root: str | os.PathLike[str], *, count: int, width: int, height: int, seed: int,
                         val_fraction: float = 0.06, defects: bool = True, workers: int = 2, overwrite: bool = False,
-                        progress: Callable[[int], None] | None = None) -> Path:
+                        progress: Callable[[int], None] | None = None,
+                        aperture_range: tuple[float, float] | None = None) -> Path:
     """Write a synthetic set in the EBB! released layout at `root` (plus depth, splits.json, metadata.json).
 
     The set is built in `.<name>.partial` next to `root`; a crashed run with the same parameters resumes there,
@@ -207,6 +234,11 @@ def write_synthetic_set(root: str | os.PathLike[str], *, count: int, width: int,
         raise BokehpipeError(f"{root}: dataset already exists; pass --overwrite to replace it or choose another name")
     params = {"seed": int(seed), "count": int(count), "width": int(width), "height": int(height),
               "defects": bool(defects), "generator_version": GENERATOR_VERSION}
+    if aperture_range is not None:
+        lo, hi = (float(v) for v in aperture_range)
+        if not 0 < lo <= hi:
+            raise BokehpipeError(f"--aperture-range needs 0 < LO <= HI, got {lo},{hi}")
+        params["aperture_range"] = [lo, hi]
     partial = root.parent / f".{root.name}.partial"
     params_file = partial / "params.json"
     if partial.exists() and not (params_file.exists() and json.loads(params_file.read_text()) == params):
@@ -233,6 +265,7 @@ def write_synthetic_set(root: str | os.PathLike[str], *, count: int, width: int,
     atomic_write_json(partial / "metadata.json", {
         "generator": "bokehpipe synth", "generator_version": GENERATOR_VERSION, "seed": int(seed), "count": count,
         "size": [width, height], "defects": bool(defects), "val_fraction": val_fraction,
+        "aperture_range": params.get("aperture_range"),
         "disparity": "normalised inverse depth of the visible scene, [0, 1], near = 1 (Training/depth, 16-bit PNG)",
         "coc": "radius_px = aperture * k_ref * (width / ref_width) * |disparity - focus|",
         "k_ref": K_REF, "ref_width": REF_WIDTH, "f_number_input": F_NUMBER_INPUT, "f_number_target": F_NUMBER_TARGET,

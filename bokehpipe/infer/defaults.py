@@ -14,9 +14,10 @@ from pathlib import Path
 
 from bokehpipe.choices import Choice
 from bokehpipe.errors import BokehpipeError
+from bokehpipe.render.learned import SHIPPED_WEIGHTS
 from bokehpipe.store import ArtifactStore
 
-PACKAGED_DEFAULT = Path(__file__).resolve().parent.parent / "pretrained" / "bokehnet.pt"
+PACKAGED_DEFAULT = SHIPPED_WEIGHTS  # the shipped BokehNet (bokehpipe.render.learned)
 FALLBACK_METHOD = "scatter"
 OTHERWISE = "--run NAME, --checkpoint PATH or --method scatter|gaussian to choose another"
 

@@ -173,13 +173,17 @@ class ClassicalRenderer:
 
     needs_depth = True
 
-    def __init__(self, method: str, *, focus: float | None = None, aperture: float = 1.0,
-                 tiles: TilePolicy = TilePolicy(), options: dict[str, Any] | None = None) -> None:
+    def __init__(self, method: str, *, focus: float | None = None, aperture: float | None = None,
+                 tiles: TilePolicy = TilePolicy(), options: dict[str, Any] | None = None,
+                 focus_point: tuple[int, int] | None = None) -> None:
         from bokehpipe.render import METHODS
+        from bokehpipe.render.calibration import DEFAULT_APERTURE
 
         if method not in METHODS:
             raise BokehpipeError(f"unknown method {method!r}; known: {', '.join(METHODS)}")
-        self.method, self.focus, self.aperture, self.tiles = method, focus, aperture, tiles
+        self.method, self.focus, self.tiles = method, focus, tiles
+        self.aperture = DEFAULT_APERTURE if aperture is None else aperture  # None: the calibrated f/1.8
+        self.focus_point = focus_point  # (x, y): focus on what is there in each photo (`--focus-at`)
         self.options = dict(options or {})
         self.name = method
         self.tiled_count = 0
@@ -196,6 +200,10 @@ class ClassicalRenderer:
         from bokehpipe.render.physics import EDGE, coc_scale
 
         focus = self.focus if focus is None else focus
+        if focus is None and self.focus_point is not None:
+            from bokehpipe.render import focus_at
+
+            focus = focus_at(disp, *self.focus_point).disparity
         aperture = self.aperture if aperture is None else aperture
         disp = fit_to_photo(disp, rgb.shape)
         h, w = disp.shape
@@ -224,6 +232,30 @@ class ClassicalRenderer:
                 raise BokehpipeError(f"--method {self.method} needs a depth map")
             outs.append(np.clip(self.render_one(rgb, disp), 0.0, 1.0).astype(np.float32))
         return outs
+
+
+class BokehNetRenderer(ClassicalRenderer):
+    """The learned default: `scatter` (tiled exactly as `ClassicalRenderer` tiles it) corrected by BokehNet
+    at working scale (`bokehpipe.render.learned`), with the same focus and aperture controls."""
+
+    def __init__(self, model: torch.nn.Module, *, focus: float | None = None, aperture: float | None = None,
+                 tiles: TilePolicy = TilePolicy(), focus_point: tuple[int, int] | None = None,
+                 name: str = "bokehnet") -> None:
+        super().__init__("scatter", focus=focus, aperture=aperture, tiles=tiles, focus_point=focus_point)
+        self.model, self.name = model.eval(), name
+
+    def render_one(self, rgb: np.ndarray, disp: np.ndarray, *, focus: float | None = None,
+                   aperture: float | None = None) -> np.ndarray:
+        from bokehpipe.render import choose_focus, focus_at
+        from bokehpipe.render.learned import correct
+
+        focus = self.focus if focus is None else focus
+        if focus is None:  # decided once here, so scatter and the network agree
+            focus = (focus_at(disp, *self.focus_point) if self.focus_point is not None
+                     else choose_focus(rgb, disp)).disparity
+        aperture = self.aperture if aperture is None else aperture
+        s = super().render_one(rgb, disp, focus=focus, aperture=aperture)
+        return correct(self.model, rgb, disp, s, focus=float(focus), aperture=float(aperture))
 
 
 # --- the loop ---------------------------------------------------------------------------------------------

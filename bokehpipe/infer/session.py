@@ -19,7 +19,7 @@ from bokehpipe.errors import BokehpipeError
 from bokehpipe.store import ArtifactStore
 
 from .depth_inputs import open_depth_source
-from .engine import ClassicalRenderer, LearnedRenderer, Outcome, Renderer, TilePolicy, run_jobs
+from .engine import BokehNetRenderer, ClassicalRenderer, LearnedRenderer, Outcome, Renderer, TilePolicy, run_jobs
 from .files import PREVIEW_SUFFIX, Job, find_inputs, plan_jobs, refuse_overwrite
 from .gallery import Entry, load_entries, relative_link, write_gallery
 
@@ -36,7 +36,8 @@ class InferOptions:
     depth_model: str | None = None
     weights: str | None = None
     focus: float | None = None
-    aperture: float = 1.0
+    focus_point: tuple[int, int] | None = None  # (x, y) in each photo's pixels: `--focus-at`
+    aperture: float | None = None  # internal scale; None = the calibrated f/1.8
     out_dir: Path | None = None
     overwrite: bool = False
     max_pixels: int | None = None
@@ -110,9 +111,16 @@ def _device(requested: str) -> str:
     return requested
 
 
+def uses_default(opts: InferOptions) -> bool:
+    """No --run, --checkpoint or --method: the shipped BokehNet renders."""
+    return not (opts.method or opts.run or opts.checkpoint)
+
+
 def _render_name(opts: InferOptions) -> str:
     if opts.method:
         return opts.method
+    if uses_default(opts):
+        return "bokehnet"
     if opts.run:
         return opts.run
     path = Path(opts.checkpoint).resolve()  # type: ignore[arg-type]
@@ -148,7 +156,15 @@ def plan_session(opts: InferOptions, store: ArtifactStore) -> Session:
     tiles = TilePolicy(max_pixels=opts.max_pixels, tile=opts.tile, overlap=opts.tile_overlap)
 
     model = info = None
-    if opts.method is None:
+    from bokehpipe.render.calibration import DEFAULT_APERTURE
+
+    aperture = DEFAULT_APERTURE if opts.aperture is None else float(opts.aperture)
+    if uses_default(opts):
+        from bokehpipe.render.learned import load_bokehnet
+
+        bokehnet, _ = load_bokehnet()
+        needs_depth = True
+    elif opts.method is None:
         from bokehpipe.train.checkpoint import find_checkpoint, load_model_for_inference
 
         if opts.run is not None:
@@ -203,12 +219,15 @@ def plan_session(opts: InferOptions, store: ArtifactStore) -> Session:
         refuse_overwrite(jobs)
 
     renderer: Renderer
-    if model is not None:
+    if uses_default(opts):
+        renderer = BokehNetRenderer(bokehnet, focus=opts.focus, aperture=aperture, tiles=tiles,
+                                    focus_point=opts.focus_point)
+    elif model is not None:
         renderer = LearnedRenderer(model, level=int(info.get("level", 1)), with_depth=needs_depth,  # type: ignore
                                    device=device, tiles=tiles, name=name)
     else:
-        renderer = ClassicalRenderer(opts.method, focus=opts.focus, aperture=opts.aperture,  # type: ignore[arg-type]
-                                     tiles=tiles)
+        renderer = ClassicalRenderer(opts.method, focus=opts.focus, aperture=aperture,  # type: ignore[arg-type]
+                                     tiles=tiles, focus_point=opts.focus_point)
     batch = opts.batch_size or (4 if device.startswith("cuda") and model is not None else 1)
     return Session(name=name, out_dir=out_dir, jobs=jobs, renderer=renderer, depth=depth, device=device,
                    batch_size=batch, notes=notes, store=store)

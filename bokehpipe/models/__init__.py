@@ -12,6 +12,7 @@ from typing import Any
 from torch import nn
 
 from bokehpipe.errors import ConfigError
+from bokehpipe.models.bokehnet import BokehNet
 from bokehpipe.models.pynet import PyNETBokeh, count_parameters
 from bokehpipe.models.pynet_residual import PyNETResidual
 
@@ -22,6 +23,7 @@ class ModelSpec:
     builder: Callable[..., nn.Module]
     defaults: dict[str, Any] = field(default_factory=dict)
     description: str = ""
+    trainer: str = "train"  # the command that trains it (`bokehpipe train` is PyNET's level-wise loop)
 
 
 _SPECS: tuple[ModelSpec, ...] = (
@@ -32,6 +34,9 @@ _SPECS: tuple[ModelSpec, ...] = (
     ModelSpec("pynet-res", PyNETResidual, {"width": 1.0}, "PyNET-Bokeh + identity skip per level (paper width)"),
     ModelSpec("pynet-res-s", PyNETResidual, {"width": 0.5}, "half width + identity skip"),
     ModelSpec("pynet-res-xs", PyNETResidual, {"width": 0.25}, "quarter width + identity skip, CPU demos"),
+    # issue 12: the controllable learned renderer, a correction of `scatter` (models/bokehnet.py; the default)
+    ModelSpec("bokehnet", BokehNet, {}, "scatter render + a small U-Net correction (~0.39M params), focus/aperture",
+              trainer="bokehnet train"),
 )
 REGISTRY: dict[str, ModelSpec] = {spec.name: spec for spec in _SPECS}
 
@@ -50,4 +55,5 @@ def create_model(name: str, **kwargs: Any) -> nn.Module:
     return spec.builder(**kw)
 
 
-__all__ = ["ModelSpec", "PyNETBokeh", "PyNETResidual", "REGISTRY", "count_parameters", "create_model", "list_models"]
+__all__ = ["BokehNet", "ModelSpec", "PyNETBokeh", "PyNETResidual", "REGISTRY", "count_parameters", "create_model",
+           "list_models"]

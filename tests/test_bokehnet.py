@@ -1,0 +1,186 @@
+"""BokehNet (issue 12): untrained == scatter, the controls move the output the right way (shipped weights, on a
+tiny synthetic scene and on a real photo), the shipped file, the training data, `infer`'s default."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from bokehpipe.data.io import read_image, read_map, resize, write_jpeg, write_png
+from bokehpipe.models import create_model
+from bokehpipe.render import render
+from bokehpipe.render.learned import SHIPPED_WEIGHTS, load_bokehnet, render_bokehnet
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def _scene(w: int = 192, h: int = 128, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Textured background (disparity 0) behind a textured near square (disparity 1); returns image, disparity
+    and the square's mask."""
+    rng = np.random.default_rng(seed)
+    image = rng.uniform(0.1, 0.9, (h, w, 3)).astype(np.float32)
+    disp = np.zeros((h, w), np.float32)
+    mask = np.zeros((h, w), bool)
+    mask[h // 4:3 * h // 4, w // 3:2 * w // 3] = True
+    disp[mask] = 1.0
+    return image, disp, mask
+
+
+def _detail(out: np.ndarray, region: np.ndarray) -> float:
+    """Mean absolute Laplacian inside `region` (eroded, so edges do not count): high = sharp."""
+    lap = np.abs(cv2.Laplacian(out.mean(2).astype(np.float32), cv2.CV_32F))
+    inner = cv2.erode(region.astype(np.uint8), np.ones((9, 9), np.uint8)).astype(bool)
+    return float(lap[inner].mean())
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    return load_bokehnet()[0]
+
+
+def test_untrained_bokehnet_returns_scatter_exactly():
+    torch.manual_seed(0)
+    model = create_model("bokehnet").eval()
+    image, disp, _ = _scene()
+    for focus, aperture in ((1.0, 0.5), (0.0, 1.2), (0.4, 0.1)):
+        out = render_bokehnet(image, disp, model, focus=focus, aperture=aperture)
+        ref = render(image, disp, "scatter", focus=focus, aperture=aperture)
+        np.testing.assert_allclose(out, ref, atol=1e-6)
+
+
+def test_shipped_weights_load_with_weights_only_and_carry_provenance():
+    assert SHIPPED_WEIGHTS.is_file() and SHIPPED_WEIGHTS.stat().st_size < 8e6
+    payload = torch.load(SHIPPED_WEIGHTS, map_location="cpu", weights_only=True)
+    assert all(v.dtype == torch.float16 for v in payload["state_dict"].values() if v.is_floating_point())
+    prov = payload["provenance"]
+    for key in ("pipeline", "git_commit", "dataset", "step", "seed", "train_config"):
+        assert key in prov
+    model, info = load_bokehnet()
+    assert not any(torch.equal(p, torch.zeros_like(p)) for p in model.head.parameters())  # trained, not zero-init
+    assert info["path"] == str(SHIPPED_WEIGHTS)
+
+
+def test_shipped_controls_on_a_synthetic_scene(shipped):
+    image, disp, subject = _scene()
+    background = ~cv2.dilate(subject.astype(np.uint8), np.ones((25, 25), np.uint8)).astype(bool)
+    sharp = _detail(image, subject)
+    near = render_bokehnet(image, disp, shipped, focus=1.0, aperture=0.5)
+    # in-focus subject stays sharp, background is blurred
+    assert _detail(near, subject) > 0.8 * sharp
+    assert _detail(near, background) < 0.3 * _detail(image, background)
+    # a larger aperture blurs the background more
+    wide = render_bokehnet(image, disp, shipped, focus=1.0, aperture=1.2)
+    assert _detail(wide, background) < _detail(near, background)
+    # moving the focus to the background moves the sharp region there
+    far = render_bokehnet(image, disp, shipped, focus=0.0, aperture=0.5)
+    assert _detail(far, background) > 0.8 * _detail(image, background)
+    assert _detail(far, subject) < 0.3 * sharp
+
+
+def test_shipped_controls_on_a_real_photo(shipped, realdata):
+    """EBB! train pair 2977 at 768x512 with its disparity: the focus point decides which depth stays sharp."""
+    image = resize(read_image(realdata / "ebb" / "Training" / "original" / "2977.jpg"), (768, 512))
+    disp = resize(read_map(realdata / "ebb" / "Training" / "depth" / "2977.png"), (768, 512))
+    disp = (disp - disp.min()) / (disp.max() - disp.min())
+    near, far = disp > np.quantile(disp, 0.9), disp < np.quantile(disp, 0.1)
+    yn, xn = np.argwhere(near)[len(np.argwhere(near)) // 2]
+    yf, xf = np.argwhere(far)[len(np.argwhere(far)) // 2]
+    from bokehpipe.render import focus_at
+
+    f_near, f_far = focus_at(disp, int(xn), int(yn)).disparity, focus_at(disp, int(xf), int(yf)).disparity
+    on_near = render_bokehnet(image, disp, shipped, focus=f_near, aperture=0.5)
+    on_far = render_bokehnet(image, disp, shipped, focus=f_far, aperture=0.5)
+    assert _detail(on_near, near) > _detail(on_far, near)
+    assert _detail(on_far, far) > _detail(on_near, far)
+    wide = render_bokehnet(image, disp, shipped, focus=f_near, aperture=1.0)
+    assert _detail(wide, far) < _detail(on_near, far)
+    assert np.isfinite(on_near).all() and on_near.min() >= 0 and on_near.max() <= 1
+
+
+def test_monocular_like_depth_is_normalised_deterministic_and_degraded():
+    from bokehpipe.depth.degrade import monocular_like
+
+    _, disp, _ = _scene(384, 256)
+    disp = 0.2 + 0.6 * disp
+    a = monocular_like(disp, np.random.default_rng(3))
+    b = monocular_like(disp, np.random.default_rng(3))
+    np.testing.assert_array_equal(a, b)
+    assert a.min() == 0.0 and a.max() == pytest.approx(1.0)
+    clean = (disp - disp.min()) / (disp.max() - disp.min())
+    assert np.abs(a - clean).mean() > 0.01
+    np.testing.assert_allclose(monocular_like(disp, np.random.default_rng(3), strength=0), clean, atol=1e-6)
+
+
+def test_synth_aperture_range_draws_target_apertures_in_range():
+    from bokehpipe.data.synthetic import generate_pair
+
+    apertures = [generate_pair(1, i, 96, 64, defects=False, aperture_range=(0.1, 0.6)).meta["aperture"]
+                 for i in range(4)]
+    assert all(0.1 - 1e-6 <= a <= 0.6 + 1e-6 for a in apertures)
+    assert len(set(apertures)) == 4
+
+
+def test_infer_default_is_bokehnet_with_focus_and_aperture_controls(run_cli, tmp_path):
+    image, disp, _ = _scene(160, 96)
+    photos, depth = tmp_path / "photos", tmp_path / "depth"
+    write_jpeg(photos / "a.jpg", image)
+    write_png(depth / "a.png", disp, bits=16)
+    res = run_cli("infer", photos, "--depth", depth, "--out", tmp_path / "out")
+    assert res.exit_code == 0, res.output
+    assert "packaged default bokehnet" in res.output and (tmp_path / "out" / "a.jpg").is_file()
+    res = run_cli("infer", photos, "--depth", depth, "--out", tmp_path / "out2", "--focus-at", "80,48",
+                  "--aperture", "f/2.8")
+    assert res.exit_code == 0, res.output
+    res = run_cli("infer", photos, "--depth", depth, "--out", tmp_path / "out3", "--method", "scatter",
+                  "--focus-at", "5,5", "--aperture", "0.8")
+    assert res.exit_code == 0, res.output
+    a, b = read_image(tmp_path / "out2" / "a.jpg"), read_image(tmp_path / "out3" / "a.jpg")
+    assert not np.allclose(a, b, atol=0.02)  # focus on the square vs on the background
+    res = run_cli("infer", photos, "--depth", depth, "--out", tmp_path / "out4", "--focus", "0.5",
+                  "--focus-at", "1,1")
+    assert res.exit_code != 0 and "not both" in res.output
+
+
+@pytest.mark.slow
+def test_bokehnet_pipeline_runs_end_to_end_on_a_tiny_budget(run_cli, store_root, tmp_path):
+    """pipelines/bokehnet.toml's steps with tiny numbers: synth -> train -> export -> the file renders."""
+    import tomllib
+
+    repo = Path(__file__).resolve().parent.parent
+    text = (repo / "pipelines" / "bokehnet.toml").read_text()
+    data = tomllib.loads(text)
+    tiny = {"count": 6, "size": "96x64", "val-fraction": 0.34, "workers": 1}
+    for key, value in tiny.items():
+        assert key in data["synth"]
+        old = f"{key} = {data['synth'][key]!r}".replace("'", '"')
+        text = text.replace(old, f"{key} = {value!r}".replace("'", '"'), 1)
+    data_train = data["bokehnet"]["train"]
+    for key, value in {"steps": 4, "batch": 2, "crop": "64x48", "val-every": 2, "log-every": 2, "threads": 1}.items():
+        old = f"{key} = {data_train[key]!r}".replace("'", '"')
+        text = text.replace(old, f"{key} = {value!r}".replace("'", '"'), 1)
+    tiny_file = tmp_path / "bokehnet.toml"
+    tiny_file.write_text(text)
+    assert tomllib.loads(text)["synth"]["count"] == 6 and tomllib.loads(text)["bokehnet"]["train"]["steps"] == 4
+    res = run_cli("experiment", tiny_file)
+    assert res.exit_code == 0, res.output
+    out = store_root / "exports" / "bokehnet.pt"
+    model, info = load_bokehnet(out)
+    assert info["step"] == 4 and (store_root / "runs" / "bokehnet" / "metrics.csv").is_file()
+    image, disp, _ = _scene(96, 64)
+    assert render_bokehnet(image, disp, model, focus=1.0, aperture=0.5).shape == (64, 96, 3)
+
+
+def test_bokehnet_renderer_tiles_scatter_like_the_classical_renderer(shipped):
+    """Large photos: scatter goes through tiles (bounded memory), the network runs at working scale anyway."""
+    from bokehpipe.infer.engine import BokehNetRenderer, TilePolicy
+
+    image, disp, _ = _scene(192, 128)
+    whole = BokehNetRenderer(shipped, focus=1.0, aperture=0.5).render_one(image, disp)
+    tiled_r = BokehNetRenderer(shipped, focus=1.0, aperture=0.5, tiles=TilePolicy(max_pixels=80 * 80))
+    tiled = tiled_r.render_one(image, disp)
+    assert tiled_r.tiled_count == 1
+    assert np.abs(tiled - whole).max() < 0.02
