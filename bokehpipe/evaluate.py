@@ -65,10 +65,19 @@ def identity_method(device: str = "cpu") -> Method:
 
 
 def classical_method(name: str, tiles: Any = None, device: str = "cpu") -> Method:
+    """A depth-aware renderer with `predict`'s per-image focus/aperture: gaussian, scatter, or `bokehnet`
+    (scatter + the shipped learned correction, `bokehpipe.render.learned`). Photos without metadata get
+    auto-focus and the calibrated f/1.8 aperture, as `infer` renders them."""
     from bokehpipe.infer.engine import ClassicalRenderer, TilePolicy
     from bokehpipe.render.calibration import DEFAULT_APERTURE
 
-    # photos (no metadata): the calibrated f/1.8 of EBB! targets; synthetic sets pass each image's own aperture
+    if name == "bokehnet":  # the default renderer's code and weights (issue 12a)
+        from bokehpipe.infer.engine import BokehNetRenderer
+        from bokehpipe.render.learned import load_bokehnet
+
+        model, provenance = load_bokehnet()
+        renderer = BokehNetRenderer(model, aperture=DEFAULT_APERTURE, tiles=tiles or TilePolicy())
+        return Method(name, "classical", True, renderer, {"path": str(provenance.get("path", ""))})
     return Method(name, "classical", True, ClassicalRenderer(name, aperture=DEFAULT_APERTURE,
                                                              tiles=tiles or TilePolicy()))
 
@@ -115,7 +124,8 @@ def evaluate(pairs: Sequence[Pair], methods: Sequence[Method], *, depth: Any | N
              metadata: dict[str, dict[str, Any]] | None = None, lpips: Any | None = None, align: bool = False,
              save_dir: Path | None = None, save_count: int = 0,
              progress: Callable[[int], None] | None = None) -> EvalResult:
-    """Score every method on every pair; rows carry `aligned` = False (and True too when `align`).
+    """Score every method on every pair; rows carry `aligned` = False (and, when `align`, True for the colour
+    gain oracle and "shift" for the integer shift + colour gain oracle).
 
     With `save_dir`, the predictions for the first `save_count` pairs are kept as PNG
     (`save_dir/<method>/<id>.png`) for figures: a figure then shows exactly what was scored.
@@ -152,7 +162,7 @@ def evaluate(pairs: Sequence[Pair], methods: Sequence[Method], *, depth: Any | N
             seconds = time.perf_counter() - start
             if save_dir is not None and index < save_count:
                 write_png(save_dir / m.name / f"{pair.id}.png", np.clip(pred, 0.0, 1.0))
-            for aligned in ((False, True) if align else (False,)):
+            for aligned in ((False, True, "shift") if align else (False,)):
                 scores = score_pair(pred, target, PROTOCOL, lpips=lpips, align=aligned)
                 rows.append({"id": pair.id, "method": m.name, "aligned": aligned, "seconds": round(seconds, 4),
                              **scores})
@@ -170,8 +180,9 @@ def summarize(result: EvalResult) -> dict[str, Any]:
     methods: dict[str, Any] = {}
     for m in result.methods:
         entry: dict[str, Any] = {"kind": m.kind, **({"info": m.info} if m.info else {})}
-        for aligned, key in ((False, "metrics"), (True, "metrics_aligned")):
-            rows = [r for r in result.rows if r["method"] == m.name and r["aligned"] == aligned]
+        for aligned, key in ((False, "metrics"), (True, "metrics_aligned"), ("shift", "metrics_shift_aligned")):
+            rows = [r for r in result.rows if r["method"] == m.name and type(r["aligned"]) is type(aligned)
+                    and r["aligned"] == aligned]
             if not rows:
                 continue
             metric_keys = [k for k in rows[0] if k not in ("id", "method", "aligned", "seconds")]

@@ -20,6 +20,20 @@ def test_paper_degradation_halves_quantises_and_softens_edges():
     assert row[0] == 0 and row[-1] == 1
 
 
+def test_mono_degradation_moves_depth_per_image_drops_thin_structures_and_is_repeatable():
+    yy, xx = np.mgrid[0:64, 0:96].astype(np.float32)
+    disp = 0.2 + 0.5 * yy / 63  # a ground plane
+    disp[:, 38:44] = 1.0  # a 6-px pole: 3 px at half size, thinner than the opening
+    mono, paper = DEGRADATIONS["mono"], DEGRADATIONS["paper"]
+    a, b = mono.apply(disp, (96, 64), key="1"), mono.apply(disp, (96, 64), key="2")
+    assert np.array_equal(a, mono.apply(disp, (96, 64), key="1"))  # seeded by the id: the cache is stable
+    assert not np.allclose(a, b, atol=0.02)  # each image gets its own error
+    clean = paper.apply(disp, (96, 64))
+    assert np.abs(a - clean).mean() > 0.02  # wrong beyond blur: the curve and the error field
+    assert clean[16, 20].max() > 0.6 > a[16, 20]  # the pole survives blur but not the opening
+    assert np.allclose(a * 255, np.round(a * 255))
+
+
 def test_depth_degrade_writes_its_own_cache(run_cli, tmp_path, store_root):
     root = tmp_path / "set"
     rng = np.random.default_rng(0)

@@ -225,6 +225,17 @@ def test_protocol_rejects_bad_settings() -> None:
     assert only.columns(lpips=True) == ["psnr", "psnr_crop4"]
 
 
+def test_fit_shift_undoes_a_known_shift_and_the_shift_oracle_scores_it() -> None:
+    from bokehpipe.metrics import fit_shift
+
+    rng = np.random.default_rng(3)
+    target = gaussian_filter(rng.random((96, 128, 3), dtype=np.float32), (2, 2, 0))
+    pred = np.roll(target, (2, -1), axis=(0, 1)) * np.float32(0.9)
+    assert fit_shift(pred, target) == (-2, 1)
+    plain, gain, shift = (score_pair(pred, target, align=a) for a in (False, True, "shift"))
+    assert shift["psnr_crop32"] > 60 > gain["psnr_crop32"] > plain["psnr_crop32"]
+
+
 def test_fit_color_gain_recovers_gain_and_helps_alignment() -> None:
     rng = np.random.default_rng(0)
     target = rng.uniform(0.05, 0.8, (64, 48, 3)).astype(np.float32)

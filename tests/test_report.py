@@ -23,59 +23,92 @@ def _img(seed: int, w: int = 96, h: int = 64) -> np.ndarray:
 
 def _summary(methods: list[str], root: Path, offset: float = 0.0) -> dict:
     return {"n_images": 2, "dataset_root": str(root), "methods": {
-        m: {"kind": "x", "n": 2, "seconds_per_image": 0.5,
-            "metrics": {k: v + offset + i for k, v in METRICS.items()}} for i, m in enumerate(methods)}}
+        m: {"kind": "x", "n": 2, "seconds_per_image": 0.5, "metrics": {k: v + offset + i for k, v in METRICS.items()},
+            "metrics_aligned": {k: v + offset + i + 1 for k, v in METRICS.items()}} for i, m in enumerate(methods)}}
 
 
-def make_results(store: Path) -> None:
-    """A tiny results set in the formats eval, train, bench, infer and experiment write."""
-    data = store / "datasets" / "exp"
-    for i in ("0", "1"):
-        write_jpeg(data / "Training" / "original" / f"{i}.jpg", _img(int(i)))
-        write_jpeg(data / "Training" / "bokeh" / f"{i}.jpg", _img(int(i) + 5))
+def _pairs(root: Path, ids: list[str], depth: bool = True, size: tuple[int, int] = (96, 64)) -> None:
+    for n, i in enumerate(ids):
+        write_jpeg(root / "Training" / "original" / f"{i}.jpg", _img(n, *size))
+        write_jpeg(root / "Training" / "bokeh" / f"{i}.jpg", _img(n + 5, *size))
+        if depth:
+            write_png(root / "Training" / "depth" / f"{i}.png", _img(n + 7, *size)[..., 0])
+
+
+def _photos(root: Path, sub: str, names: list[str], depth_dir: str) -> None:
+    for n, name in enumerate(names):
+        write_jpeg(root / sub / f"{name}.jpg", _img(n + 20))
+        write_png(root / depth_dir / f"{name}.png", _img(n + 30, 48, 32)[..., 0])
+
+
+SEED_RUNS = [f"exp-{k}-s{s}" for k in ("depth", "nodepth", "mono", "finest") for s in (0, 1, 2)]
+
+
+def make_results(store: Path, realdata: Path) -> None:
+    """A tiny results set in the formats eval, train, infer and synth write, plus a tiny realdata tree."""
+    _pairs(store / "datasets" / "exp-test", ["0", "1"])
+    for name, counts in (("exp", {"train": ["0"] * 9, "val": ["1"]}), ("exp-test", {"train": ["0", "1"]})):
+        (store / "datasets" / name).mkdir(parents=True, exist_ok=True)
+        (store / "datasets" / name / "splits.json").write_text(json.dumps(counts))
+        (store / "datasets" / name / "metadata.json").write_text(json.dumps({"count": 10}))
+    data = store / "datasets" / "exp-test"
     ev = store / "reports" / "eval"
-    tags = {"exp-val-gt": ["identity", "gaussian", "scatter", "exp-nodepth", "exp-depth"],
-            "exp-val-lowq": ["gaussian", "scatter", "exp-lowdepth"], "exp-levels-val-gt": ["exp-depth", "exp-finest"]}
+    gt = ["identity", "gaussian", "scatter"] + [f"exp-{k}-s{s}" for k in ("nodepth", "depth") for s in (0, 1, 2)]
+    tags = {"exp-test-gt": gt, "exp-test-mono": ["gaussian", "scatter"] + [f"exp-mono-s{s}" for s in (0, 1, 2)],
+            "exp-levels-test-gt": [f"exp-{k}-s{s}" for k in ("depth", "finest") for s in (0, 1, 2)]}
     for tag, methods in tags.items():
         (ev / tag).mkdir(parents=True)
         (ev / tag / "summary.json").write_text(json.dumps(_summary(methods, data)))
-    for m in ("gaussian", "scatter", "exp-nodepth", "exp-depth"):
+    for m in ("gaussian", "scatter", "exp-nodepth-s0", "exp-depth-s0"):
         for i in ("0", "1"):
-            write_png(ev / "exp-val-gt" / "predictions" / m / f"{i}.png", _img(int(i) + 9))
-    ebb = _summary(["identity"], data)
-    ebb["methods"]["identity"]["metrics_aligned"] = dict(METRICS)
-    (ev / "ebb-val294").mkdir()
-    (ev / "ebb-val294" / "summary.json").write_text(json.dumps(ebb))
-    header = "level,step,kind,loss,l1,ssim,content,val_psnr,val_ssim,val_psnr_identity,val_ssim_identity\n"
-    for run in ("exp-depth", "exp-lowdepth", "exp-nodepth", "exp-finest"):
+            write_png(ev / "exp-test-gt" / "predictions" / m / f"{i}.png", _img(int(i) + 9))
+    ebb_ids = ["2977", "2978", "2979", "4545", "4546", "4547"]
+    _pairs(realdata / "ebb", ebb_ids[:3])
+    _pairs(realdata / "ebb", ebb_ids[3:], depth=False)
+    rows = ["id,method,aligned,psnr,psnr_crop32"] + [f"{i},identity,{a},{20 + k},{21 + k}" for i in ebb_ids
+                                                     for k, a in enumerate(("False", "True", "shift"))]
+    (ev / "ebb-all-identity").mkdir()
+    (ev / "ebb-all-identity" / "per_image.csv").write_text("\n".join(rows) + "\n")
+    (ev / "ebb-all-identity" / "summary.json").write_text(json.dumps(_summary(["identity"], data)))
+    nodepth = [f"exp-nodepth-s{s}" for s in (0, 1, 2)]
+    for tag, methods, ids, shown in (
+            ("ebb-train", ["identity", "gaussian", "scatter", *(f"exp-depth-s{s}" for s in (0, 1, 2)), *nodepth],
+             ebb_ids[:3], ["gaussian", "scatter", "exp-depth-s0"]),
+            ("ebb-val294", ["identity", *nodepth], ebb_ids[3:], ["exp-nodepth-s0"])):
+        (ev / tag).mkdir()
+        (ev / tag / "summary.json").write_text(json.dumps(_summary(methods, realdata / "ebb")))
+        rows = ["id,method,aligned,psnr"] + [f"{i},{m},False,{20 + n}" for i in ids for n, m in enumerate(methods)]
+        (ev / tag / "per_image.csv").write_text("\n".join(rows) + "\n")
+        for m in shown:
+            for i in ids:
+                write_png(ev / tag / "predictions" / m / f"{i}.png", _img(int(i) % 7, 96, 64))
+    header = "level,step,kind,loss,l1,ssim,content,val_psnr,val_ssim,val_psnr_identity,val_ssim_identity,elapsed_s\n"
+    for run in SEED_RUNS:
         (store / "runs" / run).mkdir(parents=True)
-        rows = [f"{lv},{st},val,,,,,{20 + st / 100 + (4 - lv)},0.7,22,0.6" for lv in (4, 3, 2, 1) for st in (100, 200)]
+        levels = [1] if "finest" in run else [4, 3, 2, 1]
+        rows = [f"{lv},{st},{kind},1,,,,{24 + st / 100},0.7,22,0.6,{st * 0.6}" for lv in levels for st in (100, 200)
+                for kind in ("train", "val")]
         (store / "runs" / run / "metrics.csv").write_text(header + "\n".join(rows) + "\n")
-        schedule = {str(lv): {"batch": 8, "steps": 200} for lv in range(1, 8)}
-        (store / "runs" / run / "config.json").write_text(
-            json.dumps({"config": {"levels": [4, 3, 2, 1], "schedule": schedule}}))
-    (store / "reports" / "bench.json").write_text(json.dumps({
-        "machine": {"summary": "2-core CPU"}, "commit": "abc123", "image_size": "1536x1024",
-        "models": [{"name": "pynet", "params": 47.5e6, "s_per_image": 9.0, "peak_mb": 1500.0}],
-        "renderers": [{"name": "scatter", "s_per_image": 1.2, "peak_mb": 800.0}], "depth": [], "train": []}))
-    for name in ("exp_depth", "exp_levels", "exp_real"):
-        (store / "reports" / "experiments").mkdir(parents=True, exist_ok=True)
-        (store / "reports" / "experiments" / f"{name}.json").write_text(
-            json.dumps({"experiment": name, "steps": {"train": {"wall_s": 120.0}}}))
-    photos = store / "photos"
-    for i in ("a", "b"):
-        write_jpeg(photos / "original" / f"{i}.jpg", _img(ord(i)))
-        write_jpeg(photos / "bokeh" / f"{i}.jpg", _img(ord(i) + 1))
-    for folder in ("real-portraits-scatter", "real-portraits-model", "real-pynet-scatter", "real-pynet-model",
-                   "real-ebb-model"):
-        out = store / "renders" / folder
-        entries = []
-        for i in ("a", "b"):
-            write_jpeg(out / f"{i}.jpg", _img(ord(i) + 2))
-            write_png(out / f"{i}.depth.png", _img(ord(i))[..., 0])
-            entries.append({"name": i, "before": f"../../photos/original/{i}.jpg", "render": f"{i}.jpg",
-                            "depth": f"{i}.depth.png", "width": 96, "height": 64, "source": folder})
-        (out / "gallery.json").write_text(json.dumps({"entries": entries}))
+        schedule = {str(lv): {"batch": 4, "steps": 200} for lv in range(1, 8)}
+        cfg = {"levels": levels, "schedule": schedule, "model": "pynet-res-xs", "lr": 0.001, "crop": 64,
+               "with_depth": "nodepth" not in run, "depth_source": "gt", "perceptual": False}
+        (store / "runs" / run / "config.json").write_text(json.dumps({"config": cfg, "identity": {"width": 0.25}}))
+    pyn = ("pynet_samples", ["2", "4"], "real-pynet"), ("pynet_samples_extra", ["1", "3"], "real-pynetx")
+    for sub, names, prefix in pyn:
+        _photos(realdata, f"{sub}/images", names, f"{sub}/depth_maps")
+        for m in ("gaussian", "scatter", "model"):
+            _renders(store / "renders" / f"{prefix}-{m}", names)
+    vabd = ["0001"]
+    _photos(realdata, "vabd/input", vabd, "vabd/depth")
+    for folder, tag in (("8", "f8"), ("2_8", "f2.8"), ("1_8", "f1.8")):
+        _photos(realdata, f"vabd/{folder}", vabd, "vabd/depth")
+        _renders(store / "renders" / f"vabd-scatter-{tag}", vabd)
+
+
+def _renders(out: Path, names: list[str]) -> None:
+    for n, name in enumerate(names):
+        write_jpeg(out / f"{name}.jpg", _img(n + 40))
+    (out / "gallery.json").write_text(json.dumps({"entries": [{"name": n} for n in names]}))
 
 
 def test_report_tex_has_no_hand_typed_measurements():
@@ -97,14 +130,16 @@ def test_missing_results_are_named_with_their_commands(run_cli, store_root, tmp_
     shutil.copy(REPO / "report.tex", tex)
     result = run_cli("report", "--tex", tex, "--no-compile")
     assert result.exit_code == 1
-    assert "bokehpipe experiment exp_depth" in result.output and "bokehpipe bench" in result.output
+    assert "bokehpipe experiment exp_depth" in result.output and "bokehpipe experiment exp_real" in result.output
     assert not (tmp_path / "report").exists()  # nothing written when results are missing
 
 
 @pytest.mark.slow
 @pytest.mark.skipif(not tex_available(), reason="pdflatex not installed (CI installs TeX)")
-def test_report_builds_from_a_tiny_results_set(run_cli, store_root, tmp_path):
-    make_results(store_root)
+def test_report_builds_from_a_tiny_results_set(run_cli, store_root, tmp_path, monkeypatch):
+    realdata = tmp_path / "realdata"
+    make_results(store_root, realdata)
+    monkeypatch.setenv("BOKEHPIPE_REALDATA", str(realdata))
     tex = tmp_path / "report.tex"
     shutil.copy(REPO / "report.tex", tex)
     result = run_cli("report", "--tex", tex)
@@ -112,10 +147,13 @@ def test_report_builds_from_a_tiny_results_set(run_cli, store_root, tmp_path):
     pdf = tmp_path / "report.pdf"
     assert pdf.is_file() and pdf.stat().st_size > 10_000
     log = (tmp_path / "report.log").read_text(errors="replace")
-    assert "undefined" not in log.lower() or "There were undefined" not in log
     assert not re.search(r"(Reference|Citation) `[^']*' on page \d+ undefined", log)
     numbers = (tmp_path / "report" / "tables" / "numbers.tex").read_text()
-    assert "\\newcommand{\\PsnrDepth}{29.00}" in numbers  # exp-depth is the fifth method: 25 + 4
+    # exp-depth-s0..2 are methods 6..8 of exp-test-gt: PSNR 25 + 6..8, mean 32, sd 1; nodepth 3..5
+    assert "\\newcommand{\\PsnrDepth}{32.00}" in numbers and "\\newcommand{\\PsnrSdDepth}{1.00}" in numbers
+    assert "\\newcommand{\\DepthGain}{3.00}" in numbers
+    assert "\\newcommand{\\MisShiftGain}{1.00}" in numbers  # per-image CSV: raw 21, gain 22, shift 23
     assert "??" not in numbers
-    assert "\\textbf{29.00}" in (tmp_path / "report" / "tables" / "main.tex").read_text()
+    assert "32.00 $\\pm$ 1.00" in (tmp_path / "report" / "tables" / "study.tex").read_text()
     assert " 800 &" in (tmp_path / "report" / "tables" / "levels.tex").read_text()  # 4 levels x 200 steps
+    assert "pynet-res-xs x0.25" in (tmp_path / "report" / "tables" / "setup.tex").read_text()

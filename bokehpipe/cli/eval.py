@@ -22,7 +22,9 @@ from bokehpipe.cli.common import dataset_options, pass_state
 @click.option("--focus", type=click.Choice(["auto", "metadata"]), default="metadata", show_default=True,
               help="Classical renderers' focus/aperture: per-image values from a synthetic set's metadata.json "
                    "(falls back to auto-focus on photos), or auto-focus everywhere.")
-@click.option("--align", is_flag=True, help="Also score after a per-image colour gain fit (reported separately).")
+@click.option("--align", is_flag=True,
+              help="Also score after a per-image colour gain fit, and after the best integer shift (+-4 px) + gain "
+                   "(oracle diagnostics, reported separately).")
 @click.option("--limit", type=click.IntRange(1), default=None, help="Score only the first N images of the split.")
 @click.option("--save-predictions", type=click.IntRange(0), default=0, show_default=True,
               help="Keep the predictions for the first N images as PNG (<report folder>/predictions/<method>/).")

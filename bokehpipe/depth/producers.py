@@ -68,7 +68,7 @@ class MapProducer:
         photo = read_image(pair.input)
         data, lo, hi = normalise(raw)
         if self.degradation is not None:
-            data = self.degradation.apply(data, (photo.shape[1], photo.shape[0]))
+            data = self.degradation.apply(data, (photo.shape[1], photo.shape[0]), key=pair.id)
         digest, nbytes = file_digest(pair.depth)
         return Entry(pair.id, data.astype(np.float16), (photo.shape[1], photo.shape[0]), str(pair.depth),
                      digest, nbytes, lo, hi)

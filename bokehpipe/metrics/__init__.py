@@ -26,9 +26,10 @@ from bokehpipe.metrics.protocol import (
     Protocol,
     apply_color_gain,
     fit_color_gain,
+    fit_shift,
     score_pair,
 )
 
 __all__ = ["DATA_RANGE", "HIGHER_IS_BETTER", "METRICS", "MS_SSIM_MIN_SIDE", "MS_SSIM_WEIGHTS", "PROTOCOL",
-           "SIGMA", "WINDOW_SIZE", "Protocol", "apply_color_gain", "crop_border", "fit_color_gain", "gaussian_window",
-           "ms_ssim", "ms_ssim_min_side", "psnr", "score_pair", "ssim", "ssim_map"]
+           "SIGMA", "WINDOW_SIZE", "Protocol", "apply_color_gain", "crop_border", "fit_color_gain", "fit_shift",
+           "gaussian_window", "ms_ssim", "ms_ssim_min_side", "psnr", "score_pair", "ssim", "ssim_map"]

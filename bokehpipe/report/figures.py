@@ -130,6 +130,126 @@ def image_grid(rows: Sequence[tuple[str, Sequence[np.ndarray]]], columns: Sequen
     return _save(fig, path, dpi=160)
 
 
+Window = tuple[int, int, int]  # x0, y0, side in pixels of the full image
+
+
+def pick_windows(disparity: np.ndarray, photo: np.ndarray, side_frac: float = 0.2) -> list[Window]:
+    """Two zoom windows chosen from the depth map, not by hand: the textured far background (where bokeh
+    shows) and the strongest depth edge (where a subject's silhouette meets the blur)."""
+    h, w = disparity.shape
+    side = max(8, int(side_frac * min(h, w)))
+    gy, gx = np.gradient(photo.mean(-1))
+    texture = np.hypot(gx, gy)
+    dy, dx = np.gradient(disparity.astype(np.float32))
+    edges = np.hypot(dx, dy)
+    far = 1.0 - (disparity - disparity.min()) / max(float(np.ptp(disparity)), 1e-6)
+    best: list[tuple[float, Window]] = [(-1.0, (0, 0, side)), (-1.0, (0, 0, side))]
+    stride = max(1, side // 3)
+    for y0 in range(0, h - side + 1, stride):
+        for x0 in range(0, w - side + 1, stride):
+            win = (slice(y0, y0 + side), slice(x0, x0 + side))
+            scores = (float((texture[win] * far[win] ** 2).mean()), float(edges[win].mean()))
+            for i, score in enumerate(scores):
+                if score > best[i][0]:
+                    best[i] = (score, (x0, y0, side))
+    return [best[0][1], best[1][1]]
+
+
+def _zoom_strip(img: np.ndarray, windows: Sequence[Window], height: int = 200) -> np.ndarray:
+    """The windows of `img` side by side (each `height` px square) with a white gap between them."""
+    tiles = []
+    for i, (x0, y0, side) in enumerate(windows):
+        if i:
+            tiles.append(np.ones((height, 6, 3), np.float32))
+        tiles.append(resize(np.clip(img[y0:y0 + side, x0:x0 + side], 0, 1), (height, height)))
+    return np.concatenate(tiles, axis=1)
+
+
+def abs_diff(img: np.ndarray, target: np.ndarray, gain: float = 4.0) -> np.ndarray:
+    """|img - target| (mean over channels) x gain, as a grey image: where a render departs from the photo."""
+    d = np.clip(np.abs(img - target).mean(-1) * gain, 0, 1)
+    return np.repeat(d[..., None], 3, axis=2).astype(np.float32)
+
+
+def comparison(photos: Sequence[dict[str, Any]], columns: Sequence[str], path: Path, *,
+               width_in: float = 7.0, label_size: float = 7) -> Path:
+    """Full-width comparison: per photo a row of full images, a row of its two zoom windows (background |
+    depth edge, yellow and cyan boxes) and optionally a row of difference maps. Each photo dict has `label`,
+    `images` (one per column; None leaves a cell empty), `windows`, and optional `diffs` (per column or None)."""
+    n_cols = len(columns)
+    heights: list[float] = []
+    kinds: list[tuple[int, str]] = []
+    for i, ph in enumerate(photos):
+        img = next(im for im in ph["images"] if im is not None)
+        heights.append(img.shape[0] / img.shape[1])
+        kinds.append((i, "full"))
+        if ph["windows"]:
+            heights.append(1.0 / (len(ph["windows"]) + 0.03 * (len(ph["windows"]) - 1)))
+            kinds.append((i, "zoom"))
+        if ph.get("diffs") is not None:
+            heights.append(img.shape[0] / img.shape[1])
+            kinds.append((i, "diff"))
+    cell_w = width_in / n_cols
+    fig, axes = plt.subplots(len(kinds), n_cols, figsize=(width_in, cell_w * sum(heights) * 1.04),
+                             squeeze=False, gridspec_kw={"wspace": 0.02, "hspace": 0.03, "height_ratios": heights})
+    colours = ("yellow", "cyan")
+    cell_px = 420
+    for r, (i, kind) in enumerate(kinds):
+        ph = photos[i]
+        for c in range(n_cols):
+            ax = axes[r][c]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            img = ph["images"][c] if c < len(ph["images"]) else None
+            if kind == "diff":
+                img = ph["diffs"][c] if c < len(ph["diffs"]) else None
+            if img is None:
+                ax.set_axis_off()
+                continue
+            if kind == "zoom":
+                ax.imshow(_zoom_strip(img, ph["windows"]))
+            else:
+                ax.imshow(np.clip(_cell(img, cell_px), 0, 1))
+            if kind == "full":
+                scale = cell_px / img.shape[1]
+                for (x0, y0, side), colour in zip(ph["windows"], colours, strict=False):
+                    ax.add_patch(plt.Rectangle((x0 * scale, y0 * scale), side * scale, side * scale, fill=False,
+                                               color=colour, linewidth=0.9))
+            if r == 0:
+                ax.set_title(columns[c], fontsize=label_size)
+            if c == 0:
+                ax.set_ylabel({"full": ph["label"], "zoom": "zooms", "diff": "|x - target|"}[kind],
+                              fontsize=label_size - 1)
+    return _save(fig, path, dpi=220)
+
+
+def architecture(levels: Sequence[dict[str, Any]], path: Path) -> Path:
+    """PyNET's levels as a ladder: per level its feature resolution and what its head outputs, for one
+    photo size; `levels` rows come from running the model (bokehpipe.report.paper), not from the text."""
+    fig, ax = plt.subplots(figsize=(7.0, 2.5))
+    n = len(levels)
+    for i, lv in enumerate(levels):  # level 7 (coarsest) on the left, level 1 on the right
+        x = i * 1.0
+        depth_ = lv["level"]
+        y = 0.25 * (depth_ - 1)
+        ax.add_patch(plt.Rectangle((x, y), 0.86, 0.5, color=plt.cm.viridis(0.15 + 0.7 * i / max(1, n - 1)),
+                                   alpha=0.85))
+        ax.text(x + 0.43, y + 0.36, f"level {depth_}", ha="center", va="center", fontsize=7, color="white",
+                weight="bold")
+        ax.text(x + 0.43, y + 0.15, lv["features"], ha="center", va="center", fontsize=6, color="white")
+        ax.text(x + 0.43, y - 0.12, f"out {lv['output']}", ha="center", va="center", fontsize=6)
+        ax.text(x + 0.43, y - 0.27, lv["role"], ha="center", va="center", fontsize=5.5, color="dimgray")
+        if i:
+            ax.annotate("", xy=(x, y + 0.25), xytext=(x - 0.14, 0.25 * (levels[i - 1]["level"] - 1) + 0.25),
+                        arrowprops={"arrowstyle": "->", "lw": 0.8})
+    ax.text(-0.05, 0.25 * (levels[0]["level"] - 1) + 0.75, levels[0].get("caption", ""), fontsize=6.5,
+            ha="left", va="bottom")
+    ax.set_xlim(-0.1, n - 0.05)
+    ax.set_ylim(-0.45, 0.25 * (max(lv["level"] for lv in levels) - 1) + 1.0)
+    ax.set_axis_off()
+    return _save(fig, path)
+
+
 def placeholder(message: str, path: Path) -> Path:
     """A figure that says which result is missing and how to make it (used only with --allow-missing)."""
     fig, ax = plt.subplots(figsize=(6.4, 1.0))

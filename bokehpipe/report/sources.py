@@ -14,28 +14,26 @@ from typing import Any
 
 from bokehpipe.store import ArtifactStore
 
-# run name -> (label in the report, experiment that trains it)
+# run name -> (label in the report, experiment that trains it): three seeds per condition
 RUNS: dict[str, tuple[str, str]] = {
-    "exp-depth": ("PyNET-res-xs + GT depth (level-wise)", "exp_depth"),
-    "exp-lowdepth": ("PyNET-res-xs + degraded depth", "exp_depth"),
-    "exp-nodepth": ("PyNET-res-xs, RGB only", "exp_depth"),
-    "exp-finest": ("PyNET-res-xs + GT depth, level 1 only", "exp_levels"),
+    f"exp-{kind}-s{seed}": (label, exp)
+    for kind, label, exp in (("depth", "PyNET-res-xs + true depth (level-wise)", "exp_depth"),
+                             ("mono", "PyNET-res-xs + monocular-style depth", "exp_depth"),
+                             ("nodepth", "PyNET-res-xs, RGB only", "exp_depth"),
+                             ("finest", "PyNET-res-xs + true depth, level 1 only", "exp_levels"))
+    for seed in (0, 1, 2)
 }
 # eval tag -> experiment that writes it
 EVALS: dict[str, str] = {
-    "exp-val-gt": "exp_depth",  # baselines + runs scored with ground-truth disparity
-    "exp-val-lowq": "exp_depth",  # runs/baselines scored with the degraded disparity
-    "exp-levels-val-gt": "exp_levels",
-    "ebb-val294": "exp_real",  # real EBB! pairs (identity only: no depth offline)
+    "exp-test-gt": "exp_depth",  # baselines + runs on the held-out exp-test set, true disparity
+    "exp-test-mono": "exp_depth",  # the same with the monocular-style disparity
+    "exp-levels-test-gt": "exp_levels",
+    "ebb-all-identity": "exp_real",  # the six real EBB! pairs: misalignment and exposure alone
+    "ebb-train": "exp_real",  # the three pairs with depth, every method
+    "ebb-val294": "exp_real",  # the three Val294 pairs (no depth here)
 }
-# render folder -> (what it shows, experiment)
-RENDERS: dict[str, str] = {
-    "real-portraits-scatter": "exp_real",
-    "real-portraits-model": "exp_real",
-    "real-pynet-scatter": "exp_real",
-    "real-pynet-model": "exp_real",
-    "real-ebb-model": "exp_real",
-}
+# render folder -> experiment
+RENDERS: dict[str, str] = {}
 BENCH = "reports/bench.json"
 
 
@@ -66,6 +64,11 @@ class Results:
             self._miss(f"eval {tag}", path, f"bokehpipe experiment {EVALS.get(tag, 'exp_depth')}")
             return None
         return json.loads(path.read_text(encoding="utf-8"))
+
+    def optional_eval(self, tag: str) -> dict[str, Any] | None:
+        """An eval summary the report uses when present (e.g. the default renderer's, which needs its weights)."""
+        path = self.store.reports_dir / "eval" / tag / "summary.json"
+        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
     def eval_dir(self, tag: str) -> Path:
         return self.store.reports_dir / "eval" / tag
