@@ -184,3 +184,18 @@ def test_bokehnet_renderer_tiles_scatter_like_the_classical_renderer(shipped):
     tiled = tiled_r.render_one(image, disp)
     assert tiled_r.tiled_count == 1
     assert np.abs(tiled - whole).max() < 0.02
+
+
+def test_bokehnet_renderer_takes_a_half_size_map_like_the_classical_renderer(shipped):
+    """Maps arrive at their stored size (a PyNET-Bokeh map is half the photo's size): the default renderer brings
+    them to the photo's size the one way (`fit_to_photo`), with auto-focus and with a focus point."""
+    from bokehpipe.data.disparity import fit_to_photo
+    from bokehpipe.infer.engine import BokehNetRenderer
+
+    image, disp, _ = _scene(192, 128)
+    half = disp[::2, ::2].copy()
+    for kw in ({}, {"focus_point": (96, 64)}):
+        r = BokehNetRenderer(shipped, aperture=0.5, **kw)
+        out = r.render_one(image, half)
+        assert out.shape == image.shape
+        np.testing.assert_array_equal(out, r.render_one(image, fit_to_photo(half, image.shape)))

@@ -291,6 +291,7 @@ class BokehNetRenderer(ClassicalRenderer):
         from bokehpipe.render import choose_focus, focus_at
         from bokehpipe.render.learned import correct
 
+        disp = fit_to_photo(disp, rgb.shape)  # maps arrive at their stored size (a PyNET map is half size)
         focus = self.focus if focus is None else focus
         if focus is None:  # decided once here, so scatter and the network agree
             focus = (focus_at(disp, *self.focus_point) if self.focus_point is not None
