@@ -73,6 +73,18 @@ def _describe(info: dict[str, Any]) -> str:
     return f"pid {pid} on {host}, started {info.get('started', '?')}: `{cmd}`"
 
 
+def _flock_busy(fd: int, op: int) -> bool:
+    """Whether a live process holds a conflicting `flock` on `fd`. Where `flock` does not work (OSError) the
+    answer is False and callers decide by host and pid alone."""
+    try:
+        fcntl.flock(fd, op | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    return False
+
+
 def _try_break_stale(path: Path) -> bool:
     """Remove `path` if its holder is gone; True when removed (or already gone), False when it is held.
 
@@ -83,12 +95,8 @@ def _try_break_stale(path: Path) -> bool:
     except FileNotFoundError:
         return True
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        if _flock_busy(fd, fcntl.LOCK_EX):
             return False  # a live process on this host holds it
-        except OSError:
-            pass  # no flock here: decide by the pid alone
         info = _read_holder(fd)
         if info.get("host") != socket.gethostname():
             return False  # another host's lock (or unreadable): its holder cannot be checked from here
@@ -213,9 +221,7 @@ def is_locked(path: str | os.PathLike[str]) -> bool:
     except OSError:
         return False
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
+        if _flock_busy(fd, fcntl.LOCK_SH):
             return True
         info = _read_holder(fd)
         return info.get("host") not in (None, socket.gethostname()) or (
