@@ -23,4 +23,4 @@ def test_bench_tiny_writes_every_row(run_cli, store_root):
 
 def test_bad_size_is_one_line(run_cli):
     result = run_cli("bench", "--size", "big")
-    assert result.exit_code == 1 and "expected WxH" in result.output
+    assert result.exit_code == 2 and "expected WxH" in result.output

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from bokehpipe.cli.common import pass_state
+from bokehpipe.cli.common import SizeType, pass_state
 
 
 def _names(text: str) -> list[str]:
@@ -23,7 +23,7 @@ def _names(text: str) -> list[str]:
 @click.option("--crop", type=click.IntRange(32), default=128, show_default=True,
               help="Training crop (half resolution).")
 @click.option("--batch", type=click.IntRange(1), default=2, show_default=True, help="Training batch.")
-@click.option("--size", default="1536x1024", show_default=True, help="Photo size WxH (EBB!: 1536x1024).")
+@click.option("--size", type=SizeType(), default="1536x1024", show_default=True, help="Photo size (EBB!: 1536x1024).")
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--repeats", type=click.IntRange(1), default=2, show_default=True, help="Timed runs after a warm-up.")
 @click.option("--threads", type=click.IntRange(1, 256), default=None,
@@ -37,13 +37,7 @@ def bench(state, models, renderers, depth_models, train_levels, train_model, cro
     Output: store/reports/bench.json and the printed table.
     """
     from bokehpipe.bench.suite import format_table, run_suite
-    from bokehpipe.errors import BokehpipeError
     from bokehpipe.store import atomic_write_json
-
-    try:
-        w, h = (int(v) for v in size.lower().split("x"))
-    except ValueError:
-        raise BokehpipeError(f"--size {size!r}: expected WxH, e.g. 1536x1024") from None
 
     def on_row(kind, row):
         click.echo(f"  {kind:<9}{row['name']:<24} done", err=True)
@@ -51,7 +45,7 @@ def bench(state, models, renderers, depth_models, train_levels, train_model, cro
     from bokehpipe.device import resolve_device
 
     result = run_suite(models=_names(models), renderers=_names(renderers), depth_models=_names(depth_models),
-                       train_levels=[int(v) for v in _names(train_levels)], train_model=train_model, size=(w, h),
+                       train_levels=[int(v) for v in _names(train_levels)], train_model=train_model, size=size,
                        device=resolve_device(device), repeats=repeats, crop=crop, batch=batch, threads=threads,
                        on_row=on_row)
     path = state.store.reports_dir / "bench.json"
