@@ -18,6 +18,9 @@ def _names(text: str) -> list[str]:
               help="Renderers to time: classical ones and bokehnet (the shipped default, scatter included).")
 @click.option("--depth-models", default="midas_v21_small_256,dpt_hybrid_384", show_default=True,
               help="MiDaS variants for the depth pass images/s ('' to skip).")
+@click.option("--real-maps", type=click.Path(exists=True, file_okay=False), default=None,
+              help="Folder of depth PNGs (resized to --size) for the depth cache-size and read test "
+                   "(default: synthetic depth-like maps).")
 @click.option("--train-levels", default="5,3,1", show_default=True, help="Levels whose training images/s to time.")
 @click.option("--train-model", default="pynet-xs", show_default=True)
 @click.option("--crop", type=click.IntRange(32), default=128, show_default=True,
@@ -29,12 +32,13 @@ def _names(text: str) -> list[str]:
 @click.option("--threads", type=click.IntRange(1, 256), default=None,
               help="torch CPU threads per measurement (default: torch's; 1 is steadier on a busy machine).")
 @pass_state
-def bench(state, models, renderers, depth_models, train_levels, train_model, crop, batch, size, device,
+def bench(state, models, renderers, depth_models, real_maps, train_levels, train_model, crop, batch, size, device,
           repeats, threads) -> None:
     """Time every model size and renderer on a WxH photo, the depth pass and training steps; write bench.json.
 
     Each row runs in a fresh process, so "peak" is that row's own peak RSS (CPU) or allocated memory (CUDA).
-    Output: store/reports/bench.json and the printed table.
+    Output: store/reports/bench.json and the printed table. The depth pass alone (images/s, cache bytes per
+    map, HDF5 reads): `bokehpipe bench --models '' --renderers '' --train-levels '' --depth-models A,B`.
     """
     from bokehpipe.bench.suite import format_table, run_suite
     from bokehpipe.store import atomic_write_json
@@ -47,7 +51,7 @@ def bench(state, models, renderers, depth_models, train_levels, train_model, cro
     result = run_suite(models=_names(models), renderers=_names(renderers), depth_models=_names(depth_models),
                        train_levels=[int(v) for v in _names(train_levels)], train_model=train_model, size=size,
                        device=resolve_device(device), repeats=repeats, crop=crop, batch=batch, threads=threads,
-                       on_row=on_row)
+                       real_maps=real_maps, on_row=on_row)
     path = state.store.reports_dir / "bench.json"
     atomic_write_json(path, result)
     click.echo(format_table(result))
