@@ -1,4 +1,4 @@
-"""`bokehpipe depth ...`: phase one, the depth cache (compute, verify, export, benchmark).
+"""`bokehpipe depth ...`: phase one, the depth cache (compute, verify, export; `bench --depth-models` times it).
 
 No torch / numpy / h5py at import time: `--help` stays instant; the work is imported inside each command.
 """
@@ -76,7 +76,7 @@ def depth(ctx: click.Context, data, dataset, split, source, model, weights, batc
     --source gt reads a synthetic set's disparity; --source png PyNET-style 8-bit maps.
     Resumable: a rerun skips cached ids, so it can be killed any time. Under
     `torchrun --nproc-per-node N -m bokehpipe depth ...` each rank computes a shard and rank 0 merges
-    and verifies. Subcommands: verify (check a cache), export (PyNET original_depth PNGs), bench.
+    and verifies. Subcommands: verify (check a cache), export (PyNET original_depth PNGs).
     """
     if ctx.invoked_subcommand is not None:
         return
