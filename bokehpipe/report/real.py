@@ -63,7 +63,7 @@ def ebb_table(res: Results, numbers: dict[str, str]) -> str | None:
     train, val = res.eval_summary("ebb-train"), res.eval_summary("ebb-val294")
     if not train or not val:
         return None
-    keys = (("psnr", "PSNR"), ("ssim", "SSIM"), ("psnr_aligned", "PSNR, gain-aligned"))
+    keys = (("psnr", "PSNR"), ("ssim", "SSIM"), ("psnr_aligned", "PSNR, gain"))
 
     def vals(summary: dict, methods: list[str], key: str) -> list[float]:
         out = []
@@ -78,16 +78,16 @@ def ebb_table(res: Results, numbers: dict[str, str]) -> str | None:
         return out
 
     rows = []
-    bokehnet = res.optional_eval("ebb-train-bokehnet")
-    extra = [("", bokehnet, "BokehNet, the default renderer (f/1.8)", ["bokehnet"])] if bokehnet else []
-    spec = [("2977--2979 (train, depth)", train, "Identity", ["identity"]),
-            ("", train, "Gaussian, auto-focus, f/1.8", ["gaussian"]),
-            ("", train, "Scatter, auto-focus, f/1.8", ["scatter"]),
-            ("", train, "PyNET-res-xs + depth (synthetic-trained)", run_names("depth")),
-            ("", train, "PyNET-res-xs, RGB only (synthetic-trained)", run_names("nodepth")),
+    bokehnet = res.eval_summary("ebb-train-bokehnet")
+    extra = [("", bokehnet, "BokehNet (default)", ["bokehnet"])] if bokehnet else []
+    spec = [("2977--2979", train, "Identity", ["identity"]),
+            ("", train, "Gaussian", ["gaussian"]),
+            ("", train, "Scatter", ["scatter"]),
             *extra,
-            ("4545--4547 (Val294, no depth)", val, "Identity", ["identity"]),
-            ("", val, "PyNET-res-xs, RGB only (synthetic-trained)", run_names("nodepth"))]
+            ("", train, "PyNET-res-xs + depth", run_names("depth")),
+            ("", train, "PyNET-res-xs, RGB", run_names("nodepth")),
+            ("4545--4547", val, "Identity", ["identity"]),
+            ("", val, "PyNET-res-xs, RGB", run_names("nodepth"))]
     for group, summary, label, methods in spec:
         n = len(vals(summary, methods, "psnr"))
         rows.append([group, tables.esc(label), str(n) if len(methods) > 1 else "--"]
