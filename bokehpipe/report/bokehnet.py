@@ -105,8 +105,10 @@ def speed_table(res: Results, numbers: dict[str, str]) -> str | None:
     rows = []
     for kind, name, label in BENCH_ROWS:
         e = entries.get((kind, name), {})
-        params = e.get("params")
-        rows.append([tables.esc(label), f"{params / 1e6:.1f}M" if params else "--",
+        params = f"{e['params'] / 1e6:.1f}M" if e.get("params") else None
+        if name == "bokehnet":  # a renderer's row carries no parameter count; the weights file has it
+            params = numbers.get("BnParams")
+        rows.append([tables.esc(label), params or "--",
                      _seconds(e.get("s_per_image")), f"{e['peak_mb']:.0f}" if "peak_mb" in e else "--"])
         key = name.replace("-", "").capitalize()
         numbers[f"Bench{key}Seconds"] = _seconds(e.get("s_per_image"))

@@ -87,11 +87,11 @@ def _real(res: Results, out: Outputs) -> None:
 
 
 def _default_renderer(res: Results, out: Outputs) -> None:
+    bokehnet.model_numbers(out.numbers)
     for name, make in (("bokehnet", bokehnet.quality_table), ("speed", bokehnet.speed_table)):
         tex = make(res, out.numbers)
         if tex is not None:
             out.tables[name] = tex
-    bokehnet.model_numbers(out.numbers)
 
 
 def build(store: ArtifactStore, tex_path: Path, *, allow_missing: bool = False) -> tuple[Outputs, list[str]]:
