@@ -134,7 +134,7 @@ MACROS_USED = (
     "MisRaw", "MisGain", "MisShift", "MisGainGain", "MisShiftGain", "MisPairs",
     "EbbPsnrIdentity", "EbbPsnrScatter", "EbbPsnrGaussian", "EbbPsnrDepth", "EbbPsnrNoDepth",
     "EbbPsnrValIdentity", "EbbPsnrValNoDepth", "EbbPsnrAlignedScatter", "EbbPsnrAlignedIdentity",
-    "FailId", "FailLoss", "FirstValStep", "FirstValPsnr", "FirstValIdentity",
+    "FailId", "FailGain", "FirstValStep", "FirstValPsnr", "FirstValIdentity",
     "BnSynPairs", "BnSynPsnr", "BnSynScatter", "BnSynGain", "BnGoal", "BnEbbPsnr", "BnEbbSsim", "BnEbbVsScatter",
     "BnSmallEbb", "BnSmallEbbScatter", "BnSmallVabd", "BnSmallVabdScatter", "BnSmallWidth", "BnSmallWins",
     "BnSmallPairs", "BnParams", "BnNetWidth", "BnStep", "BnMaxSteps",

@@ -139,8 +139,8 @@ def ebb_figure(res: Results) -> Callable[[Path], Path] | None:
 
 
 def failure_figure(res: Results, numbers: dict[str, str]) -> Callable[[Path], Path] | None:
-    """The pair where scatter loses most against doing nothing (per-image PSNR), shown with its depth map,
-    and the RGB-only model on a Val294 pair, where it barely changes the photo."""
+    """The pair where scatter gains least over doing nothing (per-image PSNR; it may be a loss), shown with its
+    depth map, and the RGB-only model on a Val294 pair, where it barely changes the photo."""
     rows = _per_image(res, "ebb-train")
     ident = {r["id"]: float(r["psnr"]) for r in rows if r["method"] == "identity" and r["aligned"] == "False"}
     scat = {r["id"]: float(r["psnr"]) for r in rows if r["method"] == "scatter" and r["aligned"] == "False"}
@@ -148,7 +148,8 @@ def failure_figure(res: Results, numbers: dict[str, str]) -> Callable[[Path], Pa
         return None
     worst = min(scat, key=lambda i: scat[i] - ident[i])
     numbers["FailId"] = worst
-    numbers["FailLoss"] = tables.fmt("psnr", scat[worst] - ident[worst])
+    gain = scat[worst] - ident[worst]
+    numbers["FailGain"] = ("+" if gain >= 0 else "$-$") + tables.fmt("psnr", abs(gain))
     val_pred = res.eval_dir("ebb-val294") / "predictions" / "exp-nodepth-s0"
     ebb = realdata_dir() / "ebb" / "Training"
     pred = res.eval_dir("ebb-train") / "predictions" / "scatter" / f"{worst}.png"
