@@ -113,9 +113,9 @@ def format_table(result: dict[str, Any]) -> str:
                      f"verify {'ok' if r['verify_ok'] else 'FAILED'})")
     if result.get("depth_cache"):
         from bokehpipe.bench.depth_bench import format_cache
+        from bokehpipe.sizes import parse_size
 
-        w, h = (int(v) for v in result["image_size"].split("x"))
-        lines += ["  " + line for line in format_cache(result["depth_cache"], (w, h))]
+        lines += ["  " + line for line in format_cache(result["depth_cache"], parse_size(result["image_size"]))]
     for r in result["train"]:
         what = f"train {r['name']} L{r['level']} crop{r['crop']} b{r['batch']}"
         lines.append(f"{what:<34}{r['params'] / 1e6:>9.2f}M{r['batch'] / r['images_per_s']:>10.2f}"
