@@ -31,7 +31,20 @@ EVALS: dict[str, str] = {
     "ebb-all-identity": "exp_real",  # the six real EBB! pairs: misalignment and exposure alone
     "ebb-train": "exp_real",  # the three pairs with depth, every method
     "ebb-val294": "exp_real",  # the three Val294 pairs (no depth here)
+    "ebb-train-bokehnet": "exp_real",  # the default renderer on the three pairs with depth
 }
+# eval tags made by a plain `bokehpipe eval` on the set `bokehpipe experiment bokehnet` trains BokehNet on
+BOKEHNET_EVAL = ("bokehpipe eval --dataset bokehnet-train --split val --depth-source gt --focus metadata "
+                 "--baselines {methods} --tag {tag}  (after `bokehpipe experiment bokehnet` made the set)")
+EVAL_COMMANDS: dict[str, str] = {
+    "bn-val-classical": BOKEHNET_EVAL.format(methods="identity,gaussian,scatter", tag="bn-val-classical"),
+    "bn-val-bokehnet": BOKEHNET_EVAL.format(methods="bokehnet", tag="bn-val-bokehnet"),
+}
+REAL_EVAL = "reports/real_eval_768.json"
+REAL_EVAL_COMMAND = ("python -m bokehpipe.bench.real_eval --methods identity,gaussian,scatter,bokehnet --width 768 "
+                     "--json <store>/" + REAL_EVAL)
+BENCH_COMMAND = ("bokehpipe bench --models pynet-xs,pynet --renderers scatter,bokehnet --depth-models '' "
+                 "--train-levels '' --threads 2 --repeats 3")
 # render folder -> experiment
 RENDERS: dict[str, str] = {}
 BENCH = "reports/bench.json"
@@ -58,17 +71,16 @@ class Results:
         if all(m.path != path for m in self.missing):
             self.missing.append(Missing(what, path, command))
 
-    def eval_summary(self, tag: str) -> dict[str, Any] | None:
-        path = self.store.reports_dir / "eval" / tag / "summary.json"
+    def _json(self, path: Path, what: str, command: str) -> dict[str, Any] | None:
+        """The JSON file at `path`, or None after noting it missing with the command that makes it."""
         if not path.is_file():
-            self._miss(f"eval {tag}", path, f"bokehpipe experiment {EVALS.get(tag, 'exp_depth')}")
+            self._miss(what, path, command)
             return None
         return json.loads(path.read_text(encoding="utf-8"))
 
-    def optional_eval(self, tag: str) -> dict[str, Any] | None:
-        """An eval summary the report uses when present (e.g. the default renderer's, which needs its weights)."""
-        path = self.store.reports_dir / "eval" / tag / "summary.json"
-        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+    def eval_summary(self, tag: str) -> dict[str, Any] | None:
+        return self._json(self.store.reports_dir / "eval" / tag / "summary.json", f"eval {tag}",
+                          EVAL_COMMANDS.get(tag) or f"bokehpipe experiment {EVALS.get(tag, 'exp_depth')}")
 
     def eval_dir(self, tag: str) -> Path:
         return self.store.reports_dir / "eval" / tag
@@ -86,11 +98,11 @@ class Results:
         return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
     def bench(self) -> dict[str, Any] | None:
-        path = self.store.root / BENCH
-        if not path.is_file():
-            self._miss("benchmark", path, "bokehpipe bench")
-            return None
-        return json.loads(path.read_text(encoding="utf-8"))
+        return self._json(self.store.root / BENCH, "benchmark", BENCH_COMMAND)
+
+    def real_eval_768(self) -> dict[str, Any] | None:
+        """Every renderer on the six real f/1.8 pairs at 768 px (`bench.real_eval --json`)."""
+        return self._json(self.store.root / REAL_EVAL, "real pairs at 768 px", REAL_EVAL_COMMAND)
 
     def renders(self, name: str) -> Path | None:
         path = self.store.renders(name)
@@ -100,8 +112,5 @@ class Results:
         return path
 
     def experiment_log(self, name: str) -> dict[str, Any] | None:
-        path = self.store.reports_dir / "experiments" / f"{name}.json"
-        if not path.is_file():
-            self._miss(f"experiment {name} timings", path, f"bokehpipe experiment {name}")
-            return None
-        return json.loads(path.read_text(encoding="utf-8"))
+        return self._json(self.store.reports_dir / "experiments" / f"{name}.json", f"experiment {name} timings",
+                          f"bokehpipe experiment {name}")
