@@ -4,7 +4,9 @@ Levels run coarse to fine; each starts from the previous level's final weights a
 Adam, only the parameters its forward pass uses (the others get no gradient and stay frozen; DDP would
 otherwise wait for their gradients). One optimiser step consumes one global batch of the schedule, split
 into `world_size * accumulate` micro-batches whose losses are weighted by their share of the batch, so the
-gradient is the global-batch mean whatever the number of processes or accumulation steps.
+gradient is the global-batch mean whatever the number of processes or accumulation steps. Only the float
+summation order differs: two gloo ranks on CPU train bit-identically to one process with `--accumulate 2`;
+a plain batch drifts from both, since each level's fresh Adam turns rounding into sign flips (test_train_ddp).
 
 The loop reads like nanoGPT's train.py: torchrun detection, seeds = seed + rank, autocast (bf16/fp16 with a
 GradScaler only for fp16), rank 0 alone writes, DDP unwrapped before saving. Library code: progress goes to
