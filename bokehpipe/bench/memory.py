@@ -1,12 +1,12 @@
 """Peak memory of `bokehpipe infer` per renderer and photo size: each case in its own process (issue 13).
 
-`python -m bokehpipe.bench.memory --sizes 1536x1024,9000x6000 --renderers scatter,gaussian,pynet` writes one
-synthetic photo (JPEG) and disparity map (16-bit PNG) per size into a temporary folder, then runs the real
-command, `python -m bokehpipe infer FOLDER --method M --depth MAPS` (or `--checkpoint` of a random-weight
-model for a learned renderer), in a child process, and prints the child's peak RSS (`wait4`, the kernel's
-own high-water mark) with its wall time: what a user's machine must hold, reading, depth, rendering, writing.
-A benchmark, not a test: it takes minutes at 54 MP on a slow CPU.
-"""
+`python -m bokehpipe.bench.memory --sizes 1536x1024,9000x6000 --renderers scatter,gaussian,bokehnet,pynet`
+writes one synthetic photo (JPEG) and disparity map (16-bit PNG) per size into a temporary folder, then runs
+the real command, `python -m bokehpipe infer FOLDER --method M --depth MAPS` (`--checkpoint` of a
+random-weight model for a learned PyNET, no model flag for `bokehnet`, the packaged default), in a child
+process, and prints the child's peak RSS (`wait4`, the kernel's own high-water mark) with its wall time:
+what a user's machine must hold, reading, depth, rendering, writing.
+A benchmark, not a test: it takes minutes at 54 MP on a slow CPU."""
 
 from __future__ import annotations
 
@@ -22,7 +22,8 @@ from pathlib import Path
 import numpy as np
 
 GOALS_MB = {1536 * 1024: 2048, 9000 * 6000: 3072}  # issue 13: 2 GB at 1536x1024, 3 GB at 54 MP
-LEARNED = {"pynet": "pynet", "pynet-s": "pynet-s", "pynet-xs": "pynet-xs"}
+LEARNED = ("pynet", "pynet-s", "pynet-xs", "pynet-res", "pynet-res-s", "pynet-res-xs")  # --checkpoint, random init
+DEFAULT = "bokehnet"  # no model flag: the packaged default (scatter + BokehNet), as a user gets it
 
 
 def write_inputs(folder: Path, size: tuple[int, int], seed: int = 0) -> tuple[Path, Path]:
@@ -70,8 +71,10 @@ def write_checkpoint(path: Path, model: str) -> Path:
 
 def run_case(renderer: str, photos: Path, maps: Path, work: Path, threads: int, extra: list[str]) -> dict:
     """One `bokehpipe infer` in a child process; its peak RSS from wait4."""
-    source = ["--method", renderer] if renderer not in LEARNED else \
-        ["--checkpoint", str(write_checkpoint(work / f"{renderer}.pt", LEARNED[renderer]))]
+    if renderer in LEARNED:
+        source = ["--checkpoint", str(write_checkpoint(work / f"{renderer}.pt", renderer))]
+    else:
+        source = [] if renderer == DEFAULT else ["--method", renderer]
     out = work / f"out-{renderer}"
     argv = [sys.executable, "-m", "bokehpipe", "--store", str(work / "store"), "infer", str(photos), *source,
             "--depth", str(maps), "--out", str(out), "--overwrite", *extra]
@@ -92,7 +95,7 @@ def run_case(renderer: str, photos: Path, maps: Path, work: Path, threads: int, 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="1536x1024,9000x6000")
-    parser.add_argument("--renderers", default="scatter,gaussian,pynet")
+    parser.add_argument("--renderers", default="scatter,gaussian,bokehnet,pynet-xs,pynet")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--work", default=None, help="Folder for inputs and outputs (default: a temporary one).")
     parser.add_argument("--aperture", type=float, default=None,

@@ -31,14 +31,20 @@ from .files import Job
 from .tiling import round_to, tiled_apply
 
 DEFAULT_OVERLAP = 128  # full-resolution pixels; 64 at PyNET's input, i.e. 16 px clean margin per side
-# Peak working memory per pixel, untiled, measured with `python -m bokehpipe.bench.memory` (issue 13):
-# scatter keeps a dozen float32 planes (linear RGB, the level split, the RGBA accumulator, one blurred level).
-# gaussian is a few planes and needs global statistics: it never tiles (0).
+# Peak working memory of one render call per full-resolution pixel (RSS after minus before, issue 13):
+# scatter keeps a dozen float32 planes (linear RGB, the level split, the RGBA accumulator, one blurred level):
+# measured 134-141, budgeted 160. gaussian is a few planes and needs global statistics: it never tiles (0).
 CLASSICAL_BYTES_PER_PIXEL = {"scatter": 160.0, "gaussian": 0.0}
-LEARNED_BYTES_PER_PIXEL = 400.0  # PyNET at width 1 on CPU, level 1
+# PyNET on CPU at level 1 is not linear in its width (full-resolution layers have fixed channel counts):
+# measured 176 at width 0.25 and about 450 at width 1, so base + per_width * width, with a margin.
+LEARNED_BYTES_BASE, LEARNED_BYTES_PER_WIDTH = 100.0, 380.0
 
 
-DEFAULT_MEMORY_MB = 1024  # working memory a renderer may use on one photo (or tile), beside the photo itself
+DEFAULT_MEMORY_MB = 1024  # a photo whose working memory exceeds this is tiled
+# Each tile of a tiled photo gets less: the photo's own full-size planes (the decoded photo, its map and the
+# output, 12 + 4 + 12 bytes a pixel: 1.5 GB at 54 MP) and the interpreter (~0.6 GB with torch) already hold
+# most of a 3 GB budget (issue 13's goal: 2 GB at 1536x1024, 3 GB at 54 MP, for every renderer).
+DEFAULT_TILE_MEMORY_MB = 512
 
 
 @dataclass(frozen=True)
@@ -53,6 +59,7 @@ class TilePolicy:
     tile: int | None = None  # always tile with this side
     overlap: int = DEFAULT_OVERLAP
     memory_mb: float | None = DEFAULT_MEMORY_MB  # None: no memory-driven tiling
+    tile_memory_mb: float = DEFAULT_TILE_MEMORY_MB  # working memory of one tile, once a photo is tiled
 
     def tile_side(self, height: int, width: int, bytes_per_pixel: float | None = None) -> int | None:
         if self.tile is not None:
@@ -60,9 +67,8 @@ class TilePolicy:
         if self.max_pixels is not None and height * width > self.max_pixels:
             return max(1, int(math.isqrt(int(self.max_pixels))))
         if self.max_pixels is None and self.memory_mb and bytes_per_pixel:
-            fits = int(self.memory_mb * 2**20 / bytes_per_pixel)
-            if height * width > fits:
-                return max(1, math.isqrt(fits))
+            if height * width * bytes_per_pixel > self.memory_mb * 2**20:
+                return max(1, math.isqrt(int(min(self.memory_mb, self.tile_memory_mb) * 2**20 / bytes_per_pixel)))
         return None
 
 
@@ -90,6 +96,19 @@ def _pad_to(x: np.ndarray, multiple: int) -> np.ndarray:
     return np.pad(x, ((0, 0), (0, ph), (0, pw)), mode="reflect" if min(h, w) > 1 else "edge")
 
 
+def crop_in_place(arr: np.ndarray, height: int, width: int) -> np.ndarray:
+    """The top-left `height` x `width` of a C-contiguous (H, W, C) array as a C-contiguous array over the same
+    memory: rows are moved forward one by one (each lands at or before where it was), nothing is allocated."""
+    h, w, c = arr.shape
+    if (height, width) == (h, w):
+        return arr
+    flat = arr.reshape(-1)
+    row = width * c
+    for y in range(1, height):
+        flat[y * row:(y + 1) * row] = flat[y * w * c:y * w * c + row]
+    return flat[:height * row].reshape(height, width, c)
+
+
 class LearnedRenderer:
     """A trained generator `model(x, level)` with `model.multiple`, at full resolution on any photo size."""
 
@@ -103,10 +122,11 @@ class LearnedRenderer:
         self.multiple = int(getattr(model, "multiple", 32))
         self.oom_tile: int | None = None  # full-resolution tile side that fitted after an out-of-memory error
         self.tiled_count = 0
-        # PyNET's activations per full-resolution pixel grow with its width (measured: bench/memory.py);
+        # PyNET's activations per full-resolution pixel grow with its width (measured, see the constants);
         # CPU memory is what tiling bounds here, a GPU has its own out-of-memory retry below.
         width = float(getattr(model, "width", 1.0) or 1.0)
-        self.bytes_per_pixel = LEARNED_BYTES_PER_PIXEL * max(width, 0.25) if self.device.type == "cpu" else 0.0
+        per_pixel = LEARNED_BYTES_BASE + LEARNED_BYTES_PER_WIDTH * width
+        self.bytes_per_pixel = per_pixel if self.device.type == "cpu" else 0.0
         self.on_tile: Callable[[int, int], None] | None = None
 
     # --- geometry --------------------------------------------------------------------------------------
@@ -162,7 +182,9 @@ class LearnedRenderer:
         xs = [self.prepare(rgb, disp) for rgb, disp in zip(rgbs, disps, strict=True)]
         if len({x.shape for x in xs}) != 1:
             return [self.render_batch([r], [d])[0] for r, d in zip(rgbs, disps, strict=True)]
-        x = torch.from_numpy(np.stack(xs))
+        padded_shape = xs[0].shape
+        x = torch.from_numpy(xs[0][None] if len(xs) == 1 else np.stack(xs))  # one photo: no copy
+        del xs  # a batch's inputs live on in `x` only
         h_max = max(r.shape[0] for r in rgbs)
         w_max = max(r.shape[1] for r in rgbs)
         try:
@@ -171,18 +193,24 @@ class LearnedRenderer:
             if len(rgbs) == 1:
                 raise
             return [self.render_batch([r], [d])[0] for r, d in zip(rgbs, disps, strict=True)]
-        return [self._finish(y[i], rgb, xs[i].shape) for i, rgb in enumerate(rgbs)]
+        del x
+        return [self._finish(y[i], rgb, padded_shape) for i, rgb in enumerate(rgbs)]
 
     def _finish(self, y: torch.Tensor, rgb: np.ndarray, padded_shape: tuple[int, ...]) -> np.ndarray:
-        """Crop the padding off, bring a coarse level up to full size, clip to [0, 1], HWC."""
+        """Crop the padding off, bring a coarse level up to full size, clip to [0, 1], HWC.
+
+        A tiled output is stored channels-last already: it is cropped in place (no second 650 MB at 54 MP)."""
         h, w = rgb.shape[:2]
         scale = y.shape[-1] / padded_shape[-1]
         hh, ww = math.ceil(h / 2), math.ceil(w / 2)  # network input without padding
         ch, cw = (h, w) if scale == 2 else (max(1, round(hh * scale)), max(1, round(ww * scale)))
-        out = y[:, :ch, :cw].permute(1, 2, 0).numpy()
+        hwc = y.permute(1, 2, 0).numpy()
+        if hwc.flags.c_contiguous and hwc.dtype == np.float32:
+            out = crop_in_place(hwc, ch, cw)
+        else:
+            out = np.ascontiguousarray(hwc[:ch, :cw], dtype=np.float32)
         if (ch, cw) != (h, w):
-            out = resize(np.ascontiguousarray(out), (w, h), "cubic")
-        out = np.ascontiguousarray(out, dtype=np.float32)  # one copy at most: a 54 MP photo is 650 MB a copy
+            out = resize(out, (w, h), "cubic")
         return np.clip(out, 0.0, 1.0, out=out)
 
 
