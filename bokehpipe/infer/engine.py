@@ -76,7 +76,7 @@ class Renderer(Protocol):
     name: str
     needs_depth: bool
     bytes_per_pixel: float  # peak working memory per full-resolution pixel, untiled (TilePolicy.memory_mb)
-    on_tile: Callable[[int, int], None] | None  # progress within one photo: (tiles done, tiles in all)
+    on_tile: Callable[[int, int], None] | None  # progress within one photo: (tiles or blocks done, in all)
 
     def batch_key(self, rgb: np.ndarray) -> tuple[int, ...]:
         """Photos with equal keys can share a batch."""
@@ -107,6 +107,31 @@ def crop_in_place(arr: np.ndarray, height: int, width: int) -> np.ndarray:
     for y in range(1, height):
         flat[y * row:(y + 1) * row] = flat[y * w * c:y * w * c + row]
     return flat[:height * row].reshape(height, width, c)
+
+
+def forward_with_progress(model: torch.nn.Module, x: torch.Tensor, level: int,
+                          report: Callable[[int, int], None]) -> torch.Tensor:
+    """`model(x, level)` calling `report(done, total)` after each of the model's top-level blocks: a whole photo
+    through PyNET on a CPU takes minutes. The blocks a level runs are counted first by a forward pass at the
+    smallest input the model takes (two multiples a side), which costs a fraction of a second."""
+    count = {"done": 0, "total": 0}
+
+    def step(*_: Any) -> None:
+        count["done"] += 1
+        if count["total"]:
+            report(min(count["done"], count["total"]), count["total"])
+
+    hooks = [child.register_forward_hook(step) for child in model.children()]
+    try:
+        side = 2 * int(getattr(model, "multiple", 32))
+        model(x.new_zeros((1, x.shape[1], side, side)), level)
+        count["total"], count["done"] = max(1, count["done"]), 0
+        out = model(x, level)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    report(count["total"], count["total"])
+    return out
 
 
 class LearnedRenderer:
@@ -156,6 +181,9 @@ class LearnedRenderer:
         m = self.multiple
         tile = None if tile_full is None else max(2 * m, round_to(tile_full / 2, m))
         if tile is None or tile >= max(x.shape[-2:]):
+            if self.on_tile is not None and self.device.type == "cpu":  # one long forward: show its blocks
+                with torch.inference_mode():
+                    return forward_with_progress(self.model, x, self.level, self.on_tile).float()
             return self._forward(x).float().cpu()
         overlap = round_to(self.tiles.overlap / 2, m, up=True) if self.tiles.overlap > 0 else 0
         out = tiled_apply(self._forward, x, tile=tile, overlap=overlap, align=m, progress=self.on_tile)
