@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -379,6 +380,15 @@ class _Loaded:
     error: str = ""
     seconds: float = 0.0
 
+    @property
+    def nbytes(self) -> int:
+        return sum(a.nbytes for a in (self.rgb, self.disp) if a is not None)
+
+
+# Decoded photos (with their maps) read ahead while one renders. A photo larger than this is read only when
+# it is needed: a read-ahead 54 MP photo would hold another 0.9 GB beside the one rendering (issue 13).
+PREFETCH_BYTES = 256 * 2**20
+
 
 def naming(job: Job, exc: BaseException) -> str:
     """Every line about a failed photo names it (a renderer's own message may not know the file)."""
@@ -397,20 +407,34 @@ def _load(job: Job, depth: DisparitySource | None) -> _Loaded:
 
 
 def _prefetch(jobs: list[Job], depth: DisparitySource | None, ahead: int, threads: int) -> Iterator[_Loaded]:
-    """Decode (and compute depth for) the next few photos while the current batch renders."""
+    """Decode (and compute depth for) the next few photos while the current batch renders: up to `ahead`
+    of them, and no more than PREFETCH_BYTES judged by the last photo read (the first is read alone)."""
     if threads <= 0:
         for job in jobs:
             yield _load(job, depth)
         return
     with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="infer-read") as pool:
-        pending: list[Future[_Loaded]] = []
-        it = iter(jobs)
-        for job in it:
-            pending.append(pool.submit(_load, job, depth))
-            if len(pending) > ahead:
-                yield pending.pop(0).result()
-        for fut in pending:
-            yield fut.result()
+        pending: deque[Future[_Loaded]] = deque()
+        left = iter(jobs)
+        last: int | None = None  # bytes of the last photo read
+
+        def limit() -> int:  # reads in flight or waiting, the one wanted next included
+            if last is None or last > PREFETCH_BYTES:
+                return 1
+            return 1 + min(ahead, PREFETCH_BYTES // max(1, last))
+
+        while True:
+            while len(pending) < limit():
+                job = next(left, None)
+                if job is None:
+                    break
+                pending.append(pool.submit(_load, job, depth))
+            if not pending:
+                return
+            loaded = pending.popleft().result()
+            last = loaded.nbytes
+            yield loaded
+            del loaded  # rendered by now: not held while the next photo decodes
 
 
 def run_jobs(jobs: list[Job], renderer: Renderer, depth: DisparitySource | None, *, batch_size: int = 1,
@@ -456,8 +480,11 @@ def run_jobs(jobs: list[Job], renderer: Renderer, depth: DisparitySource | None,
         if loaded.error:
             finish(Outcome(loaded.job, False, loaded.error))
             continue
-        if batch and (len(batch) >= batch_size or renderer.batch_key(batch[0].rgb) != renderer.batch_key(loaded.rgb)):
+        if batch and renderer.batch_key(batch[0].rgb) != renderer.batch_key(loaded.rgb):
             flush()
         batch.append(loaded)
+        if len(batch) >= batch_size:
+            flush()  # now, before the next photo is asked for: a full batch never waits beside the next photo
+        del loaded
     flush()
     return outcomes
