@@ -130,3 +130,28 @@ def test_clip_unit_copies_only_out_of_range_arrays():
     outside = inside * 2 - 0.5
     clipped = clip_unit(outside)
     assert clipped is not outside and clipped.min() >= 0 and clipped.max() <= 1 and outside.min() < 0
+
+
+def test_infer_reads_a_big_photo_only_when_it_is_needed(monkeypatch):
+    """Read-ahead holds decoded photos beside the one rendering: only as many as PREFETCH_BYTES allows."""
+    import time
+
+    from bokehpipe.infer import engine
+
+    started: list[int] = []
+
+    def fake_load(job, depth):
+        started.append(job)
+        return engine._Loaded(job, np.zeros((64, 64, 3), np.float32))  # 48 KB
+
+    monkeypatch.setattr(engine, "_load", fake_load)
+    monkeypatch.setattr(engine, "PREFETCH_BYTES", 10_000)  # less than one photo: no read-ahead
+    for i, _ in enumerate(engine._prefetch(list(range(4)), None, ahead=2, threads=1)):
+        time.sleep(0.05)  # time for a read-ahead thread to start one, were it allowed
+        assert len(started) == i + 1
+    started.clear()
+    monkeypatch.setattr(engine, "PREFETCH_BYTES", 2**30)  # small photos: two read ahead of the one rendering
+    reads = engine._prefetch(list(range(6)), None, ahead=2, threads=1)
+    next(reads)
+    time.sleep(0.2)
+    assert len(started) == 3

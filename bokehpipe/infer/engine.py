@@ -408,7 +408,7 @@ def _load(job: Job, depth: DisparitySource | None) -> _Loaded:
 
 def _prefetch(jobs: list[Job], depth: DisparitySource | None, ahead: int, threads: int) -> Iterator[_Loaded]:
     """Decode (and compute depth for) the next few photos while the current batch renders: up to `ahead`
-    of them, and no more than PREFETCH_BYTES judged by the last photo read (the first is read alone)."""
+    of them, and no more than PREFETCH_BYTES judged by the last photo read (none beside a larger one)."""
     if threads <= 0:
         for job in jobs:
             yield _load(job, depth)
@@ -418,21 +418,21 @@ def _prefetch(jobs: list[Job], depth: DisparitySource | None, ahead: int, thread
         left = iter(jobs)
         last: int | None = None  # bytes of the last photo read
 
-        def limit() -> int:  # reads in flight or waiting, the one wanted next included
-            if last is None or last > PREFETCH_BYTES:
-                return 1
-            return 1 + min(ahead, PREFETCH_BYTES // max(1, last))
-
-        while True:
-            while len(pending) < limit():
+        def top_up(least: int) -> None:
+            room = 0 if last is None or last > PREFETCH_BYTES else min(ahead, PREFETCH_BYTES // max(1, last))
+            while len(pending) < max(least, room):
                 job = next(left, None)
                 if job is None:
-                    break
+                    return
                 pending.append(pool.submit(_load, job, depth))
+
+        while True:
+            top_up(1)
             if not pending:
                 return
             loaded = pending.popleft().result()
             last = loaded.nbytes
+            top_up(0)  # read ahead while the caller renders this one, as far as the budget allows
             yield loaded
             del loaded  # rendered by now: not held while the next photo decodes
 
