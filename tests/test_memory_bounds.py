@@ -155,3 +155,15 @@ def test_infer_reads_a_big_photo_only_when_it_is_needed(monkeypatch):
     next(reads)
     time.sleep(0.2)
     assert len(started) == 3
+
+
+@pytest.mark.slow
+def test_memory_bench_runs_the_real_command_on_a_folder(tmp_path, capsys):
+    import json
+
+    from bokehpipe.bench import memory
+
+    assert memory.main(["--sizes", "64x48", "--renderers", "gaussian", "--photos", "2", "--work", str(tmp_path)]) == 0
+    row = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert row["exit"] == 0 and row["photos"] == 2 and row["peak_rss_mb"] > 0, row
+    assert len(list((tmp_path / "64x48" / "out-gaussian").glob("*.jpg"))) == 2

@@ -26,9 +26,10 @@ LEARNED = ("pynet", "pynet-s", "pynet-xs", "pynet-res", "pynet-res-s", "pynet-re
 DEFAULT = "bokehnet"  # no model flag: the packaged default (scatter + BokehNet), as a user gets it
 
 
-def write_inputs(folder: Path, size: tuple[int, int], seed: int = 0) -> tuple[Path, Path]:
+def write_inputs(folder: Path, size: tuple[int, int], seed: int = 0, photos: int = 1) -> tuple[Path, Path]:
     """A textured photo with bright dots (bokeh highlights) and a ground-plane disparity with a near disc,
-    written in row strips so that making a 54 MP input does not itself need gigabytes."""
+    written in row strips so that making a 54 MP input does not itself need gigabytes; `photos` > 1 adds
+    links to it under other names (a folder of large photos: what infer reads ahead counts too)."""
     import cv2
 
     w, h = size
@@ -52,6 +53,11 @@ def write_inputs(folder: Path, size: tuple[int, int], seed: int = 0) -> tuple[Pa
     name = f"p{w}x{h}"
     cv2.imwrite(str(folder / "photos" / f"{name}.jpg"), photo[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 92])
     cv2.imwrite(str(folder / "maps" / f"{name}.png"), disp)
+    for i in range(1, photos):
+        for sub, ext in (("photos", "jpg"), ("maps", "png")):
+            link = folder / sub / f"{name}-{i}.{ext}"
+            if not link.exists():
+                os.link(folder / sub / f"{name}.{ext}", link)
     return folder / "photos", folder / "maps"
 
 
@@ -97,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default="1536x1024,9000x6000")
     parser.add_argument("--renderers", default="scatter,gaussian,bokehnet,pynet-xs,pynet")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--photos", type=int, default=1, help="Photos per folder (links to one file).")
     parser.add_argument("--work", default=None, help="Folder for inputs and outputs (default: a temporary one).")
     parser.add_argument("--aperture", type=float, default=None,
                         help="Classical renderers: blur strength (smaller is faster; memory is bounded by tiles).")
@@ -105,14 +112,15 @@ def main(argv: list[str] | None = None) -> int:
     for size_text in args.sizes.split(","):
         w, h = (int(v) for v in size_text.lower().split("x"))
         folder = work_root / f"{w}x{h}"
-        photos, maps = write_inputs(folder, (w, h))
+        photos, maps = write_inputs(folder, (w, h), photos=args.photos)
         for renderer in args.renderers.split(","):
             extra = ["--aperture", str(args.aperture)] if args.aperture is not None and renderer not in LEARNED else []
             row = run_case(renderer, photos, maps, folder, args.threads, extra)
             if extra:
                 row["aperture"] = args.aperture
             goal = GOALS_MB.get(w * h)
-            row.update(size=f"{w}x{h}", goal_mb=goal, within_goal=None if goal is None else row["peak_rss_mb"] <= goal)
+            row.update(size=f"{w}x{h}", photos=args.photos, goal_mb=goal,
+                       within_goal=None if goal is None else row["peak_rss_mb"] <= goal)
             print(json.dumps(row), flush=True)
     return 0
 
