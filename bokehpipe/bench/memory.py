@@ -53,11 +53,11 @@ def write_inputs(folder: Path, size: tuple[int, int], seed: int = 0, photos: int
     name = f"p{w}x{h}"
     cv2.imwrite(str(folder / "photos" / f"{name}.jpg"), photo[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 92])
     cv2.imwrite(str(folder / "maps" / f"{name}.png"), disp)
-    for i in range(1, photos):
-        for sub, ext in (("photos", "jpg"), ("maps", "png")):
-            link = folder / sub / f"{name}-{i}.{ext}"
-            if not link.exists():
-                os.link(folder / sub / f"{name}.{ext}", link)
+    for sub, ext in (("photos", "jpg"), ("maps", "png")):
+        for old in (folder / sub).glob(f"{name}-*.{ext}"):  # from an earlier run with more photos
+            old.unlink()
+        for i in range(1, photos):
+            os.link(folder / sub / f"{name}.{ext}", folder / sub / f"{name}-{i}.{ext}")
     return folder / "photos", folder / "maps"
 
 

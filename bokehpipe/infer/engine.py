@@ -37,8 +37,10 @@ DEFAULT_OVERLAP = 128  # full-resolution pixels; 64 at PyNET's input, i.e. 16 px
 # measured 134-141, budgeted 160. gaussian is a few planes and needs global statistics: it never tiles (0).
 CLASSICAL_BYTES_PER_PIXEL = {"scatter": 160.0, "gaussian": 0.0}
 # PyNET on CPU at level 1 is not linear in its width (full-resolution layers have fixed channel counts):
-# measured 176 at width 0.25 and about 450 at width 1, so base + per_width * width, with a margin.
-LEARNED_BYTES_BASE, LEARNED_BYTES_PER_WIDTH = 100.0, 380.0
+# measured 176 at width 0.25, 207 at 0.5 and 428 at width 1 (1024x768), so base + per_width * width with a
+# margin of 30% or more: a learned model also keeps its input and its padded output at full size while it
+# tiles. A 1536x1024 photo still renders whole at width 1 (865 MB of work).
+LEARNED_BYTES_BASE, LEARNED_BYTES_PER_WIDTH = 150.0, 400.0
 
 
 DEFAULT_MEMORY_MB = 1024  # a photo whose working memory exceeds this is tiled
