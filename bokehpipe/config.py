@@ -1,19 +1,35 @@
 """Pipeline files: TOML tables in `pipelines/` that give defaults to subcommands; the command line wins.
 
 A table named after a subcommand (`[train]`, `[depth]`, nested groups as `[depth.verify]`) becomes that
-command's click `default_map`, so every option keeps one definition (its click declaration) and a pipeline
-only changes defaults. Structured settings that are not options (the per-level schedule of `[train.levels]`)
-stay available to the command through `CliState.pipeline`.
+command's click `default_map`, so every option keeps one definition (its click declaration, or a `cli_field`
+of the command's dataclass config) and a pipeline only changes defaults. Structured settings that are not
+options (the per-level schedule of `[train.levels]`) stay available to the command through `CliState.pipeline`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 from pathlib import Path
 from typing import Any
 
 from bokehpipe.errors import ConfigError
+
+CLI = "cli"  # dataclass field metadata key read by bokehpipe.cli.options.options_from_dataclass
+
+
+def cli_field(default: Any = dataclasses.MISSING, *, help: str, **option: Any) -> Any:
+    """A dataclass field that is also a command-line option, so its default and help live in one place.
+
+    `option` says only how the option differs from the field (plain data; library code never imports click):
+    `decls` (option names, default `--<name-with-dashes>`), `param` (click's parameter name), `flag` (the
+    off-switch of a boolean, e.g. `--no-depth`), `min`/`max` (an integer or float range), `choices`, `path`
+    (a file path), `metavar`, and `cli_default` where the command's default differs from the field's (None
+    for "chosen at run time", e.g. the dataset's own validation split).
+    """
+    kwargs = {} if default is dataclasses.MISSING else {"default": default}
+    return dataclasses.field(metadata={CLI: {"help": help, **option}}, **kwargs)
 
 if sys.version_info >= (3, 11):
     import tomllib

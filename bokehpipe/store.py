@@ -61,11 +61,17 @@ def atomic_path(final: str | os.PathLike[str], *, suffix: str | None = None) -> 
 _TEMP_NAME = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp(\.[A-Za-z0-9]+)?$")  # mkstemp's 8 random characters
 
 
-def remove_stale_temporaries(folder: str | os.PathLike[str]) -> int:
+def remove_stale_temporaries(folder: str | os.PathLike[str], *, of: str | None = None, recursive: bool = True) -> int:
     """Delete the temporary files `atomic_path` leaves when its process is killed (`.<name>.<random>.tmp*`),
-    under `folder`. Only call while holding the folder's lock: a live writer's temporary file looks the same."""
+    under `folder` (and its subfolders when `recursive`); with `of`, only those of the file named `of`, for a
+    folder whose other files belong to other writers. The one cleaner of killed writes (runs, depth caches and
+    parts, renders). Only call while holding the lock of what it cleans: a live writer's temporary file looks
+    the same. Returns how many it removed."""
+    import glob
+
+    pattern = f".{glob.escape(of)}.*.tmp*" if of else ".*.tmp*"
     removed = 0
-    for tmp in Path(folder).rglob(".*.tmp*"):
+    for tmp in (Path(folder).rglob(pattern) if recursive else Path(folder).glob(pattern)):
         if _TEMP_NAME.match(tmp.name) and tmp.is_file() and not tmp.is_symlink():
             with contextlib.suppress(OSError):
                 tmp.unlink()

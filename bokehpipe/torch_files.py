@@ -1,4 +1,4 @@
-"""The one way bokehpipe opens a torch file it did not write itself: `torch.load(weights_only=True)`.
+"""The one way bokehpipe opens a torch file: `torch.load(weights_only=True)` (`load_checkpoint` for its own files).
 
 Why one function: torch's own error for a file holding pickled objects ends with advice to retry with
 `weights_only=False`, which would run code from the file. Repeating that to a user is a security bug, so no
@@ -32,3 +32,14 @@ def load_weights_only(path: str | os.PathLike[str], *, what: str, fix: str, map_
     except Exception as exc:  # noqa: BLE001 - truncated zip, not a torch file, bad storage: all the same to a user
         raise BokehpipeError(f"{path}: not a readable {what} (a damaged or non-PyTorch file, "
                              f"{type(exc).__name__}); {fix}") from None
+
+
+def load_checkpoint(path: str | os.PathLike[str], *, format: str, what: str, fix: str,
+                    map_location: Any = "cpu") -> dict[str, Any]:
+    """A checkpoint bokehpipe wrote: `load_weights_only`, then a dict whose "format" is `format` (the one
+    place a PyNET run, a BokehNet run or the shipped BokehNet weights are read back)."""
+    ck = load_weights_only(path, what=what, fix=fix, map_location=map_location)
+    if not isinstance(ck, dict) or ck.get("format") != format:
+        found = ck.get("format") if isinstance(ck, dict) else None
+        raise BokehpipeError(f"{path}: not a {what} (format {found!r}, expected {format}); {fix}")
+    return ck

@@ -23,4 +23,18 @@ def test_bench_tiny_writes_every_row(run_cli, store_root):
 
 def test_bad_size_is_one_line(run_cli):
     result = run_cli("bench", "--size", "big")
-    assert result.exit_code == 1 and "expected WxH" in result.output
+    assert result.exit_code == 2 and "expected WxH" in result.output
+
+
+@pytest.mark.slow
+def test_bench_depth_pass_alone_keeps_cache_size_and_reads(run_cli, store_root):
+    """`bench --depth-models` is the one road for the depth benchmark (`depth bench` is gone)."""
+    result = run_cli("bench", "--models", "", "--renderers", "", "--train-levels", "", "--depth-models",
+                     "midas_v21_small_256", "--size", "64x48", "--repeats", "1", "--threads", "1")
+    assert result.exit_code == 0, result.output
+    data = json.loads((store_root / "reports" / "bench.json").read_text())
+    assert [r["name"] for r in data["depth"]] == ["midas_v21_small_256"] and data["depth"][0]["verify_ok"]
+    assert data["depth_cache"]["raw_float16_bytes_per_map"] == 64 * 48 * 2
+    assert data["depth_cache"]["read_maps_per_s_half_size"] > 0
+    assert "depth midas_v21_small_256" in result.stdout and "HDF5 reads" in result.stdout
+    assert run_cli("depth", "bench").exit_code == 2

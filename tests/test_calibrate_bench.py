@@ -57,3 +57,25 @@ def test_aperture_table_puts_the_win_on_the_diagonal_for_a_renderer_that_matches
     assert len(rows) == 9
     text = format_aperture_table(rows)
     assert "diagonal wins (the render at the target's own f-number scores best): 3/3" in text
+
+
+def test_real_eval_json_records_its_command_and_width_for_the_report(tmp_path, monkeypatch):
+    """The report quotes the 768-px table with the settings it ran at, so the JSON must carry them."""
+    import json
+
+    from bokehpipe.bench import real_eval
+
+    rng = np.random.default_rng(1)
+    image = cv2.GaussianBlur(rng.random((96, 144, 3)).astype(np.float32), (0, 0), 1.0)
+    for folder in ("input", "1_8", "depth"):
+        (tmp_path / "vabd" / folder).mkdir(parents=True)
+    write_png(tmp_path / "vabd" / "input" / "0001.jpg", image)
+    write_png(tmp_path / "vabd" / "1_8" / "0001.jpg", _blur(image, 0.3))
+    write_png(tmp_path / "vabd" / "depth" / "0001.png", rng.random((96, 144)).astype(np.float32), bits=16)
+    monkeypatch.setenv("BOKEHPIPE_REALDATA", str(tmp_path))
+    out = tmp_path / "real.json"
+    assert real_eval.main(["--methods", "identity", "--width", "72", "--json", str(out)]) == 0
+    data = json.loads(out.read_text())
+    assert data["width"] == 72 and data["methods"] == ["identity"]
+    assert "--width 72" in data["command"] and data["commit"]
+    assert [(r["pair"], r["method"]) for r in data["rows"]] == [("vabd/0001@f/1.8", "identity")]

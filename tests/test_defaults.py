@@ -16,8 +16,8 @@ from bokehpipe.store import ArtifactStore, locate_store
 
 
 def test_train_help_lists_every_registered_model(run_cli):
-    from bokehpipe.cli.train import MODEL_NAMES
     from bokehpipe.models import REGISTRY
+    from bokehpipe.train.config import MODEL_NAMES
 
     trained_here = tuple(n for n, spec in REGISTRY.items() if spec.trainer == "train")  # bokehnet: `bokehnet train`
     assert MODEL_NAMES == trained_here

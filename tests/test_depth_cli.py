@@ -139,11 +139,12 @@ def _finished_parts(parts: Path) -> list[Path]:
 
 def test_kill_9_midway_then_rerun_completes(bokehpipe_exe, store_root, tmp_path):
     data = make_synth(tmp_path / "synth", n=8)
-    cmd = [*bokehpipe_exe, "--store", str(store_root), "depth", "--data", str(data), "--split", "train",
-           "--source", "gt", "--batch-size", "1"]
+    args = ["--store", str(store_root), "depth", "--data", str(data), "--split", "train", "--source", "gt",
+            "--batch-size", "1"]
+    cmd = [*bokehpipe_exe, *args]
     parts = store_root / "depth" / "synth" / "gt" / "train.parts"
-    proc = subprocess.Popen(cmd, env=_env(BOKEHPIPE_DEPTH_DELAY_S="0.3"), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    slow = [sys.executable, str(Path(__file__).with_name("slow_depth_cli.py")), "0.3", *args]  # 0.3 s per map
+    proc = subprocess.Popen(slow, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
     while time.time() < deadline and len(_finished_parts(parts)) < 2:
         time.sleep(0.02)

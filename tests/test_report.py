@@ -93,6 +93,7 @@ def make_results(store: Path, realdata: Path) -> None:
         cfg = {"levels": levels, "schedule": schedule, "model": "pynet-res-xs", "lr": 0.001, "crop": 64,
                "with_depth": "nodepth" not in run, "depth_source": "gt", "perceptual": False}
         (store / "runs" / run / "config.json").write_text(json.dumps({"config": cfg, "identity": {"width": 0.25}}))
+    _default_renderer_results(store, ev, data, realdata)
     pyn = ("pynet_samples", ["2", "4"], "real-pynet"), ("pynet_samples_extra", ["1", "3"], "real-pynetx")
     for sub, names, prefix in pyn:
         _photos(realdata, f"{sub}/images", names, f"{sub}/depth_maps")
@@ -103,6 +104,27 @@ def make_results(store: Path, realdata: Path) -> None:
     for folder, tag in (("8", "f8"), ("2_8", "f2.8"), ("1_8", "f1.8")):
         _photos(realdata, f"vabd/{folder}", vabd, "vabd/depth")
         _renders(store / "renders" / f"vabd-scatter-{tag}", vabd)
+
+
+def _default_renderer_results(store: Path, ev: Path, data: Path, realdata: Path) -> None:
+    """BokehNet's evals (synthetic held-out, real at full size), the 768-px real table and one bench run."""
+    for tag, methods, offset, root in (("bn-val-classical", ["identity", "gaussian", "scatter"], 0.0, data),
+                                       ("bn-val-bokehnet", ["bokehnet"], 2.5, data),  # 27.50 vs scatter 27.00
+                                       ("ebb-train-bokehnet", ["bokehnet"], 0.0, realdata / "ebb")):
+        (ev / tag).mkdir()
+        (ev / tag / "summary.json").write_text(json.dumps(_summary(methods, root, offset)))
+    rows = [{"pair": pair, "method": m, "psnr": v} for pair, scores in (
+        ("ebb/2977@f/1.8", {"identity": 18.0, "scatter": 20.0, "bokehnet": 20.5}),  # bokehnet wins
+        ("vabd/0001@f/1.8", {"identity": 13.0, "scatter": 15.0, "bokehnet": 14.0}))  # scatter wins
+        for m, v in scores.items()]
+    (store / "reports" / "real_eval_768.json").write_text(json.dumps({"width": 768, "rows": rows}))
+    bench = {"commit": "abc", "image_size": "1536x1024", "repeats": 3, "threads": 2,
+             "machine": {"summary": "2-core CPU (test)", "torch": "x"},
+             "models": [{"name": "pynet", "params": 47_000_000, "s_per_image": 6.0, "peak_mb": 1400.0},
+                        {"name": "pynet-xs", "params": 3_000_000, "s_per_image": 0.9, "peak_mb": 860.0}],
+             "renderers": [{"name": "scatter", "s_per_image": 1.0, "peak_mb": 800.0},
+                           {"name": "bokehnet", "s_per_image": 2.0, "peak_mb": 840.0}]}
+    (store / "reports" / "bench.json").write_text(json.dumps(bench))
 
 
 def _renders(out: Path, names: list[str]) -> None:
@@ -157,3 +179,9 @@ def test_report_builds_from_a_tiny_results_set(run_cli, store_root, tmp_path, mo
     assert "32.00 $\\pm$ 1.00" in (tmp_path / "report" / "tables" / "study.tex").read_text()
     assert " 800 &" in (tmp_path / "report" / "tables" / "levels.tex").read_text()  # 4 levels x 200 steps
     assert "pynet-res-xs x0.25" in (tmp_path / "report" / "tables" / "setup.tex").read_text()
+    # the default renderer: synthetic gain over scatter, wins at 768 px, and bench.json's time ratio
+    assert "\\newcommand{\\BnSynGain}{+0.50}" in numbers
+    assert "\\newcommand{\\BnSmallWins}{1}" in numbers and "\\newcommand{\\BnSmallPairs}{2}" in numbers
+    assert "\\newcommand{\\BenchBnOverScatter}{2.00}" in numbers
+    speed = (tmp_path / "report" / "tables" / "speed.tex").read_text()
+    assert "47.0M" in speed and "1400" in speed

@@ -63,3 +63,33 @@ def test_manifest_records_and_survives_reopen(tmp_path):
     store.record(f, "weights", name="w")
     assert ArtifactStore.open(tmp_path).manifest()["entries"]["weights/w.pth"]["kind"] == "weights"
     assert store.list_weights() == ["w.pth"]
+
+
+_UNFINISHED: list = []  # writes entered and never finished, as a kill -9 leaves them (kept alive: no cleanup)
+
+
+def _killed_write(final):
+    """The temporary file a write killed mid-way leaves: atomic_path's own name for `final`."""
+    write = atomic_path(final)
+    tmp = write.__enter__()
+    tmp.write_bytes(b"half")
+    _UNFINISHED.append(write)
+    return tmp
+
+
+def test_remove_stale_temporaries_is_the_one_cleaner(tmp_path):
+    from bokehpipe.depth.shards import clean_temporaries, parts_dir
+    from bokehpipe.store import remove_stale_temporaries
+
+    run = tmp_path / "run"
+    deep = _killed_write(run / "checkpoints" / "level7" / "last.pt")
+    keep = run / ".notes.tmp"  # not atomic_path's shape: never touched
+    keep.write_text("mine")
+    assert remove_stale_temporaries(run) == 1 and not deep.exists() and keep.exists()
+
+    cache = tmp_path / "depth" / "train.h5"
+    own = _killed_write(cache)
+    other = _killed_write(cache.with_name("val.h5"))  # another split's writer, under another lock
+    part = _killed_write(parts_dir(cache) / "part-1.h5")
+    assert clean_temporaries(cache) == 2
+    assert not own.exists() and not part.exists() and other.exists() and not cache.exists()

@@ -1,6 +1,7 @@
 """Benchmark of phase one: depth-pass images/s, cache bytes per map, and HDF5 read maps/s from a DataLoader.
 
-`bokehpipe depth bench` (or `python -m bokehpipe.bench.depth_bench`). Everything runs end to end through
+Run by `bokehpipe bench --depth-models A,B [--real-maps DIR]` (the one road; `--models '' --renderers ''
+--train-levels ''` times the depth pass alone). Everything runs end to end through
 the same code as `bokehpipe depth`: JPEG photos at EBB! size (1536x1024) in a temporary folder, a
 random-weights checkpoint per variant (timing does not depend on the weights), `run_depth` (decode,
 preprocess, forward, bicubic resize back, normalise, float16 + gzip HDF5 parts, merge, verify). The
@@ -165,36 +166,14 @@ def run_bench(models: list[str], *, images: int = 8, size: tuple[int, int] = (15
     return out
 
 
-def format_results(r: dict[str, Any]) -> str:
-    w, h = r["size"]
-    lines = [f"depth pass at {w}x{h}, {r['images']} photos, device {r['device']}, torch threads {r['threads']} "
-             f"({r['cpu_count']} cores)"]
-    for name, m in r["models"].items():
-        lines.append(f"  {name:<24} {m['images_per_s']:.3f} images/s median ({m['mean_images_per_s']:.3f} mean, "
-                     f"network alone {m['forward_only_images_per_s']:.2f}/s, {m['end_to_end_s']:.1f} s end to end "
-                     f"incl. model load), cache "
-                     f"{m['cache_bytes_per_map'] / 1024:.0f} KiB/map (random weights), verify "
-                     f"{'ok' if m['verify_ok'] else 'FAILED'}")
-    lines.append(f"cache size, {r['map_content']}: {r['depth_like_cache_bytes_per_map'] / 2**20:.2f} MiB/map "
-                 f"(raw float16 {r['raw_float16_bytes_per_map'] / 2**20:.2f} MiB)")
-    lines.append(f"HDF5 reads, DataLoader 2 workers: {r['read_maps_per_s_stored_size']:.1f} maps/s at {w}x{h}, "
-                 f"{r['read_maps_per_s_half_size']:.1f} maps/s resized to {w // 2}x{h // 2}")
-    return "\n".join(lines)
+CACHE_KEYS = ("map_content", "depth_like_cache_bytes_per_map", "raw_float16_bytes_per_map",
+              "read_maps_per_s_stored_size", "read_maps_per_s_half_size")
 
 
-def main() -> None:  # pragma: no cover - thin wrapper for `python -m bokehpipe.bench.depth_bench`
-    import argparse
-
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", default="midas_v21_small_256,dpt_hybrid_384")
-    parser.add_argument("--images", type=int, default=8)
-    parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--read-maps", type=int, default=32)
-    parser.add_argument("--real-maps", default=None, help="Folder of depth PNGs for the size/read test.")
-    args = parser.parse_args()
-    print(format_results(run_bench(args.models.split(","), images=args.images, threads=args.threads,
-                                   read_maps=args.read_maps, real_maps=args.real_maps)))
-
-
-if __name__ == "__main__":  # pragma: no cover
-    main()
+def format_cache(r: dict[str, Any], size: tuple[int, int]) -> list[str]:
+    """The cache-size and HDF5-read lines (`r` holds CACHE_KEYS) of a depth benchmark at `size`."""
+    w, h = size
+    return [f"cache size, {r['map_content']}: {r['depth_like_cache_bytes_per_map'] / 2**20:.2f} MiB/map "
+            f"(raw float16 {r['raw_float16_bytes_per_map'] / 2**20:.2f} MiB)",
+            f"HDF5 reads, DataLoader 2 workers: {r['read_maps_per_s_stored_size']:.1f} maps/s at {w}x{h}, "
+            f"{r['read_maps_per_s_half_size']:.1f} maps/s resized to {w // 2}x{h // 2}"]

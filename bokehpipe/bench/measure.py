@@ -17,6 +17,8 @@ import time
 
 import numpy as np
 
+from bokehpipe.sizes import parse_size
+
 
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux reports KiB
@@ -110,8 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--crop", type=int, default=128)
     parser.add_argument("--batch", type=int, default=1)
     args = parser.parse_args(argv)
-    w, h = (int(v) for v in args.size.lower().split("x"))
-    print(json.dumps(measure(args.kind, args.name, (w, h), args.device, args.repeats, args.threads,
+    print(json.dumps(measure(args.kind, args.name, parse_size(args.size), args.device, args.repeats, args.threads,
                              level=args.level, crop=args.crop, batch=args.batch)))
     sys.stdout.flush()
     return 0

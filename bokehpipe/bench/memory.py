@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from bokehpipe.sizes import parse_sizes
+
 GOALS_MB = {1536 * 1024: 2048, 9000 * 6000: 3072}  # issue 13: 2 GB at 1536x1024, 3 GB at 54 MP
 LEARNED = ("pynet", "pynet-s", "pynet-xs", "pynet-res", "pynet-res-s", "pynet-res-xs")  # --checkpoint, random init
 DEFAULT = "bokehnet"  # no model flag: the packaged default (scatter + BokehNet), as a user gets it
@@ -109,8 +111,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="Classical renderers: blur strength (smaller is faster; memory is bounded by tiles).")
     args = parser.parse_args(argv)
     work_root = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="bokehpipe-mem-"))
-    for size_text in args.sizes.split(","):
-        w, h = (int(v) for v in size_text.lower().split("x"))
+    for w, h in parse_sizes(args.sizes):
         folder = work_root / f"{w}x{h}"
         photos, maps = write_inputs(folder, (w, h), photos=args.photos)
         for renderer in args.renderers.split(","):

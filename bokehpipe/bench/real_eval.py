@@ -132,7 +132,12 @@ def main(argv: list[str] | None = None) -> int:
     rows = score(methods, width=args.width) if methods else []
     if rows:
         print(table(rows), flush=True)
-    out: dict[str, Any] = {"rows": rows}
+    import sys
+
+    from bokehpipe.bench.suite import commit
+
+    out: dict[str, Any] = {"command": " ".join(["python -m bokehpipe.bench.real_eval", *(argv or sys.argv[1:])]),
+                           "commit": commit(), "width": args.width or "full", "methods": methods, "rows": rows}
     if args.vabd_table:
         from bokehpipe.bench.realpairs import aperture_table, format_aperture_table
 

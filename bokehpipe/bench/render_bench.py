@@ -19,10 +19,7 @@ from typing import Any
 
 import numpy as np
 
-
-def _size(text: str) -> tuple[int, int]:
-    w, h = (int(v) for v in text.lower().split("x"))
-    return w, h
+from bokehpipe.sizes import parse_size, parse_sizes
 
 
 def bench_synth(width: int, height: int, *, count: int = 8, workers: int = 2, seed: int = 0) -> dict[str, Any]:
@@ -98,8 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     if args.what in ("all", "speed"):
-        rows = [bench_synth(*_size(s), count=args.count, workers=args.workers, seed=args.seed)
-                for s in args.sizes.split(",")]
+        rows = [bench_synth(w, h, count=args.count, workers=args.workers, seed=args.seed)
+                for w, h in parse_sizes(args.sizes)]
         print(_table("synth", rows, ["size", "count", "workers", "seconds", "pairs_per_s"]), flush=True)
     if args.what in ("all", "renderers"):
         rows = [bench_renderer(m, repeats=args.repeats, seed=args.seed) for m in ("gaussian", "scatter")]
@@ -111,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
             from bokehpipe.data.synthetic import write_synthetic_set
 
             with tempfile.TemporaryDirectory(prefix="bokehpipe-psnr-") as tmp:
-                w, h = _size(args.psnr_size)
+                w, h = parse_size(args.psnr_size)
                 root = write_synthetic_set(Path(tmp) / "psnr", count=args.psnr_count, width=w, height=h,
                                            seed=args.seed, val_fraction=0.2, workers=args.workers)
                 result = bench_psnr(root, args.split)

@@ -59,6 +59,7 @@ def commit() -> str:
 def run_suite(*, models: Sequence[str], renderers: Sequence[str], depth_models: Sequence[str],
               train_levels: Sequence[int], train_model: str, size: tuple[int, int], device: str, repeats: int,
               crop: int, batch: int, threads: int | None = None, timeout: float = 1800,
+              real_maps: str | None = None,
               on_row: Callable[[str, dict[str, Any]], None] | None = None) -> dict[str, Any]:
     common = ["--size", f"{size[0]}x{size[1]}", "--device", device, "--repeats", str(repeats)]
     thread_args = ["--threads", str(threads)] if threads else []
@@ -84,9 +85,11 @@ def run_suite(*, models: Sequence[str], renderers: Sequence[str], depth_models: 
         if on_row:
             on_row("train", row)
     if depth_models:
-        from bokehpipe.bench.depth_bench import run_bench
+        from bokehpipe.bench.depth_bench import CACHE_KEYS, run_bench
 
-        depth = run_bench(list(depth_models), images=max(2, repeats), size=size, device=device, threads=threads)
+        depth = run_bench(list(depth_models), images=max(2, repeats), size=size, device=device, threads=threads,
+                          real_maps=real_maps)
+        result["depth_cache"] = {key: depth[key] for key in CACHE_KEYS}
         for name, row in depth["models"].items():
             entry = {"name": name, **row}
             result["depth"].append(entry)
@@ -106,7 +109,13 @@ def format_table(result: dict[str, Any]) -> str:
         lines.append(f"{'renderer ' + r['name']:<34}{'-':>10}{r['s_per_image']:>10.2f}{r['peak_mb']:>10.0f}")
     for r in result["depth"]:
         lines.append(f"{'depth ' + r['name']:<34}{'':>10}{1 / r['images_per_s']:>10.2f}{'':>10}"
-                     f"  ({r['images_per_s']:.2f} img/s)")
+                     f"  ({r['images_per_s']:.2f} img/s; network alone {r['forward_only_images_per_s']:.2f}/s; "
+                     f"verify {'ok' if r['verify_ok'] else 'FAILED'})")
+    if result.get("depth_cache"):
+        from bokehpipe.bench.depth_bench import format_cache
+        from bokehpipe.sizes import parse_size
+
+        lines += ["  " + line for line in format_cache(result["depth_cache"], parse_size(result["image_size"]))]
     for r in result["train"]:
         what = f"train {r['name']} L{r['level']} crop{r['crop']} b{r['batch']}"
         lines.append(f"{what:<34}{r['params'] / 1e6:>9.2f}M{r['batch'] / r['images_per_s']:>10.2f}"

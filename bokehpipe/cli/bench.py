@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from bokehpipe.cli.common import pass_state
+from bokehpipe.cli.common import SizeType, pass_state
 
 
 def _names(text: str) -> list[str]:
@@ -18,32 +18,30 @@ def _names(text: str) -> list[str]:
               help="Renderers to time: classical ones and bokehnet (the shipped default, scatter included).")
 @click.option("--depth-models", default="midas_v21_small_256,dpt_hybrid_384", show_default=True,
               help="MiDaS variants for the depth pass images/s ('' to skip).")
+@click.option("--real-maps", type=click.Path(exists=True, file_okay=False), default=None,
+              help="Folder of depth PNGs (resized to --size) for the depth cache-size and read test "
+                   "(default: synthetic depth-like maps).")
 @click.option("--train-levels", default="5,3,1", show_default=True, help="Levels whose training images/s to time.")
 @click.option("--train-model", default="pynet-xs", show_default=True)
 @click.option("--crop", type=click.IntRange(32), default=128, show_default=True,
               help="Training crop (half resolution).")
 @click.option("--batch", type=click.IntRange(1), default=2, show_default=True, help="Training batch.")
-@click.option("--size", default="1536x1024", show_default=True, help="Photo size WxH (EBB!: 1536x1024).")
+@click.option("--size", type=SizeType(), default="1536x1024", show_default=True, help="Photo size (EBB!: 1536x1024).")
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--repeats", type=click.IntRange(1), default=2, show_default=True, help="Timed runs after a warm-up.")
 @click.option("--threads", type=click.IntRange(1, 256), default=None,
               help="torch CPU threads per measurement (default: torch's; 1 is steadier on a busy machine).")
 @pass_state
-def bench(state, models, renderers, depth_models, train_levels, train_model, crop, batch, size, device,
+def bench(state, models, renderers, depth_models, real_maps, train_levels, train_model, crop, batch, size, device,
           repeats, threads) -> None:
     """Time every model size and renderer on a WxH photo, the depth pass and training steps; write bench.json.
 
     Each row runs in a fresh process, so "peak" is that row's own peak RSS (CPU) or allocated memory (CUDA).
-    Output: store/reports/bench.json and the printed table.
+    Output: store/reports/bench.json and the printed table. The depth pass alone (images/s, cache bytes per
+    map, HDF5 reads): `bokehpipe bench --models '' --renderers '' --train-levels '' --depth-models A,B`.
     """
     from bokehpipe.bench.suite import format_table, run_suite
-    from bokehpipe.errors import BokehpipeError
     from bokehpipe.store import atomic_write_json
-
-    try:
-        w, h = (int(v) for v in size.lower().split("x"))
-    except ValueError:
-        raise BokehpipeError(f"--size {size!r}: expected WxH, e.g. 1536x1024") from None
 
     def on_row(kind, row):
         click.echo(f"  {kind:<9}{row['name']:<24} done", err=True)
@@ -51,9 +49,9 @@ def bench(state, models, renderers, depth_models, train_levels, train_model, cro
     from bokehpipe.device import resolve_device
 
     result = run_suite(models=_names(models), renderers=_names(renderers), depth_models=_names(depth_models),
-                       train_levels=[int(v) for v in _names(train_levels)], train_model=train_model, size=(w, h),
+                       train_levels=[int(v) for v in _names(train_levels)], train_model=train_model, size=size,
                        device=resolve_device(device), repeats=repeats, crop=crop, batch=batch, threads=threads,
-                       on_row=on_row)
+                       real_maps=real_maps, on_row=on_row)
     path = state.store.reports_dir / "bench.json"
     atomic_write_json(path, result)
     click.echo(format_table(result))

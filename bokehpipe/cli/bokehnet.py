@@ -11,21 +11,12 @@ from pathlib import Path
 
 import click
 
-from bokehpipe.cli.common import pass_state
+from bokehpipe.cli.common import SizeType, pass_state
 
 
 @click.group()
 def bokehnet() -> None:
     """BokehNet: scatter render + a small learned correction, with focus and aperture control."""
-
-
-def _crop(value: str) -> tuple[int, int]:
-    from bokehpipe.cli.synth import parse_size
-
-    w, h = parse_size(value)
-    if w % 8 or h % 8:
-        raise click.BadParameter(f"{value!r}: width and height must be multiples of 8")
-    return w, h
 
 
 @bokehnet.command("train")
@@ -34,7 +25,8 @@ def _crop(value: str) -> tuple[int, int]:
 @click.option("--run", "run_name", required=True, metavar="NAME", help="Run folder: store/runs/NAME.")
 @click.option("--steps", type=click.IntRange(1), default=3000, show_default=True, help="Optimiser steps.")
 @click.option("--batch", type=click.IntRange(1), default=8, show_default=True, help="Crops per step.")
-@click.option("--crop", default="192x128", show_default=True, metavar="WxH", help="Training crop (multiples of 8).")
+@click.option("--crop", type=SizeType(minimum=16, multiple=8), default="192x128", show_default=True,
+              help="Training crop (multiples of 8).")
 @click.option("--lr", type=float, default=1e-3, show_default=True, help="Adam learning rate (cosine decay).")
 @click.option("--variants", type=click.IntRange(1), default=2, show_default=True,
               help="Monocular-like depth degradations per training pair.")
@@ -51,9 +43,9 @@ def _crop(value: str) -> tuple[int, int]:
 @click.option("--threads", type=click.IntRange(1), default=None, help="torch CPU threads (default: torch's).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @pass_state
-def train_cmd(state, dataset: str, run_name: str, steps: int, batch: int, crop: str, lr: float, variants: int,
-              clean_fraction: float, limit: int, val_max: int, val_every: int, log_every: int, max_minutes: float,
-              threads: int | None, seed: int) -> None:
+def train_cmd(state, dataset: str, run_name: str, steps: int, batch: int, crop: tuple[int, int], lr: float,
+              variants: int, clean_fraction: float, limit: int, val_max: int, val_every: int, log_every: int,
+              max_minutes: float, threads: int | None, seed: int) -> None:
     """Train BokehNet on a synthetic set's train split; validate on its val split."""
     import torch
 
@@ -64,7 +56,7 @@ def train_cmd(state, dataset: str, run_name: str, steps: int, batch: int, crop: 
         torch.set_num_threads(threads)
     store = state.store
     root = store.dataset(dataset)
-    cfg = TrainConfig(dataset=dataset, steps=steps, batch=batch, crop=_crop(crop), lr=lr, val_every=val_every,
+    cfg = TrainConfig(dataset=dataset, steps=steps, batch=batch, crop=crop, lr=lr, val_every=val_every,
                       log_every=log_every, checkpoint_every=min(100, val_every), val_max=val_max, limit=limit,
                       max_minutes=max_minutes, seed=seed,
                       recipe=ExampleRecipe(variants=variants, clean_fraction=clean_fraction, seed=seed))

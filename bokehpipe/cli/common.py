@@ -12,6 +12,29 @@ from bokehpipe.cli import CliState
 pass_state = click.make_pass_decorator(CliState)
 
 
+class SizeType(click.ParamType):
+    """A `WxH` option value parsed by `bokehpipe.sizes.parse_size`; its error becomes a click usage error."""
+
+    name = "WxH"
+
+    def __init__(self, *, minimum: int = 1, multiple: int = 1) -> None:
+        self.minimum, self.multiple = minimum, multiple
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
+        return "WxH"  # click would upper-case the name
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> tuple[int, int]:
+        from bokehpipe.errors import BokehpipeError
+        from bokehpipe.sizes import parse_size
+
+        if isinstance(value, tuple):
+            value = "x".join(str(v) for v in value)
+        try:
+            return parse_size(value, minimum=self.minimum, multiple=self.multiple)
+        except BokehpipeError as exc:
+            self.fail(str(exc), param, ctx)
+
+
 def dataset_options(func):
     """`--data PATH` or `--dataset NAME` (a set in the store), the same on every command that reads data."""
     func = click.option("--dataset", default=None, metavar="NAME",

@@ -1,4 +1,4 @@
-"""`bokehpipe depth ...`: phase one, the depth cache (compute, verify, export, benchmark).
+"""`bokehpipe depth ...`: phase one, the depth cache (compute, verify, export; `bench --depth-models` times it).
 
 No torch / numpy / h5py at import time: `--help` stays instant; the work is imported inside each command.
 """
@@ -11,7 +11,7 @@ import click
 
 from bokehpipe.cli.common import dataset_options, echo_json, pass_state
 from bokehpipe.depth import SOURCES
-from bokehpipe.depth.variants import DEFAULT_CPU, DEFAULT_GPU, variant_names
+from bokehpipe.depth.variants import variant_names
 
 
 def _cache_options(func):
@@ -78,7 +78,7 @@ def depth(ctx: click.Context, data, dataset, split, source, model, weights, batc
     --source gt reads a synthetic set's disparity; --source png PyNET-style 8-bit maps.
     Resumable: a rerun skips cached ids, so it can be killed any time. Under
     `torchrun --nproc-per-node N -m bokehpipe depth ...` each rank computes a shard and rank 0 merges
-    and verifies. Subcommands: verify (check a cache), export (PyNET original_depth PNGs), bench.
+    and verifies. Subcommands: verify (check a cache), export (PyNET original_depth PNGs).
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -221,28 +221,3 @@ def export(state, data, dataset, split, source, model, fmt, out, resolution, bit
     with progress_bar(desc="export", unit="map") as bar:
         n = export_png(path, out_dir, resolution=resolution, bits=int(bits), tick=bar.update)
     click.echo(f"wrote {n} maps to {out_dir / 'original_depth'}")
-
-
-@depth.command("bench")
-@click.option("--models", default=f"{DEFAULT_CPU},{DEFAULT_GPU}", show_default=True,
-              help="Comma-separated MiDaS variants to time (random weights).")
-@click.option("--images", type=click.IntRange(2, 1000), default=8, show_default=True, help="Photos per model.")
-@click.option("--size", default="1536x1024", show_default=True, help="Photo size WxH (EBB! is 1536x1024).")
-@click.option("--threads", type=click.IntRange(1, 256), default=None, help="torch CPU threads (default: torch's).")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
-@click.option("--read-maps", type=click.IntRange(1, 10000), default=32, show_default=True,
-              help="Maps in the HDF5 read benchmark.")
-@click.option("--real-maps", type=click.Path(exists=True, file_okay=False), default=None,
-              help="Folder of depth PNGs used (resized to --size) for the cache-size and read test.")
-@click.option("--json", "as_json", is_flag=True, help="Print the numbers as JSON.")
-def bench(models, images, size, threads, device, read_maps, real_maps, as_json) -> None:
-    """Depth-pass images/s, cache bytes per map and DataLoader (2 workers) read maps/s."""
-    from bokehpipe.bench.depth_bench import format_results, run_bench
-
-    w, h = (int(v) for v in size.lower().split("x"))
-    results = run_bench([m for m in models.split(",") if m], images=images, size=(w, h), threads=threads,
-                        device=device, read_maps=read_maps, real_maps=real_maps)
-    if as_json:
-        echo_json(results)
-    else:
-        click.echo(format_results(results))

@@ -4,17 +4,7 @@ from __future__ import annotations
 
 import click
 
-from bokehpipe.cli.common import pass_state
-
-
-def parse_size(value: str) -> tuple[int, int]:
-    try:
-        w, h = (int(v) for v in value.lower().split("x"))
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not WIDTHxHEIGHT, e.g. 1536x1024") from None
-    if w < 16 or h < 16:
-        raise click.BadParameter(f"{value!r} is too small; use at least 16x16")
-    return w, h
+from bokehpipe.cli.common import SizeType, pass_state
 
 
 def parse_range(value: str) -> tuple[float, float]:
@@ -31,7 +21,7 @@ def parse_range(value: str) -> tuple[float, float]:
 @click.argument("name")
 @click.option("--count", type=click.IntRange(min=1), default=100, show_default=True,
               help="Number of pairs (ids 0..N-1).")
-@click.option("--size", default="1536x1024", show_default=True, metavar="WxH",
+@click.option("--size", type=SizeType(minimum=16), default="1536x1024", show_default=True,
               help="Image size; EBB! photos are 1536x1024.")
 @click.option("--seed", type=int, default=0, show_default=True, help="The same seed gives byte-identical files.")
 @click.option("--val-fraction", type=click.FloatRange(0, 1, max_open=True), default=0.06, show_default=True,
@@ -47,7 +37,7 @@ def parse_range(value: str) -> tuple[float, float]:
               help="Write the set here instead of store/datasets/NAME (photos to render, not a training set: "
                    "commands that pick the store's only dataset do not count it).")
 @pass_state
-def synth(state, name: str, count: int, size: str, seed: int, val_fraction: float, defects: bool,
+def synth(state, name: str, count: int, size: tuple[int, int], seed: int, val_fraction: float, defects: bool,
           aperture_range: str | None, workers: int, overwrite: bool, out: str | None) -> None:
     """Render NAME: layered procedural scenes at f/16 and f/1.8 into store/datasets/NAME.
 
@@ -60,7 +50,7 @@ def synth(state, name: str, count: int, size: str, seed: int, val_fraction: floa
     from bokehpipe.data.synthetic import split_ids, write_synthetic_set
     from bokehpipe.progress import progress_bar
 
-    width, height = parse_size(size)
+    width, height = size
     ap_range = parse_range(aperture_range) if aperture_range else None
     store = state.store
     root = Path(out).expanduser().resolve() if out else store.dataset(name)

@@ -12,76 +12,23 @@ import sys
 import click
 
 from bokehpipe.cli.common import dataset_options, parameter_sources, pass_state
+from bokehpipe.cli.options import dataclass_values, options_from_dataclass
+from bokehpipe.train.config import TrainConfig  # torch-free: its fields are this command's options
 
-# The model registry (bokehpipe.models.REGISTRY) without importing torch at --help time; a test keeps them equal.
-MODEL_HELP: dict[str, str] = {
-    "pynet": "the paper's PyNET, ~47.5M params",
-    "pynet-s": "1/2 width",
-    "pynet-xs": "1/4 width",
-    "pynet-res": "PyNET with an identity skip per level",
-    "pynet-res-s": "identity skip, 1/2 width",
-    "pynet-res-xs": "identity skip, 1/4 width: the demo's",
-}
-MODEL_NAMES: tuple[str, ...] = tuple(MODEL_HELP)
+_SCHEDULE_OVERRIDES = (  # options that are not TrainConfig fields: they override the per-level schedule
+    click.option("--batch", type=click.IntRange(1), default=None,
+                 help="Global batch for every level (overrides the schedule)."),
+    click.option("--steps", type=click.IntRange(1), default=None,
+                 help="Steps for every level (overrides the schedule)."),
+)
+_RESUME = click.option("--resume", default="auto", show_default=True, metavar="auto|never|PATH",
+                       help="auto: continue the run's newest checkpoint (fresh start when there is none); never: "
+                            "refuse a run that has checkpoints; PATH: continue from that checkpoint or run folder.")
 
 
 @click.command()
 @dataset_options
-@click.option("--run", "--run-name", "run_name", default=None, metavar="NAME",
-              help="Run folder name: store/runs/NAME (default: <dataset>-<model>-<time>, printed first). Under "
-                   "torchrun spell it --run-name: torchrun's own parser takes --run for its --run-path on "
-                   "Python < 3.12.")
-@click.option("--model", default="pynet", show_default=True, type=click.Choice(MODEL_NAMES), metavar="NAME",
-              help="Generator: " + "; ".join(f"{n} ({d})" for n, d in MODEL_HELP.items()) + ".")
-@click.option("--width", type=float, default=None, help="Override the model's width multiplier.")
-@click.option("--levels", default="7..1", show_default=True,
-              help="Levels to train, coarse to fine: a range such as 7..3 or one level.")
-@click.option("--with-depth/--no-depth", default=True, show_default=True,
-              help="Feed the cached disparity as a 4th input channel (the paper's model) or RGB only.")
-@click.option("--depth-source", default=None, metavar="SRC",
-              help="Depth cache to read: gt, png or a MiDaS variant (store/depth/<dataset>/<SRC>/<split>.h5). "
-                   "Default: the dataset's only cache for the training split.")
-@click.option("--train-split", default="train", show_default=True, help="Training split.")
-@click.option("--val-split", default=None,
-              help="Validation split (default: the dataset's own: val for synthetic sets, val294 for EBB!).")
-@click.option("--crop", type=int, default=512, show_default=True,
-              help="Training crop side at half resolution (multiple of 32); the level-1 target is twice this. "
-                   "A default crop larger than the photos is lowered to the largest that fits.")
-@click.option("--batch", type=click.IntRange(1), default=None,
-              help="Global batch for every level (overrides the schedule).")
-@click.option("--steps", type=click.IntRange(1), default=None, help="Steps for every level (overrides the schedule).")
-@click.option("--lr", type=float, default=5e-5, show_default=True, help="Adam learning rate.")
-@click.option("--accumulate", type=click.IntRange(1), default=1, show_default=True,
-              help="Micro-batches per step, so the paper's batch sizes fit a smaller GPU.")
-@click.option("--precision", type=click.Choice(["bf16", "fp16", "fp32"]), default="fp32", show_default=True,
-              help="Autocast precision (fp16 uses a GradScaler; CUDA only).")
-@click.option("--device", default="auto", show_default=True, help="cpu, cuda or auto (cuda when available).")
-@click.option("--resume", default="auto", show_default=True, metavar="auto|never|PATH",
-              help="auto: continue the run's newest checkpoint (fresh start when there is none); never: refuse "
-                   "a run that has checkpoints; PATH: continue from that checkpoint or run folder.")
-@click.option("--init", "init_from", default=None, metavar="PATH",
-              help="Start the first level from another run's (or file's) weights.")
-@click.option("--val-every", type=click.IntRange(0), default=1000, show_default=True,
-              help="Validate every N steps and at the end of each level (0: never).")
-@click.option("--val-crop", type=click.IntRange(0), default=0, show_default=True,
-              help="Validation centre crop at half resolution (0: whole images).")
-@click.option("--val-max", type=click.IntRange(0), default=0, show_default=True,
-              help="Validate on the first N pairs only (0: all).")
-@click.option("--log-every", type=click.IntRange(1), default=50, show_default=True,
-              help="metrics.csv row every N steps.")
-@click.option("--checkpoint-every", type=click.IntRange(1), default=500, show_default=True,
-              help="Write checkpoints/level<L>/last.pt every N steps (and at the end of each level).")
-@click.option("--perceptual/--no-perceptual", default=True, show_default=True,
-              help="Level 1's VGG-19 content loss; --no-perceptual trains level 1 without it (recorded in the run).")
-@click.option("--vgg-weights", default=None, type=click.Path(dir_okay=False), metavar="PATH",
-              help="torchvision's vgg19-dcbb9e9d.pth (default: store/weights/, see `bokehpipe weights fetch vgg19`).")
-@click.option("--workers", type=click.IntRange(0), default=2, show_default=True, help="DataLoader worker processes.")
-@click.option("--threads", type=click.IntRange(0), default=0, show_default=True,
-              help="torch CPU threads per process (0: torch's default).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed (each process uses seed + rank).")
-@click.option("--deterministic", is_flag=True, help="Deterministic kernels only (slower on GPU).")
-@click.option("--tensorboard/--no-tensorboard", default=None,
-              help="TensorBoard events in the run folder (default: when tensorboard is installed).")
+@options_from_dataclass(TrainConfig, extra={"crop": _SCHEDULE_OVERRIDES, "device": (_RESUME,)})
 @pass_state
 @click.pass_context
 def train(ctx: click.Context, state, **params) -> None:
@@ -97,7 +44,7 @@ def train(ctx: click.Context, state, **params) -> None:
     """
     from bokehpipe.data.ebb import load_index
     from bokehpipe.distributed import env_world
-    from bokehpipe.train.config import TrainConfig, parse_levels, parse_schedule
+    from bokehpipe.train.config import parse_schedule
     from bokehpipe.train.defaults import (
         describe_plan,
         fit_crop,
@@ -144,15 +91,8 @@ def train(ctx: click.Context, state, **params) -> None:
             raise click.UsageError("under torchrun pass --run-name NAME (a generated name could differ per rank)")
         p["run_name"] = generated_run_name(name, p["model"])
         lines.insert(0, f"run {p['run_name']!r}: a new name (--run NAME to choose; the same NAME resumes a run)")
-    cfg = TrainConfig(run=p["run_name"], data_root=str(root), dataset=name, model=p["model"], width=p["width"],
-                      levels=parse_levels(p["levels"]), schedule=schedule, with_depth=p["with_depth"],
-                      depth_source=p["depth_source"], train_split=p["train_split"], val_split=p["val_split"],
-                      crop=crop, val_crop=p["val_crop"], val_max=p["val_max"], val_every=p["val_every"],
-                      log_every=p["log_every"], checkpoint_every=p["checkpoint_every"], lr=p["lr"],
-                      precision=p["precision"], device=p["device"], accumulate=p["accumulate"],
-                      workers=p["workers"], seed=p["seed"], perceptual=p["perceptual"],
-                      vgg_weights=p["vgg_weights"], init=p["init_from"], tensorboard=p["tensorboard"],
-                      deterministic=p["deterministic"], threads=p["threads"])
+    cfg = TrainConfig(**{**dataclass_values(TrainConfig, p), "data_root": str(root), "dataset": name,
+                         "schedule": schedule, "crop": crop})
     lines.append(describe_plan(cfg.levels, cfg.schedule, cfg.level_crop, cfg.device))
     for key, value in (("run_name", cfg.run), ("val_split", cfg.val_split), ("depth_source", cfg.depth_source),
                        ("crop", cfg.crop), ("val_every", cfg.val_every), ("dataset", name)):

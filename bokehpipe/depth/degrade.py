@@ -9,6 +9,11 @@ curve (relative depth is only known up to scale, shift and a monotone warp, so t
 a smooth low-frequency error field (planes that tilt, far regions that bulge), and thin near structures lost
 (a grey opening removes branches and hair thinner than a few pixels). Cached under `<source>-<name>`, so
 degraded and clean maps never mix.
+
+`monocular_like` is BokehNet's per-example recipe (random edge shifts and blur per draw, min-max renormalised;
+the shipped weights' provenance names it). It is not folded into `mono`: each recipe is the provenance of
+published numbers (`mono`: the report's exp_depth study; `monocular_like`: bokehnet.pt), and
+tests/test_degrade.py pins both, so neither may change.
 """
 
 from __future__ import annotations

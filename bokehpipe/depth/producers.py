@@ -36,7 +36,6 @@ from bokehpipe.store import file_digest
 MAP_NORMALISATION = ("per-image min-max of the stored map (near = bright) -> [0, 1], near = 1; "
                      "raw range in each entry's raw_min/raw_max")
 PRECISIONS = ("fp32", "fp16", "bf16")
-DELAY_ENV = "BOKEHPIPE_DEPTH_DELAY_S"  # testing aid: seconds to sleep per map, so a kill lands midway
 Skip = Callable[[str, str], None]  # (pair id, one line naming the unreadable file)
 
 

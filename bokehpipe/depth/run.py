@@ -19,7 +19,6 @@ the skipped ones again (they are not in the cache).
 from __future__ import annotations
 
 import contextlib
-import os
 import secrets
 import time
 from collections.abc import Callable
@@ -36,7 +35,7 @@ from bokehpipe.depth.cache import (
     make_provenance,
     verify_cache,
 )
-from bokehpipe.depth.producers import DELAY_ENV, MapProducer, MidasProducer, default_workers
+from bokehpipe.depth.producers import MapProducer, MidasProducer, default_workers
 from bokehpipe.depth.shards import (
     PartWriter,
     check_identity,
@@ -213,11 +212,8 @@ def _compute(src, pairs: list[Pair], writer: PartWriter, progress, skip) -> int:
     if not pairs:
         return 0
     tick_bar = progress(len(pairs)) if progress is not None else None
-    delay = float(os.environ.get(DELAY_ENV, "0") or 0)
 
     def tick() -> None:
-        if delay > 0:
-            time.sleep(delay)
         if tick_bar is not None:
             tick_bar(1)
 

@@ -21,7 +21,7 @@ import h5py
 from bokehpipe.depth.cache import Entry, attrs_dict, identity_differences, parts_dir, set_root_attrs, write_entries
 from bokehpipe.errors import BokehpipeError
 from bokehpipe.locks import exclusive
-from bokehpipe.store import atomic_path
+from bokehpipe.store import atomic_path, remove_stale_temporaries
 
 
 @contextlib.contextmanager
@@ -41,17 +41,10 @@ def list_parts(cache_path: Path) -> list[Path]:
 
 
 def clean_temporaries(cache_path: Path) -> int:
-    """Remove temp files a killed process left behind (only call while holding the run lock)."""
-    removed = 0
-    candidates = list(cache_path.parent.glob(f".{cache_path.name}.*.tmp*"))
-    folder = parts_dir(cache_path)
-    if folder.is_dir():
-        candidates += list(folder.glob(".*.tmp*"))
-    for path in candidates:
-        with contextlib.suppress(OSError):
-            path.unlink()
-            removed += 1
-    return removed
+    """Remove temp files a killed process left behind: the cache's own (its folder holds other splits' caches)
+    and its parts' (only call while holding the run lock)."""
+    return (remove_stale_temporaries(cache_path.parent, of=cache_path.name, recursive=False)
+            + remove_stale_temporaries(parts_dir(cache_path), recursive=False))
 
 
 def read_part_index(part: Path) -> tuple[dict[str, Any], list[str]]:

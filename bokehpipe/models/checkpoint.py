@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from bokehpipe.errors import BokehpipeError
+from bokehpipe.torch_files import load_checkpoint
 
 FORMAT = "bokehpipe-pynet/1"
 LEVELS_FINE_TO_COARSE = (1, 2, 3, 4, 5, 6, 7)
@@ -32,18 +33,8 @@ def checkpoint_path(run_dir: str | os.PathLike[str], level: int, which: str) -> 
 
 def read_checkpoint(path: str | os.PathLike[str], map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """The checkpoint dict, or one clear error for a missing, unreadable or foreign file."""
-    path = Path(path)
-    if not path.is_file():
-        raise BokehpipeError(f"{path}: checkpoint not found")
-    try:
-        ck = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - truncated file, foreign pickle, not a zip: same advice
-        raise BokehpipeError(f"{path}: not a readable bokehpipe checkpoint ({type(exc).__name__}); "
-                             "pick another file or delete it") from None
-    if not isinstance(ck, dict) or ck.get("format") != FORMAT:
-        raise BokehpipeError(f"{path}: not a bokehpipe PyNET checkpoint (format {ck.get('format')!r} "
-                             f"if isinstance(ck, dict) else 'unknown'; expected {FORMAT})")
-    return ck
+    return load_checkpoint(path, format=FORMAT, what="bokehpipe PyNET checkpoint",
+                           fix="pick another file (or delete a damaged one)", map_location=map_location)
 
 
 def find_checkpoint(run_dir: str | os.PathLike[str], which: str = "best") -> Path:

@@ -18,8 +18,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from bokehpipe.errors import BokehpipeError
 from bokehpipe.render.physics import clip_unit
+from bokehpipe.torch_files import load_checkpoint
 
 SHIPPED_WEIGHTS = Path(__file__).resolve().parent.parent / "pretrained" / "bokehnet.pt"
 FORMAT = "bokehpipe-bokehnet/1"
@@ -28,20 +28,11 @@ COMPOSE_ROWS = 256  # full-resolution rows composed at a time
 
 def load_bokehnet(path: str | os.PathLike[str] | None = None) -> tuple[Any, dict[str, Any]]:
     """BokehNet in eval mode (float32) from an exported file (default: the shipped weights) + its provenance."""
-    import torch
-
     from bokehpipe.models.bokehnet import BokehNet
 
     path = Path(path) if path is not None else SHIPPED_WEIGHTS
-    if not path.is_file():
-        raise BokehpipeError(f"{path}: BokehNet weights not found; reinstall bokehpipe or rebuild them with "
-                             "`bokehpipe experiment bokehnet`")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - a damaged file gets one clear line
-        raise BokehpipeError(f"{path}: not a readable BokehNet weights file ({type(exc).__name__})") from None
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise BokehpipeError(f"{path}: not a BokehNet weights file (expected format {FORMAT})")
+    payload = load_checkpoint(path, format=FORMAT, what="BokehNet weights file",
+                              fix="reinstall bokehpipe or rebuild them with `bokehpipe experiment bokehnet`")
     model = BokehNet(channels=tuple(payload["config"]["channels"]))
     model.load_state_dict({k: v.float() for k, v in payload["state_dict"].items()})
     return model.eval(), {"path": str(path), **payload.get("provenance", {})}

@@ -15,13 +15,13 @@ from typing import Any
 from bokehpipe.config import load_pipeline
 from bokehpipe.data.io import read_image, read_map
 from bokehpipe.errors import BokehpipeError
-from bokehpipe.report import figures, paper, real, study, tables
+from bokehpipe.report import bokehnet, figures, paper, real, study, tables
 from bokehpipe.report.sources import Results
 from bokehpipe.store import ArtifactStore, atomic_write_text
 
 FIGURES = ("arch.pdf", "synth_grid.jpg", "ebb_pairs.jpg", "failure.jpg", "pynet.jpg", "pynet_extra.jpg",
            "vabd.jpg")
-TABLES = ("schedule", "setup", "study", "levels", "misalign", "ebb")
+TABLES = ("schedule", "setup", "study", "levels", "misalign", "ebb", "bokehnet", "speed")
 
 
 @dataclass
@@ -86,11 +86,19 @@ def _real(res: Results, out: Outputs) -> None:
     out.figures["vabd.jpg"] = real.vabd_figure(res)
 
 
+def _default_renderer(res: Results, out: Outputs) -> None:
+    bokehnet.model_numbers(out.numbers)
+    for name, make in (("bokehnet", bokehnet.quality_table), ("speed", bokehnet.speed_table)):
+        tex = make(res, out.numbers)
+        if tex is not None:
+            out.tables[name] = tex
+
+
 def build(store: ArtifactStore, tex_path: Path, *, allow_missing: bool = False) -> tuple[Outputs, list[str]]:
     """Write report/figures and report/tables next to `tex_path`; returns what was made and what is missing."""
     res = Results(store)
     out = Outputs()
-    for part in (_paper, _study, _real):
+    for part in (_paper, _study, _real, _default_renderer):
         part(res, out)
     missing = [m.line() for m in res.missing]
     if missing and not allow_missing:
@@ -126,5 +134,11 @@ MACROS_USED = (
     "MisRaw", "MisGain", "MisShift", "MisGainGain", "MisShiftGain", "MisPairs",
     "EbbPsnrIdentity", "EbbPsnrScatter", "EbbPsnrGaussian", "EbbPsnrDepth", "EbbPsnrNoDepth",
     "EbbPsnrValIdentity", "EbbPsnrValNoDepth", "EbbPsnrAlignedScatter", "EbbPsnrAlignedIdentity",
-    "FailId", "FailLoss", "FirstValStep", "FirstValPsnr", "FirstValIdentity",
+    "FailId", "FailGain", "FirstValStep", "FirstValPsnr", "FirstValIdentity",
+    "BnSynPairs", "BnSynPsnr", "BnSynScatter", "BnSynGain", "BnGoal", "BnEbbPsnr", "BnEbbSsim", "BnEbbVsScatter",
+    "BnSmallEbb", "BnSmallEbbScatter", "BnSmallVabd", "BnSmallVabdScatter", "BnSmallWidth", "BnSmallWins",
+    "BnSmallPairs", "BnParams", "BnNetWidth", "BnStep", "BnMaxSteps",
+    "BenchBokehnetSeconds", "BenchScatterSeconds", "BenchPynetSeconds", "BenchPynetxsSeconds",
+    "BenchBokehnetPeak", "BenchScatterPeak", "BenchPynetPeak", "BenchPynetxsPeak", "BenchBnOverScatter",
+    "BenchMachine", "BenchCommit", "BenchSize", "BenchRepeats", "BenchCommand",
 )

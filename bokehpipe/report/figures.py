@@ -7,6 +7,7 @@ Vector PDF for plots, JPEG for photo grids (kept small: photos are downscaled to
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -220,7 +221,22 @@ def comparison(photos: Sequence[dict[str, Any]], columns: Sequence[str], path: P
             if c == 0:
                 ax.set_ylabel({"full": ph["label"], "zoom": "zooms", "diff": "|x - target|"}[kind],
                               fontsize=label_size - 1)
+    fit_titles(fig, axes[0])
     return _save(fig, path, dpi=220)
+
+
+def fit_titles(fig: plt.Figure, axes: Sequence[plt.Axes], margin: float = 0.96) -> None:
+    """Wrap each column title onto more lines until it is no wider than its own axes: narrow columns with
+    long names ("PyNET-res-xs + depth" next to "BokehNet (default)") otherwise print over each other."""
+    renderer = fig.canvas.get_renderer()
+    for ax in axes:
+        title = ax.title
+        text = title.get_text().replace("\n", " ")
+        limit = ax.get_window_extent(renderer).width * margin
+        width = len(text)
+        while text and title.get_window_extent(renderer).width > limit and width > 4:
+            width -= 1
+            title.set_text("\n".join(textwrap.wrap(text, width, break_long_words=False)) or text)
 
 
 def architecture(levels: Sequence[dict[str, Any]], path: Path) -> Path:

@@ -40,6 +40,6 @@ def schedule_table(pipeline: dict[str, Any]) -> tuple[str, int]:
         entry = sched[str(level)]
         total += int(entry["steps"])
         rows.append([str(level), str(entry["batch"]), f"{int(entry['steps']) // 1000}K",
-                     "100 L1" if level > 1 else "10 L1 + 0.1 VGG + 10 (1-SSIM)"])
+                     "100 L1" if level > 1 else "L1 + VGG + SSIM"])  # level 1's weights: in the text
     header = ["Level", "Batch", "Steps", "Loss"]
     return tables.tabular(header, rows, align="rrrl"), total

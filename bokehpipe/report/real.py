@@ -63,7 +63,7 @@ def ebb_table(res: Results, numbers: dict[str, str]) -> str | None:
     train, val = res.eval_summary("ebb-train"), res.eval_summary("ebb-val294")
     if not train or not val:
         return None
-    keys = (("psnr", "PSNR"), ("ssim", "SSIM"), ("psnr_aligned", "PSNR, gain-aligned"))
+    keys = (("psnr", "PSNR"), ("ssim", "SSIM"), ("psnr_aligned", "PSNR, gain"))
 
     def vals(summary: dict, methods: list[str], key: str) -> list[float]:
         out = []
@@ -78,16 +78,16 @@ def ebb_table(res: Results, numbers: dict[str, str]) -> str | None:
         return out
 
     rows = []
-    bokehnet = res.optional_eval("ebb-train-bokehnet")
-    extra = [("", bokehnet, "BokehNet, the default renderer (f/1.8)", ["bokehnet"])] if bokehnet else []
-    spec = [("2977--2979 (train, depth)", train, "Identity", ["identity"]),
-            ("", train, "Gaussian, auto-focus, f/1.8", ["gaussian"]),
-            ("", train, "Scatter, auto-focus, f/1.8", ["scatter"]),
-            ("", train, "PyNET-res-xs + depth (synthetic-trained)", run_names("depth")),
-            ("", train, "PyNET-res-xs, RGB only (synthetic-trained)", run_names("nodepth")),
+    bokehnet = res.eval_summary("ebb-train-bokehnet")
+    extra = [("", bokehnet, "BokehNet (default)", ["bokehnet"])] if bokehnet else []
+    spec = [("2977--2979", train, "Identity", ["identity"]),
+            ("", train, "Gaussian", ["gaussian"]),
+            ("", train, "Scatter", ["scatter"]),
             *extra,
-            ("4545--4547 (Val294, no depth)", val, "Identity", ["identity"]),
-            ("", val, "PyNET-res-xs, RGB only (synthetic-trained)", run_names("nodepth"))]
+            ("", train, "PyNET-res-xs + depth", run_names("depth")),
+            ("", train, "PyNET-res-xs, RGB", run_names("nodepth")),
+            ("4545--4547", val, "Identity", ["identity"]),
+            ("", val, "PyNET-res-xs, RGB", run_names("nodepth"))]
     for group, summary, label, methods in spec:
         n = len(vals(summary, methods, "psnr"))
         rows.append([group, tables.esc(label), str(n) if len(methods) > 1 else "--"]
@@ -139,8 +139,8 @@ def ebb_figure(res: Results) -> Callable[[Path], Path] | None:
 
 
 def failure_figure(res: Results, numbers: dict[str, str]) -> Callable[[Path], Path] | None:
-    """The pair where scatter loses most against doing nothing (per-image PSNR), shown with its depth map,
-    and the RGB-only model on a Val294 pair, where it barely changes the photo."""
+    """The pair where scatter gains least over doing nothing (per-image PSNR; it may be a loss), shown with its
+    depth map, and the RGB-only model on a Val294 pair, where it barely changes the photo."""
     rows = _per_image(res, "ebb-train")
     ident = {r["id"]: float(r["psnr"]) for r in rows if r["method"] == "identity" and r["aligned"] == "False"}
     scat = {r["id"]: float(r["psnr"]) for r in rows if r["method"] == "scatter" and r["aligned"] == "False"}
@@ -148,7 +148,8 @@ def failure_figure(res: Results, numbers: dict[str, str]) -> Callable[[Path], Pa
         return None
     worst = min(scat, key=lambda i: scat[i] - ident[i])
     numbers["FailId"] = worst
-    numbers["FailLoss"] = tables.fmt("psnr", scat[worst] - ident[worst])
+    gain = scat[worst] - ident[worst]
+    numbers["FailGain"] = ("+" if gain >= 0 else "$-$") + tables.fmt("psnr", abs(gain))
     val_pred = res.eval_dir("ebb-val294") / "predictions" / "exp-nodepth-s0"
     ebb = realdata_dir() / "ebb" / "Training"
     pred = res.eval_dir("ebb-train") / "predictions" / "scatter" / f"{worst}.png"

@@ -31,7 +31,20 @@ EVALS: dict[str, str] = {
     "ebb-all-identity": "exp_real",  # the six real EBB! pairs: misalignment and exposure alone
     "ebb-train": "exp_real",  # the three pairs with depth, every method
     "ebb-val294": "exp_real",  # the three Val294 pairs (no depth here)
+    "ebb-train-bokehnet": "exp_real",  # the default renderer on the three pairs with depth
 }
+# eval tags made by a plain `bokehpipe eval` on the set `bokehpipe experiment bokehnet` trains BokehNet on
+BOKEHNET_EVAL = ("bokehpipe eval --dataset bokehnet-train --split val --depth-source gt --focus metadata "
+                 "--baselines {methods} --tag {tag}  (after `bokehpipe experiment bokehnet` made the set)")
+EVAL_COMMANDS: dict[str, str] = {
+    "bn-val-classical": BOKEHNET_EVAL.format(methods="identity,gaussian,scatter", tag="bn-val-classical"),
+    "bn-val-bokehnet": BOKEHNET_EVAL.format(methods="bokehnet", tag="bn-val-bokehnet"),
+}
+REAL_EVAL = "reports/real_eval_768.json"
+REAL_EVAL_COMMAND = ("python -m bokehpipe.bench.real_eval --methods identity,gaussian,scatter,bokehnet --width 768 "
+                     "--json <store>/" + REAL_EVAL)
+BENCH_COMMAND = ("bokehpipe bench --models pynet-xs,pynet --renderers scatter,bokehnet --depth-models '' "
+                 "--train-levels '' --threads 2 --repeats 3")
 # render folder -> experiment
 RENDERS: dict[str, str] = {}
 BENCH = "reports/bench.json"
@@ -61,14 +74,10 @@ class Results:
     def eval_summary(self, tag: str) -> dict[str, Any] | None:
         path = self.store.reports_dir / "eval" / tag / "summary.json"
         if not path.is_file():
-            self._miss(f"eval {tag}", path, f"bokehpipe experiment {EVALS.get(tag, 'exp_depth')}")
+            self._miss(f"eval {tag}", path,
+                       EVAL_COMMANDS.get(tag) or f"bokehpipe experiment {EVALS.get(tag, 'exp_depth')}")
             return None
         return json.loads(path.read_text(encoding="utf-8"))
-
-    def optional_eval(self, tag: str) -> dict[str, Any] | None:
-        """An eval summary the report uses when present (e.g. the default renderer's, which needs its weights)."""
-        path = self.store.reports_dir / "eval" / tag / "summary.json"
-        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
     def eval_dir(self, tag: str) -> Path:
         return self.store.reports_dir / "eval" / tag
@@ -88,7 +97,15 @@ class Results:
     def bench(self) -> dict[str, Any] | None:
         path = self.store.root / BENCH
         if not path.is_file():
-            self._miss("benchmark", path, "bokehpipe bench")
+            self._miss("benchmark", path, BENCH_COMMAND)
+            return None
+        return json.loads(path.read_text(encoding="utf-8"))
+
+    def real_eval_768(self) -> dict[str, Any] | None:
+        """Every renderer on the six real f/1.8 pairs at 768 px (`bench.real_eval --json`)."""
+        path = self.store.root / REAL_EVAL
+        if not path.is_file():
+            self._miss("real pairs at 768 px", path, REAL_EVAL_COMMAND)
             return None
         return json.loads(path.read_text(encoding="utf-8"))
 

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 
 from bokehpipe.errors import BokehpipeError
 from bokehpipe.store import atomic_path, atomic_write_json
+from bokehpipe.torch_files import load_checkpoint
 from bokehpipe.train.bokehnet_data import ExampleRecipe, Examples, load_or_build
 
 FORMAT = "bokehpipe-bokehnet/1"
@@ -129,14 +130,7 @@ def _plain(x: Any) -> Any:
 
 
 def load_run_checkpoint(path: Path) -> dict[str, Any]:
-    try:
-        ck = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unreadable file gets the same advice
-        raise BokehpipeError(f"{path}: not a readable BokehNet checkpoint ({type(exc).__name__}); delete it "
-                             "or pick another run") from None
-    if not isinstance(ck, dict) or ck.get("format") != FORMAT:
-        raise BokehpipeError(f"{path}: not a BokehNet checkpoint (expected format {FORMAT})")
-    return ck
+    return load_checkpoint(path, format=FORMAT, what="BokehNet checkpoint", fix="delete it or pick another run")
 
 
 def train(cfg: TrainConfig, dataset_root: Path, run_dir: Path, *, log: Callable[[str], None] = lambda s: None

@@ -13,6 +13,7 @@ import re
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from bokehpipe.config import cli_field
 from bokehpipe.errors import ConfigError
 
 PRECISIONS = ("bf16", "fp16", "fp32")
@@ -84,39 +85,78 @@ def parse_schedule(table: dict[str, Any] | None) -> dict[int, LevelSchedule]:
     return out
 
 
+# The generators `bokehpipe train` trains: the model registry (bokehpipe.models.REGISTRY, trainer "train")
+# without importing torch at --help time; a test keeps them equal.
+MODEL_HELP: dict[str, str] = {
+    "pynet": "the paper's PyNET, ~47.5M params",
+    "pynet-s": "1/2 width",
+    "pynet-xs": "1/4 width",
+    "pynet-res": "PyNET with an identity skip per level",
+    "pynet-res-s": "identity skip, 1/2 width",
+    "pynet-res-xs": "identity skip, 1/4 width: the demo's",
+}
+MODEL_NAMES: tuple[str, ...] = tuple(MODEL_HELP)
+
+
 @dataclass(frozen=True)
 class TrainConfig:
-    """Everything a run depends on. Plain types only, so it round-trips through JSON and weights-only checkpoints."""
+    """Everything a run depends on. Plain types only, so it round-trips through JSON and weights-only checkpoints.
 
-    run: str
+    Fields made with `cli_field` are also `bokehpipe train`'s options, in this order (cli/options.py).
+    """
+
+    run: str = cli_field(decls=("--run", "--run-name"), param="run_name", cli_default=None, metavar="NAME",
+                         help="Run folder name: store/runs/NAME (default: <dataset>-<model>-<time>, printed first). "
+                              "Under torchrun spell it --run-name: torchrun's own parser takes --run for its "
+                              "--run-path on Python < 3.12.")
     data_root: str
     dataset: str
-    model: str = "pynet"
-    width: float | None = None  # None: the model's own width
-    levels: tuple[int, ...] = (7, 6, 5, 4, 3, 2, 1)
+    model: str = cli_field("pynet", choices=MODEL_NAMES, metavar="NAME",
+                           help="Generator: " + "; ".join(f"{n} ({d})" for n, d in MODEL_HELP.items()) + ".")
+    width: float | None = cli_field(None, help="Override the model's width multiplier.")  # None: the model's own
+    levels: tuple[int, ...] = cli_field((7, 6, 5, 4, 3, 2, 1), cli_default="7..1",
+                                        help="Levels to train, coarse to fine: a range such as 7..3 or one level.")
     schedule: dict[int, LevelSchedule] = field(default_factory=lambda: dict(PAPER_SCHEDULE))
-    with_depth: bool = True
-    depth_source: str | None = None
-    train_split: str = "train"
-    val_split: str | None = "val294"
-    crop: int = 512  # half-resolution training crop side (target: 2 * crop at level 1)
-    val_crop: int = 0  # 0: whole validation images (centre-cropped to a multiple of 32)
-    val_max: int = 0  # 0: every validation pair
-    val_every: int = 1000
-    log_every: int = 50
-    checkpoint_every: int = 500
-    lr: float = 5e-5
-    precision: str = "fp32"
-    device: str = "cpu"
-    accumulate: int = 1
-    workers: int = 2
-    seed: int = 0
-    perceptual: bool = True
-    vgg_weights: str | None = None
-    init: str | None = None
-    tensorboard: bool | None = None  # None: on when tensorboard is installed
-    deterministic: bool = False
-    threads: int = 0  # torch intra-op threads per process; 0: torch's default
+    with_depth: bool = cli_field(True, flag="--no-depth",
+                                 help="Feed the cached disparity as a 4th input channel (the paper's model) or RGB "
+                                      "only.")
+    depth_source: str | None = cli_field(None, metavar="SRC",
+                                         help="Depth cache to read: gt, png or a MiDaS variant "
+                                              "(store/depth/<dataset>/<SRC>/<split>.h5). Default: the dataset's only "
+                                              "cache for the training split.")
+    train_split: str = cli_field("train", help="Training split.")
+    val_split: str | None = cli_field("val294", cli_default=None,
+                                      help="Validation split (default: the dataset's own: val for synthetic sets, "
+                                           "val294 for EBB!).")
+    crop: int = cli_field(512, help="Training crop side at half resolution (multiple of 32); the level-1 target is "
+                                    "twice this. A default crop larger than the photos is lowered to the largest "
+                                    "that fits.")
+    lr: float = cli_field(5e-5, help="Adam learning rate.")
+    accumulate: int = cli_field(1, min=1, help="Micro-batches per step, so the paper's batch sizes fit a smaller GPU.")
+    precision: str = cli_field("fp32", choices=PRECISIONS,
+                               help="Autocast precision (fp16 uses a GradScaler; CUDA only).")
+    device: str = cli_field("cpu", cli_default="auto", help="cpu, cuda or auto (cuda when available).")
+    init: str | None = cli_field(None, param="init_from", metavar="PATH",
+                                 help="Start the first level from another run's (or file's) weights.")
+    val_every: int = cli_field(1000, min=0, help="Validate every N steps and at the end of each level (0: never).")
+    val_crop: int = cli_field(0, min=0, help="Validation centre crop at half resolution (0: whole images).")
+    val_max: int = cli_field(0, min=0, help="Validate on the first N pairs only (0: all).")
+    log_every: int = cli_field(50, min=1, help="metrics.csv row every N steps.")
+    checkpoint_every: int = cli_field(500, min=1, help="Write checkpoints/level<L>/last.pt every N steps (and at "
+                                                       "the end of each level).")
+    perceptual: bool = cli_field(True, flag="--no-perceptual",
+                                 help="Level 1's VGG-19 content loss; --no-perceptual trains level 1 without it "
+                                      "(recorded in the run).")
+    vgg_weights: str | None = cli_field(None, path=True, metavar="PATH",
+                                        help="torchvision's vgg19-dcbb9e9d.pth (default: store/weights/, see "
+                                             "`bokehpipe weights fetch vgg19`).")
+    workers: int = cli_field(2, min=0, help="DataLoader worker processes.")
+    threads: int = cli_field(0, min=0, help="torch CPU threads per process (0: torch's default).")
+    seed: int = cli_field(0, help="Seed (each process uses seed + rank).")
+    deterministic: bool = cli_field(False, help="Deterministic kernels only (slower on GPU).")
+    tensorboard: bool | None = cli_field(None, flag="--no-tensorboard",
+                                         help="TensorBoard events in the run folder (default: when tensorboard is "
+                                              "installed).")
 
     def __post_init__(self) -> None:
         from bokehpipe.models import REGISTRY

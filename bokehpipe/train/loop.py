@@ -34,7 +34,7 @@ from bokehpipe.locks import exclusive
 from bokehpipe.losses import VGGContent, level_loss, load_vgg19
 from bokehpipe.models import count_parameters, create_model
 from bokehpipe.models.checkpoint import checkpoint_path
-from bokehpipe.store import ArtifactStore, atomic_write_json, read_json
+from bokehpipe.store import ArtifactStore, atomic_write_json, read_json, remove_stale_temporaries
 from bokehpipe.threads import configure as configure_threads
 from bokehpipe.train.checkpoint import rng_state, save_checkpoint, set_rng_state
 from bokehpipe.train.config import TrainConfig
@@ -116,7 +116,7 @@ def _train(cfg: TrainConfig, store: ArtifactStore, dist: DistInfo, resume: str, 
 
     if dist.is_main:
         plan.run_dir.mkdir(parents=True, exist_ok=True)
-        _remove_stale_temps(plan.run_dir)
+        remove_stale_temporaries(plan.run_dir)  # left by a killed write; the finished files are whole
         _write_run_config(plan, sources, pipeline, resume, dist)
         log = MetricsLog(plan.run_dir / "metrics.csv", tensorboard_dir=plan.run_dir / "tensorboard",
                          tensorboard=cfg.tensorboard)
@@ -138,13 +138,6 @@ def _train(cfg: TrainConfig, store: ArtifactStore, dist: DistInfo, resume: str, 
         if log is not None:
             log.close()
     return plan.run_dir
-
-
-def _remove_stale_temps(run_dir: Path) -> None:
-    """Temp files of writes cut short by a kill (`.<name>.<random>.tmp.<ext>`); the real files are whole."""
-    for tmp in run_dir.rglob(".*.tmp*"):
-        if tmp.is_file():
-            tmp.unlink(missing_ok=True)
 
 
 def _write_run_config(plan: Plan, sources: dict[str, Any] | None, pipeline: str | None, resume: str,

@@ -1,0 +1,151 @@
+"""The shipped default renderer (BokehNet: scatter + a learned correction) in report.tex: its scores next to
+the classical renderers on the synthetic held-out pairs and on the real pairs, and its speed and memory next to
+PyNET (`bokehpipe bench`).
+
+Sources, all in the store: eval summaries `bn-val-classical` / `bn-val-bokehnet` (100 synthetic held-out
+pairs), `ebb-train` / `ebb-train-bokehnet` (EBB! 2977-2979 at full resolution), `reports/real_eval_768.json`
+(the six real f/1.8 pairs at 768 px, `bench.real_eval`) and `reports/bench.json`. The model's size and
+training stop come from the shipped weights file itself.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bokehpipe.report import tables
+from bokehpipe.report.real import TRAIN_IDS
+from bokehpipe.report.sources import Results
+from bokehpipe.report.study import mean_sd
+
+GOAL_DB = 1.0  # issue 12's target: BokehNet over scatter on the synthetic held-out pairs
+METHODS = (("identity", "Identity (input)"), ("gaussian", "Gaussian, f/1.8"), ("scatter", "Scatter, f/1.8"),
+           ("bokehnet", "BokehNet (default)"))
+BENCH_ROWS = (("models", "pynet", "PyNET (paper size)"), ("models", "pynet-xs", "PyNET-xs"),
+              ("renderers", "scatter", "Scatter"), ("renderers", "bokehnet", "BokehNet (default)"))
+
+
+def _metric(summary: dict | None, method: str, key: str = "psnr") -> float | None:
+    entry = (summary or {}).get("methods", {}).get(method)
+    value = (entry or {}).get("metrics", {}).get(key)
+    return float(value) if value is not None else None
+
+
+def _signed(value: float | None) -> str:
+    text = tables.fmt("psnr", value)
+    return text if value is None or text.startswith("-") else "+" + text
+
+
+def quality_table(res: Results, numbers: dict[str, str]) -> str | None:
+    """Rows: the four renderers; columns: synthetic held-out PSNR/SSIM, EBB! at full resolution, EBB! and
+    VABD at 768 px. Every renderer gets the true (synthetic) or auto (real) focus and the calibrated f/1.8."""
+    syn = {**(res.eval_summary("bn-val-classical") or {}).get("methods", {}),
+           **(res.eval_summary("bn-val-bokehnet") or {}).get("methods", {})}
+    full = {**(res.eval_summary("ebb-train") or {}).get("methods", {}),
+            **(res.eval_summary("ebb-train-bokehnet") or {}).get("methods", {})}
+    small = res.real_eval_768()
+    if not syn or not full or small is None:
+        return None
+    syn_s, full_s = {"methods": syn}, {"methods": full}
+    means = _group_means(small["rows"])
+    rows = []
+    for method, label in METHODS:
+        rows.append([tables.esc(label), tables.fmt("psnr", _metric(syn_s, method)),
+                     tables.fmt("ssim", _metric(syn_s, method, "ssim")), tables.fmt("psnr", _metric(full_s, method)),
+                     tables.fmt("ssim", _metric(full_s, method, "ssim")),
+                     tables.fmt("psnr", means.get(("ebb", method))), tables.fmt("psnr", means.get(("vabd", method)))])
+    gain = (_metric(syn_s, "bokehnet") or 0.0) - (_metric(syn_s, "scatter") or 0.0)
+    numbers.update({
+        "BnSynPairs": str((res.eval_summary("bn-val-bokehnet") or {}).get("n_images", "")),
+        "BnSynPsnr": tables.fmt("psnr", _metric(syn_s, "bokehnet")),
+        "BnSynScatter": tables.fmt("psnr", _metric(syn_s, "scatter")),
+        "BnSynGain": _signed(gain), "BnGoal": f"+{GOAL_DB:.0f}",
+        "BnEbbPsnr": tables.fmt("psnr", _metric(full_s, "bokehnet")),
+        "BnEbbSsim": tables.fmt("ssim", _metric(full_s, "bokehnet", "ssim")),
+        "BnEbbVsScatter": _signed((_metric(full_s, "bokehnet") or 0.0) - (_metric(full_s, "scatter") or 0.0)),
+        "BnSmallEbb": tables.fmt("psnr", means.get(("ebb", "bokehnet"))),
+        "BnSmallEbbScatter": tables.fmt("psnr", means.get(("ebb", "scatter"))),
+        "BnSmallVabd": tables.fmt("psnr", means.get(("vabd", "bokehnet"))),
+        "BnSmallVabdScatter": tables.fmt("psnr", means.get(("vabd", "scatter"))),
+        "BnSmallWidth": str(small.get("width", "")),
+    })
+    wins, pairs = _wins(small["rows"], "bokehnet", "scatter")
+    numbers["BnSmallWins"], numbers["BnSmallPairs"] = str(wins), str(pairs)
+    groups = (f" & \\multicolumn{{2}}{{c}}{{Synthetic, {numbers['BnSynPairs']} pairs}}"
+              f" & \\multicolumn{{2}}{{c}}{{EBB!\\ {len(TRAIN_IDS)} pairs, full size}}"
+              f" & \\multicolumn{{2}}{{c}}{{PSNR at {numbers['BnSmallWidth']} px}} \\\\\n"
+              "\\cmidrule(lr){2-3}\\cmidrule(lr){4-5}\\cmidrule(lr){6-7}\n")
+    header = ["Renderer", "PSNR", "SSIM", "PSNR", "SSIM", "EBB!", "VABD"]
+    tex = tables.tabular(header, rows, align="lrrrrrr", bold_best={i: True for i in range(1, 7)})
+    return tex.replace("\\toprule\n", "\\toprule\n" + groups, 1)
+
+
+def _group_means(rows: list[dict[str, Any]]) -> dict[tuple[str, str], float]:
+    """Mean PSNR per (group, method), group = 'ebb' or 'vabd' from the pair name ('ebb/2977@f/1.8')."""
+    groups: dict[tuple[str, str], list[float]] = {}
+    for r in rows:
+        groups.setdefault((r["pair"].split("/")[0], r["method"]), []).append(float(r["psnr"]))
+    return {k: mean_sd(v)[0] for k, v in groups.items()}
+
+
+def _wins(rows: list[dict[str, Any]], a: str, b: str) -> tuple[int, int]:
+    """On how many pairs `a` scores a higher PSNR than `b`, out of the pairs both were scored on."""
+    by_pair: dict[str, dict[str, float]] = {}
+    for r in rows:
+        by_pair.setdefault(r["pair"], {})[r["method"]] = float(r["psnr"])
+    both = [p for p in by_pair.values() if a in p and b in p]
+    return sum(p[a] > p[b] for p in both), len(both)
+
+
+def speed_table(res: Results, numbers: dict[str, str]) -> str | None:
+    """Seconds per 1536x1024 photo and peak memory from one `bokehpipe bench` run (bench.json)."""
+    bench = res.bench()
+    if bench is None:
+        return None
+    entries = {(kind, e["name"]): e for kind in ("models", "renderers") for e in bench.get(kind, [])}
+    rows = []
+    for kind, name, label in BENCH_ROWS:
+        e = entries.get((kind, name), {})
+        params = f"{e['params'] / 1e6:.1f}M" if e.get("params") else None
+        if name == "bokehnet":  # a renderer's row carries no parameter count; the weights file has it
+            params = numbers.get("BnParams")
+        rows.append([tables.esc(label), params or "--",
+                     _seconds(e.get("s_per_image")), f"{e['peak_mb']:.0f}" if "peak_mb" in e else "--"])
+        key = name.replace("-", "").capitalize()
+        numbers[f"Bench{key}Seconds"] = _seconds(e.get("s_per_image"))
+        numbers[f"Bench{key}Peak"] = f"{e['peak_mb']:.0f}" if "peak_mb" in e else "--"
+    bn, sc = entries.get(("renderers", "bokehnet"), {}), entries.get(("renderers", "scatter"), {})
+    if bn.get("s_per_image") and sc.get("s_per_image"):
+        numbers["BenchBnOverScatter"] = f"{bn['s_per_image'] / sc['s_per_image']:.2f}"
+    machine = bench.get("machine", {})
+    numbers["BenchMachine"] = tables.esc(f"{machine.get('summary', '?')}, torch {machine.get('torch', '?')}")
+    numbers["BenchCommit"] = tables.esc(str(bench.get("commit", "?")))
+    numbers["BenchSize"] = tables.esc(str(bench.get("image_size", "?"))).replace("x", "$\\times$")
+    numbers["BenchRepeats"] = str(bench.get("repeats", "?"))
+    numbers["BenchCommand"] = _bench_command(bench)
+    return tables.tabular(["Renderer", "Params", "s/photo", "Peak MB"], rows, align="lrrr")
+
+
+def _seconds(value: float | None) -> str:
+    """Seconds per photo with two decimals for every row, so the column reads as one scale."""
+    return "--" if value is None else f"{value:.2f}"
+
+
+def _bench_command(bench: dict[str, Any]) -> str:
+    """The `bokehpipe bench` line that wrote bench.json, rebuilt from what it recorded (for the caption)."""
+    models = ",".join(e["name"] for e in bench.get("models", []))
+    renderers = ",".join(e["name"] for e in bench.get("renderers", []))
+    cmd = (f"bokehpipe bench --models {models} --renderers {renderers} --depth-models '' --train-levels '' "
+           f"--threads {bench.get('threads')} --repeats {bench.get('repeats')}")
+    return "\\texttt{" + tables.esc(cmd).replace("--", "-{}-").replace("'", "\\textquotesingle{}") + "}"
+
+
+def model_numbers(numbers: dict[str, str]) -> None:
+    """Size and training stop of the shipped weights, read from the file (not from the text of an issue)."""
+    from bokehpipe.models.bokehnet import NET_WIDTH
+    from bokehpipe.render.learned import load_bokehnet
+
+    model, provenance = load_bokehnet()
+    numbers["BnParams"] = f"{sum(p.numel() for p in model.parameters()) / 1e3:.0f}K"
+    numbers["BnNetWidth"] = str(NET_WIDTH)
+    numbers["BnStep"] = str(provenance.get("step", "?"))
+    numbers["BnMaxSteps"] = str((provenance.get("train_config") or {}).get("steps", "?"))

@@ -1,0 +1,57 @@
+"""Click options generated from dataclass fields (cli/options.py): one place for a default and its help."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import click
+from click.testing import CliRunner
+
+from bokehpipe.cli.options import dataclass_values, options_from_dataclass
+from bokehpipe.config import cli_field
+
+
+@dataclass(frozen=True)
+class Toy:
+    name: str = cli_field(decls=("--name", "-n"), param="toy_name", cli_default=None, help="The name.")
+    size: int = cli_field(3, min=1, help="How many.")
+    rate: float = cli_field(0.5, help="A rate.")
+    mode: str = cli_field("a", choices=("a", "b"), help="A or b.")
+    gate: bool = cli_field(True, flag="--no-gate", help="Gate on or off.")
+    loud: bool = cli_field(False, help="A plain flag.")
+    hidden: str = "not an option"
+    split: str | None = cli_field("val", cli_default=None, help="Chosen at run time when not given.")
+
+
+def _command(seen: dict):
+    @click.command()
+    @options_from_dataclass(Toy, extra={"size": (click.option("--extra", default=7, show_default=True),)})
+    def cmd(**params):
+        seen.update(params)
+
+    return cmd
+
+
+def test_options_follow_the_fields_with_extras_in_place():
+    cmd = _command({})
+    assert [p.name for p in cmd.params] == ["toy_name", "size", "extra", "rate", "mode", "gate", "loud", "split"]
+    text = CliRunner().invoke(cmd, ["--help"]).output
+    assert "--size INTEGER RANGE  How many.  [default: 3; x>=1]" in " ".join(text.split("\n"))
+    assert "--gate / --no-gate" in text and "[default: gate]" in text and "--mode [a|b]" in text
+    assert "hidden" not in text
+
+
+def test_values_come_back_by_field_name_and_build_the_dataclass():
+    seen: dict = {}
+    result = CliRunner().invoke(_command(seen), ["-n", "x", "--no-gate", "--loud", "--rate", "2"])
+    assert result.exit_code == 0, result.output
+    values = dataclass_values(Toy, seen)
+    assert values == {"name": "x", "size": 3, "rate": 2.0, "mode": "a", "gate": False, "loud": True, "split": None}
+    assert Toy(**values).hidden == "not an option" and seen["extra"] == 7
+
+
+def test_types_and_ranges_are_enforced():
+    cmd = _command({})
+    assert CliRunner().invoke(cmd, ["--size", "0"]).exit_code == 2
+    assert CliRunner().invoke(cmd, ["--mode", "c"]).exit_code == 2
+    assert CliRunner().invoke(cmd, ["--rate", "fast"]).exit_code == 2
