@@ -25,6 +25,8 @@ def test_tile_policy_gives_each_tile_the_tile_budget_once_a_photo_is_too_big():
     assert policy.tile_side(100, 100, 100.0) is None  # 1 MB of work fits: whole
     side = policy.tile_side(200, 200, 100.0)  # 3.8 MB: tiled, each tile within 0.25 MB
     assert side is not None and side * side * 100.0 <= 0.25 * 2**20 < (side + 1) ** 2 * 100.0
+    half = policy.tile_side(200, 200, 100.0, tile_share=0.5)  # a learned model's tiles: half the budget
+    assert half is not None and half * half * 100.0 <= 0.125 * 2**20 < (half + 1) ** 2 * 100.0
     assert policy.tile_side(10_000, 10_000, 0.0) is None  # a renderer that never tiles (gaussian)
     assert TilePolicy(memory_mb=None).tile_side(10_000, 10_000, 100.0) is None
 
@@ -52,8 +54,8 @@ def test_learned_renderer_under_a_tiny_memory_budget_tiles_and_matches():
     rgb = rng.random((256, 384, 3), dtype=np.float32)
     disp = rng.random((128, 192), dtype=np.float32)
     whole = LearnedRenderer(LocalNet(), tiles=TilePolicy(memory_mb=None)).render_batch([rgb], [disp])[0]
-    # 47 MB of work at LocalNet's estimate (480 B a pixel) > 20 MB: tiled, 12 MB a tile (80 px at its input)
-    tight = LearnedRenderer(LocalNet(), tiles=TilePolicy(memory_mb=20.0, tile_memory_mb=12.0, overlap=64))
+    # 52 MB of work at LocalNet's estimate (550 B a pixel) > 20 MB: tiled, half of 24 MB a tile (72 px input)
+    tight = LearnedRenderer(LocalNet(), tiles=TilePolicy(memory_mb=20.0, tile_memory_mb=24.0, overlap=64))
     seen: list[tuple[int, int]] = []
     tight.on_tile = lambda done, total: seen.append((done, total))
     out = tight.render_batch([rgb], [disp])[0]

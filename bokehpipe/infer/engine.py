@@ -41,6 +41,10 @@ CLASSICAL_BYTES_PER_PIXEL = {"scatter": 160.0, "gaussian": 0.0}
 # margin of 30% or more: a learned model also keeps its input and its padded output at full size while it
 # tiles. A 1536x1024 photo still renders whole at width 1 (865 MB of work).
 LEARNED_BYTES_BASE, LEARNED_BYTES_PER_WIDTH = 150.0, 400.0
+# While it tiles, a learned model also holds its weights (190 MB at width 1), its network input and a padded
+# output (4 + 12 bytes a pixel at full size) beside the photo and its map: its tiles get half the tile budget.
+# Measured at 54 MP with the whole budget: PyNET width 1 peaked at 2.84 GB (goal 3 GB).
+LEARNED_TILE_SHARE = 0.5
 
 
 DEFAULT_MEMORY_MB = 1024  # a photo whose working memory exceeds this is tiled
@@ -64,14 +68,18 @@ class TilePolicy:
     memory_mb: float | None = DEFAULT_MEMORY_MB  # None: no memory-driven tiling
     tile_memory_mb: float = DEFAULT_TILE_MEMORY_MB  # working memory of one tile, once a photo is tiled
 
-    def tile_side(self, height: int, width: int, bytes_per_pixel: float | None = None) -> int | None:
+    def tile_side(self, height: int, width: int, bytes_per_pixel: float | None = None,
+                  tile_share: float = 1.0) -> int | None:
+        """Side of the tiles for a photo (None: whole). `tile_share` of `tile_memory_mb` is what a renderer
+        that keeps more full-size planes while it tiles gives each tile."""
         if self.tile is not None:
             return int(self.tile)
         if self.max_pixels is not None and height * width > self.max_pixels:
             return max(1, int(math.isqrt(int(self.max_pixels))))
         if self.max_pixels is None and self.memory_mb and bytes_per_pixel:
             if height * width * bytes_per_pixel > self.memory_mb * 2**20:
-                return max(1, math.isqrt(int(min(self.memory_mb, self.tile_memory_mb) * 2**20 / bytes_per_pixel)))
+                budget = min(self.memory_mb, self.tile_memory_mb * tile_share)
+                return max(1, math.isqrt(int(budget * 2**20 / bytes_per_pixel)))
         return None
 
 
@@ -196,7 +204,7 @@ class LearnedRenderer:
     def _run_fitting(self, x: torch.Tensor, full_hw: tuple[int, int]) -> torch.Tensor:
         """Untiled if allowed, else tiled; on CUDA out-of-memory, retry with ever smaller tiles (and keep the
         size that fitted for the next photos)."""
-        tile = self.tiles.tile_side(*full_hw, self.bytes_per_pixel) or self.oom_tile
+        tile = self.tiles.tile_side(*full_hw, self.bytes_per_pixel, LEARNED_TILE_SHARE) or self.oom_tile
         while True:
             try:
                 return self._run(x, tile)
