@@ -71,13 +71,16 @@ class Results:
         if all(m.path != path for m in self.missing):
             self.missing.append(Missing(what, path, command))
 
-    def eval_summary(self, tag: str) -> dict[str, Any] | None:
-        path = self.store.reports_dir / "eval" / tag / "summary.json"
+    def _json(self, path: Path, what: str, command: str) -> dict[str, Any] | None:
+        """The JSON file at `path`, or None after noting it missing with the command that makes it."""
         if not path.is_file():
-            self._miss(f"eval {tag}", path,
-                       EVAL_COMMANDS.get(tag) or f"bokehpipe experiment {EVALS.get(tag, 'exp_depth')}")
+            self._miss(what, path, command)
             return None
         return json.loads(path.read_text(encoding="utf-8"))
+
+    def eval_summary(self, tag: str) -> dict[str, Any] | None:
+        return self._json(self.store.reports_dir / "eval" / tag / "summary.json", f"eval {tag}",
+                          EVAL_COMMANDS.get(tag) or f"bokehpipe experiment {EVALS.get(tag, 'exp_depth')}")
 
     def eval_dir(self, tag: str) -> Path:
         return self.store.reports_dir / "eval" / tag
@@ -95,19 +98,11 @@ class Results:
         return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
     def bench(self) -> dict[str, Any] | None:
-        path = self.store.root / BENCH
-        if not path.is_file():
-            self._miss("benchmark", path, BENCH_COMMAND)
-            return None
-        return json.loads(path.read_text(encoding="utf-8"))
+        return self._json(self.store.root / BENCH, "benchmark", BENCH_COMMAND)
 
     def real_eval_768(self) -> dict[str, Any] | None:
         """Every renderer on the six real f/1.8 pairs at 768 px (`bench.real_eval --json`)."""
-        path = self.store.root / REAL_EVAL
-        if not path.is_file():
-            self._miss("real pairs at 768 px", path, REAL_EVAL_COMMAND)
-            return None
-        return json.loads(path.read_text(encoding="utf-8"))
+        return self._json(self.store.root / REAL_EVAL, "real pairs at 768 px", REAL_EVAL_COMMAND)
 
     def renders(self, name: str) -> Path | None:
         path = self.store.renders(name)
@@ -117,8 +112,5 @@ class Results:
         return path
 
     def experiment_log(self, name: str) -> dict[str, Any] | None:
-        path = self.store.reports_dir / "experiments" / f"{name}.json"
-        if not path.is_file():
-            self._miss(f"experiment {name} timings", path, f"bokehpipe experiment {name}")
-            return None
-        return json.loads(path.read_text(encoding="utf-8"))
+        return self._json(self.store.reports_dir / "experiments" / f"{name}.json", f"experiment {name} timings",
+                          f"bokehpipe experiment {name}")
