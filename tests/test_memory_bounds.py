@@ -13,8 +13,8 @@ import torch
 from test_bokehnet import _scene
 from test_infer import LocalNet
 
-from bokehpipe.infer.engine import BokehNetRenderer, ClassicalRenderer, LearnedRenderer, TilePolicy, crop_in_place
-from bokehpipe.infer.tiling import tiled_apply
+from bokehpipe.infer.engine import BokehNetRenderer, ClassicalRenderer, LearnedRenderer, TilePolicy
+from bokehpipe.infer.tiling import crop_in_place, tiled_apply
 from bokehpipe.render.physics import clip_unit
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

@@ -29,7 +29,7 @@ from bokehpipe.data.io import read_image, resize, write_image, write_jpeg, write
 from bokehpipe.errors import BokehpipeError
 
 from .files import Job
-from .tiling import round_to, tiled_apply
+from .tiling import crop_in_place, round_to, tiled_apply
 
 DEFAULT_OVERLAP = 128  # full-resolution pixels; 64 at PyNET's input, i.e. 16 px clean margin per side
 # Peak working memory of one render call per full-resolution pixel (RSS after minus before, issue 13):
@@ -105,19 +105,6 @@ def _pad_to(x: np.ndarray, multiple: int) -> np.ndarray:
     if ph == 0 and pw == 0:
         return x
     return np.pad(x, ((0, 0), (0, ph), (0, pw)), mode="reflect" if min(h, w) > 1 else "edge")
-
-
-def crop_in_place(arr: np.ndarray, height: int, width: int) -> np.ndarray:
-    """The top-left `height` x `width` of a C-contiguous (H, W, C) array as a C-contiguous array over the same
-    memory: rows are moved forward one by one (each lands at or before where it was), nothing is allocated."""
-    h, w, c = arr.shape
-    if (height, width) == (h, w):
-        return arr
-    flat = arr.reshape(-1)
-    row = width * c
-    for y in range(1, height):
-        flat[y * row:(y + 1) * row] = flat[y * w * c:y * w * c + row]
-    return flat[:height * row].reshape(height, width, c)
 
 
 def forward_with_progress(model: torch.nn.Module, x: torch.Tensor, level: int,

@@ -65,6 +65,19 @@ def round_to(value: float, multiple: int, *, up: bool = False) -> int:
     return max(multiple, int(fn(value / multiple)) * multiple)
 
 
+def crop_in_place(arr: np.ndarray, height: int, width: int) -> np.ndarray:
+    """The top-left `height` x `width` of a C-contiguous (H, W, C) array as a C-contiguous array over the same
+    memory: rows are moved forward one by one (each lands at or before where it was), nothing is allocated."""
+    h, w, c = arr.shape
+    if (height, width) == (h, w):
+        return arr
+    flat = arr.reshape(-1)
+    row = width * c
+    for y in range(1, height):
+        flat[y * row:(y + 1) * row] = flat[y * w * c:y * w * c + row]
+    return flat[:height * row].reshape(height, width, c)
+
+
 NORMALISE_ROWS = 256  # output rows divided by the summed weights at a time (small temporaries at any size)
 
 
