@@ -89,6 +89,15 @@ def total(info: DistInfo, n: int) -> int:
     return sum(int(c) for c in counts)
 
 
+def concat(info: DistInfo, items: list[Any]) -> list[Any]:
+    """Every rank's list, joined in rank order (also a barrier)."""
+    if not info.enabled:
+        return list(items)
+    lists: list[Any] = [None] * info.world
+    dist.all_gather_object(lists, list(items))
+    return [item for part in lists for item in part]
+
+
 def all_sum(info: DistInfo, values: list[float]) -> list[float]:
     """Sum floats over ranks (float64 on the process's device); identity when alone."""
     if not info.enabled:

@@ -22,6 +22,15 @@ def png_with_header(width: int, height: int, bit_depth: int = 8, colour: int = 2
             + _png_chunk(b"IEND", b""))
 
 
+def insert_chunk(png: bytes, kind: bytes, data: bytes, crc: bytes | None = None) -> bytes:
+    """`png` with one more chunk before its first IDAT (`crc` overrides the right checksum)."""
+    chunk = _png_chunk(kind, data)
+    if crc is not None:
+        chunk = chunk[:-4] + crc
+    i = png.find(b"IDAT") - 4
+    return png[:i] + chunk + png[i:]
+
+
 def jpeg_with_size(good: bytes, width: int, height: int) -> bytes:
     """A real JPEG whose SOF0 marker declares another size."""
     i = good.find(b"\xff\xc0")
@@ -52,7 +61,12 @@ def build(root: Path, seed: int = 0) -> dict[str, list[Path]]:
         path.write_bytes(data)
         return path
 
-    for name, data in (("good_a.png", good_png), ("good_b.jpg", good_jpg)):
+    # good photos that make the image libraries talk on stderr: an ancillary chunk with a bad CRC (libpng
+    # warns, then decodes) and a JPEG cut and re-terminated ("Corrupt JPEG data", grey-filled but decodable)
+    quirk_png = insert_chunk(good_png, b"tEXt", b"a\x00bcd", crc=b"\x00\x00\x00\x00")
+    quirk_jpg = good_jpg[:len(good_jpg) // 2] + b"\xff\xd9"
+    for name, data in (("good_a.png", good_png), ("good_b.jpg", good_jpg), ("quirk_text_crc.png", quirk_png),
+                       ("quirk_cut.jpg", quirk_jpg)):
         out["good"].append(put(images, name, data))
         put(maps, Path(name).stem + ".png", good_map)
     bad: dict[str, bytes] = {}
@@ -69,6 +83,10 @@ def build(root: Path, seed: int = 0) -> dict[str, list[Path]]:
     bad["huge_16bit.png"] = png_with_header(70_000, 70_000, bit_depth=16, colour=0, idat=b"\x00" * 64)
     bad["huge_jpg.jpg"] = jpeg_with_size(good_jpg, 65_000, 65_000)
     bad["zero_jpg.jpg"] = jpeg_with_size(good_jpg, 0, 30)
+    idat = good_png.find(b"IDAT") - 4
+    n_idat = int.from_bytes(good_png[idat:idat + 4], "big")
+    garbage = b"\x78\x9c" + rng.integers(0, 256, n_idat, dtype=np.uint8).tobytes()
+    bad["bad_idat.png"] = good_png[:idat] + _png_chunk(b"IDAT", garbage) + good_png[idat + 12 + n_idat:]  # libpng error
     for name, data in bad.items():
         out["bad_photos"].append(put(images, name, data))
         put(maps, Path(name).stem + ".png", good_map)

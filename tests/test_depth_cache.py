@@ -226,3 +226,25 @@ def test_png_source_on_pynet_samples_and_export(store, realdata, tmp_path):
         orig = read_map(samples / "depth_maps" / f"{id_}.png")
         assert back.shape == orig.shape
         assert np.abs(back - (orig - orig.min()) / (orig.max() - orig.min())).max() <= 1.5 / 255
+
+
+def test_midas_producer_skips_an_unreadable_photo_and_names_it(tmp_path):
+    """`depth --source midas` follows the png policy: a photo that cannot be read is named and skipped."""
+    from bokehpipe.data.ebb import Pair
+    from bokehpipe.data.io import write_jpeg
+    from bokehpipe.depth.producers import MidasProducer
+    from bokehpipe.depth.variants import get_variant
+
+    good, bad = tmp_path / "good.jpg", tmp_path / "bad.jpg"
+    write_jpeg(good, np.full((40, 56, 3), 0.5, np.float32))
+    bad.write_bytes(b"not a photo")
+    producer = MidasProducer(get_variant("midas_v21_small_256"), tmp_path / "w.pt", device="cpu", workers=0)
+    producer.model = lambda: None  # no weights needed: the prediction is stubbed below
+    producer._predict = lambda items: [item[0] for item in items]
+    pairs = [Pair(i, p, None, None, "all") for i, p in (("1", bad), ("2", good))]
+    skipped: list[tuple[str, str]] = []
+    ticks: list[int] = []
+    made = [e for batch in producer.batches(pairs, lambda: ticks.append(1), lambda i, line: skipped.append((i, line)))
+            for e in batch]
+    assert made == ["2"] and len(ticks) == 2
+    assert len(skipped) == 1 and skipped[0][0] == "1" and str(bad) in skipped[0][1]

@@ -59,7 +59,7 @@ def test_cmyk_jpeg_and_rgba_png_and_palette_come_out_rgb(tmp_path):
 
 @pytest.mark.parametrize("kind,expect", [
     ("zero", "empty file"), ("text", "not a readable image"), ("truncated", "truncated JPEG"),
-    ("missing", "not found"), ("corrupt_png", "not a readable image"),
+    ("missing", "not found"), ("corrupt_png", "truncated PNG"),
 ])
 def test_broken_files_raise_one_error_type_naming_the_file(tmp_path, kind, expect):
     good = tmp_path / "good.jpg"

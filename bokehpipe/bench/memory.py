@@ -1,12 +1,12 @@
 """Peak memory of `bokehpipe infer` per renderer and photo size: each case in its own process (issue 13).
 
-`python -m bokehpipe.bench.memory --sizes 1536x1024,9000x6000 --renderers scatter,gaussian,pynet` writes one
-synthetic photo (JPEG) and disparity map (16-bit PNG) per size into a temporary folder, then runs the real
-command, `python -m bokehpipe infer FOLDER --method M --depth MAPS` (or `--checkpoint` of a random-weight
-model for a learned renderer), in a child process, and prints the child's peak RSS (`wait4`, the kernel's
-own high-water mark) with its wall time: what a user's machine must hold, reading, depth, rendering, writing.
-A benchmark, not a test: it takes minutes at 54 MP on a slow CPU.
-"""
+`python -m bokehpipe.bench.memory --sizes 1536x1024,9000x6000 --renderers scatter,gaussian,bokehnet,pynet`
+writes one synthetic photo (JPEG) and disparity map (16-bit PNG) per size into a temporary folder, then runs
+the real command, `python -m bokehpipe infer FOLDER --method M --depth MAPS` (`--checkpoint` of a
+random-weight model for a learned PyNET, no model flag for `bokehnet`, the packaged default), in a child
+process, and prints the child's peak RSS (`wait4`, the kernel's own high-water mark) with its wall time:
+what a user's machine must hold, reading, depth, rendering, writing.
+A benchmark, not a test: it takes minutes at 54 MP on a slow CPU."""
 
 from __future__ import annotations
 
@@ -24,12 +24,14 @@ import numpy as np
 from bokehpipe.sizes import parse_sizes
 
 GOALS_MB = {1536 * 1024: 2048, 9000 * 6000: 3072}  # issue 13: 2 GB at 1536x1024, 3 GB at 54 MP
-LEARNED = {"pynet": "pynet", "pynet-s": "pynet-s", "pynet-xs": "pynet-xs"}
+LEARNED = ("pynet", "pynet-s", "pynet-xs", "pynet-res", "pynet-res-s", "pynet-res-xs")  # --checkpoint, random init
+DEFAULT = "bokehnet"  # no model flag: the packaged default (scatter + BokehNet), as a user gets it
 
 
-def write_inputs(folder: Path, size: tuple[int, int], seed: int = 0) -> tuple[Path, Path]:
+def write_inputs(folder: Path, size: tuple[int, int], seed: int = 0, photos: int = 1) -> tuple[Path, Path]:
     """A textured photo with bright dots (bokeh highlights) and a ground-plane disparity with a near disc,
-    written in row strips so that making a 54 MP input does not itself need gigabytes."""
+    written in row strips so that making a 54 MP input does not itself need gigabytes; `photos` > 1 adds
+    links to it under other names (a folder of large photos: what infer reads ahead counts too)."""
     import cv2
 
     w, h = size
@@ -53,6 +55,11 @@ def write_inputs(folder: Path, size: tuple[int, int], seed: int = 0) -> tuple[Pa
     name = f"p{w}x{h}"
     cv2.imwrite(str(folder / "photos" / f"{name}.jpg"), photo[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 92])
     cv2.imwrite(str(folder / "maps" / f"{name}.png"), disp)
+    for sub, ext in (("photos", "jpg"), ("maps", "png")):
+        for old in (folder / sub).glob(f"{name}-*.{ext}"):  # from an earlier run with more photos
+            old.unlink()
+        for i in range(1, photos):
+            os.link(folder / sub / f"{name}.{ext}", folder / sub / f"{name}-{i}.{ext}")
     return folder / "photos", folder / "maps"
 
 
@@ -72,8 +79,10 @@ def write_checkpoint(path: Path, model: str) -> Path:
 
 def run_case(renderer: str, photos: Path, maps: Path, work: Path, threads: int, extra: list[str]) -> dict:
     """One `bokehpipe infer` in a child process; its peak RSS from wait4."""
-    source = ["--method", renderer] if renderer not in LEARNED else \
-        ["--checkpoint", str(write_checkpoint(work / f"{renderer}.pt", LEARNED[renderer]))]
+    if renderer in LEARNED:
+        source = ["--checkpoint", str(write_checkpoint(work / f"{renderer}.pt", renderer))]
+    else:
+        source = [] if renderer == DEFAULT else ["--method", renderer]
     out = work / f"out-{renderer}"
     argv = [sys.executable, "-m", "bokehpipe", "--store", str(work / "store"), "infer", str(photos), *source,
             "--depth", str(maps), "--out", str(out), "--overwrite", *extra]
@@ -94,8 +103,9 @@ def run_case(renderer: str, photos: Path, maps: Path, work: Path, threads: int, 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="1536x1024,9000x6000")
-    parser.add_argument("--renderers", default="scatter,gaussian,pynet")
+    parser.add_argument("--renderers", default="scatter,gaussian,bokehnet,pynet-xs,pynet")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--photos", type=int, default=1, help="Photos per folder (links to one file).")
     parser.add_argument("--work", default=None, help="Folder for inputs and outputs (default: a temporary one).")
     parser.add_argument("--aperture", type=float, default=None,
                         help="Classical renderers: blur strength (smaller is faster; memory is bounded by tiles).")
@@ -103,14 +113,15 @@ def main(argv: list[str] | None = None) -> int:
     work_root = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="bokehpipe-mem-"))
     for w, h in parse_sizes(args.sizes):
         folder = work_root / f"{w}x{h}"
-        photos, maps = write_inputs(folder, (w, h))
+        photos, maps = write_inputs(folder, (w, h), photos=args.photos)
         for renderer in args.renderers.split(","):
             extra = ["--aperture", str(args.aperture)] if args.aperture is not None and renderer not in LEARNED else []
             row = run_case(renderer, photos, maps, folder, args.threads, extra)
             if extra:
                 row["aperture"] = args.aperture
             goal = GOALS_MB.get(w * h)
-            row.update(size=f"{w}x{h}", goal_mb=goal, within_goal=None if goal is None else row["peak_rss_mb"] <= goal)
+            row.update(size=f"{w}x{h}", photos=args.photos, goal_mb=goal,
+                       within_goal=None if goal is None else row["peak_rss_mb"] <= goal)
             print(json.dumps(row), flush=True)
     return 0
 

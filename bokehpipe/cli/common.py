@@ -68,19 +68,17 @@ def echo_json(obj: Any) -> None:
     click.echo(json.dumps(obj, indent=2, sort_keys=True, default=str))
 
 
-def tile_progress(desc: str = "tiles"):
-    """A callback `(done, total)` that shows a second progress bar while one photo renders tile by tile (a
-    large photo can take minutes; issue 13)."""
-    import sys
-
-    from tqdm import tqdm
+def tile_progress(desc: str = "this photo"):
+    """A callback `(done, total)` that shows a second progress bar while one photo renders tile by tile, or
+    block by block through a learned model on a CPU (a large photo can take minutes; issue 13)."""
+    from bokehpipe.progress import progress_bar
 
     bar = None
 
     def update(done: int, total: int) -> None:
         nonlocal bar
-        if bar is None:
-            bar = tqdm(total=total, unit="tile", desc=desc, position=1, leave=False, file=sys.stderr, disable=None)
+        if bar is None:  # a nested tqdm bar on a terminal, a plain line every few seconds in a log
+            bar = progress_bar(total, unit="part", desc=desc, position=1)
         bar.update(done - bar.n)
         if done >= total:
             bar.close()

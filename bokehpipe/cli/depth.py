@@ -5,6 +5,8 @@ No torch / numpy / h5py at import time: `--help` stays instant; the work is impo
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from bokehpipe.cli.common import dataset_options, echo_json, pass_state
@@ -86,10 +88,17 @@ def depth(ctx: click.Context, data, dataset, split, source, model, weights, batc
     data, dataset, source, model = _choose_defaults(ctx.obj, data, dataset, split, source, model, device,
                                                     weights)
     make, bars = _progress(f"depth {source if source != 'midas' else (model or 'midas')}")
+
+    def skipped(line: str) -> None:  # one line per unreadable photo or map, above the progress bar
+        if bars:
+            bars[0].write(f"skipped: {line}", file=sys.stderr)
+        else:
+            click.echo(f"skipped: {line}", err=True)
+
     try:
         result = run_depth(store, split=split, data=data, dataset=dataset, source=source, model=model,
                            weights=weights, device=device, precision=precision, batch_size=batch_size,
-                           workers=workers, overwrite=overwrite, degrade=degrade, progress=make)
+                           workers=workers, overwrite=overwrite, degrade=degrade, progress=make, on_skip=skipped)
     finally:
         for bar in bars:
             bar.close()
@@ -105,6 +114,13 @@ def depth(ctx: click.Context, data, dataset, split, source, model, weights, batc
             _print_report(result.report)
     if result.report is not None and not result.report.ok:
         raise click.ClickException(f"{result.path}: verification failed; rerun the same command to repair it")
+    if result.failed:
+        what = f"{len(result.failed)} of {result.total} photo(s) of split {result.split!r} could not be read " \
+               "(listed above)"
+        if result.computed + result.skipped == 0:
+            raise click.ClickException(f"{what}: no depth map was cached")
+        click.echo(f"{what}; the cache lacks them, so `bokehpipe train` on this split will refuse it: fix or remove "
+                   "those files and rerun this command (it computes only the missing maps)", err=True)
 
 
 def _choose_defaults(state, data, dataset, split, source, model, device, weights=None):

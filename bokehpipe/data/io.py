@@ -19,6 +19,7 @@ from typing import Literal
 import cv2
 import numpy as np
 
+from bokehpipe.data.native_stderr import quiet_native_stderr
 from bokehpipe.errors import ImageReadError
 from bokehpipe.store import atomic_path
 
@@ -74,13 +75,13 @@ def _check_png_complete(path: Path, data: np.ndarray) -> None:
         raise ImageReadError(f"{path}: truncated PNG ({len(head)} bytes); re-copy or re-download it")
     if head != _PNG_SIGNATURE:
         return
-    raw = data.tobytes()
+    raw = memoryview(data)  # no copy of a large photo's bytes
     pos, first = 8, True
     while True:
         if pos + 8 > len(raw):
             raise ImageReadError(f"{path}: truncated PNG (ends before its IEND chunk); re-copy or re-download it")
         length = int.from_bytes(raw[pos:pos + 4], "big")
-        kind = raw[pos + 4:pos + 8]
+        kind = bytes(raw[pos + 4:pos + 8])
         if first:
             if kind != b"IHDR" or length < 8 or pos + 16 > len(raw):
                 raise ImageReadError(f"{path}: damaged PNG (no IHDR header chunk)")
@@ -88,16 +89,19 @@ def _check_png_complete(path: Path, data: np.ndarray) -> None:
             if width == 0 or height == 0:
                 raise ImageReadError(f"{path}: PNG declares a {width}x{height} image (empty)")
             first = False
+        if pos + 12 + length > len(raw):
+            raise ImageReadError(f"{path}: truncated PNG (its {kind.decode('latin-1')} chunk is cut short); "
+                                 "re-copy or re-download it")
         if kind == b"IEND":
             return
         pos += 12 + length
 
 
 def _to_float(img: np.ndarray, path: Path) -> np.ndarray:
-    if img.dtype == np.uint8:
-        return img.astype(np.float32) / 255.0
-    if img.dtype == np.uint16:
-        return img.astype(np.float32) / 65535.0
+    """Samples to float32 in [0, 1], scaled in place: one float copy (650 MB for a 54 MP photo), not two."""
+    if img.dtype in (np.uint8, np.uint16):
+        out = img.astype(np.float32)
+        return np.divide(out, 255.0 if img.dtype == np.uint8 else 65535.0, out=out)
     if img.dtype in (np.float32, np.float64):
         return img.astype(np.float32)
     raise ImageReadError(f"{path}: unsupported sample type {img.dtype}; convert it to 8- or 16-bit PNG/JPEG")
@@ -107,7 +111,8 @@ def _decode(data: np.ndarray, flags: int, path: Path) -> np.ndarray | None:
     """`cv2.imdecode`, with OpenCV's own refusals (a header declaring more pixels than it will allocate, a
     zero-size image) turned into the one-line error; None when it simply cannot decode."""
     try:
-        img = cv2.imdecode(data, flags)
+        with quiet_native_stderr():  # libpng/libjpeg print their own lines; ours names the file once
+            img = cv2.imdecode(data, flags)
     except cv2.error as exc:
         if "CV_IO_MAX_IMAGE_PIXELS" in str(exc):
             raise ImageReadError(f"{path}: its header declares more than 2^30 pixels in a {data.size}-byte file; a "
@@ -123,6 +128,7 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
     path = Path(path)
     data = _read_bytes(path)
     _check_jpeg_complete(path, data)
+    _check_png_complete(path, data)
     # IMREAD_COLOR applies EXIF orientation and converts gray/palette/RGBA/CMYK to 3 channels;
     # IMREAD_ANYDEPTH keeps 16-bit samples.
     img = _decode(data, cv2.IMREAD_COLOR | cv2.IMREAD_ANYDEPTH, path)

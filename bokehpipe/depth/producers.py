@@ -10,7 +10,9 @@ Not to be confused with the one protocol every consumer reads maps through
   resolution, near = bright, as the paper fed them to PyNET).
 
 Every producer yields batches of `Entry` (normalised float16 map + provenance of that map); its
-`identity()` goes into the cache's root attributes so different sources never mix.
+`identity()` goes into the cache's root attributes so different sources never mix. A photo or map that
+cannot be read is skipped, not fatal: `skip(id, line)` gets one line naming the file, and the rest of the
+split is still cached (the same policy as `infer`).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from bokehpipe.store import file_digest
 MAP_NORMALISATION = ("per-image min-max of the stored map (near = bright) -> [0, 1], near = 1; "
                      "raw range in each entry's raw_min/raw_max")
 PRECISIONS = ("fp32", "fp16", "bf16")
+Skip = Callable[[str, str], None]  # (pair id, one line naming the unreadable file)
 
 
 class MapProducer:
@@ -65,17 +68,23 @@ class MapProducer:
         assert pair.depth is not None
         raw = read_map(pair.depth)
         photo = read_image(pair.input)
-        data, lo, hi = normalise(raw)
+        try:
+            data, lo, hi = normalise(raw)
+        except BokehpipeError as exc:
+            raise BokehpipeError(f"{pair.depth}: {exc}") from None
         if self.degradation is not None:
             data = self.degradation.apply(data, (photo.shape[1], photo.shape[0]), key=pair.id)
         digest, nbytes = file_digest(pair.depth)
         return Entry(pair.id, data.astype(np.float16), (photo.shape[1], photo.shape[0]), str(pair.depth),
                      digest, nbytes, lo, hi)
 
-    def batches(self, pairs: list[Pair], tick: Callable[[], None]) -> Iterator[list[Entry]]:
+    def batches(self, pairs: list[Pair], tick: Callable[[], None], skip: Skip) -> Iterator[list[Entry]]:
         batch: list[Entry] = []
         for pair in pairs:
-            batch.append(self.entry(pair))
+            try:
+                batch.append(self.entry(pair))
+            except BokehpipeError as exc:
+                skip(pair.id, str(exc))
             tick()
             if len(batch) == self.batch_size:
                 yield batch
@@ -178,7 +187,7 @@ class MidasProducer:
                 out.append(Entry(id_, data.astype(np.float16), tuple(size), src, digest, nbytes, lo, hi))
         return out
 
-    def batches(self, pairs: list[Pair], tick: Callable[[], None]) -> Iterator[list[Entry]]:
+    def batches(self, pairs: list[Pair], tick: Callable[[], None], skip: Skip) -> Iterator[list[Entry]]:
         from torch.utils.data import DataLoader
 
         self.model()  # load before the workers fork: a bad checkpoint fails fast
@@ -186,8 +195,10 @@ class MidasProducer:
                             collate_fn=_as_is)
         pending: list[tuple] = []
         for item in loader:
-            if item[-1] is not None:
-                raise BokehpipeError(item[-1])
+            if item[-1] is not None:  # the photo could not be read: named, and the split goes on
+                skip(item[0], item[-1])
+                tick()
+                continue
             if pending and (np.shape(item[1]) != np.shape(pending[0][1]) or len(pending) == self.batch_size):
                 yield self._flush(pending, tick)
                 pending = []

@@ -10,6 +10,10 @@ Steps (rank 0 plans and merges; every rank computes its share):
 3. Under torchrun (`WORLD_SIZE` > 1, gloo for coordination only) rank r takes ids r, r+N, r+2N, ... of the
    plan and writes its own shard parts (bokehpipe.depth.shards); a single process needs no torchrun.
 4. Rank 0 merges cache + parts into a new `<split>.h5` (atomic replace) and verifies it against the split.
+
+A photo or map that cannot be read is skipped with one line naming it (`on_skip`), the others are cached,
+and the result lists it in `failed`; verification then covers the maps that could be made. A rerun tries
+the skipped ones again (they are not in the cache).
 """
 
 from __future__ import annotations
@@ -17,7 +21,8 @@ from __future__ import annotations
 import contextlib
 import secrets
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -59,10 +64,12 @@ class DepthRunResult:
     seconds: float
     rank: int = 0
     world_size: int = 1
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (id, line naming the unreadable file)
 
     def to_json(self) -> dict[str, Any]:
         return {"path": str(self.path), "dataset": self.dataset, "split": self.split, "total": self.total,
                 "skipped": self.skipped, "computed": self.computed, "cached": self.cached,
+                "failed": [{"id": i, "error": e} for i, e in self.failed],
                 "seconds": round(self.seconds, 3), "rank": self.rank, "world_size": self.world_size,
                 "verify": self.report.to_json() if self.report is not None else None}
 
@@ -123,11 +130,13 @@ def run_depth(store: ArtifactStore, *, split: str, data: str | None = None, data
               source: str = "midas", model: str | None = None, weights: str | None = None,
               device: str | None = "auto", precision: str = "fp32", batch_size: int | None = None,
               workers: int | None = None, overwrite: bool = False, net_size: int | None = None,
-              verify: bool = True, degrade: str | None = None, progress=None) -> DepthRunResult:
+              verify: bool = True, degrade: str | None = None, progress=None,
+              on_skip: Callable[[str], None] | None = None) -> DepthRunResult:
     """Compute the missing depth maps of one split and merge them into its cache; see the module docstring.
 
     `progress(total)` is called once on rank 0 with the number of maps this rank computes and returns a
-    callable ticked per map (a tqdm bar's `update`, say); library code prints nothing itself.
+    callable ticked per map (a tqdm bar's `update`, say); `on_skip(line)` is called on the rank that met it
+    for each photo or map that could not be read. Library code prints nothing itself.
     """
     from bokehpipe import distributed
 
@@ -166,9 +175,17 @@ def run_depth(store: ArtifactStore, *, split: str, data: str | None = None, data
                 raise BokehpipeError(plan)
             by_id = {p.id: p for p in pairs}
             mine = [by_id[i] for i in plan["todo"][dist.rank::dist.world]]
+            failed: list[tuple[str, str]] = []
+
+            def skip(id_: str, line: str) -> None:
+                failed.append((id_, line))
+                if on_skip is not None:
+                    on_skip(line)
+
             computed = _compute(src, mine, PartWriter(cache_path, provenance, token=plan["token"], rank=dist.rank),
-                                progress if dist.rank == 0 else None)
+                                progress if dist.rank == 0 else None, skip)
             computed = distributed.total(dist, computed)  # also the barrier before the merge
+            failed = [tuple(f) for f in distributed.concat(dist, failed)]
             report, cached = None, 0
             if dist.rank == 0:
                 parts = list_parts(cache_path)
@@ -178,7 +195,9 @@ def run_depth(store: ArtifactStore, *, split: str, data: str | None = None, data
                     store.record(cache_path, "depth", dataset=name, split=split, source=source,
                                  model=src.cache_name, weights_sha256=identity["weights_sha256"])
                 if verify:
-                    expected = {p.id: (p.input if source == "midas" else p.depth) for p in pairs}
+                    unreadable = {i for i, _ in failed}
+                    expected = {p.id: (p.input if source == "midas" else p.depth) for p in pairs
+                                if p.id not in unreadable}
                     report = verify_cache(cache_path, expected, wanted=provenance)
                     cached = report.ok_ids
             distributed.barrier(dist)
@@ -186,10 +205,10 @@ def run_depth(store: ArtifactStore, *, split: str, data: str | None = None, data
         src.close()
         distributed.cleanup(dist)
     return DepthRunResult(cache_path, name, split, len(pairs), plan["skipped"], computed, cached, report,
-                          time.time() - start, dist.rank, dist.world)
+                          time.time() - start, dist.rank, dist.world, sorted(failed))
 
 
-def _compute(src, pairs: list[Pair], writer: PartWriter, progress) -> int:
+def _compute(src, pairs: list[Pair], writer: PartWriter, progress, skip) -> int:
     if not pairs:
         return 0
     tick_bar = progress(len(pairs)) if progress is not None else None
@@ -199,7 +218,7 @@ def _compute(src, pairs: list[Pair], writer: PartWriter, progress) -> int:
             tick_bar(1)
 
     n = 0
-    for entries in src.batches(pairs, tick):
+    for entries in src.batches(pairs, tick, skip):
         writer.write(entries)
         n += len(entries)
     return n

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -28,17 +29,29 @@ from bokehpipe.data.io import read_image, resize, write_image, write_jpeg, write
 from bokehpipe.errors import BokehpipeError
 
 from .files import Job
-from .tiling import round_to, tiled_apply
+from .tiling import crop_in_place, round_to, tiled_apply
 
 DEFAULT_OVERLAP = 128  # full-resolution pixels; 64 at PyNET's input, i.e. 16 px clean margin per side
-# Peak working memory per pixel, untiled, measured with `python -m bokehpipe.bench.memory` (issue 13):
-# scatter keeps a dozen float32 planes (linear RGB, the level split, the RGBA accumulator, one blurred level).
-# gaussian is a few planes and needs global statistics: it never tiles (0).
+# Peak working memory of one render call per full-resolution pixel (RSS after minus before, issue 13):
+# scatter keeps a dozen float32 planes (linear RGB, the level split, the RGBA accumulator, one blurred level):
+# measured 134-141, budgeted 160. gaussian is a few planes and needs global statistics: it never tiles (0).
 CLASSICAL_BYTES_PER_PIXEL = {"scatter": 160.0, "gaussian": 0.0}
-LEARNED_BYTES_PER_PIXEL = 400.0  # PyNET at width 1 on CPU, level 1
+# PyNET on CPU at level 1 is not linear in its width (full-resolution layers have fixed channel counts):
+# measured 176 at width 0.25, 207 at 0.5 and 428 at width 1 (1024x768), so base + per_width * width with a
+# margin of 30% or more: a learned model also keeps its input and its padded output at full size while it
+# tiles. A 1536x1024 photo still renders whole at width 1 (865 MB of work).
+LEARNED_BYTES_BASE, LEARNED_BYTES_PER_WIDTH = 150.0, 400.0
+# While it tiles, a learned model also holds its weights (190 MB at width 1), its network input and a padded
+# output (4 + 12 bytes a pixel at full size) beside the photo and its map: its tiles get half the tile budget.
+# Measured at 54 MP with the whole budget: PyNET width 1 peaked at 2.84 GB (goal 3 GB).
+LEARNED_TILE_SHARE = 0.5
 
 
-DEFAULT_MEMORY_MB = 1024  # working memory a renderer may use on one photo (or tile), beside the photo itself
+DEFAULT_MEMORY_MB = 1024  # a photo whose working memory exceeds this is tiled
+# Each tile of a tiled photo gets less: the photo's own full-size planes (the decoded photo, its map and the
+# output, 12 + 4 + 12 bytes a pixel: 1.5 GB at 54 MP) and the interpreter (~0.6 GB with torch) already hold
+# most of a 3 GB budget (issue 13's goal: 2 GB at 1536x1024, 3 GB at 54 MP, for every renderer).
+DEFAULT_TILE_MEMORY_MB = 512
 
 
 @dataclass(frozen=True)
@@ -53,16 +66,20 @@ class TilePolicy:
     tile: int | None = None  # always tile with this side
     overlap: int = DEFAULT_OVERLAP
     memory_mb: float | None = DEFAULT_MEMORY_MB  # None: no memory-driven tiling
+    tile_memory_mb: float = DEFAULT_TILE_MEMORY_MB  # working memory of one tile, once a photo is tiled
 
-    def tile_side(self, height: int, width: int, bytes_per_pixel: float | None = None) -> int | None:
+    def tile_side(self, height: int, width: int, bytes_per_pixel: float | None = None,
+                  tile_share: float = 1.0) -> int | None:
+        """Side of the tiles for a photo (None: whole). `tile_share` of `tile_memory_mb` is what a renderer
+        that keeps more full-size planes while it tiles gives each tile."""
         if self.tile is not None:
             return int(self.tile)
         if self.max_pixels is not None and height * width > self.max_pixels:
             return max(1, int(math.isqrt(int(self.max_pixels))))
         if self.max_pixels is None and self.memory_mb and bytes_per_pixel:
-            fits = int(self.memory_mb * 2**20 / bytes_per_pixel)
-            if height * width > fits:
-                return max(1, math.isqrt(fits))
+            if height * width * bytes_per_pixel > self.memory_mb * 2**20:
+                budget = min(self.memory_mb, self.tile_memory_mb * tile_share)
+                return max(1, math.isqrt(int(budget * 2**20 / bytes_per_pixel)))
         return None
 
 
@@ -70,7 +87,7 @@ class Renderer(Protocol):
     name: str
     needs_depth: bool
     bytes_per_pixel: float  # peak working memory per full-resolution pixel, untiled (TilePolicy.memory_mb)
-    on_tile: Callable[[int, int], None] | None  # progress within one photo: (tiles done, tiles in all)
+    on_tile: Callable[[int, int], None] | None  # progress within one photo: (tiles or blocks done, in all)
 
     def batch_key(self, rgb: np.ndarray) -> tuple[int, ...]:
         """Photos with equal keys can share a batch."""
@@ -90,6 +107,32 @@ def _pad_to(x: np.ndarray, multiple: int) -> np.ndarray:
     return np.pad(x, ((0, 0), (0, ph), (0, pw)), mode="reflect" if min(h, w) > 1 else "edge")
 
 
+def forward_with_progress(model: torch.nn.Module, x: torch.Tensor, level: int,
+                          report: Callable[[int, int], None]) -> torch.Tensor:
+    """`model(x, level)` calling `report(done, total)` after each of the model's top-level blocks: a whole photo
+    through PyNET on a CPU takes minutes. The blocks a level runs are counted first by a forward pass at the
+    smallest input the model takes (two multiples a side), which costs a fraction of a second."""
+    count = {"done": 0, "total": 0}
+
+    def step(*_: Any) -> None:
+        count["done"] += 1
+        if count["total"]:
+            report(min(count["done"], count["total"]), count["total"])
+
+    hooks = [child.register_forward_hook(step) for child in model.children()]
+    try:
+        side = 2 * int(getattr(model, "multiple", 32))
+        model(x.new_zeros((1, x.shape[1], side, side)), level)
+        count["total"], count["done"] = max(1, count["done"]), 0
+        out = model(x, level)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    if count["done"] < count["total"]:  # a level that skips a block: still end the bar
+        report(count["total"], count["total"])
+    return out
+
+
 class LearnedRenderer:
     """A trained generator `model(x, level)` with `model.multiple`, at full resolution on any photo size."""
 
@@ -103,10 +146,11 @@ class LearnedRenderer:
         self.multiple = int(getattr(model, "multiple", 32))
         self.oom_tile: int | None = None  # full-resolution tile side that fitted after an out-of-memory error
         self.tiled_count = 0
-        # PyNET's activations per full-resolution pixel grow with its width (measured: bench/memory.py);
+        # PyNET's activations per full-resolution pixel grow with its width (measured, see the constants);
         # CPU memory is what tiling bounds here, a GPU has its own out-of-memory retry below.
         width = float(getattr(model, "width", 1.0) or 1.0)
-        self.bytes_per_pixel = LEARNED_BYTES_PER_PIXEL * max(width, 0.25) if self.device.type == "cpu" else 0.0
+        per_pixel = LEARNED_BYTES_BASE + LEARNED_BYTES_PER_WIDTH * width
+        self.bytes_per_pixel = per_pixel if self.device.type == "cpu" else 0.0
         self.on_tile: Callable[[int, int], None] | None = None
 
     # --- geometry --------------------------------------------------------------------------------------
@@ -136,6 +180,9 @@ class LearnedRenderer:
         m = self.multiple
         tile = None if tile_full is None else max(2 * m, round_to(tile_full / 2, m))
         if tile is None or tile >= max(x.shape[-2:]):
+            if self.on_tile is not None and self.device.type == "cpu":  # one long forward: show its blocks
+                with torch.inference_mode():
+                    return forward_with_progress(self.model, x, self.level, self.on_tile).float()
             return self._forward(x).float().cpu()
         overlap = round_to(self.tiles.overlap / 2, m, up=True) if self.tiles.overlap > 0 else 0
         out = tiled_apply(self._forward, x, tile=tile, overlap=overlap, align=m, progress=self.on_tile)
@@ -145,7 +192,7 @@ class LearnedRenderer:
     def _run_fitting(self, x: torch.Tensor, full_hw: tuple[int, int]) -> torch.Tensor:
         """Untiled if allowed, else tiled; on CUDA out-of-memory, retry with ever smaller tiles (and keep the
         size that fitted for the next photos)."""
-        tile = self.tiles.tile_side(*full_hw, self.bytes_per_pixel) or self.oom_tile
+        tile = self.tiles.tile_side(*full_hw, self.bytes_per_pixel, LEARNED_TILE_SHARE) or self.oom_tile
         while True:
             try:
                 return self._run(x, tile)
@@ -162,7 +209,9 @@ class LearnedRenderer:
         xs = [self.prepare(rgb, disp) for rgb, disp in zip(rgbs, disps, strict=True)]
         if len({x.shape for x in xs}) != 1:
             return [self.render_batch([r], [d])[0] for r, d in zip(rgbs, disps, strict=True)]
-        x = torch.from_numpy(np.stack(xs))
+        padded_shape = xs[0].shape
+        x = torch.from_numpy(xs[0][None] if len(xs) == 1 else np.stack(xs))  # one photo: no copy
+        del xs  # a batch's inputs live on in `x` only
         h_max = max(r.shape[0] for r in rgbs)
         w_max = max(r.shape[1] for r in rgbs)
         try:
@@ -171,18 +220,24 @@ class LearnedRenderer:
             if len(rgbs) == 1:
                 raise
             return [self.render_batch([r], [d])[0] for r, d in zip(rgbs, disps, strict=True)]
-        return [self._finish(y[i], rgb, xs[i].shape) for i, rgb in enumerate(rgbs)]
+        del x
+        return [self._finish(y[i], rgb, padded_shape) for i, rgb in enumerate(rgbs)]
 
     def _finish(self, y: torch.Tensor, rgb: np.ndarray, padded_shape: tuple[int, ...]) -> np.ndarray:
-        """Crop the padding off, bring a coarse level up to full size, clip to [0, 1], HWC."""
+        """Crop the padding off, bring a coarse level up to full size, clip to [0, 1], HWC.
+
+        A tiled output is stored channels-last already: it is cropped in place (no second 650 MB at 54 MP)."""
         h, w = rgb.shape[:2]
         scale = y.shape[-1] / padded_shape[-1]
         hh, ww = math.ceil(h / 2), math.ceil(w / 2)  # network input without padding
         ch, cw = (h, w) if scale == 2 else (max(1, round(hh * scale)), max(1, round(ww * scale)))
-        out = y[:, :ch, :cw].permute(1, 2, 0).numpy()
+        hwc = y.permute(1, 2, 0).numpy()
+        if hwc.flags.c_contiguous and hwc.dtype == np.float32:
+            out = crop_in_place(hwc, ch, cw)
+        else:
+            out = np.ascontiguousarray(hwc[:ch, :cw], dtype=np.float32)
         if (ch, cw) != (h, w):
-            out = resize(np.ascontiguousarray(out), (w, h), "cubic")
-        out = np.ascontiguousarray(out, dtype=np.float32)  # one copy at most: a 54 MP photo is 650 MB a copy
+            out = resize(out, (w, h), "cubic")
         return np.clip(out, 0.0, 1.0, out=out)
 
 
@@ -323,6 +378,15 @@ class _Loaded:
     error: str = ""
     seconds: float = 0.0
 
+    @property
+    def nbytes(self) -> int:
+        return sum(a.nbytes for a in (self.rgb, self.disp) if a is not None)
+
+
+# Decoded photos (with their maps) read ahead while one renders. A photo larger than this is read only when
+# it is needed: a read-ahead 54 MP photo would hold another 0.9 GB beside the one rendering (issue 13).
+PREFETCH_BYTES = 256 * 2**20
+
 
 def naming(job: Job, exc: BaseException) -> str:
     """Every line about a failed photo names it (a renderer's own message may not know the file)."""
@@ -341,20 +405,34 @@ def _load(job: Job, depth: DisparitySource | None) -> _Loaded:
 
 
 def _prefetch(jobs: list[Job], depth: DisparitySource | None, ahead: int, threads: int) -> Iterator[_Loaded]:
-    """Decode (and compute depth for) the next few photos while the current batch renders."""
+    """Decode (and compute depth for) the next few photos while the current batch renders: up to `ahead`
+    of them, and no more than PREFETCH_BYTES judged by the last photo read (none beside a larger one)."""
     if threads <= 0:
         for job in jobs:
             yield _load(job, depth)
         return
     with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="infer-read") as pool:
-        pending: list[Future[_Loaded]] = []
-        it = iter(jobs)
-        for job in it:
-            pending.append(pool.submit(_load, job, depth))
-            if len(pending) > ahead:
-                yield pending.pop(0).result()
-        for fut in pending:
-            yield fut.result()
+        pending: deque[Future[_Loaded]] = deque()
+        left = iter(jobs)
+        last: int | None = None  # bytes of the last photo read
+
+        def top_up(least: int) -> None:
+            room = 0 if last is None or last > PREFETCH_BYTES else min(ahead, PREFETCH_BYTES // max(1, last))
+            while len(pending) < max(least, room):
+                job = next(left, None)
+                if job is None:
+                    return
+                pending.append(pool.submit(_load, job, depth))
+
+        while True:
+            top_up(1)
+            if not pending:
+                return
+            loaded = pending.popleft().result()
+            last = loaded.nbytes
+            top_up(0)  # read ahead while the caller renders this one, as far as the budget allows
+            yield loaded
+            del loaded  # rendered by now: not held while the next photo decodes
 
 
 def run_jobs(jobs: list[Job], renderer: Renderer, depth: DisparitySource | None, *, batch_size: int = 1,
@@ -400,8 +478,11 @@ def run_jobs(jobs: list[Job], renderer: Renderer, depth: DisparitySource | None,
         if loaded.error:
             finish(Outcome(loaded.job, False, loaded.error))
             continue
-        if batch and (len(batch) >= batch_size or renderer.batch_key(batch[0].rgb) != renderer.batch_key(loaded.rgb)):
+        if batch and renderer.batch_key(batch[0].rgb) != renderer.batch_key(loaded.rgb):
             flush()
         batch.append(loaded)
+        if len(batch) >= batch_size:
+            flush()  # now, before the next photo is asked for: a full batch never waits beside the next photo
+        del loaded
     flush()
     return outcomes

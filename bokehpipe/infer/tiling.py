@@ -65,6 +65,22 @@ def round_to(value: float, multiple: int, *, up: bool = False) -> int:
     return max(multiple, int(fn(value / multiple)) * multiple)
 
 
+def crop_in_place(arr: np.ndarray, height: int, width: int) -> np.ndarray:
+    """The top-left `height` x `width` of a C-contiguous (H, W, C) array as a C-contiguous array over the same
+    memory: rows are moved forward one by one (each lands at or before where it was), nothing is allocated."""
+    h, w, c = arr.shape
+    if (height, width) == (h, w):
+        return arr
+    flat = arr.reshape(-1)
+    row = width * c
+    for y in range(1, height):
+        flat[y * row:(y + 1) * row] = flat[y * w * c:y * w * c + row]
+    return flat[:height * row].reshape(height, width, c)
+
+
+NORMALISE_ROWS = 256  # output rows divided by the summed weights at a time (small temporaries at any size)
+
+
 def tiled_apply(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, *, tile: int, overlap: int,
                 align: int = 1, out_device: torch.device | str = "cpu",
                 progress: Callable[[int, int], None] | None = None) -> torch.Tensor:
@@ -74,6 +90,11 @@ def tiled_apply(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, *, 
     `x`'s height and width must already be multiples of `align`. The output scale `s` (2 for PyNET level 1)
     is read from the first tile. `x` may be any object with `.shape` whose `[:, :, ys, xs]` gives a tensor
     (a photo read tile by tile); `progress(done, total)` is called after each tile.
+
+    Memory: the full-size output is the only full-size allocation. It is stored channels-last (the result is
+    an (N, C', H, W) view of it, so `y[i].permute(1, 2, 0)` is a contiguous HWC image without a copy), and the
+    summed blending weights are kept as two 1-D profiles: every tile's window is an outer product and the
+    tiles form a grid, so the sum over tiles is the outer product of the per-axis sums.
     """
     n, _, h, w = x.shape
     if h % align or w % align:
@@ -81,7 +102,8 @@ def tiled_apply(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, *, 
     tile = round_to(tile, align)
     overlap = min(round_to(overlap, align, up=True) if overlap > 0 else 0, max(0, tile - align))
     ys, xs = axis_starts(h, tile, overlap, align), axis_starts(w, tile, overlap, align)
-    out = weight = None
+    out = None
+    sum_y = sum_x = np.zeros(0)
     scale = 1.0
     done, total = 0, len(ys) * len(xs)
     for y0 in ys:
@@ -92,18 +114,25 @@ def tiled_apply(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, *, 
             if out is None:
                 scale = part.shape[-1] / tw
                 oh, ow = round(h * scale), round(w * scale)
-                out = torch.zeros((n, part.shape[1], oh, ow), dtype=torch.float32, device=out_device)
-                weight = torch.zeros((oh, ow), dtype=torch.float32, device=out_device)
+                out = torch.zeros((n, oh, ow, part.shape[1]), dtype=torch.float32, device=out_device)
+                sum_y, sum_x = np.zeros(oh), np.zeros(ow)
             oy, ox, ph, pw = round(y0 * scale), round(x0 * scale), part.shape[-2], part.shape[-1]
             o_ov = round(overlap * scale)
             wy = axis_window(ph, o_ov, low_interior=y0 > 0, high_interior=y0 + th < h)
             wx = axis_window(pw, o_ov, low_interior=x0 > 0, high_interior=x0 + tw < w)
+            if x0 == xs[0]:
+                sum_y[oy:oy + ph] += wy
+            if y0 == ys[0]:
+                sum_x[ox:ox + pw] += wx
             win = torch.from_numpy(np.outer(wy, wx).astype(np.float32)).to(out_device)
-            out[:, :, oy:oy + ph, ox:ox + pw] += part.to(out_device, torch.float32) * win
-            weight[oy:oy + ph, ox:ox + pw] += win
+            out[:, oy:oy + ph, ox:ox + pw] += part.to(out_device, torch.float32).permute(0, 2, 3, 1) * win[..., None]
             del part
             done += 1
             if progress is not None:
                 progress(done, total)
-    assert out is not None and weight is not None
-    return out.div_(weight.clamp_min_(1e-12))  # in place: the full-size output exists once
+    assert out is not None
+    inv_x = torch.from_numpy(np.maximum(sum_x, 1e-12).astype(np.float32)).to(out_device)
+    for r0 in range(0, out.shape[1], NORMALISE_ROWS):  # in place, in strips: the output exists once
+        rows = torch.from_numpy(np.maximum(sum_y[r0:r0 + NORMALISE_ROWS], 1e-12).astype(np.float32)).to(out_device)
+        out[:, r0:r0 + NORMALISE_ROWS].div_((rows[:, None] * inv_x[None, :])[..., None])
+    return out.permute(0, 3, 1, 2)

@@ -25,7 +25,7 @@ from bokehpipe.errors import BokehpipeError
 from bokehpipe.render.calibration import DEFAULT_APERTURE
 from bokehpipe.render.focus import Focus, choose_focus, focus_at
 from bokehpipe.render.gaussian import render_gaussian
-from bokehpipe.render.physics import K_REF, REF_WIDTH, coc_radius
+from bokehpipe.render.physics import K_REF, REF_WIDTH, clip_unit, coc_radius
 from bokehpipe.render.scatter import render_scatter
 
 METHODS: dict[str, Callable[..., np.ndarray]] = {"gaussian": render_gaussian, "scatter": render_scatter}
@@ -77,4 +77,4 @@ def render(image: np.ndarray, disparity: np.ndarray, method: str = "scatter", *,
     if unknown:
         raise BokehpipeError(f"method {method!r} has no option {', '.join(unknown)}; "
                              f"it takes: {', '.join(method_options(method)) or 'none'}")
-    return fn(np.clip(image, 0.0, 1.0), disparity, float(focus), float(aperture), **method_options_)
+    return fn(clip_unit(image), disparity, float(focus), float(aperture), **method_options_)

@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 
 from bokehpipe.errors import BokehpipeError
+from bokehpipe.render.physics import clip_unit
 
 FACE_CASCADES = ("haarcascade_frontalface_default.xml", "haarcascade_profileface.xml")
 FACE_MIN_SIDE = 0.04
@@ -39,6 +40,7 @@ LAYERS = 10
 """Disparity bands a figure is cut from (a subject spans about one band; a slanted ground plane several)."""
 MIN_REGION = 0.005
 """Regions under this share of the photo are texture, not a subject."""
+STRIP_ROWS = 256  # rows of the photo converted to 8-bit gray at a time (face detection)
 
 
 @dataclass
@@ -103,7 +105,10 @@ def largest_face(image: np.ndarray) -> tuple[int, int, int, int] | None:
         return None
     h, w = image.shape[:2]
     scale = min(1.0, DETECT_SIDE / max(h, w))
-    gray = cv2.cvtColor((np.clip(image, 0, 1) * 255).astype(np.uint8), cv2.COLOR_RGB2GRAY)
+    gray = np.empty((h, w), np.uint8)
+    for y in range(0, h, STRIP_ROWS):  # in strips: a 54 MP photo never has a full-size float copy here
+        strip = (np.clip(image[y:y + STRIP_ROWS], 0, 1) * 255).astype(np.uint8)
+        gray[y:y + STRIP_ROWS] = cv2.cvtColor(strip, cv2.COLOR_RGB2GRAY)
     if scale < 1.0:
         gray = cv2.resize(gray, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
     gray = cv2.equalizeHist(gray)
@@ -136,7 +141,7 @@ def subject_score(image: np.ndarray, disparity: np.ndarray) -> tuple[np.ndarray,
     h, w = disparity.shape
     scale = min(1.0, SCORE_SIDE / max(h, w))
     size = (max(8, round(w * scale)), max(8, round(h * scale)))
-    small = cv2.resize(np.clip(image, 0, 1), size, interpolation=cv2.INTER_AREA)
+    small = cv2.resize(clip_unit(image), size, interpolation=cv2.INTER_AREA)
     d = cv2.resize(disparity, size, interpolation=cv2.INTER_AREA)
     gray = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
     sal = spectral_residual(gray)

@@ -23,10 +23,13 @@ def render_gaussian(image: np.ndarray, disparity: np.ndarray, focus: float, aper
     visual width matches that disc.
     """
     h, w = disparity.shape
-    mask = np.clip((focus - margin - disparity) / max(feather, 1e-6), 0, 1).astype(np.float32)
+    # the mask in place, one plane (the same float32 arithmetic as the expression it replaces)
+    mask = np.subtract(np.float32(focus - margin), disparity, dtype=np.float32)
+    mask /= np.float32(max(feather, 1e-6))
+    np.clip(mask, 0, 1, out=mask)
     if sigma is None:
         background = disparity[mask > 0.5]
-        gap = float(focus - np.median(background)) if background.size else margin
+        gap = float(focus - np.median(background, overwrite_input=True)) if background.size else margin
         sigma = coc_scale(w, aperture) * max(gap, margin) / 2
     if sigma <= 0.3 or not mask.any():
         return np.array(image, dtype=np.float32, copy=True)
