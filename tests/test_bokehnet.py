@@ -3,6 +3,8 @@ tiny synthetic scene and on a real photo), the shipped file, the training data, 
 
 from __future__ import annotations
 
+import json
+
 from pathlib import Path
 
 import cv2
@@ -147,7 +149,8 @@ def test_infer_default_is_bokehnet_with_focus_and_aperture_controls(run_cli, tmp
 
 @pytest.mark.slow
 def test_bokehnet_pipeline_runs_end_to_end_on_a_tiny_budget(run_cli, store_root, tmp_path):
-    """pipelines/bokehnet.toml's steps with tiny numbers: synth -> train -> export -> the file renders."""
+    """pipelines/bokehnet.toml's steps with tiny numbers: synth -> train -> export -> the file renders, and the
+    test-set steps score it on a set drawn with another seed."""
     import tomllib
 
     repo = Path(__file__).resolve().parent.parent
@@ -162,6 +165,8 @@ def test_bokehnet_pipeline_runs_end_to_end_on_a_tiny_budget(run_cli, store_root,
     for key, value in {"steps": 4, "batch": 2, "crop": "64x48", "val-every": 2, "log-every": 2, "threads": 1}.items():
         old = f"{key} = {data_train[key]!r}".replace("'", '"')
         text = text.replace(old, f"{key} = {value!r}".replace("'", '"'), 1)
+    assert '"--count", "200"' in text
+    text = text.replace('"--count", "200"', '"--count", "6"', 1)
     tiny_file = tmp_path / "bokehnet.toml"
     tiny_file.write_text(text)
     assert tomllib.loads(text)["synth"]["count"] == 6 and tomllib.loads(text)["bokehnet"]["train"]["steps"] == 4
@@ -170,6 +175,8 @@ def test_bokehnet_pipeline_runs_end_to_end_on_a_tiny_budget(run_cli, store_root,
     out = store_root / "exports" / "bokehnet.pt"
     model, info = load_bokehnet(out)
     assert info["step"] == 4 and (store_root / "runs" / "bokehnet" / "metrics.csv").is_file()
+    summary = json.loads((store_root / "reports" / "eval" / "bn-test" / "summary.json").read_text())
+    assert summary["n_images"] == 3 and {"scatter", "bokehnet"} <= set(summary["methods"])
     image, disp, _ = _scene(96, 64)
     assert render_bokehnet(image, disp, model, focus=1.0, aperture=0.5).shape == (64, 96, 3)
 

@@ -108,11 +108,17 @@ def make_results(store: Path, realdata: Path) -> None:
 
 def _default_renderer_results(store: Path, ev: Path, data: Path, realdata: Path) -> None:
     """BokehNet's evals (synthetic held-out, real at full size), the 768-px real table and one bench run."""
-    for tag, methods, offset, root in (("bn-val-classical", ["identity", "gaussian", "scatter"], 0.0, data),
-                                       ("bn-val-bokehnet", ["bokehnet"], 2.5, data),  # 27.50 vs scatter 27.00
-                                       ("ebb-train-bokehnet", ["bokehnet"], 0.0, realdata / "ebb")):
-        (ev / tag).mkdir()
-        (ev / tag / "summary.json").write_text(json.dumps(_summary(methods, root, offset)))
+    (ev / "ebb-train-bokehnet").mkdir()
+    (ev / "ebb-train-bokehnet" / "summary.json").write_text(json.dumps(_summary(["bokehnet"], realdata / "ebb")))
+    synthetic = _summary(["identity", "gaussian", "scatter"], data)
+    synthetic["methods"].update(_summary(["bokehnet"], data, 2.5)["methods"])  # 27.50 vs scatter 27.00
+    (ev / "bn-test").mkdir()
+    (ev / "bn-test" / "summary.json").write_text(json.dumps(synthetic))
+    # per-image gains over scatter +1.0, +0.0, +0.5: mean 0.5, standard error 0.29, better on 67 % of pairs
+    per_image = ["id,method,psnr"] + [f"{i},{m},{v}" for i, (s, b) in enumerate(((27.0, 28.0), (27.0, 27.0),
+                                                                                   (27.0, 27.5)))
+                                      for m, v in (("scatter", s), ("bokehnet", b))]
+    (ev / "bn-test" / "per_image.csv").write_text("\n".join(per_image) + "\n")
     rows = [{"pair": pair, "method": m, "psnr": v} for pair, scores in (
         ("ebb/2977@f/1.8", {"identity": 18.0, "scatter": 20.0, "bokehnet": 20.5}),  # bokehnet wins
         ("vabd/0001@f/1.8", {"identity": 13.0, "scatter": 15.0, "bokehnet": 14.0}))  # scatter wins
@@ -181,6 +187,7 @@ def test_report_builds_from_a_tiny_results_set(run_cli, store_root, tmp_path, mo
     assert "pynet-res-xs x0.25" in (tmp_path / "report" / "tables" / "setup.tex").read_text()
     # the default renderer: synthetic gain over scatter, wins at 768 px, and bench.json's time ratio
     assert "\\newcommand{\\BnSynGain}{+0.50}" in numbers
+    assert "\\newcommand{\\BnSynSe}{0.29}" in numbers and "\\newcommand{\\BnSynWinPct}{67}" in numbers
     assert "\\newcommand{\\BnSmallWins}{1}" in numbers and "\\newcommand{\\BnSmallPairs}{2}" in numbers
     assert "\\newcommand{\\BenchBnOverScatter}{2.00}" in numbers
     speed = (tmp_path / "report" / "tables" / "speed.tex").read_text()

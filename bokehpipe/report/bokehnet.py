@@ -2,8 +2,8 @@
 the classical renderers on the synthetic held-out pairs and on the real pairs, and its speed and memory next to
 PyNET (`bokehpipe bench`).
 
-Sources, all in the store: eval summaries `bn-val-classical` / `bn-val-bokehnet` (100 synthetic held-out
-pairs), `ebb-train` / `ebb-train-bokehnet` (EBB! 2977-2979 at full resolution), `reports/real_eval_768.json`
+Sources, all in the store: eval `bn-test` (synthetic test pairs drawn with another seed than BokehNet's
+training set, used for neither training nor checkpoint selection; its per-image CSV gives the paired spread), `ebb-train` / `ebb-train-bokehnet` (EBB! 2977-2979 at full resolution), `reports/real_eval_768.json`
 (the six real f/1.8 pairs at 768 px, `bench.real_eval`) and `reports/bench.json`. The model's size and
 training stop come from the shipped weights file itself.
 """
@@ -14,7 +14,7 @@ from typing import Any
 
 from bokehpipe.report import tables
 from bokehpipe.report.real import TRAIN_IDS
-from bokehpipe.report.sources import Results
+from bokehpipe.report.sources import BOKEHNET_TEST_TAG, Results
 from bokehpipe.report.study import mean_sd
 
 GOAL_DB = 1.0  # issue 12's target: BokehNet over scatter on the synthetic held-out pairs
@@ -35,11 +35,32 @@ def _signed(value: float | None) -> str:
     return text if value is None or text.startswith("-") else "+" + text
 
 
+def _paired_spread(res: Results) -> dict[str, str]:
+    """Standard error of BokehNet's per-image PSNR gain over scatter on the synthetic test pairs, and the share of
+    pairs it wins: one trained model, so the spread is over images, not seeds."""
+    import csv
+
+    import numpy as np
+
+    path = res.eval_dir(BOKEHNET_TEST_TAG) / "per_image.csv"
+    if not path.is_file():
+        return {"BnSynSe": "--", "BnSynWinPct": "--"}
+    psnr: dict[str, dict[str, float]] = {}
+    with path.open(newline="", encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            psnr.setdefault(row["method"], {})[row["id"]] = float(row["psnr"])
+    ids = sorted(set(psnr.get("bokehnet", {})) & set(psnr.get("scatter", {})))
+    gain = np.array([psnr["bokehnet"][i] - psnr["scatter"][i] for i in ids])
+    if len(gain) < 2:
+        return {"BnSynSe": "--", "BnSynWinPct": "--"}
+    return {"BnSynSe": tables.fmt("psnr", float(gain.std(ddof=1) / np.sqrt(len(gain)))),
+            "BnSynWinPct": f"{100 * float((gain > 0).mean()):.0f}"}
+
+
 def quality_table(res: Results, numbers: dict[str, str]) -> str | None:
     """Rows: the four renderers; columns: synthetic held-out PSNR/SSIM, EBB! at full resolution, EBB! and
     VABD at 768 px. Every renderer gets the true (synthetic) or auto (real) focus and the calibrated f/1.8."""
-    syn = {**(res.eval_summary("bn-val-classical") or {}).get("methods", {}),
-           **(res.eval_summary("bn-val-bokehnet") or {}).get("methods", {})}
+    syn = (res.eval_summary(BOKEHNET_TEST_TAG) or {}).get("methods", {})
     full = {**(res.eval_summary("ebb-train") or {}).get("methods", {}),
             **(res.eval_summary("ebb-train-bokehnet") or {}).get("methods", {})}
     small = res.real_eval_768()
@@ -55,7 +76,7 @@ def quality_table(res: Results, numbers: dict[str, str]) -> str | None:
                      tables.fmt("psnr", means.get(("ebb", method))), tables.fmt("psnr", means.get(("vabd", method)))])
     gain = (_metric(syn_s, "bokehnet") or 0.0) - (_metric(syn_s, "scatter") or 0.0)
     numbers.update({
-        "BnSynPairs": str((res.eval_summary("bn-val-bokehnet") or {}).get("n_images", "")),
+        "BnSynPairs": str((res.eval_summary(BOKEHNET_TEST_TAG) or {}).get("n_images", "")),
         "BnSynPsnr": tables.fmt("psnr", _metric(syn_s, "bokehnet")),
         "BnSynScatter": tables.fmt("psnr", _metric(syn_s, "scatter")),
         "BnSynGain": _signed(gain), "BnGoal": f"+{GOAL_DB:.0f}",
@@ -68,6 +89,7 @@ def quality_table(res: Results, numbers: dict[str, str]) -> str | None:
         "BnSmallVabdScatter": tables.fmt("psnr", means.get(("vabd", "scatter"))),
         "BnSmallWidth": str(small.get("width", "")),
     })
+    numbers.update(_paired_spread(res))
     wins, pairs = _wins(small["rows"], "bokehnet", "scatter")
     numbers["BnSmallWins"], numbers["BnSmallPairs"] = str(wins), str(pairs)
     groups = (f" & \\multicolumn{{2}}{{c}}{{Synthetic, {numbers['BnSynPairs']} pairs}}"
