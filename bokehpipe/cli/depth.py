@@ -119,8 +119,9 @@ def depth(ctx: click.Context, data, dataset, split, source, model, weights, batc
                "(listed above)"
         if result.computed + result.skipped == 0:
             raise click.ClickException(f"{what}: no depth map was cached")
-        click.echo(f"{what}; the cache lacks them, so `bokehpipe train` on this split will refuse it: fix or remove "
-                   "those files and rerun this command (it computes only the missing maps)", err=True)
+        raise click.ClickException(f"{what}; the other maps are cached, but `bokehpipe train` on this split will "
+                                   "refuse it: fix or remove those files and rerun this command (it computes only "
+                                   "the missing maps)")
 
 
 def _choose_defaults(state, data, dataset, split, source, model, device, weights=None):
