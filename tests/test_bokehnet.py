@@ -4,7 +4,6 @@ tiny synthetic scene and on a real photo), the shipped file, the training data, 
 from __future__ import annotations
 
 import json
-
 from pathlib import Path
 
 import cv2

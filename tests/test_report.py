@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bokehpipe.data.io import write_jpeg, write_png
+from bokehpipe.data.io import read_image, write_jpeg, write_png
 from bokehpipe.report.latex import tex_available
 
 REPO = Path(__file__).resolve().parent.parent
@@ -99,6 +99,7 @@ def make_results(store: Path, realdata: Path) -> None:
         _photos(realdata, f"{sub}/images", names, f"{sub}/depth_maps")
         for m in ("gaussian", "scatter", "model"):
             _renders(store / "renders" / f"{prefix}-{m}", names)
+    _photos(realdata, "portraits", ["21"], "portraits/disparity")  # the controls figure's second photo
     vabd = ["0001"]
     _photos(realdata, "vabd/input", vabd, "vabd/depth")
     for folder, tag in (("8", "f8"), ("2_8", "f2.8"), ("1_8", "f1.8")):
@@ -174,6 +175,9 @@ def test_report_builds_from_a_tiny_results_set(run_cli, store_root, tmp_path, mo
     assert result.exit_code == 0, result.output
     pdf = tmp_path / "report.pdf"
     assert pdf.is_file() and pdf.stat().st_size > 10_000
+    controls = tmp_path / "report" / "figures" / "controls.jpg"  # drawn by the shipped BokehNet, not a placeholder
+    assert controls.is_file() and "controls.jpg" in (tmp_path / "report.tex").read_text()
+    assert read_image(controls).shape[1] > 1000
     log = (tmp_path / "report.log").read_text(errors="replace")
     assert not re.search(r"(Reference|Citation) `[^']*' on page \d+ undefined", log)
     numbers = (tmp_path / "report" / "tables" / "numbers.tex").read_text()

@@ -113,9 +113,11 @@ def controls_figure(path: str, *, width: int = 768, f_numbers: Sequence[float] =
             ax.set_title(title, fontsize=8)
             ax.axis("off")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    from pathlib import Path
+
+    from bokehpipe.report.figures import _save
+
+    return str(_save(fig, Path(path), dpi=110))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -42,11 +42,10 @@ class RealPair:
 
 
 def default_root() -> Path:
-    """`../shared/realdata` beside the repository (where tests and benchmarks find the real photos)."""
-    import os
+    """`../shared/realdata` beside the repository, or BOKEHPIPE_REALDATA (`experiments.realdata_dir`, the one rule)."""
+    from bokehpipe.experiments import realdata_dir
 
-    env = os.environ.get("BOKEHPIPE_REALDATA")
-    return Path(env) if env else Path(__file__).resolve().parents[2].parent / "shared" / "realdata"
+    return realdata_dir()
 
 
 def real_pairs(root: str | Path | None = None, *, vabd: bool = True, ebb: bool = True) -> list[RealPair]:

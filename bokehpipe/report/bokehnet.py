@@ -3,9 +3,10 @@ the classical renderers on the synthetic held-out pairs and on the real pairs, a
 PyNET (`bokehpipe bench`).
 
 Sources, all in the store: eval `bn-test` (synthetic test pairs drawn with another seed than BokehNet's
-training set, used for neither training nor checkpoint selection; its per-image CSV gives the paired spread), `ebb-train` / `ebb-train-bokehnet` (EBB! 2977-2979 at full resolution), `reports/real_eval_768.json`
+training set, used for neither training nor checkpoint selection; its per-image CSV gives the paired
+spread), `ebb-train` / `ebb-train-bokehnet` (EBB! 2977-2979 at full resolution), `reports/real_eval_768.json`
 (the six real f/1.8 pairs at 768 px, `bench.real_eval`) and `reports/bench.json`. The model's size and
-training stop come from the shipped weights file itself.
+training stop come from the shipped weights file itself; the controls figure renders real photos with it.
 """
 
 from __future__ import annotations
@@ -171,3 +172,18 @@ def model_numbers(numbers: dict[str, str]) -> None:
     numbers["BnNetWidth"] = str(NET_WIDTH)
     numbers["BnStep"] = str(provenance.get("step", "?"))
     numbers["BnMaxSteps"] = str((provenance.get("train_config") or {}).get("steps", "?"))
+
+
+def controls_figure(res: Results) -> Any:
+    """Real photos rendered by the shipped BokehNet at two f-numbers and two focus points
+    (`bench.real_eval.controls_figure`), or None (noted missing) where the real photos are absent."""
+    from bokehpipe.bench.real_eval import FIGURE_PHOTOS
+    from bokehpipe.bench.real_eval import controls_figure as draw
+    from bokehpipe.bench.realpairs import default_root
+
+    root = default_root()
+    absent = [root / a for pair in FIGURE_PHOTOS for a in pair if not (root / a).is_file()]
+    if absent:
+        res._miss("real photos for the controls figure", absent[0], "set BOKEHPIPE_REALDATA to ../shared/realdata")
+        return None
+    return lambda path: draw(str(path))

@@ -20,7 +20,7 @@ from bokehpipe.report.sources import Results
 from bokehpipe.store import ArtifactStore, atomic_write_text
 
 FIGURES = ("arch.pdf", "synth_grid.jpg", "ebb_pairs.jpg", "failure.jpg", "pynet.jpg", "pynet_extra.jpg",
-           "vabd.jpg")
+           "vabd.jpg", "controls.jpg")
 TABLES = ("schedule", "setup", "study", "levels", "misalign", "ebb", "bokehnet", "speed")
 
 
@@ -88,6 +88,7 @@ def _real(res: Results, out: Outputs) -> None:
 
 def _default_renderer(res: Results, out: Outputs) -> None:
     bokehnet.model_numbers(out.numbers)
+    out.figures["controls.jpg"] = bokehnet.controls_figure(res)
     for name, make in (("bokehnet", bokehnet.quality_table), ("speed", bokehnet.speed_table)):
         tex = make(res, out.numbers)
         if tex is not None:
@@ -137,7 +138,7 @@ MACROS_USED = (
     "FailId", "FailGain", "FirstValStep", "FirstValPsnr", "FirstValIdentity",
     "BnSynPairs", "BnSynPsnr", "BnSynScatter", "BnSynGain", "BnGoal", "BnEbbPsnr", "BnEbbSsim", "BnEbbVsScatter",
     "BnSmallEbb", "BnSmallEbbScatter", "BnSmallVabd", "BnSmallVabdScatter", "BnSmallWidth", "BnSmallWins",
-    "BnSmallPairs", "BnParams", "BnNetWidth", "BnStep", "BnMaxSteps",
+    "BnSmallPairs", "BnSynSe", "BnSynWinPct", "BnParams", "BnNetWidth", "BnStep", "BnMaxSteps",
     "BenchBokehnetSeconds", "BenchScatterSeconds", "BenchPynetSeconds", "BenchPynetxsSeconds",
     "BenchBokehnetPeak", "BenchScatterPeak", "BenchPynetPeak", "BenchPynetxsPeak", "BenchBnOverScatter",
     "BenchMachine", "BenchCommit", "BenchSize", "BenchRepeats", "BenchCommand",
