@@ -55,3 +55,25 @@ def test_types_and_ranges_are_enforced():
     assert CliRunner().invoke(cmd, ["--size", "0"]).exit_code == 2
     assert CliRunner().invoke(cmd, ["--mode", "c"]).exit_code == 2
     assert CliRunner().invoke(cmd, ["--rate", "fast"]).exit_code == 2
+
+
+def test_bokehnet_train_options_default_to_its_config_fields():
+    """`bokehnet train` keeps its own click options (its crop is WxH, its recipe nested), so its defaults are
+    validated against `train.bokehnet.TrainConfig` / `ExampleRecipe` here: a default changed in one place only
+    fails this test."""
+    from dataclasses import MISSING, fields
+
+    from bokehpipe.cli.bokehnet import train_cmd
+    from bokehpipe.train.bokehnet import TrainConfig
+    from bokehpipe.train.bokehnet_data import ExampleRecipe
+
+    defaults = {f.name: f.default for cls in (ExampleRecipe, TrainConfig) for f in fields(cls)
+                if f.default is not MISSING}
+    checked = []
+    for param in train_cmd.params:
+        if param.name in defaults and param.default is not None:
+            default = param.type.convert(param.default, param, None) if isinstance(param.default, str) \
+                else param.default
+            assert default == defaults[param.name], (param.name, default, defaults[param.name])
+            checked.append(param.name)
+    assert {"steps", "batch", "crop", "lr", "val_every", "log_every", "variants", "clean_fraction"} <= set(checked)
