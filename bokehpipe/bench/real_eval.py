@@ -117,7 +117,7 @@ def controls_figure(path: str, *, width: int = 768, f_numbers: Sequence[float] =
 
     from bokehpipe.report.figures import _save
 
-    return str(_save(fig, Path(path), dpi=110))
+    return str(_save(fig, Path(path), dpi=64))  # about 1300 px wide: print resolution at text width
 
 
 def main(argv: list[str] | None = None) -> int:

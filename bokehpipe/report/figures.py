@@ -28,7 +28,7 @@ plt.rcParams.update({"font.size": 8, "axes.titlesize": 8, "axes.labelsize": 8, "
 def _save(fig: plt.Figure, path: Path, **kw: Any) -> Path:
     fmt = path.suffix[1:].lower()
     if fmt in ("jpg", "jpeg"):  # photo grids: JPEG keeps them to a few hundred KB, PNG would not
-        kw.setdefault("pil_kwargs", {"quality": 85, "optimize": True})
+        kw.setdefault("pil_kwargs", {"quality": 72, "optimize": True})
     with atomic_path(path) as tmp:
         fig.savefig(tmp, bbox_inches="tight", format=fmt, **kw)
     plt.close(fig)
@@ -222,7 +222,7 @@ def comparison(photos: Sequence[dict[str, Any]], columns: Sequence[str], path: P
                 ax.set_ylabel({"full": ph["label"], "zoom": "zooms", "diff": "|x - target|"}[kind],
                               fontsize=label_size - 1)
     fit_titles(fig, axes[0])
-    return _save(fig, path, dpi=220)
+    return _save(fig, path, dpi=180)
 
 
 def fit_titles(fig: plt.Figure, axes: Sequence[plt.Axes], margin: float = 0.96) -> None:
