@@ -65,19 +65,12 @@ def identity_method(device: str = "cpu") -> Method:
 
 
 def classical_method(name: str, tiles: Any = None, device: str = "cpu") -> Method:
-    """A depth-aware renderer with `predict`'s per-image focus/aperture: gaussian, scatter, or `bokehnet`
-    (scatter + the shipped learned correction, `bokehpipe.render.learned`). Photos without metadata get
-    auto-focus and the calibrated f/1.8 aperture, as `infer` renders them."""
+    """A classical depth-aware renderer (gaussian or scatter) with `predict`'s per-image focus/aperture. Photos
+    without metadata get auto-focus and the calibrated f/1.8 aperture, as `infer` renders them; the learned
+    default renderer is `bokehnet_method`."""
     from bokehpipe.infer.engine import ClassicalRenderer, TilePolicy
     from bokehpipe.render.calibration import DEFAULT_APERTURE
 
-    if name == "bokehnet":  # the default renderer's code and weights (issue 12a)
-        from bokehpipe.infer.engine import BokehNetRenderer
-        from bokehpipe.render.learned import load_bokehnet
-
-        model, provenance = load_bokehnet()
-        renderer = BokehNetRenderer(model, aperture=DEFAULT_APERTURE, tiles=tiles or TilePolicy())
-        return Method(name, "classical", True, renderer, {"path": str(provenance.get("path", ""))})
     return Method(name, "classical", True, ClassicalRenderer(name, aperture=DEFAULT_APERTURE,
                                                              tiles=tiles or TilePolicy()))
 

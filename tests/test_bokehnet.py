@@ -205,3 +205,16 @@ def test_bokehnet_renderer_takes_a_half_size_map_like_the_classical_renderer(shi
         out = r.render_one(image, half)
         assert out.shape == image.shape
         np.testing.assert_array_equal(out, r.render_one(image, fit_to_photo(half, image.shape)))
+
+
+def test_classical_focus_point_reads_a_half_size_map_at_photo_coordinates():
+    """`--focus-at X,Y` is in photo pixels: with a half-size map the classical renderer must look the point up
+    after bringing the map to the photo's size (a point in the photo's right half lies outside the half map)."""
+    from bokehpipe.data.disparity import fit_to_photo
+    from bokehpipe.infer.engine import ClassicalRenderer
+
+    image, disp, _ = _scene(192, 128)
+    half = disp[::2, ::2].copy()
+    r = ClassicalRenderer("scatter", aperture=0.5, focus_point=(150, 100))
+    out = r.render_one(image, half)
+    np.testing.assert_array_equal(out, r.render_one(image, fit_to_photo(half, image.shape)))

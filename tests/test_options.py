@@ -77,3 +77,15 @@ def test_bokehnet_train_options_default_to_its_config_fields():
             assert default == defaults[param.name], (param.name, default, defaults[param.name])
             checked.append(param.name)
     assert {"steps", "batch", "crop", "lr", "val_every", "log_every", "variants", "clean_fraction"} <= set(checked)
+
+
+def test_train_config_refuses_bokehnet_and_names_its_trainer():
+    """BokehNet is in the model registry (eval, bench, infer know it) but not a level-wise PyNET: a config
+    asking `bokehpipe train` for it is refused with the command that trains it, not a TypeError later."""
+    import pytest
+
+    from bokehpipe.errors import ConfigError
+    from bokehpipe.train.config import TrainConfig
+
+    with pytest.raises(ConfigError, match="bokehpipe bokehnet train"):
+        TrainConfig(run="r", data_root="d", dataset="x", model="bokehnet")

@@ -87,11 +87,15 @@ def run_case(renderer: str, photos: Path, maps: Path, work: Path, threads: int, 
     argv = [sys.executable, "-m", "bokehpipe", "--store", str(work / "store"), "infer", str(photos), *source,
             "--depth", str(maps), "--out", str(out), "--overwrite", *extra]
     env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
-    start = time.perf_counter()
-    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    stdout, stderr = proc.stdout.read().decode(), proc.stderr.read().decode()  # type: ignore[union-attr]
+    # output goes to files, not pipes: wait4 before reading would block a child that fills a pipe (~64 KiB)
+    with tempfile.TemporaryFile() as out_f, tempfile.TemporaryFile() as err_f:
+        start = time.perf_counter()
+        proc = subprocess.Popen(argv, env=env, stdout=out_f, stderr=err_f)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+        out_f.seek(0)
+        err_f.seek(0)
+        stdout, stderr = out_f.read().decode(errors="replace"), err_f.read().decode(errors="replace")
     rc = os.waitstatus_to_exitcode(status)
     result = {"renderer": renderer, "peak_rss_mb": round(usage.ru_maxrss / 1024.0, 1), "wall_s": round(wall, 1),
               "exit": rc, "tiled": "tiled" in stdout}

@@ -40,20 +40,19 @@ def bokehnet() -> None:
 @click.option("--log-every", type=click.IntRange(1), default=25, show_default=True, help="metrics.csv row every N.")
 @click.option("--max-minutes", type=click.FloatRange(0), default=0.0, show_default=True,
               help="Stop cleanly after this many minutes of training (0: run all steps); recorded.")
-@click.option("--threads", type=click.IntRange(1), default=None, help="torch CPU threads (default: torch's).")
+@click.option("--threads", type=click.IntRange(1), default=None,
+              help="torch CPU threads (default: the cores this process may use, or OMP_NUM_THREADS).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @pass_state
 def train_cmd(state, dataset: str, run_name: str, steps: int, batch: int, crop: tuple[int, int], lr: float,
               variants: int, clean_fraction: float, limit: int, val_max: int, val_every: int, log_every: int,
               max_minutes: float, threads: int | None, seed: int) -> None:
     """Train BokehNet on a synthetic set's train split; validate on its val split."""
-    import torch
-
+    from bokehpipe.threads import configure as configure_threads
     from bokehpipe.train.bokehnet import TrainConfig, train
     from bokehpipe.train.bokehnet_data import ExampleRecipe
 
-    if threads is not None:
-        torch.set_num_threads(threads)
+    configure_threads(threads or 0)  # the project's one thread rule (affinity, OMP_NUM_THREADS, no denormals)
     store = state.store
     root = store.dataset(dataset)
     cfg = TrainConfig(dataset=dataset, steps=steps, batch=batch, crop=crop, lr=lr, val_every=val_every,

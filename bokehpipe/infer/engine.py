@@ -281,13 +281,13 @@ class ClassicalRenderer:
         from bokehpipe.render import choose_focus, render
         from bokehpipe.render.physics import EDGE, coc_scale
 
+        disp = fit_to_photo(disp, rgb.shape)  # first: a focus point is in photo pixels
         focus = self.focus if focus is None else focus
         if focus is None and self.focus_point is not None:
             from bokehpipe.render import focus_at
 
             focus = focus_at(disp, *self.focus_point).disparity
         aperture = self.aperture if aperture is None else aperture
-        disp = fit_to_photo(disp, rgb.shape)
         h, w = disp.shape
         tile = self.tiles.tile_side(h, w, self.bytes_per_pixel) if self.method == "scatter" else None
         if tile is None or tile >= max(h, w):

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from bokehpipe.report import tables
-from bokehpipe.report.real import TRAIN_IDS
+from bokehpipe.report.real import TRAIN_IDS, _per_image
 from bokehpipe.report.sources import BOKEHNET_TEST_TAG, Results
 from bokehpipe.report.study import mean_sd
 
@@ -39,17 +39,11 @@ def _signed(value: float | None) -> str:
 def _paired_spread(res: Results) -> dict[str, str]:
     """Standard error of BokehNet's per-image PSNR gain over scatter on the synthetic test pairs, and the share of
     pairs it wins: one trained model, so the spread is over images, not seeds."""
-    import csv
-
     import numpy as np
 
-    path = res.eval_dir(BOKEHNET_TEST_TAG) / "per_image.csv"
-    if not path.is_file():
-        return {"BnSynSe": "--", "BnSynWinPct": "--"}
     psnr: dict[str, dict[str, float]] = {}
-    with path.open(newline="", encoding="utf-8") as fh:
-        for row in csv.DictReader(fh):
-            psnr.setdefault(row["method"], {})[row["id"]] = float(row["psnr"])
+    for row in _per_image(res, BOKEHNET_TEST_TAG):
+        psnr.setdefault(row["method"], {})[row["id"]] = float(row["psnr"])
     ids = sorted(set(psnr.get("bokehnet", {})) & set(psnr.get("scatter", {})))
     gain = np.array([psnr["bokehnet"][i] - psnr["scatter"][i] for i in ids])
     if len(gain) < 2:

@@ -41,7 +41,7 @@ def _paper(res: Results, out: Outputs) -> None:
 
 def _study(res: Results, out: Outputs) -> None:
     out.tables["study"] = study.study_table(res, out.numbers)
-    out.tables["setup"] = study.setup_table(res, res.store.root)
+    out.tables["setup"] = study.setup_table(res)
     out.tables["levels"] = study.levels_table(res, out.numbers)
     study.data_numbers(res.store.root, out.numbers)
     study.first_validation(res, out.numbers)

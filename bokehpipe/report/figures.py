@@ -6,7 +6,6 @@ Vector PDF for plots, JPEG for photo grids (kept small: photos are downscaled to
 
 from __future__ import annotations
 
-import math
 import textwrap
 from collections.abc import Sequence
 from pathlib import Path
@@ -33,60 +32,6 @@ def _save(fig: plt.Figure, path: Path, **kw: Any) -> Path:
         fig.savefig(tmp, bbox_inches="tight", format=fmt, **kw)
     plt.close(fig)
     return path
-
-
-def training_curves(runs: dict[str, list[dict[str, str]]], path: Path) -> Path:
-    """Validation PSNR against cumulative step, one line per run; level changes marked on the x axis."""
-    fig, ax = plt.subplots(figsize=(6.4, 2.4))
-    identity = None
-    for label, rows in runs.items():
-        val = [r for r in rows if r.get("kind") == "val" and r.get("val_psnr")]
-        if not val:
-            continue
-        offsets, total, x, y = {}, 0, [], []
-        for r in val:  # steps restart at every level: make them cumulative in training order
-            level, step = int(r["level"]), int(r["step"])
-            if level not in offsets:
-                offsets[level] = total
-            total = max(total, offsets[level] + step)
-            x.append(offsets[level] + step)
-            y.append(float(r["val_psnr"]))
-            if r.get("val_psnr_identity"):
-                identity = float(r["val_psnr_identity"])
-        line, = ax.plot(x, y, marker=".", markersize=3, linewidth=1, label=label)
-        for off in list(offsets.values())[1:]:
-            ax.axvline(off, color=line.get_color(), linestyle=":", linewidth=0.6)
-    if identity is not None:
-        ax.axhline(identity, color="grey", linestyle="--", linewidth=0.8, label="identity (input = output)")
-    ax.set_xlabel("training step (all levels, cumulative; dotted: next level starts)")
-    ax.set_ylabel("validation PSNR (dB)")
-    ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", ncol=2)
-    return _save(fig, path)
-
-
-def metric_bars(methods: dict[str, dict[str, float]], path: Path,
-                metrics: Sequence[tuple[str, str]] = (("psnr", "PSNR (dB)"), ("ssim", "SSIM"))) -> Path:
-    """One panel per metric, one bar per method, value printed on each bar."""
-    fig, axes = plt.subplots(1, len(metrics), figsize=(6.4, 0.35 * len(methods) + 0.8))
-    names = list(methods)
-    for ax, (key, label) in zip(np.atleast_1d(axes), metrics, strict=True):
-        vals = [methods[n].get(key, math.nan) for n in names]
-        bars = ax.barh(range(len(names)), vals, color=plt.cm.tab10(np.arange(len(names)) % 10))
-        ax.set_yticks(range(len(names)), names if ax is np.atleast_1d(axes)[0] else [""] * len(names))
-        ax.invert_yaxis()
-        finite = [v for v in vals if math.isfinite(v)]
-        if finite:
-            lo, hi = min(finite), max(finite)
-            pad = 1 if key.startswith("psnr") else 0.02
-            ax.set_xlim(lo - 0.15 * (hi - lo + 1e-9) - pad, hi + 0.25 * (hi - lo + 1e-9))
-        for bar, v in zip(bars, vals, strict=True):
-            if math.isfinite(v):
-                ax.text(bar.get_width(), bar.get_y() + bar.get_height() / 2, f" {v:.2f}" if key.startswith("psnr")
-                        else f" {v:.3f}", va="center", fontsize=6)
-        ax.set_xlabel(label)
-        ax.grid(axis="x", alpha=0.3)
-    return _save(fig, path)
 
 
 def _cell(img: np.ndarray, width: int) -> np.ndarray:

@@ -14,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from bokehpipe.data.io import read_image, read_map, resize
+from bokehpipe.data.disparity import fit_to_photo, normalise_map
+from bokehpipe.data.io import read_image, read_map
 from bokehpipe.experiments import realdata_dir
 from bokehpipe.report import figures, tables
 from bokehpipe.report.sources import Results
@@ -102,10 +103,9 @@ def ebb_table(res: Results, numbers: dict[str, str]) -> str | None:
 
 
 def _photo_and_depth(image: Path, depth: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The photo and its map as every renderer gets them: one normalisation, one aspect rule, photo size."""
     rgb = read_image(image)
-    disp = read_map(depth)
-    disp = (disp - disp.min()) / max(float(np.ptp(disp)), 1e-6)
-    return rgb, resize(disp.astype(np.float32), (rgb.shape[1], rgb.shape[0]), clip=False)
+    return rgb, fit_to_photo(normalise_map(read_map(depth), depth), rgb.shape)
 
 
 def _grey(disp: np.ndarray) -> np.ndarray:

@@ -44,8 +44,6 @@ REAL_EVAL_COMMAND = ("python -m bokehpipe.bench.real_eval --methods identity,gau
                      "--json <store>/" + REAL_EVAL)
 BENCH_COMMAND = ("bokehpipe bench --models pynet-xs,pynet --renderers scatter,bokehnet --depth-models '' "
                  "--train-levels '' --threads 2 --repeats 3")
-# render folder -> experiment
-RENDERS: dict[str, str] = {}
 BENCH = "reports/bench.json"
 
 
@@ -106,10 +104,7 @@ class Results:
     def renders(self, name: str) -> Path | None:
         path = self.store.renders(name)
         if not path.is_dir():
-            self._miss(f"renders {name}", path, f"bokehpipe experiment {RENDERS.get(name, 'exp_real')}")
+            self._miss(f"renders {name}", path, "bokehpipe experiment exp_real")
             return None
         return path
 
-    def experiment_log(self, name: str) -> dict[str, Any] | None:
-        return self._json(self.store.reports_dir / "experiments" / f"{name}.json", f"experiment {name} timings",
-                          f"bokehpipe experiment {name}")

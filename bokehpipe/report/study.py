@@ -129,7 +129,7 @@ def compute_minutes(metrics_rows: list[dict[str, str]] | None) -> float | None:
     return sum(last.values()) / 60 if last else None
 
 
-def setup_table(res: Results, store_root: Path) -> str:
+def setup_table(res: Results) -> str:
     """One row per condition, from the runs' own config.json (identical across seeds except the seed)."""
     rows = []
     for kind, label in (("depth", "True depth, levels 4..1"), ("mono", "Monocular-style depth, 4..1"),

@@ -7,30 +7,9 @@ layout are `bokehpipe.tables` (eval's table.tex uses the same).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
-
 from bokehpipe.tables import esc, fmt, tabular
 
-__all__ = ["COLS", "esc", "fmt", "macro_name", "methods_table", "numbers_tex", "tabular"]
-
-COLS = (("psnr", "PSNR"), ("ssim", "SSIM"), ("ms_ssim", "MS-SSIM"), ("psnr_crop32", "PSNR$_{32}$"),
-        ("ssim_crop32", "SSIM$_{32}$"))
-
-
-def methods_table(entries: Sequence[tuple[str, dict[str, Any] | None]], *, with_time: bool = True) -> str:
-    """Rows of (label, eval summary method entry); columns of COLS plus seconds per image."""
-    cols = [c for c in COLS if any(e and c[0] in e.get("metrics", {}) for _, e in entries)]
-    header = ["Method"] + [f"{label}$\\uparrow$" for _, label in cols] + (["s/img"] if with_time else [])
-    rows = []
-    for label, entry in entries:
-        metrics = (entry or {}).get("metrics", {})
-        row = [esc(label)] + [fmt(k, metrics.get(k)) for k, _ in cols]
-        if with_time:
-            row.append(fmt("seconds", (entry or {}).get("seconds_per_image")))
-        rows.append(row)
-    return tabular(header, rows, bold_best={i + 1: True for i in range(len(cols))})
-
+__all__ = ["esc", "fmt", "macro_name", "numbers_tex", "tabular"]
 
 def macro_name(name: str) -> str:
     if not name.isalpha():

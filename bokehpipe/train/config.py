@@ -159,10 +159,10 @@ class TrainConfig:
                                               "installed).")
 
     def __post_init__(self) -> None:
-        from bokehpipe.models import REGISTRY
-
-        if self.model not in REGISTRY:
-            raise ConfigError(f"unknown model {self.model!r}; known: {', '.join(REGISTRY)}")
+        if self.model not in MODEL_NAMES:  # the level-wise trainer's models; BokehNet has its own trainer
+            hint = "; BokehNet trains with `bokehpipe bokehnet train`" if self.model == "bokehnet" else ""
+            raise ConfigError(f"unknown model {self.model!r} for `bokehpipe train`; known: {', '.join(MODEL_NAMES)}"
+                              + hint)
         levels = parse_levels(self.levels)
         object.__setattr__(self, "levels", levels)
         object.__setattr__(self, "schedule", {int(k): v if isinstance(v, LevelSchedule) else LevelSchedule(**v)
