@@ -218,3 +218,15 @@ def test_classical_focus_point_reads_a_half_size_map_at_photo_coordinates():
     r = ClassicalRenderer("scatter", aperture=0.5, focus_point=(150, 100))
     out = r.render_one(image, half)
     np.testing.assert_array_equal(out, r.render_one(image, fit_to_photo(half, image.shape)))
+
+
+def test_a_run_checkpoint_is_not_taken_for_the_weights_file(tmp_path):
+    """Run checkpoints (model + optimizer, for resuming) and exported weights (fp16 state_dict + provenance) are
+    different layouts with different format tags: loading one as the other is one clear error, not a KeyError."""
+    from bokehpipe.errors import BokehpipeError
+    from bokehpipe.models.bokehnet import RUN_CHECKPOINT_FORMAT, BokehNet
+
+    run_ck = tmp_path / "last.pt"
+    torch.save({"format": RUN_CHECKPOINT_FORMAT, "model": BokehNet().state_dict(), "step": 1}, run_ck)
+    with pytest.raises(BokehpipeError, match="last.pt"):
+        load_bokehnet(run_ck)

@@ -17,41 +17,22 @@ from typing import Any
 
 import numpy as np
 
-from bokehpipe.bench.realpairs import RenderFn, load_pair, real_pairs, scatter_fn
-
-METRICS = ("psnr", "ssim", "ms_ssim", "psnr_crop32", "ssim_crop32")
+from bokehpipe.bench.realpairs import RenderFn, classical_fns, score_real_pairs
 
 
 def method_fn(name: str) -> RenderFn:
-    """identity, gaussian, scatter or bokehnet (the shipped weights) as `(rgb, disp, focus, aperture) -> rgb`."""
-    if name == "identity":
-        return lambda rgb, disp, focus, aperture: rgb
-    if name == "bokehnet":
-        from bokehpipe.render.learned import load_bokehnet, render_bokehnet
+    """identity, gaussian, scatter (`realpairs.classical_fns`) or bokehnet (the shipped weights) as a RenderFn."""
+    if name != "bokehnet":
+        return classical_fns([name])[name]
+    from bokehpipe.render.learned import load_bokehnet, render_bokehnet
 
-        model = load_bokehnet()[0]
-        return lambda rgb, disp, focus, aperture: render_bokehnet(rgb, disp, model, focus=focus, aperture=aperture)
-    return scatter_fn(name)
+    model = load_bokehnet()[0]
+    return lambda rgb, disp, focus, aperture: render_bokehnet(rgb, disp, model, focus=focus, aperture=aperture)
 
 
 def score(methods: Sequence[str], *, width: int | None = None, f_number: float = 1.8) -> list[dict[str, Any]]:
-    """One row per (pair, method) at f/`f_number`: the protocol's scores at auto-focus, calibrated aperture."""
-    from bokehpipe.metrics import PROTOCOL, score_pair
-    from bokehpipe.render.calibration import aperture_for_f_number
-    from bokehpipe.render.focus import choose_focus
-
-    fns = {m: method_fn(m) for m in methods}
-    aperture = aperture_for_f_number(f_number)
-    rows = []
-    for pair in [p for p in real_pairs() if p.f_number == f_number]:
-        rgb, target, disp = load_pair(pair, width)
-        focus = choose_focus(rgb, disp)
-        for name, fn in fns.items():
-            pred = np.clip(fn(rgb, disp, focus.disparity, aperture), 0.0, 1.0)
-            scores = score_pair(pred, target, PROTOCOL)
-            rows.append({"pair": pair.name, "method": name, "focus": round(focus.disparity, 4),
-                         "aperture": round(aperture, 4), **{k: scores[k] for k in METRICS if k in scores}})
-    return rows
+    """One row per (pair, method) at f/`f_number`: `realpairs.score_real_pairs` with BokehNet among the methods."""
+    return score_real_pairs({m: method_fn(m) for m in methods}, width=width, f_number=f_number)
 
 
 def table(rows: list[dict[str, Any]]) -> str:

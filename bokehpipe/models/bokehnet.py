@@ -25,6 +25,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+WEIGHTS_FORMAT = "bokehpipe-bokehnet/1"
+"""The exported weights file (fp16 `state_dict`, `config`, `provenance`): what `infer` loads."""
+RUN_CHECKPOINT_FORMAT = "bokehpipe-bokehnet-run/1"
+"""A training run's checkpoint (`model`, `optimizer`, `step`, ...): what `bokehnet train` resumes from."""
+
 NET_WIDTH = 384
 """Working width in pixels: the network sees every photo resized to this width (CoC in these pixels)."""
 COC_UNIT = 4.0

@@ -22,16 +22,15 @@ from bokehpipe.render.physics import clip_unit
 from bokehpipe.torch_files import load_checkpoint
 
 SHIPPED_WEIGHTS = Path(__file__).resolve().parent.parent / "pretrained" / "bokehnet.pt"
-FORMAT = "bokehpipe-bokehnet/1"
 COMPOSE_ROWS = 256  # full-resolution rows composed at a time
 
 
 def load_bokehnet(path: str | os.PathLike[str] | None = None) -> tuple[Any, dict[str, Any]]:
     """BokehNet in eval mode (float32) from an exported file (default: the shipped weights) + its provenance."""
-    from bokehpipe.models.bokehnet import BokehNet
+    from bokehpipe.models.bokehnet import WEIGHTS_FORMAT, BokehNet
 
     path = Path(path) if path is not None else SHIPPED_WEIGHTS
-    payload = load_checkpoint(path, format=FORMAT, what="BokehNet weights file",
+    payload = load_checkpoint(path, format=WEIGHTS_FORMAT, what="BokehNet weights file",
                               fix="reinstall bokehpipe or rebuild them with `bokehpipe experiment bokehnet`")
     model = BokehNet(channels=tuple(payload["config"]["channels"]))
     model.load_state_dict({k: v.float() for k, v in payload["state_dict"].items()})

@@ -23,11 +23,11 @@ import torch
 import torch.nn.functional as F
 
 from bokehpipe.errors import BokehpipeError
+from bokehpipe.models.bokehnet import RUN_CHECKPOINT_FORMAT, WEIGHTS_FORMAT
 from bokehpipe.store import atomic_path, atomic_write_json
 from bokehpipe.torch_files import load_checkpoint
 from bokehpipe.train.bokehnet_data import ExampleRecipe, Examples, load_or_build
 
-FORMAT = "bokehpipe-bokehnet/1"
 METRICS_FIELDS = ("step", "kind", "loss", "l1", "ssim", "psnr_scatter", "psnr_model", "lr", "seconds")
 
 
@@ -117,8 +117,9 @@ def validate(model: torch.nn.Module, ex: Examples, batch: int = 4) -> tuple[floa
 def _save(path: Path, model: torch.nn.Module, opt: torch.optim.Optimizer, step: int, best: float,
           cfg: TrainConfig) -> None:
     with atomic_path(path) as tmp:
-        torch.save({"format": FORMAT, "model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
-                    "best_psnr": best, "config": _plain(asdict(cfg)), "torch_rng": torch.get_rng_state()}, tmp)
+        torch.save({"format": RUN_CHECKPOINT_FORMAT, "model": model.state_dict(), "optimizer": opt.state_dict(),
+                    "step": step, "best_psnr": best, "config": _plain(asdict(cfg)),
+                    "torch_rng": torch.get_rng_state()}, tmp)
 
 
 def _plain(x: Any) -> Any:
@@ -130,7 +131,8 @@ def _plain(x: Any) -> Any:
 
 
 def load_run_checkpoint(path: Path) -> dict[str, Any]:
-    return load_checkpoint(path, format=FORMAT, what="BokehNet checkpoint", fix="delete it or pick another run")
+    return load_checkpoint(path, format=RUN_CHECKPOINT_FORMAT, what="BokehNet run checkpoint",
+                           fix="delete it or pick another run")
 
 
 def train(cfg: TrainConfig, dataset_root: Path, run_dir: Path, *, log: Callable[[str], None] = lambda s: None
@@ -225,7 +227,7 @@ def export_weights(run_dir: Path, out: Path, *, provenance: dict[str, Any], whic
     ck = load_run_checkpoint(path)
     state = {k: v.half() if v.is_floating_point() else v for k, v in ck["model"].items()}
     cfg = ck["config"]
-    payload = {"format": FORMAT, "model": "bokehnet", "state_dict": state,
+    payload = {"format": WEIGHTS_FORMAT, "model": "bokehnet", "state_dict": state,
                "config": {"channels": list(cfg["channels"])},
                "provenance": {**provenance, "step": int(ck["step"]), "val_psnr": float(ck["best_psnr"]),
                               "train_config": cfg}}
