@@ -196,3 +196,33 @@ def test_report_builds_from_a_tiny_results_set(run_cli, store_root, tmp_path, mo
     assert "\\newcommand{\\BenchBnOverScatter}{2.00}" in numbers
     speed = (tmp_path / "report" / "tables" / "speed.tex").read_text()
     assert "47.0M" in speed and "1400" in speed
+
+
+def test_every_results_file_is_read_once_per_build(store_root, tmp_path, monkeypatch):
+    """The report's parts ask for the same summaries, per-image CSVs and run files many times; `Results` (the
+    one reader) opens each at most once, so no two tables can see different versions of one file."""
+    import pathlib
+    from collections import Counter
+
+    from bokehpipe.report import build
+    from bokehpipe.report.sources import Results
+    from bokehpipe.store import ArtifactStore
+
+    realdata = tmp_path / "realdata"
+    make_results(store_root, realdata)
+    monkeypatch.setenv("BOKEHPIPE_REALDATA", str(realdata))
+    opened: Counter[str] = Counter()
+    real_open = pathlib.Path.open
+
+    def counting_open(self, *args, **kwargs):
+        if self.suffix in (".json", ".csv") and store_root in self.parents:
+            opened[str(self.relative_to(store_root))] += 1
+        return real_open(self, *args, **kwargs)
+
+    monkeypatch.setattr(pathlib.Path, "open", counting_open)
+    res, out = Results(ArtifactStore(store_root)), build.Outputs()
+    for part in (build._paper, build._study, build._real, build._default_renderer):
+        part(res, out)
+    assert res.missing == []
+    assert opened["reports/eval/ebb-train/summary.json"] >= 1 and opened["runs/exp-depth-s0/metrics.csv"] >= 1
+    assert {path: n for path, n in opened.items() if n > 1} == {}

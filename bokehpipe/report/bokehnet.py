@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from bokehpipe.report import tables
-from bokehpipe.report.real import TRAIN_IDS, _per_image
+from bokehpipe.report.real import TRAIN_IDS
 from bokehpipe.report.sources import BOKEHNET_TEST_TAG, Results
 from bokehpipe.report.study import mean_sd
 
@@ -42,7 +42,7 @@ def _paired_spread(res: Results) -> dict[str, str]:
     import numpy as np
 
     psnr: dict[str, dict[str, float]] = {}
-    for row in _per_image(res, BOKEHNET_TEST_TAG):
+    for row in res.per_image(BOKEHNET_TEST_TAG):
         psnr.setdefault(row["method"], {})[row["id"]] = float(row["psnr"])
     ids = sorted(set(psnr.get("bokehnet", {})) & set(psnr.get("scatter", {})))
     gain = np.array([psnr["bokehnet"][i] - psnr["scatter"][i] for i in ids])

@@ -43,7 +43,7 @@ def _study(res: Results, out: Outputs) -> None:
     out.tables["study"] = study.study_table(res, out.numbers)
     out.tables["setup"] = study.setup_table(res)
     out.tables["levels"] = study.levels_table(res, out.numbers)
-    study.data_numbers(res.store.root, out.numbers)
+    study.data_numbers(res, out.numbers)
     study.first_validation(res, out.numbers)
     out.figures["synth_grid.jpg"] = _synth_grid(res)
 
