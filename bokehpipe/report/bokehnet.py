@@ -6,14 +6,18 @@ Sources, all in the store: eval `bn-test` (synthetic test pairs drawn with anoth
 training set, used for neither training nor checkpoint selection; its per-image CSV gives the paired
 spread), `ebb-train` / `ebb-train-bokehnet` (EBB! 2977-2979 at full resolution), `reports/real_eval_768.json`
 (the six real f/1.8 pairs at 768 px, `bench.real_eval`) and `reports/bench.json`. The model's size and
-training stop come from the shipped weights file itself; the controls figure renders real photos with it.
+training stop come from the shipped weights file itself; the controls figure renders real photos with it
+(`controls_figure`; the drawing is `figures.panel_rows`).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from bokehpipe.report import tables
+import numpy as np
+
+from bokehpipe.report import figures, tables
 from bokehpipe.report.real import TRAIN_IDS
 from bokehpipe.report.sources import BOKEHNET_TEST_TAG, Results
 from bokehpipe.report.study import mean_sd
@@ -168,16 +172,45 @@ def model_numbers(numbers: dict[str, str]) -> None:
     numbers["BnMaxSteps"] = str((provenance.get("train_config") or {}).get("steps", "?"))
 
 
-def controls_figure(res: Results) -> Any:
-    """Real photos rendered by the shipped BokehNet at two f-numbers and two focus points
-    (`bench.real_eval.controls_figure`), or None (noted missing) where the real photos are absent."""
-    from bokehpipe.bench.real_eval import FIGURE_PHOTOS
-    from bokehpipe.bench.real_eval import controls_figure as draw
-    from bokehpipe.bench.realpairs import default_root
+# the controls figure's photos (under the realdata root) with their published disparity maps
+CONTROL_PHOTOS = (("ebb/Training/original/2977.jpg", "ebb/Training/depth/2977.png"),
+                  ("portraits/21.jpg", "portraits/disparity/21.png"))
 
-    root = default_root()
-    absent = [root / a for pair in FIGURE_PHOTOS for a in pair if not (root / a).is_file()]
+
+def controls_figure(res: Results) -> Any:
+    """Real photos rendered by the shipped BokehNet at two f-numbers and two focus points, or None (noted missing)
+    where the real photos are absent; the drawing is `figures.panel_rows`."""
+    from bokehpipe.experiments import realdata_dir
+
+    root = realdata_dir()
+    absent = [root / a for pair in CONTROL_PHOTOS for a in pair if not (root / a).is_file()]
     if absent:
         res._miss("real photos for the controls figure", absent[0], "set BOKEHPIPE_REALDATA to ../shared/realdata")
         return None
-    return lambda path: draw(str(path))
+    return lambda path: figures.panel_rows([_control_panels(root / a, root / b) for a, b in CONTROL_PHOTOS], path,
+                                           dpi=64)  # about 1300 px wide: print resolution at text width
+
+
+def _control_panels(image: Path, depth: Path, *, width: int = 768,
+                    f_numbers: tuple[float, ...] = (2.8, 1.8)) -> list[tuple[np.ndarray, str]]:
+    """The input, then BokehNet at each f-number with focus on the automatically found subject and on the far
+    background (the 10th disparity percentile), all at `width` px."""
+    from bokehpipe.data.disparity import fit_to_photo, normalise_map
+    from bokehpipe.data.io import read_image, read_map, resize
+    from bokehpipe.render.calibration import aperture_for_f_number
+    from bokehpipe.render.focus import choose_focus
+    from bokehpipe.render.learned import load_bokehnet, render_bokehnet
+
+    model = load_bokehnet()[0]
+    rgb = read_image(image)
+    disp = fit_to_photo(normalise_map(read_map(depth), depth), rgb.shape)
+    size = (width, round(rgb.shape[0] * width / rgb.shape[1]))
+    rgb, disp = resize(rgb, size), np.clip(resize(disp, size), 0, 1)
+    subject = choose_focus(rgb, disp)
+    far = float(np.quantile(disp, 0.1))
+    panels = [(rgb, f"input {image.name} (f/16)")]
+    for label, focus in ((f"subject ({subject.reason[:28]})", subject.disparity), ("background", far)):
+        for n in f_numbers:
+            out = render_bokehnet(rgb, disp, model, focus=focus, aperture=aperture_for_f_number(n))
+            panels.append((out, f"focus {label}, f/{n:g}"))
+    return panels

@@ -184,6 +184,20 @@ def fit_titles(fig: plt.Figure, axes: Sequence[plt.Axes], margin: float = 0.96) 
             title.set_text("\n".join(textwrap.wrap(text, width, break_long_words=False)) or text)
 
 
+def panel_rows(rows: Sequence[Sequence[tuple[np.ndarray, str]]], path: Path, *, dpi: int = 64) -> Path:
+    """Rows of titled panels (image, title) at the images' own aspect: each row one photo, each panel one
+    setting of a control (the default renderer's focus and aperture)."""
+    n_cols = max(len(r) for r in rows)
+    fig, axes = plt.subplots(len(rows), n_cols, figsize=(4 * n_cols, 3.2 * len(rows)), squeeze=False)
+    for row_axes, panels in zip(axes, rows, strict=True):
+        for ax, (img, title) in zip(row_axes, panels, strict=True):
+            ax.imshow(np.clip(img, 0, 1))
+            ax.set_title(title, fontsize=8)
+            ax.axis("off")
+    fig.tight_layout()
+    return _save(fig, path, dpi=dpi)
+
+
 def architecture(levels: Sequence[dict[str, Any]], path: Path) -> Path:
     """PyNET's levels as a ladder: per level its feature resolution and what its head outputs, for one
     photo size; `levels` rows come from running the model (bokehpipe.report.paper), not from the text."""
