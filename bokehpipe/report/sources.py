@@ -37,9 +37,17 @@ EVALS: dict[str, str] = {
 # eval tag made by `bokehpipe experiment bokehnet` (its test-set steps): a synthetic set drawn with another seed,
 # never used for BokehNet's training or checkpoint selection
 BOKEHNET_TEST_TAG = "bn-test"
+# the same pairs seen through monocular-style degraded depth (the errors a depth estimate makes)
+BOKEHNET_TEST_MONO_TAG = "bn-test-mono"
 EVAL_COMMANDS: dict[str, str] = {
     BOKEHNET_TEST_TAG: "bokehpipe experiment bokehnet  (steps test-set, test-depth, test-eval)",
+    BOKEHNET_TEST_MONO_TAG: ("bokehpipe eval --dataset bokehnet-test --split val --depth-source gt-mono "
+                             "--focus metadata --baselines identity,gaussian,scatter,bokehnet --tag bn-test-mono"),
 }
+# what a perfect renderer of the synthetic optics scores on BokehNet's test pairs (bench.synthetic_ceiling)
+SYNTHETIC_CEILING = "reports/synthetic_ceiling.json"
+SYNTHETIC_CEILING_COMMAND = ("python -m bokehpipe.bench.synthetic_ceiling --data <store>/datasets/bokehnet-test "
+                             "--split val --json <store>/" + SYNTHETIC_CEILING)
 REAL_EVAL = "reports/real_eval_768.json"
 REAL_EVAL_COMMAND = ("python -m bokehpipe.bench.real_eval --methods identity,gaussian,scatter,bokehnet --width 768 "
                      "--json <store>/" + REAL_EVAL)
@@ -119,6 +127,10 @@ class Results:
     def real_eval_768(self) -> dict[str, Any] | None:
         """Every renderer on the six real f/1.8 pairs at 768 px (`bench.real_eval --json`)."""
         return self._json(self.store.root / REAL_EVAL, "real pairs at 768 px", REAL_EVAL_COMMAND)
+
+    def synthetic_ceiling(self) -> dict[str, Any] | None:
+        """A perfect renderer of the synthetic optics on BokehNet's test pairs (`bench.synthetic_ceiling --json`)."""
+        return self._json(self.store.root / SYNTHETIC_CEILING, "synthetic ceiling", SYNTHETIC_CEILING_COMMAND)
 
     def renders(self, name: str) -> Path | None:
         path = self.store.renders(name)
