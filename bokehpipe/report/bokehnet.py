@@ -232,8 +232,8 @@ def controls_figure(res: Results) -> Any:
     if absent:
         res._miss("real photos for the controls figure", absent[0], "set BOKEHPIPE_REALDATA to ../shared/realdata")
         return None
-    return lambda path: figures.panel_rows([_control_panels(root / a, root / b) for a, b in CONTROL_PHOTOS], path,
-                                           dpi=64)  # about 1300 px wide: print resolution at text width
+    # 7 in at 190 dpi: about 1300 px wide, print resolution at text width
+    return lambda path: figures.panel_rows([_control_panels(root / a, root / b) for a, b in CONTROL_PHOTOS], path)
 
 
 def _control_panels(image: Path, depth: Path, *, width: int = 768,
@@ -253,9 +253,9 @@ def _control_panels(image: Path, depth: Path, *, width: int = 768,
     rgb, disp = resize(rgb, size), np.clip(resize(disp, size), 0, 1)
     subject = choose_focus(rgb, disp)
     far = float(np.quantile(disp, 0.1))
-    panels = [(rgb, f"input {image.name} (f/16)")]
-    for label, focus in ((f"subject ({subject.reason[:28]})", subject.disparity), ("background", far)):
+    panels = [(rgb, f"input {image.name}, f/16")]
+    for label, focus in (("focus on subject", subject.disparity), ("focus on background", far)):
         for n in f_numbers:
             out = render_bokehnet(rgb, disp, model, focus=focus, aperture=aperture_for_f_number(n))
-            panels.append((out, f"focus {label}, f/{n:g}"))
+            panels.append((out, f"{label}, f/{n:g}"))
     return panels
