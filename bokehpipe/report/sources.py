@@ -41,8 +41,7 @@ BOKEHNET_TEST_TAG = "bn-test"
 BOKEHNET_TEST_MONO_TAG = "bn-test-mono"
 EVAL_COMMANDS: dict[str, str] = {
     BOKEHNET_TEST_TAG: "bokehpipe experiment bokehnet  (steps test-set, test-depth, test-eval)",
-    BOKEHNET_TEST_MONO_TAG: ("bokehpipe eval --dataset bokehnet-test --split val --depth-source gt-mono "
-                             "--focus metadata --baselines identity,gaussian,scatter,bokehnet --tag bn-test-mono"),
+    BOKEHNET_TEST_MONO_TAG: "bokehpipe experiment bokehnet  (steps test-depth-mono, test-eval-mono)",
 }
 # what a perfect renderer of the synthetic optics scores on BokehNet's test pairs (bench.synthetic_ceiling)
 SYNTHETIC_CEILING = "reports/synthetic_ceiling.json"
