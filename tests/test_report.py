@@ -111,7 +111,7 @@ def _default_renderer_results(store: Path, ev: Path, data: Path, realdata: Path)
     """BokehNet's evals (synthetic held-out, real at full size), the 768-px real table and one bench run."""
     (ev / "ebb-train-bokehnet").mkdir()
     (ev / "ebb-train-bokehnet" / "summary.json").write_text(json.dumps(_summary(["bokehnet"], realdata / "ebb")))
-    synthetic = _summary(["identity", "gaussian", "scatter"], data)
+    synthetic = {**_summary(["identity", "gaussian", "scatter"], data), "dataset": data.name, "split": "val"}
     synthetic["methods"].update(_summary(["bokehnet"], data, 2.5)["methods"])  # 27.50 vs scatter 27.00
     (ev / "bn-test").mkdir()
     (ev / "bn-test" / "summary.json").write_text(json.dumps(synthetic))
@@ -120,6 +120,17 @@ def _default_renderer_results(store: Path, ev: Path, data: Path, realdata: Path)
                                                                                    (27.0, 27.5)))
                                       for m, v in (("scatter", s), ("bokehnet", b))]
     (ev / "bn-test" / "per_image.csv").write_text("\n".join(per_image) + "\n")
+    # the same pairs with monocular-style depth: scatter 26.0, bokehnet 26.2 (+0.20; per pair +0.4, 0.0)
+    mono = {**synthetic, "methods": {m: {"metrics": {"psnr": v, "ssim": 0.8}} for m, v in (
+        ("identity", 25.0), ("gaussian", 25.5), ("scatter", 26.0), ("bokehnet", 26.2))}}
+    (ev / "bn-test-mono").mkdir()
+    (ev / "bn-test-mono" / "summary.json").write_text(json.dumps(mono))
+    (ev / "bn-test-mono" / "per_image.csv").write_text("id,method,psnr\n0,scatter,26.0\n0,bokehnet,26.4\n"
+                                                        "1,scatter,26.0\n1,bokehnet,26.0\n")
+    # a perfect renderer of the optics on those pairs: 28.00, 28.50 at the mean gain (1.50 above scatter's 27.00)
+    ceiling = {"dataset_root": str(data), "split": "val", "n_images": 2, "methods": {
+        "exact_optics": {"psnr": 28.0, "ssim": 0.9}, "exact_optics_mean_gain": {"psnr": 28.5, "ssim": 0.91}}}
+    (store / "reports" / "synthetic_ceiling.json").write_text(json.dumps(ceiling))
     rows = [{"pair": pair, "method": m, "psnr": v} for pair, scores in (
         ("ebb/2977@f/1.8", {"identity": 18.0, "scatter": 20.0, "bokehnet": 20.5}),  # bokehnet wins
         ("vabd/0001@f/1.8", {"identity": 13.0, "scatter": 15.0, "bokehnet": 14.0}))  # scatter wins
@@ -194,5 +205,40 @@ def test_report_builds_from_a_tiny_results_set(run_cli, store_root, tmp_path, mo
     assert "\\newcommand{\\BnSynSe}{0.29}" in numbers and "\\newcommand{\\BnSynWinPct}{67}" in numbers
     assert "\\newcommand{\\BnSmallWins}{1}" in numbers and "\\newcommand{\\BnSmallPairs}{2}" in numbers
     assert "\\newcommand{\\BenchBnOverScatter}{2.00}" in numbers
+    # the synthetic ceiling and the monocular-style depth run of the same pairs
+    assert "\\newcommand{\\BnHeadroom}{1.50}" in numbers and "\\newcommand{\\BnCeilPsnr}{28.00}" in numbers
+    assert "\\newcommand{\\BnMonoGain}{+0.20}" in numbers and "\\newcommand{\\BnMonoWinPct}{50}" in numbers
+    bokehnet = (tmp_path / "report" / "tables" / "bokehnet.tex").read_text()
+    assert "Exact optics (ceiling) & 28.00 & 0.900 & --" in bokehnet
     speed = (tmp_path / "report" / "tables" / "speed.tex").read_text()
     assert "47.0M" in speed and "1400" in speed
+
+
+def test_every_results_file_is_read_once_per_build(store_root, tmp_path, monkeypatch):
+    """The report's parts ask for the same summaries, per-image CSVs and run files many times; `Results` (the
+    one reader) opens each at most once, so no two tables can see different versions of one file."""
+    import pathlib
+    from collections import Counter
+
+    from bokehpipe.report import build
+    from bokehpipe.report.sources import Results
+    from bokehpipe.store import ArtifactStore
+
+    realdata = tmp_path / "realdata"
+    make_results(store_root, realdata)
+    monkeypatch.setenv("BOKEHPIPE_REALDATA", str(realdata))
+    opened: Counter[str] = Counter()
+    real_open = pathlib.Path.open
+
+    def counting_open(self, *args, **kwargs):
+        if self.suffix in (".json", ".csv") and store_root in self.parents:
+            opened[str(self.relative_to(store_root))] += 1
+        return real_open(self, *args, **kwargs)
+
+    monkeypatch.setattr(pathlib.Path, "open", counting_open)
+    res, out = Results(ArtifactStore(store_root)), build.Outputs()
+    for part in (build._paper, build._study, build._real, build._default_renderer):
+        part(res, out)
+    assert res.missing == []
+    assert opened["reports/eval/ebb-train/summary.json"] >= 1 and opened["runs/exp-depth-s0/metrics.csv"] >= 1
+    assert {path: n for path, n in opened.items() if n > 1} == {}

@@ -40,3 +40,13 @@ def test_long_column_titles_overlap_without_fitting_and_not_with_it():
     assert axes[0].title.get_text() == "Input (f/16)"
     assert "\n" in axes[4].title.get_text()
     plt.close(fig)
+
+
+def test_benchmarks_do_not_import_the_report():
+    """The report reads what the benchmarks write, never the other way round: no module under bokehpipe/bench
+    imports bokehpipe.report (the controls figure's drawing lives in report/figures.py)."""
+    from pathlib import Path
+
+    bench = Path(__file__).resolve().parent.parent / "bokehpipe" / "bench"
+    importers = [p.name for p in sorted(bench.glob("*.py")) if "bokehpipe.report" in p.read_text(encoding="utf-8")]
+    assert importers == []

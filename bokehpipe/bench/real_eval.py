@@ -53,64 +53,13 @@ def table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-FIGURE_PHOTOS = (("ebb/Training/original/2977.jpg", "ebb/Training/depth/2977.png"),
-                 ("portraits/21.jpg", "portraits/disparity/21.png"))
-
-
-def controls_figure(path: str, *, width: int = 768, f_numbers: Sequence[float] = (2.8, 1.8)) -> str:
-    """Real photos rendered by the shipped BokehNet at two f-numbers and two focus points (the automatic
-    subject focus, and the far background: the 10th disparity percentile), next to the input."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from bokehpipe.bench.realpairs import default_root
-    from bokehpipe.data.disparity import fit_to_photo, normalise_map
-    from bokehpipe.data.io import read_image, read_map, resize
-    from bokehpipe.render.calibration import aperture_for_f_number
-    from bokehpipe.render.focus import choose_focus
-    from bokehpipe.render.learned import load_bokehnet, render_bokehnet
-
-    model = load_bokehnet()[0]
-    root = default_root()
-    photos = [(root / a, root / b) for a, b in FIGURE_PHOTOS if (root / a).is_file() and (root / b).is_file()]
-    fig, axes = plt.subplots(len(photos), 1 + 2 * len(f_numbers), figsize=(4 * (1 + 2 * len(f_numbers)),
-                                                                            3.2 * len(photos)), squeeze=False)
-    for row, (img_path, depth_path) in zip(axes, photos, strict=True):
-        rgb = read_image(img_path)
-        disp = fit_to_photo(normalise_map(read_map(depth_path), depth_path), rgb.shape)
-        size = (width, round(rgb.shape[0] * width / rgb.shape[1]))
-        rgb, disp = resize(rgb, size), np.clip(resize(disp, size), 0, 1)
-        subject = choose_focus(rgb, disp)
-        far = float(np.quantile(disp, 0.1))
-        panels = [(rgb, f"input {img_path.name} (f/16)")]
-        for label, focus in ((f"subject ({subject.reason[:28]})", subject.disparity), ("background", far)):
-            for n in f_numbers:
-                out = render_bokehnet(rgb, disp, model, focus=focus, aperture=aperture_for_f_number(n))
-                panels.append((out, f"focus {label}, f/{n:g}"))
-        for ax, (im, title) in zip(row, panels, strict=True):
-            ax.imshow(np.clip(im, 0, 1))
-            ax.set_title(title, fontsize=8)
-            ax.axis("off")
-    fig.tight_layout()
-    from pathlib import Path
-
-    from bokehpipe.report.figures import _save
-
-    return str(_save(fig, Path(path), dpi=64))  # about 1300 px wide: print resolution at text width
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--methods", default="identity,gaussian,scatter,bokehnet")
     parser.add_argument("--width", type=int, default=None, help="shrink the pairs to this width (default: full)")
     parser.add_argument("--json", default=None, help="also write the rows here")
     parser.add_argument("--vabd-table", action="store_true", help="print the VABD 3x3 aperture table per method")
-    parser.add_argument("--figure", default=None, help="write the BokehNet focus/aperture figure here (PNG)")
     args = parser.parse_args(argv)
-    if args.figure:
-        print(f"wrote {controls_figure(args.figure)}")
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     rows = score(methods, width=args.width) if methods else []
     if rows:

@@ -6,21 +6,33 @@ Sources, all in the store: eval `bn-test` (synthetic test pairs drawn with anoth
 training set, used for neither training nor checkpoint selection; its per-image CSV gives the paired
 spread), `ebb-train` / `ebb-train-bokehnet` (EBB! 2977-2979 at full resolution), `reports/real_eval_768.json`
 (the six real f/1.8 pairs at 768 px, `bench.real_eval`) and `reports/bench.json`. The model's size and
-training stop come from the shipped weights file itself; the controls figure renders real photos with it.
+training stop come from the shipped weights file itself; the controls figure renders real photos with it
+(`controls_figure`; the drawing is `figures.panel_rows`).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from bokehpipe.report import tables
-from bokehpipe.report.real import TRAIN_IDS, _per_image
-from bokehpipe.report.sources import BOKEHNET_TEST_TAG, Results
+import numpy as np
+
+from bokehpipe.errors import BokehpipeError
+from bokehpipe.report import figures, tables
+from bokehpipe.report.real import TRAIN_IDS
+from bokehpipe.report.sources import (
+    BOKEHNET_TEST_MONO_TAG,
+    BOKEHNET_TEST_TAG,
+    SYNTHETIC_CEILING,
+    SYNTHETIC_CEILING_COMMAND,
+    Results,
+)
 from bokehpipe.report.study import mean_sd
 
 GOAL_DB = 1.0  # issue 12's target: BokehNet over scatter on the synthetic held-out pairs
 METHODS = (("identity", "Identity (input)"), ("gaussian", "Gaussian, f/1.8"), ("scatter", "Scatter, f/1.8"),
            ("bokehnet", "BokehNet (default)"))
+CEILING = (("exact_optics", "Exact optics (ceiling)"), ("exact_optics_mean_gain", "Exact optics, mean gain"))
 BENCH_ROWS = (("models", "pynet", "PyNET (paper size)"), ("models", "pynet-xs", "PyNET-xs"),
               ("renderers", "scatter", "Scatter"), ("renderers", "bokehnet", "BokehNet (default)"))
 
@@ -36,45 +48,62 @@ def _signed(value: float | None) -> str:
     return text if value is None or text.startswith("-") else "+" + text
 
 
-def _paired_spread(res: Results) -> dict[str, str]:
-    """Standard error of BokehNet's per-image PSNR gain over scatter on the synthetic test pairs, and the share of
-    pairs it wins: one trained model, so the spread is over images, not seeds."""
+def _paired_spread(res: Results, tag: str) -> tuple[str, str]:
+    """Standard error of BokehNet's per-image PSNR gain over scatter on the synthetic pairs of eval `tag`, and the
+    share of pairs it wins: one trained model, so the spread is over images, not seeds."""
     import numpy as np
 
     psnr: dict[str, dict[str, float]] = {}
-    for row in _per_image(res, BOKEHNET_TEST_TAG):
+    for row in res.per_image(tag):
         psnr.setdefault(row["method"], {})[row["id"]] = float(row["psnr"])
     ids = sorted(set(psnr.get("bokehnet", {})) & set(psnr.get("scatter", {})))
     gain = np.array([psnr["bokehnet"][i] - psnr["scatter"][i] for i in ids])
     if len(gain) < 2:
-        return {"BnSynSe": "--", "BnSynWinPct": "--"}
-    return {"BnSynSe": tables.fmt("psnr", float(gain.std(ddof=1) / np.sqrt(len(gain)))),
-            "BnSynWinPct": f"{100 * float((gain > 0).mean()):.0f}"}
+        return "--", "--"
+    return (tables.fmt("psnr", float(gain.std(ddof=1) / np.sqrt(len(gain)))),
+            f"{100 * float((gain > 0).mean()):.0f}")
+
+
+def _same_pairs(ceiling: dict[str, Any], summary: dict[str, Any], res: Results) -> None:
+    """The ceiling must have scored the very pairs the eval scored (set, split, count), or the rows mislead."""
+    theirs = (Path(str(ceiling.get("dataset_root", ""))).name, ceiling.get("split"), ceiling.get("n_images"))
+    ours = (summary.get("dataset"), summary.get("split"), summary.get("n_images"))
+    if theirs != ours:
+        raise BokehpipeError(f"{res.store.root / SYNTHETIC_CEILING}: scored {theirs} (set, split, pairs) but eval "
+                             f"{BOKEHNET_TEST_TAG} scored {ours}; rerun `{SYNTHETIC_CEILING_COMMAND}` on that split")
 
 
 def quality_table(res: Results, numbers: dict[str, str]) -> str | None:
-    """Rows: the four renderers; columns: synthetic held-out PSNR/SSIM, EBB! at full resolution, EBB! and
-    VABD at 768 px. Every renderer gets the true (synthetic) or auto (real) focus and the calibrated f/1.8."""
-    syn = (res.eval_summary(BOKEHNET_TEST_TAG) or {}).get("methods", {})
+    """Rows: the four renderers, then what a perfect renderer of the synthetic optics scores (the ceiling);
+    columns: synthetic test PSNR/SSIM with true depth, PSNR with monocular-style depth, EBB! at full resolution,
+    EBB! and VABD at 768 px. Every renderer gets the true (synthetic) or auto (real) focus and the calibrated f/1.8."""
+    syn_summary = res.eval_summary(BOKEHNET_TEST_TAG) or {}
+    syn = syn_summary.get("methods", {})
+    mono = (res.eval_summary(BOKEHNET_TEST_MONO_TAG) or {}).get("methods", {})
+    ceiling = res.synthetic_ceiling()
     full = {**(res.eval_summary("ebb-train") or {}).get("methods", {}),
             **(res.eval_summary("ebb-train-bokehnet") or {}).get("methods", {})}
     small = res.real_eval_768()
-    if not syn or not full or small is None:
+    if not syn or not mono or not full or small is None or ceiling is None:
         return None
-    syn_s, full_s = {"methods": syn}, {"methods": full}
+    _same_pairs(ceiling, syn_summary, res)
+    syn_s, mono_s, full_s = {"methods": syn}, {"methods": mono}, {"methods": full}
     means = _group_means(small["rows"])
     rows = []
     for method, label in METHODS:
         rows.append([tables.esc(label), tables.fmt("psnr", _metric(syn_s, method)),
-                     tables.fmt("ssim", _metric(syn_s, method, "ssim")), tables.fmt("psnr", _metric(full_s, method)),
-                     tables.fmt("ssim", _metric(full_s, method, "ssim")),
+                     tables.fmt("ssim", _metric(syn_s, method, "ssim")), tables.fmt("psnr", _metric(mono_s, method)),
+                     tables.fmt("psnr", _metric(full_s, method)), tables.fmt("ssim", _metric(full_s, method, "ssim")),
                      tables.fmt("psnr", means.get(("ebb", method))), tables.fmt("psnr", means.get(("vabd", method)))])
     gain = (_metric(syn_s, "bokehnet") or 0.0) - (_metric(syn_s, "scatter") or 0.0)
     numbers.update({
-        "BnSynPairs": str((res.eval_summary(BOKEHNET_TEST_TAG) or {}).get("n_images", "")),
+        "BnSynPairs": str(syn_summary.get("n_images", "")),
         "BnSynPsnr": tables.fmt("psnr", _metric(syn_s, "bokehnet")),
         "BnSynScatter": tables.fmt("psnr", _metric(syn_s, "scatter")),
         "BnSynGain": _signed(gain), "BnGoal": f"+{GOAL_DB:.0f}",
+        "BnMonoPsnr": tables.fmt("psnr", _metric(mono_s, "bokehnet")),
+        "BnMonoScatter": tables.fmt("psnr", _metric(mono_s, "scatter")),
+        "BnMonoGain": _signed((_metric(mono_s, "bokehnet") or 0.0) - (_metric(mono_s, "scatter") or 0.0)),
         "BnEbbPsnr": tables.fmt("psnr", _metric(full_s, "bokehnet")),
         "BnEbbSsim": tables.fmt("ssim", _metric(full_s, "bokehnet", "ssim")),
         "BnEbbVsScatter": _signed((_metric(full_s, "bokehnet") or 0.0) - (_metric(full_s, "scatter") or 0.0)),
@@ -84,16 +113,36 @@ def quality_table(res: Results, numbers: dict[str, str]) -> str | None:
         "BnSmallVabdScatter": tables.fmt("psnr", means.get(("vabd", "scatter"))),
         "BnSmallWidth": str(small.get("width", "")),
     })
-    numbers.update(_paired_spread(res))
+    numbers["BnSynSe"], numbers["BnSynWinPct"] = _paired_spread(res, BOKEHNET_TEST_TAG)
+    numbers["BnMonoSe"], numbers["BnMonoWinPct"] = _paired_spread(res, BOKEHNET_TEST_MONO_TAG)
+    ceiling_rows = _ceiling_rows(ceiling, _metric(syn_s, "scatter"), numbers)
     wins, pairs = _wins(small["rows"], "bokehnet", "scatter")
     numbers["BnSmallWins"], numbers["BnSmallPairs"] = str(wins), str(pairs)
-    groups = (f" & \\multicolumn{{2}}{{c}}{{Synthetic, {numbers['BnSynPairs']} pairs}}"
+    groups = (f" & \\multicolumn{{3}}{{c}}{{Synthetic, {numbers['BnSynPairs']} pairs}}"
               f" & \\multicolumn{{2}}{{c}}{{EBB!\\ {len(TRAIN_IDS)} pairs, full size}}"
               f" & \\multicolumn{{2}}{{c}}{{PSNR at {numbers['BnSmallWidth']} px}} \\\\\n"
-              "\\cmidrule(lr){2-3}\\cmidrule(lr){4-5}\\cmidrule(lr){6-7}\n")
-    header = ["Renderer", "PSNR", "SSIM", "PSNR", "SSIM", "EBB!", "VABD"]
-    tex = tables.tabular(header, rows, align="lrrrrrr", bold_best={i: True for i in range(1, 7)})
-    return tex.replace("\\toprule\n", "\\toprule\n" + groups, 1)
+              "\\cmidrule(lr){2-4}\\cmidrule(lr){5-6}\\cmidrule(lr){7-8}\n")
+    header = ["Renderer", "PSNR", "SSIM", "mono PSNR", "PSNR", "SSIM", "EBB!", "VABD"]
+    tex = tables.tabular(header, rows, align="lrrrrrrr", bold_best={i: True for i in range(1, 8)})
+    tex = tex.replace("\\toprule\n", "\\toprule\n" + groups, 1)
+    return tex.replace("\\bottomrule\n", "\\midrule\n" + "".join(" & ".join(r) + " \\\\\n" for r in ceiling_rows)
+                       + "\\bottomrule\n", 1)
+
+
+def _ceiling_rows(ceiling: dict[str, Any], scatter_psnr: float | None, numbers: dict[str, str]) -> list[list[str]]:
+    """The perfect renderer of the synthetic optics (no guess of each pair's exposure, noise and shift), and the
+    same at the defects' mean exposure gain, the best a renderer can expect: synthetic columns only."""
+    methods = ceiling.get("methods", {})
+    rows = []
+    for key, label in CEILING:
+        m = methods.get(key, {})
+        rows.append([tables.esc(label), tables.fmt("psnr", m.get("psnr")), tables.fmt("ssim", m.get("ssim"))]
+                    + ["--"] * 5)
+    best = methods.get("exact_optics_mean_gain", {}).get("psnr")
+    numbers["BnCeilPsnr"] = tables.fmt("psnr", methods.get("exact_optics", {}).get("psnr"))
+    numbers["BnCeilGainPsnr"] = tables.fmt("psnr", best)
+    numbers["BnHeadroom"] = tables.fmt("psnr", None if best is None or scatter_psnr is None else best - scatter_psnr)
+    return rows
 
 
 def _group_means(rows: list[dict[str, Any]]) -> dict[tuple[str, str], float]:
@@ -168,16 +217,45 @@ def model_numbers(numbers: dict[str, str]) -> None:
     numbers["BnMaxSteps"] = str((provenance.get("train_config") or {}).get("steps", "?"))
 
 
-def controls_figure(res: Results) -> Any:
-    """Real photos rendered by the shipped BokehNet at two f-numbers and two focus points
-    (`bench.real_eval.controls_figure`), or None (noted missing) where the real photos are absent."""
-    from bokehpipe.bench.real_eval import FIGURE_PHOTOS
-    from bokehpipe.bench.real_eval import controls_figure as draw
-    from bokehpipe.bench.realpairs import default_root
+# the controls figure's photos (under the realdata root) with their published disparity maps
+CONTROL_PHOTOS = (("ebb/Training/original/2977.jpg", "ebb/Training/depth/2977.png"),
+                  ("portraits/21.jpg", "portraits/disparity/21.png"))
 
-    root = default_root()
-    absent = [root / a for pair in FIGURE_PHOTOS for a in pair if not (root / a).is_file()]
+
+def controls_figure(res: Results) -> Any:
+    """Real photos rendered by the shipped BokehNet at two f-numbers and two focus points, or None (noted missing)
+    where the real photos are absent; the drawing is `figures.panel_rows`."""
+    from bokehpipe.experiments import realdata_dir
+
+    root = realdata_dir()
+    absent = [root / a for pair in CONTROL_PHOTOS for a in pair if not (root / a).is_file()]
     if absent:
         res._miss("real photos for the controls figure", absent[0], "set BOKEHPIPE_REALDATA to ../shared/realdata")
         return None
-    return lambda path: draw(str(path))
+    # 7 in at 190 dpi: about 1300 px wide, print resolution at text width
+    return lambda path: figures.panel_rows([_control_panels(root / a, root / b) for a, b in CONTROL_PHOTOS], path)
+
+
+def _control_panels(image: Path, depth: Path, *, width: int = 768,
+                    f_numbers: tuple[float, ...] = (2.8, 1.8)) -> list[tuple[np.ndarray, str]]:
+    """The input, then BokehNet at each f-number with focus on the automatically found subject and on the far
+    background (the 10th disparity percentile), all at `width` px."""
+    from bokehpipe.data.disparity import fit_to_photo, normalise_map
+    from bokehpipe.data.io import read_image, read_map, resize
+    from bokehpipe.render.calibration import aperture_for_f_number
+    from bokehpipe.render.focus import choose_focus
+    from bokehpipe.render.learned import load_bokehnet, render_bokehnet
+
+    model = load_bokehnet()[0]
+    rgb = read_image(image)
+    disp = fit_to_photo(normalise_map(read_map(depth), depth), rgb.shape)
+    size = (width, round(rgb.shape[0] * width / rgb.shape[1]))
+    rgb, disp = resize(rgb, size), np.clip(resize(disp, size), 0, 1)
+    subject = choose_focus(rgb, disp)
+    far = float(np.quantile(disp, 0.1))
+    panels = [(rgb, f"input {image.name}, f/16")]
+    for label, focus in (("focus on subject", subject.disparity), ("focus on background", far)):
+        for n in f_numbers:
+            out = render_bokehnet(rgb, disp, model, focus=focus, aperture=aperture_for_f_number(n))
+            panels.append((out, f"{label}, f/{n:g}"))
+    return panels

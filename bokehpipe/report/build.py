@@ -43,7 +43,7 @@ def _study(res: Results, out: Outputs) -> None:
     out.tables["study"] = study.study_table(res, out.numbers)
     out.tables["setup"] = study.setup_table(res)
     out.tables["levels"] = study.levels_table(res, out.numbers)
-    study.data_numbers(res.store.root, out.numbers)
+    study.data_numbers(res, out.numbers)
     study.first_validation(res, out.numbers)
     out.figures["synth_grid.jpg"] = _synth_grid(res)
 
@@ -138,7 +138,9 @@ MACROS_USED = (
     "FailId", "FailGain", "FirstValStep", "FirstValPsnr", "FirstValIdentity",
     "BnSynPairs", "BnSynPsnr", "BnSynScatter", "BnSynGain", "BnGoal", "BnEbbPsnr", "BnEbbSsim", "BnEbbVsScatter",
     "BnSmallEbb", "BnSmallEbbScatter", "BnSmallVabd", "BnSmallVabdScatter", "BnSmallWidth", "BnSmallWins",
-    "BnSmallPairs", "BnSynSe", "BnSynWinPct", "BnParams", "BnNetWidth", "BnStep", "BnMaxSteps",
+    "BnSmallPairs", "BnSynSe", "BnSynWinPct",
+    "BnMonoPsnr", "BnMonoScatter", "BnMonoGain", "BnMonoSe", "BnMonoWinPct", "BnCeilPsnr", "BnCeilGainPsnr",
+    "BnHeadroom", "BnParams", "BnNetWidth", "BnStep", "BnMaxSteps",
     "BenchBokehnetSeconds", "BenchScatterSeconds", "BenchPynetSeconds", "BenchPynetxsSeconds",
     "BenchBokehnetPeak", "BenchScatterPeak", "BenchPynetPeak", "BenchPynetxsPeak", "BenchBnOverScatter",
     "BenchMachine", "BenchCommit", "BenchSize", "BenchRepeats", "BenchCommand",

@@ -184,6 +184,25 @@ def fit_titles(fig: plt.Figure, axes: Sequence[plt.Axes], margin: float = 0.96) 
             title.set_text("\n".join(textwrap.wrap(text, width, break_long_words=False)) or text)
 
 
+def panel_rows(rows: Sequence[Sequence[tuple[np.ndarray, str]]], path: Path, *, width_in: float = 7.0,
+               dpi: int = 190, title_size: float = 6.5) -> Path:
+    """Rows of titled panels (image, title) at the images' own aspect, drawn at text width so the titles print
+    at a readable size (long ones wrapped to their column): each row one photo, each panel one setting of a
+    control (the default renderer's focus and aperture)."""
+    n_cols = max(len(r) for r in rows)
+    cell_w = width_in / n_cols
+    heights = [max(img.shape[0] / img.shape[1] for img, _ in r) * cell_w + 0.32 for r in rows]
+    fig, axes = plt.subplots(len(rows), n_cols, figsize=(width_in, sum(heights)), squeeze=False,
+                             gridspec_kw={"wspace": 0.03, "hspace": 0.02, "height_ratios": heights})
+    for row_axes, panels in zip(axes, rows, strict=True):
+        for ax, (img, title) in zip(row_axes, panels, strict=True):
+            ax.imshow(np.clip(img, 0, 1))
+            ax.set_title(title, fontsize=title_size)
+            ax.axis("off")
+        fit_titles(fig, row_axes)
+    return _save(fig, path, dpi=dpi)
+
+
 def architecture(levels: Sequence[dict[str, Any]], path: Path) -> Path:
     """PyNET's levels as a ladder: per level its feature resolution and what its head outputs, for one
     photo size; `levels` rows come from running the model (bokehpipe.report.paper), not from the text."""

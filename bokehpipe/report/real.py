@@ -7,7 +7,6 @@ No model here saw a real photo in training: the learned runs were trained on the
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -25,18 +24,10 @@ TRAIN_IDS = ("2977", "2978", "2979")  # EBB! train split, with (Depth-Anything) 
 MODEL_RUN = "exp-depth-s0"  # the PyNET-res-xs shown in figures (its seeds are scored in the tables)
 
 
-def _per_image(res: Results, tag: str) -> list[dict[str, str]]:
-    path = res.eval_dir(tag) / "per_image.csv"
-    if not path.is_file():
-        return []
-    with path.open(newline="", encoding="utf-8") as fh:
-        return list(csv.DictReader(fh))
-
-
 def misalignment_table(res: Results, numbers: dict[str, str]) -> str | None:
     """Identity on the six pairs: raw, after a colour gain, after the best integer shift + gain (PSNR on the
     32-px-border crop, which the shift never reaches, so the three columns compare like with like)."""
-    rows_csv = [r for r in _per_image(res, "ebb-all-identity") if r["method"] == "identity"]
+    rows_csv = [r for r in res.per_image("ebb-all-identity") if r["method"] == "identity"]
     if not rows_csv:
         res.eval_summary("ebb-all-identity")  # records the miss with its command
         return None
@@ -141,7 +132,7 @@ def ebb_figure(res: Results) -> Callable[[Path], Path] | None:
 def failure_figure(res: Results, numbers: dict[str, str]) -> Callable[[Path], Path] | None:
     """The pair where scatter gains least over doing nothing (per-image PSNR; it may be a loss), shown with its
     depth map, and the RGB-only model on a Val294 pair, where it barely changes the photo."""
-    rows = _per_image(res, "ebb-train")
+    rows = res.per_image("ebb-train")
     ident = {r["id"]: float(r["psnr"]) for r in rows if r["method"] == "identity" and r["aligned"] == "False"}
     scat = {r["id"]: float(r["psnr"]) for r in rows if r["method"] == "scatter" and r["aligned"] == "False"}
     if not ident or not scat:

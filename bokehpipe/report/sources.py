@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,9 +37,16 @@ EVALS: dict[str, str] = {
 # eval tag made by `bokehpipe experiment bokehnet` (its test-set steps): a synthetic set drawn with another seed,
 # never used for BokehNet's training or checkpoint selection
 BOKEHNET_TEST_TAG = "bn-test"
+# the same pairs seen through monocular-style degraded depth (the errors a depth estimate makes)
+BOKEHNET_TEST_MONO_TAG = "bn-test-mono"
 EVAL_COMMANDS: dict[str, str] = {
     BOKEHNET_TEST_TAG: "bokehpipe experiment bokehnet  (steps test-set, test-depth, test-eval)",
+    BOKEHNET_TEST_MONO_TAG: "bokehpipe experiment bokehnet  (steps test-depth-mono, test-eval-mono)",
 }
+# what a perfect renderer of the synthetic optics scores on BokehNet's test pairs (bench.synthetic_ceiling)
+SYNTHETIC_CEILING = "reports/synthetic_ceiling.json"
+SYNTHETIC_CEILING_COMMAND = ("python -m bokehpipe.bench.synthetic_ceiling --data <store>/datasets/bokehnet-test "
+                             "--split val --json <store>/" + SYNTHETIC_CEILING)
 REAL_EVAL = "reports/real_eval_768.json"
 REAL_EVAL_COMMAND = ("python -m bokehpipe.bench.real_eval --methods identity,gaussian,scatter,bokehnet --width 768 "
                      "--json <store>/" + REAL_EVAL)
@@ -58,11 +66,23 @@ class Missing:
 
 
 class Results:
-    """Lazy, checked access to the store's results; every miss is recorded with its command."""
+    """Lazy, checked access to the store's results; every miss is recorded with its command.
+
+    The one reader of results files for the report: each file is read at most once per build (the parts of the
+    report ask for the same summaries, per-image CSVs and run files many times), and every caller gets the same
+    parsed value, so no two tables can disagree about what a file said.
+    """
 
     def __init__(self, store: ArtifactStore) -> None:
         self.store = store
         self.missing: list[Missing] = []
+        self._read: dict[Path, Any] = {}  # path -> parsed content (None: absent)
+
+    def _cached(self, path: Path, parse: Callable[[Path], Any]) -> Any:
+        """`parse(path)` the first time `path` is asked for; the same value afterwards (None if absent)."""
+        if path not in self._read:
+            self._read[path] = parse(path) if path.is_file() else None
+        return self._read[path]
 
     def _miss(self, what: str, path: Path, command: str) -> None:
         if all(m.path != path for m in self.missing):
@@ -70,10 +90,10 @@ class Results:
 
     def _json(self, path: Path, what: str, command: str) -> dict[str, Any] | None:
         """The JSON file at `path`, or None after noting it missing with the command that makes it."""
-        if not path.is_file():
+        data = self._cached(path, _read_json)
+        if data is None:
             self._miss(what, path, command)
-            return None
-        return json.loads(path.read_text(encoding="utf-8"))
+        return data
 
     def eval_summary(self, tag: str) -> dict[str, Any] | None:
         return self._json(self.store.reports_dir / "eval" / tag / "summary.json", f"eval {tag}",
@@ -82,17 +102,23 @@ class Results:
     def eval_dir(self, tag: str) -> Path:
         return self.store.reports_dir / "eval" / tag
 
+    def per_image(self, tag: str) -> list[dict[str, str]]:
+        """Rows of an eval's per_image.csv (id, method, aligned, psnr, ...); [] where the eval wrote none."""
+        return self._cached(self.eval_dir(tag) / "per_image.csv", _read_csv) or []
+
     def metrics(self, run: str) -> list[dict[str, str]] | None:
         path = self.store.run(run) / "metrics.csv"
-        if not path.is_file():
+        rows = self._cached(path, _read_csv)
+        if rows is None:
             self._miss(f"run {run}", path, f"bokehpipe experiment {RUNS.get(run, ('', 'exp_depth'))[1]}")
-            return None
-        with path.open(newline="", encoding="utf-8") as fh:
-            return list(csv.DictReader(fh))
+        return rows
 
     def run_config(self, run: str) -> dict[str, Any] | None:
-        path = self.store.run(run) / "config.json"
-        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+        return self._cached(self.store.run(run) / "config.json", _read_json)
+
+    def dataset_json(self, name: str, filename: str) -> dict[str, Any] | None:
+        """A synthetic set's own description (`splits.json`, `metadata.json`), or None where it has none."""
+        return self._cached(self.store.root / "datasets" / name / filename, _read_json)
 
     def bench(self) -> dict[str, Any] | None:
         return self._json(self.store.root / BENCH, "benchmark", BENCH_COMMAND)
@@ -101,6 +127,10 @@ class Results:
         """Every renderer on the six real f/1.8 pairs at 768 px (`bench.real_eval --json`)."""
         return self._json(self.store.root / REAL_EVAL, "real pairs at 768 px", REAL_EVAL_COMMAND)
 
+    def synthetic_ceiling(self) -> dict[str, Any] | None:
+        """A perfect renderer of the synthetic optics on BokehNet's test pairs (`bench.synthetic_ceiling --json`)."""
+        return self._json(self.store.root / SYNTHETIC_CEILING, "synthetic ceiling", SYNTHETIC_CEILING_COMMAND)
+
     def renders(self, name: str) -> Path | None:
         path = self.store.renders(name)
         if not path.is_dir():
@@ -108,3 +138,11 @@ class Results:
             return None
         return path
 
+
+def _read_json(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _read_csv(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))

@@ -7,12 +7,9 @@ from each run's `config.json` and `metrics.csv`, so what the report says was run
 
 from __future__ import annotations
 
-import json
 import math
 import statistics
 from collections.abc import Sequence
-from pathlib import Path
-from typing import Any
 
 from bokehpipe.report import tables
 from bokehpipe.report.sources import Results
@@ -153,19 +150,17 @@ def setup_table(res: Results) -> str:
                            "Minutes"], rows, align="llrrrrlll")
 
 
-def data_numbers(store_root: Path, out_numbers: dict[str, str]) -> None:
+def data_numbers(res: Results, out_numbers: dict[str, str]) -> None:
     """Sizes of the synthetic sets the study used, read from the sets themselves."""
     for name, macro in (("exp", "Exp"), ("exp-test", "ExpTest")):
-        root = store_root / "datasets" / name
-        splits = root / "splits.json"
-        meta = root / "metadata.json"
-        if splits.is_file():
-            counts = {k: len(v) for k, v in json.loads(splits.read_text(encoding="utf-8")).items()}
+        splits = res.dataset_json(name, "splits.json")
+        meta = res.dataset_json(name, "metadata.json")
+        if splits is not None:
+            counts = {k: len(v) for k, v in splits.items()}
             out_numbers[f"{macro}Train"] = str(counts.get("train", 0))
             out_numbers[f"{macro}Val"] = str(counts.get("val", 0))
-        if meta.is_file():
-            data: dict[str, Any] = json.loads(meta.read_text(encoding="utf-8"))
-            out_numbers[f"{macro}Count"] = str(data.get("count", ""))
+        if meta is not None:
+            out_numbers[f"{macro}Count"] = str(meta.get("count", ""))
 
 
 def levels_table(res: Results, out_numbers: dict[str, str]) -> str:
