@@ -62,7 +62,8 @@ def _tensors(ex: Examples, idx: np.ndarray, crop: tuple[int, int] | None, rng: n
         x = int(rng.integers(0, w - cw + 1)) if rng is not None else (w - cw) // 2
         flip = rng is not None and rng.random() < 0.5
         for k in out:
-            a = getattr(ex, k)[i, y:y + ch, x:x + cw]
+            row = ex.pair[i] if k in ("image", "target") else i  # photos are held once per pair
+            a = getattr(ex, k)[row, y:y + ch, x:x + cw]
             out[k].append(a[:, ::-1] if flip else a)
 
     def img(k: str) -> torch.Tensor:
