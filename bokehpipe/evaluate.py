@@ -65,13 +65,11 @@ def identity_method(device: str = "cpu") -> Method:
 
 def classical_method(name: str, tiles: Any = None, device: str = "cpu") -> Method:
     """A classical depth-aware renderer (gaussian or scatter) with `predict`'s per-image focus/aperture. Photos
-    without metadata get auto-focus and the calibrated f/1.8 aperture, as `infer` renders them; the learned
-    default renderer is `bokehnet_method`."""
+    without metadata get auto-focus and the renderer's calibrated f/1.8 aperture, as `infer` renders them; the
+    learned default renderer is `bokehnet_method`."""
     from bokehpipe.infer.engine import ClassicalRenderer, TilePolicy
-    from bokehpipe.render.calibration import DEFAULT_APERTURE
 
-    return Method(name, "classical", True, ClassicalRenderer(name, aperture=DEFAULT_APERTURE,
-                                                             tiles=tiles or TilePolicy()))
+    return Method(name, "classical", True, ClassicalRenderer(name, tiles=tiles or TilePolicy()))
 
 
 def bokehnet_method(device: str = "cpu") -> Method:

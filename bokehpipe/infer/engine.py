@@ -270,7 +270,9 @@ class ClassicalRenderer:
         if method not in METHODS:
             raise BokehpipeError(f"unknown method {method!r}; known: {', '.join(METHODS)}")
         self.method, self.focus, self.tiles = method, focus, tiles
-        self.aperture = DEFAULT_APERTURE if aperture is None else aperture  # None: the calibrated f/1.8
+        # None: the calibrated f/1.8. The one place a command's missing --aperture becomes a number: infer
+        # (default and --method), render and eval all pass None through to here.
+        self.aperture = DEFAULT_APERTURE if aperture is None else aperture
         self.focus_point = focus_point  # (x, y): focus on what is there in each photo (`--focus-at`)
         self.options = dict(options or {})
         self.name = method
