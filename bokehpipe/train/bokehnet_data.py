@@ -19,21 +19,10 @@ import numpy as np
 
 from bokehpipe.data.ebb import Pair, load_index, load_metadata
 from bokehpipe.errors import BokehpipeError
+from bokehpipe.train.bokehnet_config import RECIPE_VERSION, ExampleRecipe
 
-RECIPE_VERSION = 1
 CACHE_LAYOUT = 2  # 2: each photo stored once plus a per-example `pair` index (1 kept a copy per variant)
 _ARRAYS = ("image", "target", "pair", "scatter", "disparity", "focus", "aperture")
-
-
-@dataclass(frozen=True)
-class ExampleRecipe:
-    """How examples are drawn from a set; recorded with the cache and in the run's config."""
-
-    variants: int = 2  # depth degradations per pair
-    clean_fraction: float = 0.25  # share of examples that keep the set's clean disparity
-    strength: float = 1.0  # monocular_like strength
-    seed: int = 0
-    version: int = RECIPE_VERSION
 
 
 @dataclass
