@@ -112,16 +112,19 @@ def learned_method(run_dir: Path, device: str, tiles: Any = None) -> Method:
 
 def evaluate(pairs: Sequence[Pair], methods: Sequence[Method], *, depth: Any | None,
              metadata: dict[str, dict[str, Any]] | None = None, lpips: Any | None = None, align: bool = False,
-             save_dir: Path | None = None, save_count: int = 0,
+             save_dir: Path | None = None, save_count: int = 0, focus_reference: Any | None = None,
              progress: Callable[[int], None] | None = None) -> EvalResult:
     """Score every method on every pair; rows carry `aligned` = False (and, when `align`, True for the colour
     gain oracle and "shift" for the integer shift + colour gain oracle).
 
     With `save_dir`, the predictions for the first `save_count` pairs are kept as PNG
     (`save_dir/<method>/<id>.png`) for figures: a figure then shows exactly what was scored.
+    `focus_reference` (the exact maps' cache, when `depth` holds estimated maps of a synthetic set): the true
+    focus is moved onto the estimated map (`transfer_focus`), so every method focuses on the true subject.
     """
     from bokehpipe.data.io import write_png
     from bokehpipe.metrics import PROTOCOL, score_pair
+    from bokehpipe.render.focus import transfer_focus
 
     if not pairs:
         raise BokehpipeError("the split has no pairs with targets to evaluate")
@@ -146,6 +149,9 @@ def evaluate(pairs: Sequence[Pair], methods: Sequence[Method], *, depth: Any | N
         # at its stored size, as training and `infer` read it: each method resizes it where it uses it
         disp = depth.disparity(photo_of(pair), rgb) if depth is not None else None
         meta = metadata.get(pair.id) if metadata else None
+        if meta is not None and focus_reference is not None and disp is not None:
+            exact = focus_reference.disparity(photo_of(pair), rgb)
+            meta = {**meta, "focus": transfer_focus(exact, disp, meta["focus"])}
         for m in active:
             start = time.perf_counter()
             pred = m.predict(rgb, disp, meta)
@@ -277,24 +283,31 @@ def run_eval(store: Any, *, data: str | None, dataset: str | None, split: str, r
     pairs = load_index(root).split(split, require_targets=True)[:limit]
     methods = build_methods(baselines, device=device)
     methods += [learned_method(store.run(r), device) for r in runs]
+    from bokehpipe.depth.cache import open_depth_cache
+
     depth, depth_note = None, "none"
     if depth_source:
-        from bokehpipe.depth.cache import open_depth_cache
-
         depth = open_depth_cache(store, name, depth_source, split)
         depth_note = str(depth.path)
     notes = depth_notes(methods, depth_source)
     metadata = load_metadata(root) if focus == "metadata" else None
+    reference = None
+    if metadata and depth_source and depth_source != "gt":  # estimated maps: focus where the exact map has it
+        reference = open_depth_cache(store, name, "gt", split)
+        notes.append(f"focus: each image's true focus, moved onto the {depth_source} maps at the subject "
+                     "(where the exact map has it in focus)")
     lpips, lpips_note = load_lpips(store, device)
     tag = tag or "-".join(filter(None, [name, split, depth_source]))
     out_dir = store.eval_report(tag)
     with exclusive(lock_beside(out_dir), what=f"the eval report {tag!r}"):  # one writer per tag
         result = evaluate(pairs, methods, depth=depth, metadata=metadata, lpips=lpips, align=align,
-                          save_dir=out_dir / "predictions", save_count=save_predictions,
+                          save_dir=out_dir / "predictions", save_count=save_predictions, focus_reference=reference,
                           progress=progress(len(pairs)) if progress is not None else None)
         summary = summarize(result)
         summary.update(dataset=name, dataset_root=str(root), split=split, depth_source=depth_source,
-                       depth_cache=depth_note, focus="metadata" if metadata else "auto", align=align,
+                       depth_cache=depth_note, align=align,
+                       focus=("metadata, moved onto the estimated maps" if reference is not None else "metadata")
+                       if metadata else "auto",
                        protocol=PROTOCOL.describe(), lpips="present" if lpips is not None else f"absent: {lpips_note}",
                        command=command, created=time.strftime("%Y-%m-%dT%H:%M:%S"))
         paths = write_reports(summary, result, out_dir)

@@ -203,6 +203,9 @@ def test_bokehnet_pipeline_runs_end_to_end_on_a_tiny_budget(run_cli, store_root,
     assert info["step"] == 4 and (store_root / "runs" / "bokehnet" / "metrics.csv").is_file()
     summary = json.loads((store_root / "reports" / "eval" / "bn-test" / "summary.json").read_text())
     assert summary["n_images"] == 3 and {"scatter", "bokehnet"} <= set(summary["methods"])
+    mono = json.loads((store_root / "reports" / "eval" / "bn-test-mono" / "summary.json").read_text())
+    assert mono["depth_source"] == "gt-mono" and mono["focus"] == "metadata, moved onto the estimated maps"
+    assert {"scatter", "bokehnet"} <= set(mono["methods"])
     image, disp, _ = _scene(96, 64)
     assert render_bokehnet(image, disp, model, focus=1.0, aperture=0.5).shape == (64, 96, 3)
 

@@ -69,3 +69,56 @@ def test_auto_focus_lands_on_the_person_not_the_nearest_thing_in_real_portraits(
     assert float(np.quantile(disp, 0.99)) - person > 0.15  # something really is nearer than the person
     if name == "21" and has_face_detector():
         assert "face" in f.reason
+
+
+class _FakeCascade:
+    """Stands in for a Haar cascade: 'detects' fixed boxes (in the detector's 640-px frame)."""
+
+    def __init__(self, boxes):
+        self.boxes = boxes
+
+    def detectMultiScale(self, gray, **kwargs):  # noqa: N802 (OpenCV's name)
+        return self.boxes if gray.shape[1] == 640 else []  # the profile pass's mirrored image finds nothing new
+
+
+def test_an_off_centre_face_hit_is_not_the_subject_but_a_framed_face_is(monkeypatch):
+    """Haar cascades fire on bark and foliage near the frame edge (vabd/0002's trunk, EBB! sample 9's leaves);
+    such a hit, even the largest, loses to a smaller face framed towards the middle, and alone it is no face."""
+    from bokehpipe.render import focus
+
+    image = np.full((427, 640, 3), 0.5, np.float32)
+    edge, middle = (20, 200, 90, 90), (380, 120, 60, 60)  # centres at x = 0.10 and 0.64 of the width
+    monkeypatch.setattr(focus, "_cascades", lambda: (_FakeCascade([edge, middle]),))
+    assert focus.largest_face(image) == middle
+    monkeypatch.setattr(focus, "_cascades", lambda: (_FakeCascade([edge]),))
+    assert focus.largest_face(image) is None
+    assert focus.centre_prior(0.10, 0.5) < focus.FACE_MIN_CENTRE < focus.centre_prior(0.64, 0.35)
+
+
+@pytest.mark.skipif(not (REAL / "vabd" / "input" / "0002.jpg").is_file(), reason="needs ../shared/realdata")
+def test_auto_focus_ignores_a_false_face_on_the_background_of_a_real_photo():
+    """vabd/0002: the frontal cascade finds a 'face' in the far tree trunk at the left edge (disparity ~0.1);
+    the subject is the near plant in the middle, and focusing there is what the f/1.8 target shows."""
+    from bokehpipe.data.io import read_image, read_map
+
+    image = read_image(REAL / "vabd" / "input" / "0002.jpg")
+    disp = read_map(REAL / "vabd" / "depth" / "0002.png")
+    disp = (disp - disp.min()) / (disp.max() - disp.min())
+    f = choose_focus(image, disp)
+    assert "face" not in f.reason and f.disparity > 0.5, f
+
+
+def test_transfer_focus_follows_the_subject_onto_an_estimated_map():
+    """A synthetic set's true focus is a value of its exact map; on a warped, shifted, half-size estimate of
+    that map the same value misses the subject, and `transfer_focus` reads the subject's value instead."""
+    from bokehpipe.data.io import resize
+    from bokehpipe.render.focus import transfer_focus
+
+    _, exact = _subject_and_near_edge()
+    warped = np.clip(0.8 * exact ** 0.6 + 0.15, 0.0, 1.0)  # a monocular-style curve and shift
+    estimate = resize(warped, (warped.shape[1] // 2, warped.shape[0] // 2))
+    moved = transfer_focus(exact, estimate, 0.5)
+    assert abs(moved - (0.8 * 0.5 ** 0.6 + 0.15)) < 0.02  # the subject's value in the estimate
+    assert abs(moved - 0.5) > 0.1  # which the exact map's value would have missed
+    assert transfer_focus(exact, exact, 0.1) == pytest.approx(0.1)  # the exact map is its own estimate
+    assert transfer_focus(exact, exact, 0.3) == pytest.approx(0.5)  # no pixel at 0.3: the closest layer

@@ -113,6 +113,11 @@ def visible_disparity(scene: Scene) -> np.ndarray:
     return disp[m:m + scene.height, m:m + scene.width]
 
 
+TARGET_GAIN_RANGE = (0.97, 1.12)
+"""With defects, each target's linear exposure gain is drawn uniformly from this range (EBB!'s targets run
+brighter than their inputs): a renderer can expect its mean, never know its draw."""
+
+
 def _defects(rng: np.random.Generator, lin_in: np.ndarray, lin_tgt: np.ndarray
              ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """EBB!-like misalignment (up to 2 px at 1536 wide, scaled down for smaller sets), exposure/colour drift
@@ -122,7 +127,7 @@ def _defects(rng: np.random.Generator, lin_in: np.ndarray, lin_tgt: np.ndarray
     shift = [round(float(dist * np.cos(ang)), 3), round(float(dist * np.sin(ang)), 3)]
     lin_tgt = cv2.warpAffine(lin_tgt, np.float32([[1, 0, shift[0]], [0, 1, shift[1]]]), (w, h),
                              flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
-    gain = float(rng.uniform(0.97, 1.12))
+    gain = float(rng.uniform(*TARGET_GAIN_RANGE))
     colour = np.clip(rng.normal(1.0, 0.02, 3), 0.94, 1.06).astype(np.float32)
     lin_tgt = lin_tgt * gain * colour
     shot, read = float(rng.uniform(2e-4, 1.5e-3)), float(rng.uniform(1e-6, 2e-5))

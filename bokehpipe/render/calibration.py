@@ -22,7 +22,9 @@ pedestal 0.98 vs the bust; ebb/2979: auto-focus is on the lamp, which *is* sharp
 prefers a mid-depth focus), and under auto-focus the summed PSNR is flat in k: mean over the 12 pairs
 20.05 dB at k = 0.641 vs 19.94 dB at k = 1.065 (raw). Leave one scene out (best focus, aligned): k fitted
 without a scene lies in 0.906-1.266 and costs that scene at most 0.54 dB against k from all (vabd/0003 f/2.8),
-usually < 0.25 dB. So f/1.8 -> 0.525 (the issue's "0.5 looks right on EBB!"), f/2.8 -> 0.314, f/8 -> 0.067.
+usually < 0.25 dB. (The auto-focus row predates the face gate of `render.focus.FACE_MIN_CENTRE`: vabd/0002
+then focused on a false face in the background trunk; the shipped k does not depend on auto-focus.)
+So f/1.8 -> 0.525 (the issue's "0.5 looks right on EBB!"), f/2.8 -> 0.314, f/8 -> 0.067.
 """
 
 from __future__ import annotations

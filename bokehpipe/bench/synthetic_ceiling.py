@@ -1,0 +1,113 @@
+"""How close can any renderer get on a synthetic test set? `python -m bokehpipe.bench.synthetic_ceiling`.
+
+A synthetic pair's target is the scene rendered by the generator's own thin-lens optics, then given EBB!-like
+defects (`bokehpipe.data.synthetic._defects`): a sub-pixel shift, a random exposure and colour gain, sensor
+noise and JPEG. No renderer can predict a draw of those. This regenerates each pair of a set WITHOUT the
+defects (same seed and id: the same scene, focus and aperture) and scores, with the project's protocol
+(`metrics.score_pair`), against the stored target:
+
+- `exact_optics`: the clean target itself, i.e. a perfect renderer of the generator's optics from a perfect
+  input: what a flawless renderer scores when it guesses no exposure;
+- `exact_optics_mean_gain`: the same times the defects' mean exposure gain (`TARGET_GAIN_RANGE`), the best
+  any renderer can expect (it can learn the mean, never the draw);
+- `exact_optics_oracle_gain`: times each image's own least-squares colour gain (an oracle, unreachable).
+
+Set beside `bokehpipe eval` on the same split (e.g. tag bn-test), it says how much of the gap above `scatter`
+exists at all. The pairs must come from this generator version (checked: the regenerated clean input must
+match the stored input up to the defects).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bokehpipe.errors import BokehpipeError
+
+MIN_INPUT_PSNR = 30.0
+"""A regenerated clean input further than this (dB) from the stored one means another generator made the set."""
+KEYS = ("psnr", "ssim", "ms_ssim", "psnr_crop32", "ssim_crop32")
+
+
+def _gain(pred_lin: np.ndarray, target_lin: np.ndarray) -> np.ndarray:
+    """Per-channel least-squares gain from pred to target (linear light)."""
+    return (pred_lin * target_lin).sum((0, 1)) / np.maximum((pred_lin * pred_lin).sum((0, 1)), 1e-12)
+
+
+def ceiling(root: Path, split: str, limit: int | None = None) -> dict[str, Any]:
+    """Per-image and mean scores of the three ceilings above for `split` of the synthetic set at `root`."""
+    from bokehpipe.data.ebb import load_index
+    from bokehpipe.data.io import read_image
+    from bokehpipe.data.synthetic import GENERATOR_VERSION, TARGET_GAIN_RANGE, generate_pair
+    from bokehpipe.metrics import PROTOCOL, score_pair
+    from bokehpipe.render.physics import linear_to_srgb, srgb_to_linear
+
+    meta_path = root / "metadata.json"
+    if not meta_path.is_file():
+        raise BokehpipeError(f"{meta_path}: not found; give a set made by `bokehpipe synth`")
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    if not meta.get("defects"):
+        raise BokehpipeError(f"{root}: the set has no pair defects; its ceiling is the exact render (infinite PSNR)")
+    if meta.get("generator_version") != GENERATOR_VERSION:
+        raise BokehpipeError(f"{root}: made by generator version {meta.get('generator_version')}, this is "
+                             f"{GENERATOR_VERSION}; regenerate the set with `bokehpipe synth`")
+    width, height = (int(v) for v in meta["size"])
+    rng_ap = meta.get("aperture_range")
+    mean_gain = float(np.mean(TARGET_GAIN_RANGE))
+    rows = []
+    for pair in load_index(root).split(split, require_targets=True)[:limit]:
+        clean = generate_pair(int(meta["seed"]), int(pair.id), width, height, defects=False,
+                              aperture_range=tuple(rng_ap) if rng_ap else None)
+        stored_in, target = read_image(pair.input), read_image(pair.target)
+        match = score_pair(clean.input, stored_in, PROTOCOL)["psnr"]
+        if match < MIN_INPUT_PSNR:
+            raise BokehpipeError(f"{pair.input}: the regenerated clean input differs from it ({match:.1f} dB); "
+                                 "the set was not made by this generator")
+        lin, lin_t = srgb_to_linear(clean.target), srgb_to_linear(target)
+        preds = {"exact_optics": clean.target,
+                 "exact_optics_mean_gain": linear_to_srgb(lin * mean_gain),
+                 "exact_optics_oracle_gain": linear_to_srgb(lin * _gain(lin, lin_t))}
+        row: dict[str, Any] = {"id": pair.id, "input_match_psnr": round(match, 3)}
+        for name, pred in preds.items():
+            scores = score_pair(np.clip(pred, 0.0, 1.0), target, PROTOCOL)
+            row[name] = {k: round(float(scores[k]), 5) for k in KEYS if k in scores}
+        rows.append(row)
+    means = {name: {k: round(float(np.mean([r[name][k] for r in rows if k in r[name]])), 4)
+                    for k in rows[0][name]} for name in ("exact_optics", "exact_optics_mean_gain",
+                                                         "exact_optics_oracle_gain")} if rows else {}
+    return {"dataset_root": str(root), "split": split, "n_images": len(rows), "mean_gain": mean_gain,
+            "methods": means, "rows": rows}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", required=True, help="the synthetic set's folder (e.g. <store>/datasets/NAME)")
+    parser.add_argument("--split", default="val")
+    parser.add_argument("--limit", type=int, default=None)
+    parser.add_argument("--json", default=None, help="write the result here")
+    args = parser.parse_args(argv)
+    from bokehpipe.bench.suite import commit
+
+    try:
+        out = ceiling(Path(args.data), args.split, args.limit)
+    except BokehpipeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    out.update(command=" ".join(["python -m bokehpipe.bench.synthetic_ceiling", *(argv or sys.argv[1:])]),
+               commit=commit())
+    for name, m in out["methods"].items():
+        print(f"{name:26s} PSNR {m['psnr']:.2f}  SSIM {m['ssim']:.4f}  ({out['n_images']} images)")
+    if args.json:
+        from bokehpipe.store import atomic_write_json
+
+        atomic_write_json(args.json, out)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
