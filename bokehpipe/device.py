@@ -16,7 +16,8 @@ CHOICES = "auto, cpu, cuda or cuda:N"
 def resolve_device(requested: str | None = "auto", local_rank: int | None = None) -> str:
     """'auto' | 'cpu' | 'cuda' | 'cuda:N' -> a concrete torch device string ('cpu', 'cuda', 'cuda:N').
 
-    With `local_rank` (torchrun), 'auto' and a bare 'cuda' become 'cuda:<local_rank>'.
+    With `local_rank` (torchrun), 'auto' and every CUDA request become 'cuda:<local_rank>': one GPU per
+    process, the device `bokehpipe.distributed.setup` binds. Each command calls this once per run.
     """
     import torch
 
@@ -34,9 +35,11 @@ def resolve_device(requested: str | None = "auto", local_rank: int | None = None
     if not available:
         raise ConfigError(f"--device {requested}: no CUDA device is visible (torch.cuda.is_available() is False); "
                           "use --device cpu")
-    if not index:
-        return "cuda" if local_rank is None else f"cuda:{local_rank}"
-    count = torch.cuda.device_count()
-    if int(index) >= count:
-        raise ConfigError(f"--device {requested}: only {count} CUDA device(s) are visible (cuda:0..cuda:{count - 1})")
-    return f"cuda:{int(index)}"
+    if index:
+        count = torch.cuda.device_count()
+        if int(index) >= count:
+            raise ConfigError(f"--device {requested}: only {count} CUDA device(s) are visible "
+                              f"(cuda:0..cuda:{count - 1})")
+    if local_rank is not None:
+        return f"cuda:{local_rank}"
+    return f"cuda:{int(index)}" if index else "cuda"

@@ -16,8 +16,6 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from bokehpipe.device import resolve_device
-
 
 @dataclass(frozen=True)
 class DistInfo:
@@ -42,14 +40,16 @@ def env_world() -> tuple[int, int, int]:
             int(os.environ.get("LOCAL_RANK", 0)))
 
 
-def setup(device: str = "auto", *, backend: str | None = None, timeout: timedelta | None = None) -> DistInfo:
-    """Resolve this process's device (`bokehpipe.device.resolve_device`; one GPU per local rank under
-    torchrun) and join the process group when torchrun started several processes. `backend` None: NCCL on
-    CUDA, else gloo (the depth pass passes gloo: its ranks only coordinate, maps never travel)."""
+def setup(device: str, *, backend: str | None = None, timeout: timedelta | None = None) -> DistInfo:
+    """Bind this process to `device` and join the process group when torchrun started several processes.
+
+    `device` is what the caller's one `bokehpipe.device.resolve_device(requested, local_rank)` call returned
+    (under torchrun 'cuda:<local_rank>'); it is not resolved again here. `backend` None: NCCL on CUDA, else
+    gloo (the depth pass passes gloo: its ranks only coordinate, maps never travel)."""
     rank, world, local_rank = env_world()
-    dev = torch.device(resolve_device(device, local_rank if world > 1 else None))
+    dev = torch.device(device)
     if dev.type == "cuda":
-        dev = torch.device("cuda", local_rank if world > 1 else (dev.index or 0))
+        dev = torch.device("cuda", dev.index or 0)
         torch.cuda.set_device(dev)
     started = world > 1 and not dist.is_initialized()
     if started:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -23,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from bokehpipe.data.datasets import photo_of
-from bokehpipe.data.ebb import Pair
+from bokehpipe.data.ebb import Pair, load_metadata
 from bokehpipe.data.io import read_image
 from bokehpipe.errors import BokehpipeError
 from bokehpipe.locks import exclusive, lock_beside
@@ -66,13 +65,11 @@ def identity_method(device: str = "cpu") -> Method:
 
 def classical_method(name: str, tiles: Any = None, device: str = "cpu") -> Method:
     """A classical depth-aware renderer (gaussian or scatter) with `predict`'s per-image focus/aperture. Photos
-    without metadata get auto-focus and the calibrated f/1.8 aperture, as `infer` renders them; the learned
-    default renderer is `bokehnet_method`."""
+    without metadata get auto-focus and the renderer's calibrated f/1.8 aperture, as `infer` renders them; the
+    learned default renderer is `bokehnet_method`."""
     from bokehpipe.infer.engine import ClassicalRenderer, TilePolicy
-    from bokehpipe.render.calibration import DEFAULT_APERTURE
 
-    return Method(name, "classical", True, ClassicalRenderer(name, aperture=DEFAULT_APERTURE,
-                                                             tiles=tiles or TilePolicy()))
+    return Method(name, "classical", True, ClassicalRenderer(name, tiles=tiles or TilePolicy()))
 
 
 def bokehnet_method(device: str = "cpu") -> Method:
@@ -316,12 +313,3 @@ def run_eval(store: Any, *, data: str | None, dataset: str | None, split: str, r
         paths = write_reports(summary, result, out_dir)
     store.record(paths["json"], "eval", dataset=name, split=split)
     return EvalRun(summary, result, out_dir, paths, notes)
-
-
-def load_metadata(root: Path) -> dict[str, dict[str, Any]] | None:
-    """Per-image focus/aperture of a synthetic set (metadata.json), or None for photos."""
-    path = root / "metadata.json"
-    if not path.is_file():
-        return None
-    images = json.loads(path.read_text(encoding="utf-8")).get("images", {})
-    return {str(k): v for k, v in images.items() if "focus" in v and "aperture" in v} or None

@@ -22,12 +22,24 @@ import click
 from bokehpipe.errors import ConfigError
 
 
+def toml_value_is(value: Any, kind: type) -> bool:
+    """Whether a TOML value has the type a setting wants: an integer is an int (never a bool, never a float
+    that a cast would truncate), a number an int or a float, a boolean a bool, a string (also paths and
+    choices) a string or a number. The one rule for options and for `[train.schedule]` entries."""
+    if kind is bool:
+        return isinstance(value, bool)
+    if isinstance(value, bool):
+        return False
+    if kind is int:
+        return isinstance(value, int)
+    if kind is float:
+        return isinstance(value, (int, float))
+    return isinstance(value, (str, int, float))
+
+
 def _check_schedule(value: Any, where: str) -> None:
     from bokehpipe.train.config import parse_schedule
 
-    if not isinstance(value, dict):
-        raise ConfigError(f"{where}: [train.schedule] must be a table of levels, e.g. [train.schedule] "
-                          "4 = {batch = 8, steps = 300}")
     try:
         parse_schedule(value)
     except ConfigError as exc:
@@ -95,15 +107,15 @@ def _check_value(param: click.Parameter, value: Any, where: str) -> None:
         values = [value]
     for v in values:
         if getattr(param, "is_flag", False) and not getattr(param, "count", False):
-            ok = isinstance(v, bool)
+            ok = toml_value_is(v, bool)
         elif isinstance(kind, click.types.IntParamType):
-            ok = isinstance(v, int) and not isinstance(v, bool)
+            ok = toml_value_is(v, int)
         elif isinstance(kind, click.types.FloatParamType):
-            ok = isinstance(v, (int, float)) and not isinstance(v, bool)
+            ok = toml_value_is(v, float)
         elif isinstance(kind, click.types.BoolParamType):
-            ok = isinstance(v, bool)
+            ok = toml_value_is(v, bool)
         else:  # strings, paths, choices: numbers are fine (`levels = 4`), tables and lists are not
-            ok = isinstance(v, (str, int, float)) and not isinstance(v, bool)
+            ok = toml_value_is(v, str)
         if not ok:
             hint = " (integers must be written without a fraction)" if isinstance(
                 kind, click.types.IntParamType) and isinstance(v, float) else ""

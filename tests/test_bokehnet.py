@@ -116,6 +116,33 @@ def test_monocular_like_depth_is_normalised_deterministic_and_degraded():
     np.testing.assert_allclose(monocular_like(disp, np.random.default_rng(3), strength=0), clean, atol=1e-6)
 
 
+def test_training_examples_hold_each_photo_once_and_read_each_file_once(tmp_path, monkeypatch):
+    """Examples of 3 pairs x 3 variants keep 3 photos (not 9) with a per-example index into them, and each
+    dataset file is decoded once; a cache from the old layout (a photo per variant) is rebuilt, not misread."""
+    import bokehpipe.data.io as io
+    from bokehpipe.data.synthetic import write_synthetic_set
+    from bokehpipe.train.bokehnet_data import ExampleRecipe, build_examples, load_or_build
+
+    root = write_synthetic_set(tmp_path / "set", count=4, width=64, height=48, seed=0, val_fraction=0.25,
+                               workers=1, aperture_range=(0.1, 1.2))
+    reads: list[str] = []
+    real_read = io.read_image
+    monkeypatch.setattr(io, "read_image", lambda path, *a, **k: reads.append(str(path)) or real_read(path, *a, **k))
+    ex = build_examples(root, "train", ExampleRecipe(variants=3))
+    assert len(reads) == len(set(reads)) == 6  # 3 inputs + 3 targets, each once
+    assert ex.image.shape[0] == ex.target.shape[0] == 3 and len(ex) == ex.scatter.shape[0] == 9
+    assert ex.pair.tolist() == [0, 0, 0, 1, 1, 1, 2, 2, 2] and ex.ids[::3] == ["0", "1", "2"]
+    np.testing.assert_array_equal(ex.image[0], np.round(read_image(root / "Training/original/0.jpg") * 255))
+    cache = tmp_path / "train.npz"
+    np.savez(cache, key=np.asarray("layout 1"), ids=np.asarray(ex.ids), image=ex.image[ex.pair],
+             target=ex.target[ex.pair], scatter=ex.scatter, disparity=ex.disparity, focus=ex.focus,
+             aperture=ex.aperture)
+    again = load_or_build(cache, root, "train", ExampleRecipe(variants=3))
+    assert again.image.shape[0] == 3
+    np.testing.assert_array_equal(again.scatter, ex.scatter)
+    assert load_or_build(cache, root, "train", ExampleRecipe(variants=3)).pair.tolist() == ex.pair.tolist()
+
+
 def test_synth_aperture_range_draws_target_apertures_in_range():
     from bokehpipe.data.synthetic import generate_pair
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 from bokehpipe.errors import BokehpipeError
 from bokehpipe.render.calibration import (
@@ -55,3 +56,19 @@ def test_bad_apertures_fail_with_one_clear_line(text, match):
     with pytest.raises(BokehpipeError, match=match) as info:
         parse_aperture(text)
     assert "\n" not in str(info.value)
+
+
+def test_a_missing_aperture_becomes_the_calibrated_one_in_one_place():
+    """Commands pass None down (CLI, infer's session, eval); the classical/BokehNet renderer alone turns it
+    into DEFAULT_APERTURE, and render()/render_bokehnet() carry it as their signature default."""
+    import re
+    from pathlib import Path
+
+    from bokehpipe.infer.engine import BokehNetRenderer, ClassicalRenderer
+
+    assert ClassicalRenderer("scatter").aperture == DEFAULT_APERTURE
+    assert BokehNetRenderer(torch.nn.Identity()).aperture == DEFAULT_APERTURE
+    pkg = Path(__file__).resolve().parent.parent / "bokehpipe"
+    users = sorted(str(p.relative_to(pkg)) for p in pkg.rglob("*.py")  # files that import or define it
+                   if re.search(r"import[^\n]*\bDEFAULT_APERTURE\b|^DEFAULT_APERTURE =", p.read_text(), re.M))
+    assert users == ["infer/engine.py", "render/__init__.py", "render/calibration.py", "render/learned.py"]

@@ -195,7 +195,8 @@ def test_merge_keeps_cache_and_lets_later_parts_win(tmp_path):
 
 def test_second_writer_is_locked_out(store, synth):
     path = store.depth_cache("synth", "gt", "train")
-    with run_lock(path):
+    with run_lock(path) as lock:
+        assert lock == path.parent / ".train.lock"  # the name earlier versions hold: they exclude each other
         with pytest.raises(BokehpipeError, match="another process .* is writing the depth cache"):
             run_depth(store, data=str(synth), split="train", source="gt")
     assert run_depth(store, data=str(synth), split="train", source="gt").report.ok

@@ -37,3 +37,51 @@ def test_unknown_names_are_refused(monkeypatch, bad):
     _gpus(monkeypatch, 1)
     with pytest.raises(ConfigError, match="use auto, cpu, cuda or cuda:N"):
         resolve_device(bad)
+
+
+def test_under_torchrun_every_cuda_request_is_the_local_rank_gpu(monkeypatch):
+    _gpus(monkeypatch, 2)
+    assert resolve_device("cuda:0", local_rank=1) == "cuda:1"
+    with pytest.raises(ConfigError, match=r"only 2 CUDA device\(s\)"):
+        resolve_device("cuda:2", local_rank=1)
+
+
+@pytest.fixture
+def resolutions(monkeypatch) -> list[str]:
+    """Every call of the one resolver, however a module imported it."""
+    import sys
+
+    import bokehpipe.device as device
+
+    calls: list[str] = []
+    real = device.resolve_device
+
+    def counting(requested="auto", local_rank=None):
+        calls.append(str(requested))
+        return real(requested, local_rank)
+
+    for mod in list(sys.modules.values()):
+        if getattr(mod, "resolve_device", None) is real:
+            monkeypatch.setattr(mod, "resolve_device", counting)
+    return calls
+
+
+def test_a_train_run_resolves_its_device_once(run_cli, tmp_path, resolutions):
+    import bokehpipe.train.loop  # noqa: F401  (imported before the fixture patches: its setup must not resolve)
+    from bokehpipe.bench.train_bench import write_toy_dataset
+
+    toy = write_toy_dataset(tmp_path / "toy", n_train=2, n_val=1, size=(128, 128))
+    res = run_cli("train", "--data", toy, "--run", "r", "--no-depth", "--model", "pynet-xs", "--levels", "7",
+                  "--crop", "64", "--batch", "1", "--steps", "1", "--val-every", "0", "--workers", "0",
+                  "--threads", "1", "--device", "auto")
+    assert res.exit_code == 0, res.output
+    assert resolutions == ["auto"]
+
+
+def test_distributed_setup_binds_the_device_it_is_given(monkeypatch):
+    import bokehpipe.distributed as distributed
+
+    monkeypatch.setattr(distributed, "resolve_device", lambda *a, **k: pytest.fail("resolved twice"),
+                        raising=False)
+    info = distributed.setup("cpu")
+    assert info.device.type == "cpu" and not info.enabled and not info.started

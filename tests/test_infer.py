@@ -507,3 +507,26 @@ def test_tiff_photo_gets_a_preview_and_npy_maps_are_read(run_cli, tmp_path):
     saved = read_image(out / "scan.depth.png")[..., 0]
     assert saved[:, 0].mean() < 0.03 and saved[:, -1].mean() > 0.97  # min-max normalised, left far, right near
     assert 'src="scan.input.jpg"' in (out / "index.html").read_text()
+
+
+def test_a_half_size_map_is_fitted_to_the_photo_once_per_photo(tmp_path, monkeypatch):
+    """The classical renderers and the saved depth PNG share one fit of a half-size map (not one each)."""
+    import bokehpipe.infer.engine as engine
+    from bokehpipe.infer.depth_inputs import DirDepth
+
+    rng = np.random.default_rng(1)
+    write_jpeg(tmp_path / "in" / "a.jpg", rng.random((48, 64, 3), dtype=np.float32))
+    write_png(tmp_path / "depth" / "a.png", rng.random((24, 32), dtype=np.float32), bits=16)
+    resampled: list[tuple[int, ...]] = []
+    real = engine.fit_to_photo
+
+    def counting(disp, shape, *args):
+        if np.shape(disp) != tuple(shape[:2]):
+            resampled.append(np.shape(disp))
+        return real(disp, shape, *args)
+
+    monkeypatch.setattr(engine, "fit_to_photo", counting)
+    jobs = plan_jobs(find_inputs(tmp_path / "in"), tmp_path / "in", tmp_path / "out")
+    [done] = engine.run_jobs(jobs, engine.ClassicalRenderer("gaussian"), DirDepth(str(tmp_path / "depth")))
+    assert done.ok and resampled == [(24, 32)]
+    assert read_map(tmp_path / "out" / "a.depth.png").shape == (48, 64)

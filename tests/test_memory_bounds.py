@@ -124,6 +124,11 @@ def test_an_untiled_learned_render_on_cpu_reports_progress_by_block():
     assert r.tiled_count == 0 and len(seen) > 5 and seen[-1][0] == seen[-1][1] == seen[0][1]
     assert [d for d, _ in seen] == sorted(d for d, _ in seen)
     assert np.array_equal(out, quiet)  # the counting pass changes nothing
+    calls: list[int] = []
+    net.register_forward_hook(lambda *_: calls.append(1))
+    again = [r.render_batch([rgb], [disp])[0] for _ in range(3)]
+    assert len(calls) == 3 and all(np.array_equal(a, out) for a in again)  # blocks counted once per run
+    assert seen[-1] == (seen[0][1], seen[0][1])
 
 
 def test_clip_unit_copies_only_out_of_range_arrays():

@@ -57,26 +57,52 @@ def test_types_and_ranges_are_enforced():
     assert CliRunner().invoke(cmd, ["--rate", "fast"]).exit_code == 2
 
 
-def test_bokehnet_train_options_default_to_its_config_fields():
-    """`bokehnet train` keeps its own click options (its crop is WxH, its recipe nested), so its defaults are
-    validated against `train.bokehnet.TrainConfig` / `ExampleRecipe` here: a default changed in one place only
-    fails this test."""
+@dataclass(frozen=True)
+class Shape:
+    label: str = cli_field(metavar="NAME", help="No default: required.")
+    crop: tuple[int, int] = cli_field((32, 16), size={"minimum": 8, "multiple": 8}, help="A WxH crop.")
+
+
+def test_a_field_without_default_is_required_and_a_size_field_is_wxh():
+    seen: dict = {}
+    cmd = click.command()(options_from_dataclass(Shape)(lambda **p: seen.update(p)))
+    text = " ".join(CliRunner().invoke(cmd, ["--help"]).output.split())
+    assert "--label NAME No default: required. [required]" in text and "[default: 32x16]" in text
+    assert CliRunner().invoke(cmd, []).exit_code == 2
+    assert CliRunner().invoke(cmd, ["--label", "a", "--crop", "20x16"]).exit_code == 2  # not a multiple of 8
+    assert CliRunner().invoke(cmd, ["--label", "a"]).exit_code == 0
+    assert Shape(**dataclass_values(Shape, seen)) == Shape("a", (32, 16))
+
+
+def test_bokehnet_train_options_are_generated_from_its_config_fields():
+    """`bokehnet train`'s options are its TrainConfig's and ExampleRecipe's cli_fields (the recipe's right after
+    --lr), plus --run and --threads; a default or help lives in the field only."""
     from dataclasses import MISSING, fields
 
     from bokehpipe.cli.bokehnet import train_cmd
+    from bokehpipe.config import CLI
     from bokehpipe.train.bokehnet import TrainConfig
     from bokehpipe.train.bokehnet_data import ExampleRecipe
 
-    defaults = {f.name: f.default for cls in (ExampleRecipe, TrainConfig) for f in fields(cls)
-                if f.default is not MISSING}
-    checked = []
-    for param in train_cmd.params:
-        if param.name in defaults and param.default is not None:
-            default = param.type.convert(param.default, param, None) if isinstance(param.default, str) \
-                else param.default
-            assert default == defaults[param.name], (param.name, default, defaults[param.name])
-            checked.append(param.name)
-    assert {"steps", "batch", "crop", "lr", "val_every", "log_every", "variants", "clean_fraction"} <= set(checked)
+    assert [p.name for p in train_cmd.params] == [
+        "dataset", "run_name", "steps", "batch", "crop", "lr", "variants", "clean_fraction", "val_every",
+        "log_every", "val_max", "limit", "max_minutes", "threads", "seed"]
+    params = {p.name: p for p in train_cmd.params}
+    for cls in (TrainConfig, ExampleRecipe):
+        for f in fields(cls):
+            if CLI not in f.metadata:
+                continue
+            param = params[f.name]
+            assert param.help == f.metadata[CLI]["help"]
+            if f.default is MISSING:
+                assert param.required
+            else:
+                assert param.type.convert(param.default, param, None) == f.default, f.name
+    seen: dict = {}
+    monkey = click.command(params=train_cmd.params)(lambda **p: seen.update(p))
+    assert CliRunner().invoke(monkey, ["--run", "r"]).exit_code == 2  # --dataset is required
+    assert CliRunner().invoke(monkey, ["--dataset", "d", "--run", "r"]).exit_code == 0
+    assert TrainConfig(**dataclass_values(TrainConfig, seen)) == TrainConfig(dataset="d")
 
 
 def test_train_config_refuses_bokehnet_and_names_its_trainer():

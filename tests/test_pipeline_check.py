@@ -43,3 +43,26 @@ def test_good_tables_and_every_shipped_pipeline_pass(run_cli, tmp_path):
     for path in sorted((REPO / "pipelines").glob("*.toml")):
         result = run_cli("--pipeline", path, "info", store=tmp_path / "store")
         assert result.exit_code == 0, (path, result.output)
+
+
+def test_schedule_and_options_share_one_toml_type_rule():
+    """parse_schedule checks its own table (any caller gets the one-line error, not an AttributeError) with the
+    same value rule the pipeline check applies to options."""
+    from bokehpipe.errors import ConfigError
+    from bokehpipe.pipeline_check import toml_value_is
+    from bokehpipe.train.config import parse_schedule
+
+    for bad in (3, [1, 2], "4"):
+        with pytest.raises(ConfigError, match=r"\[train.schedule\] must be a table of levels"):
+            parse_schedule(bad)
+    assert [toml_value_is(v, int) for v in (2, 2.0, True, "2")] == [True, False, False, False]
+    assert [toml_value_is(v, float) for v in (2, 2.5, False, "2")] == [True, True, False, False]
+    assert [toml_value_is(v, bool) for v in (True, 1)] == [True, False]
+    assert [toml_value_is(v, str) for v in ("a", 4, 1.5, True, [1], {})] == [True, True, True, False, False, False]
+    for value, ok in ((8, True), (8.0, False), (True, False)):
+        if ok:
+            assert parse_schedule({"4": {"batch": value}})[4].batch == value
+        else:
+            with pytest.raises(ConfigError, match="must be an integer"):
+                parse_schedule({"4": {"batch": value}})
+    assert parse_schedule({"4": {"lr": 1}})[4].lr == 1

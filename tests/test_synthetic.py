@@ -133,3 +133,31 @@ def test_scatter_with_true_disparity_beats_identity_and_gaussian_but_not_perfect
     assert scatter > identity + 2.0 and scatter > gaussian + 1.0
     assert scatter < 40.0  # the occluded background and the pair defects stay out of its reach
     assert sum(r[2] > r[0] for r in rows) >= 0.8 * len(rows)
+
+
+def test_aperture_range_pairs_are_pinned_to_their_published_pixels():
+    """The pixels of two --aperture-range pairs (uint8 photos, 16-bit disparity), pinned: the disparity is
+    computed once per pair, and the target's CoC scale keeps the float32 span rounding the sets were made
+    with (a float64 span changes pair 1's target)."""
+    import hashlib
+
+    def u8(a: np.ndarray) -> bytes:
+        return np.round(np.clip(a, 0, 1) * 255).astype(np.uint8).tobytes()
+
+    got = []
+    for i in range(2):
+        p = generate_pair(3, i, 384, 256, defects=False, aperture_range=(0.1, 1.2))
+        data = u8(p.input) + u8(p.target) + (p.disparity * 65535).round().astype(np.uint16).tobytes()
+        got.append(hashlib.sha256(data).hexdigest()[:16])
+    assert got == ["8b4688200e127ab2", "99c82119c0ac9a6c"]
+
+
+def test_visible_disparity_is_computed_once_per_pair(monkeypatch):
+    import bokehpipe.data.synthetic as synthetic
+
+    calls = []
+    real = synthetic.visible_disparity
+    monkeypatch.setattr(synthetic, "visible_disparity", lambda scene: calls.append(1) or real(scene))
+    generate_pair(3, 1, 96, 64, defects=False, aperture_range=(0.1, 1.2))
+    generate_pair(3, 1, 96, 64, defects=False)
+    assert len(calls) == 2

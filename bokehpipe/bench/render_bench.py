@@ -9,7 +9,6 @@ full-image PSNR (data range 1, no border crop): a sanity measure, not the evalua
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import tempfile
 import time
@@ -19,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from bokehpipe.errors import BokehpipeError
 from bokehpipe.sizes import parse_size, parse_sizes
 
 
@@ -57,12 +57,14 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 def bench_psnr(root: str | Path, split: str = "val") -> dict[str, Any]:
     """Mean PSNR vs the target of identity, gaussian and scatter (true disparity, focus, aperture) on a split."""
-    from bokehpipe.data.ebb import load_index
+    from bokehpipe.data.ebb import load_index, load_metadata
     from bokehpipe.data.io import read_image, read_map
     from bokehpipe.render import render
 
     root = Path(root)
-    meta = json.loads((root / "metadata.json").read_text())["images"]
+    meta = load_metadata(root)
+    if meta is None:
+        raise BokehpipeError(f"{root}: no per-image focus/aperture (metadata.json); bench a `bokehpipe synth` set")
     rows = []
     for pair in load_index(root).split(split, require_targets=True):
         image, target, disp = read_image(pair.input), read_image(pair.target), read_map(pair.depth)

@@ -11,7 +11,9 @@ from pathlib import Path
 
 import click
 
-from bokehpipe.cli.common import SizeType, pass_state
+from bokehpipe.cli.common import pass_state
+from bokehpipe.cli.options import dataclass_values, options_from_dataclass
+from bokehpipe.train.bokehnet_config import ExampleRecipe, TrainConfig  # torch-free: its fields are the options
 
 
 @click.group()
@@ -19,46 +21,25 @@ def bokehnet() -> None:
     """BokehNet: scatter render + a small learned correction, with focus and aperture control."""
 
 
+_RUN = click.option("--run", "run_name", required=True, metavar="NAME", help="Run folder: store/runs/NAME.")
+_THREADS = click.option("--threads", type=click.IntRange(1), default=None,
+                        help="torch CPU threads (default: the cores this process may use, or OMP_NUM_THREADS).")
+
+
 @bokehnet.command("train")
-@click.option("--dataset", required=True, metavar="NAME",
-              help="Synthetic set in the store (made with `bokehpipe synth NAME --aperture-range 0.1,1.2`).")
-@click.option("--run", "run_name", required=True, metavar="NAME", help="Run folder: store/runs/NAME.")
-@click.option("--steps", type=click.IntRange(1), default=3000, show_default=True, help="Optimiser steps.")
-@click.option("--batch", type=click.IntRange(1), default=8, show_default=True, help="Crops per step.")
-@click.option("--crop", type=SizeType(minimum=16, multiple=8), default="192x128", show_default=True,
-              help="Training crop (multiples of 8).")
-@click.option("--lr", type=float, default=1e-3, show_default=True, help="Adam learning rate (cosine decay).")
-@click.option("--variants", type=click.IntRange(1), default=2, show_default=True,
-              help="Monocular-like depth degradations per training pair.")
-@click.option("--clean-fraction", type=click.FloatRange(0, 1), default=0.25, show_default=True,
-              help="Share of examples that keep the set's clean disparity.")
-@click.option("--limit", type=click.IntRange(0), default=0, show_default=True,
-              help="Use only the first N training pairs (0: all).")
-@click.option("--val-max", type=click.IntRange(0), default=0, show_default=True,
-              help="Validate on the first N held-out pairs (0: all).")
-@click.option("--val-every", type=click.IntRange(1), default=250, show_default=True, help="Validate every N steps.")
-@click.option("--log-every", type=click.IntRange(1), default=25, show_default=True, help="metrics.csv row every N.")
-@click.option("--max-minutes", type=click.FloatRange(0), default=0.0, show_default=True,
-              help="Stop cleanly after this many minutes of training (0: run all steps); recorded.")
-@click.option("--threads", type=click.IntRange(1), default=None,
-              help="torch CPU threads (default: the cores this process may use, or OMP_NUM_THREADS).")
-@click.option("--seed", type=int, default=0, show_default=True)
+@options_from_dataclass(TrainConfig, extra={"dataset": (_RUN,), "lr": (options_from_dataclass(ExampleRecipe),),
+                                            "max_minutes": (_THREADS,)})
 @pass_state
-def train_cmd(state, dataset: str, run_name: str, steps: int, batch: int, crop: tuple[int, int], lr: float,
-              variants: int, clean_fraction: float, limit: int, val_max: int, val_every: int, log_every: int,
-              max_minutes: float, threads: int | None, seed: int) -> None:
+def train_cmd(state, run_name: str, threads: int | None, **params) -> None:
     """Train BokehNet on a synthetic set's train split; validate on its val split."""
     from bokehpipe.threads import configure as configure_threads
-    from bokehpipe.train.bokehnet import TrainConfig, train
-    from bokehpipe.train.bokehnet_data import ExampleRecipe
+    from bokehpipe.train.bokehnet import train
 
     configure_threads(threads or 0)  # the project's one thread rule (affinity, OMP_NUM_THREADS, no denormals)
     store = state.store
-    root = store.dataset(dataset)
-    cfg = TrainConfig(dataset=dataset, steps=steps, batch=batch, crop=crop, lr=lr, val_every=val_every,
-                      log_every=log_every, checkpoint_every=min(100, val_every), val_max=val_max, limit=limit,
-                      max_minutes=max_minutes, seed=seed,
-                      recipe=ExampleRecipe(variants=variants, clean_fraction=clean_fraction, seed=seed))
+    cfg = TrainConfig(**dataclass_values(TrainConfig, params), checkpoint_every=min(100, params["val_every"]),
+                      recipe=ExampleRecipe(**dataclass_values(ExampleRecipe, params), seed=params["seed"]))
+    root = store.dataset(cfg.dataset)
     run_dir = store.runs_dir / run_name
     summary = train(cfg, root, run_dir, log=lambda s: click.echo(s, err=True))
     click.echo(f"bokehnet run {run_dir}: step {summary['step']}, val PSNR scatter "

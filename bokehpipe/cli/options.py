@@ -47,12 +47,21 @@ def _option(f: dataclasses.Field, spec: Mapping[str, Any], hint: Any) -> Decorat
     decls = list(spec.get("decls", ("--" + f.name.replace("_", "-"),)))
     default = spec.get("cli_default", f.default)
     kwargs: dict[str, Any] = {"default": default, "help": spec["help"]}
+    if default is dataclasses.MISSING:  # a field without a default: the option must be given
+        del kwargs["default"]
+        kwargs["required"] = True
     if "flag" in spec:
         decls[0] = f"{decls[0]}/{spec['flag']}"
     elif base is bool:
         kwargs["is_flag"] = True
     elif "choices" in spec:
         kwargs["type"] = click.Choice(list(spec["choices"]))
+    elif "size" in spec:  # a (width, height) field: a WxH option, its default shown as WxH
+        from bokehpipe.cli.common import SizeType
+
+        kwargs["type"] = SizeType(**spec["size"])
+        if isinstance(default, tuple):
+            kwargs["default"] = default = "x".join(map(str, default))
     elif spec.get("path"):
         kwargs["type"] = click.Path(dir_okay=False)
     elif "min" in spec or "max" in spec:
@@ -64,7 +73,7 @@ def _option(f: dataclasses.Field, spec: Mapping[str, Any], hint: Any) -> Decorat
         kwargs["metavar"] = spec["metavar"]
     if kwargs.get("is_flag") and default is False:
         del kwargs["default"]  # click's own "unset" for a plain flag
-    elif default is not None:
+    elif default is not None and "default" in kwargs:
         kwargs["show_default"] = True
     if "param" in spec:
         decls.append(spec["param"])

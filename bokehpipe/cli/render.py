@@ -108,7 +108,7 @@ def render(inputs: tuple[str, ...], depth_path: Path, method: str, focus: float 
 
     if focus is not None and focus_at_ is not None:
         raise BokehpipeError("give either --focus or --focus-at, not both")
-    aperture = parse_aperture(aperture_text if aperture_text is not None else f"f/{DEFAULT_F_NUMBER:g}")
+    aperture = parse_aperture(aperture_text) if aperture_text is not None else None  # None: the calibrated f/1.8
     point = _parse_point(focus_at_)
     options = {k: v for k, v in {"highlight": highlight, "gamma": gamma}.items() if v is not None}
     if options and method != "scatter":
@@ -137,7 +137,7 @@ def render(inputs: tuple[str, ...], depth_path: Path, method: str, focus: float 
     renderer = ClassicalRenderer(method, aperture=aperture, options=options)  # tiles large photos
     renderer.on_tile = tile_progress()
     label = (aperture_text if aperture_text is not None else f"f/{DEFAULT_F_NUMBER:g}").strip()
-    if not label.lower().startswith("f"):
+    if aperture is not None and not label.lower().startswith("f"):
         label = f"{aperture:g} (about f/{f_number_for_aperture(aperture):.2g})"
     total = len(pairs) + len(problems)
     for why in problems:

@@ -131,8 +131,10 @@ def _resolve_defaults(ctx: click.Context, state, params: dict):
     pipeline = state.pipeline
     pipeline_path = str(state.pipeline_path) if state.pipeline_path else None
     from bokehpipe.device import resolve_device
+    from bokehpipe.distributed import env_world
 
-    p["device"] = resolve_device(p["device"])
+    _, world, local_rank = env_world()
+    p["device"] = resolve_device(p["device"], local_rank if world > 1 else None)  # the run's one resolution
     if state.pipeline_path is None and p["device"].startswith("cpu"):
         from bokehpipe.train.defaults import CPU_PIPELINE, cpu_defaults
 

@@ -24,6 +24,7 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from bokehpipe.data.io import IMAGE_SUFFIXES, MAP_SUFFIXES, is_image_file
 from bokehpipe.errors import BokehpipeError
@@ -31,6 +32,7 @@ from bokehpipe.errors import BokehpipeError
 TRAIN_IDS = range(0, 4400)
 VAL294_IDS = range(4400, 4694)
 SPLIT_FILE = "splits.json"
+METADATA_FILE = "metadata.json"  # a synthetic set's per-image focus/aperture (written by data/synthetic)
 
 LAYOUT_RELEASED = "ebb-released"
 LAYOUT_PYNET = "pynet"
@@ -246,3 +248,12 @@ def _read_split_file(root: Path) -> dict[str, list[str]] | None:
     if not isinstance(raw, dict) or not all(isinstance(v, list) for v in raw.values()):
         raise BokehpipeError(f"{path}: expected {{\"split\": [id, ...]}}; fix or delete the split file")
     return {str(k): [str(i) for i in v] for k, v in raw.items()}
+
+
+def load_metadata(root: Path) -> dict[str, dict[str, Any]] | None:
+    """Per-image focus/aperture of a synthetic set (metadata.json), or None for photos."""
+    path = root / METADATA_FILE
+    if not path.is_file():
+        return None
+    images = json.loads(path.read_text(encoding="utf-8")).get("images", {})
+    return {str(k): v for k, v in images.items() if "focus" in v and "aperture" in v} or None

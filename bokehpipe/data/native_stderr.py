@@ -7,7 +7,8 @@ lines are noise, and for a good photo with a quirk (a PNG's "iCCP: known incorre
 alarming noise. `quiet_native_stderr()` points fd 2 at a temporary file for the length of a decode only,
 then restores it and writes back every line that is not such a library message: text that another
 thread (a progress bar) wrote meanwhile is delayed by the decode, never lost. Nested and concurrent
-decodes share one redirection (reference-counted under a lock).
+decodes share one redirection (reference-counted under a lock). Every image read passes here, so the
+temporary file is made once per process and emptied after each decode, not created per read.
 """
 
 from __future__ import annotations
@@ -32,6 +33,15 @@ _lock = threading.Lock()
 _users = 0
 _saved_fd: int | None = None
 _capture: IO[bytes] | None = None
+_spool: tuple[int, IO[bytes]] | None = None  # (pid, unbuffered file): a forked child makes its own
+
+
+def _spool_file() -> IO[bytes]:
+    """This process's one capture file (made on first use; called under the lock)."""
+    global _spool
+    if _spool is None or _spool[0] != os.getpid():
+        _spool = (os.getpid(), tempfile.TemporaryFile(prefix="bokehpipe-stderr-", buffering=0))
+    return _spool[1]
 
 
 def _begin() -> None:
@@ -43,7 +53,7 @@ def _begin() -> None:
             except (AttributeError, ValueError, OSError):
                 pass
             try:
-                capture = tempfile.TemporaryFile(prefix="bokehpipe-stderr-")
+                capture = _spool_file()
                 saved = os.dup(2)
             except OSError:  # no fd 2 (a daemon) or no temporary space: decode unquieted rather than fail
                 _users += 1
@@ -66,11 +76,12 @@ def _end() -> None:
         os.dup2(_saved_fd, 2)
         os.close(_saved_fd)
         capture, _saved_fd, _capture = _capture, None, None
-    capture.seek(0)
-    kept = keep_lines(capture.read())
-    capture.close()
-    if kept:
-        os.write(2, kept)
+        capture.seek(0)
+        kept = keep_lines(capture.read())
+        capture.seek(0)
+        capture.truncate()
+        if kept:
+            os.write(2, kept)
 
 
 def keep_lines(data: bytes) -> bytes:

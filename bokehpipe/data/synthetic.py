@@ -144,15 +144,15 @@ APERTURE_HEADROOM = 2.0
 """With --aperture-range, scenes are built for f/(1.8 / APERTURE_HEADROOM) so the canvas margin covers the blur."""
 
 
-def _target_scale(scene: Scene, width: int, aperture_range: tuple[float, float], seed: int, index: int
-                  ) -> float:
+def _target_scale(scene: Scene, disp: np.ndarray, width: int, aperture_range: tuple[float, float], seed: int,
+                  index: int) -> float:
     """The CoC scale (relative to the scene's f-number) that gives an internal aperture drawn log-uniformly
-    from `aperture_range`; its own RNG stream, so the scene is the one the default set would draw."""
+    from `aperture_range`, given the scene's `visible_disparity`; its own RNG stream, so the scene is the one
+    the default set would draw."""
     lo, hi = aperture_range
     a = float(np.exp(np.random.default_rng([int(seed), int(index), GENERATOR_VERSION, 1]).uniform(
         np.log(lo), np.log(hi))))
-    disp = visible_disparity(scene)
-    span = max(float(disp.max() - disp.min()), 1e-6)
+    span = max(float(disp.max() - disp.min()), 1e-6)  # float32 difference: the published sets' rounding
     native = scene.coc_per_disparity * span / (K_REF * width / REF_WIDTH)
     return min(1.0, a / max(native, 1e-6))
 
@@ -167,16 +167,16 @@ def generate_pair(seed: int, index: int, width: int, height: int, *, defects: bo
     rng = np.random.default_rng([int(seed), int(index), GENERATOR_VERSION])
     f_scene = F_NUMBER_TARGET if aperture_range is None else F_NUMBER_TARGET / APERTURE_HEADROOM
     scene = make_scene(rng, width, height, f_number=f_scene, kind=kind)
-    scale = 1.0 if aperture_range is None else _target_scale(scene, width, aperture_range, seed, index)
+    disp = visible_disparity(scene)  # once per pair: rendering changes only the CoC scale, never the layers
+    d_min, d_max = float(disp.min()), float(disp.max())
+    span = max(d_max - d_min, 1e-6)
+    scale = 1.0 if aperture_range is None else _target_scale(scene, disp, width, aperture_range, seed, index)
     lin_in = render_layers(scene, f_scene / F_NUMBER_INPUT if aperture_range else INPUT_APERTURE)
     lin_tgt = render_layers(scene, scale)
     scene.coc_per_disparity *= scale  # metadata below describes the target
     gain = scene.exposure / max(float(np.mean(lin_in @ LUMA)), 1e-4)
     cast = rng.normal(1.0, 0.03, 3).astype(np.float32)
     lin_in, lin_tgt = lin_in * gain * cast, lin_tgt * gain * cast
-    disp = visible_disparity(scene)
-    d_min, d_max = float(disp.min()), float(disp.max())
-    span = max(d_max - d_min, 1e-6)
     meta: dict[str, Any] = {
         "focus": round((scene.focus - d_min) / span, 6),
         "aperture": round(scene.coc_per_disparity * span / (K_REF * width / REF_WIDTH), 6),

@@ -20,14 +20,15 @@ import h5py
 
 from bokehpipe.depth.cache import Entry, attrs_dict, identity_differences, parts_dir, set_root_attrs, write_entries
 from bokehpipe.errors import BokehpipeError
-from bokehpipe.locks import exclusive
+from bokehpipe.locks import exclusive, lock_beside
 from bokehpipe.store import atomic_path, remove_stale_temporaries
 
 
 @contextlib.contextmanager
 def run_lock(cache_path: Path) -> Iterator[Path]:
-    """One writer per cache: the project's lock primitive (`bokehpipe.locks`) on `.<split>.lock` beside it."""
-    with exclusive(cache_path.with_name(f".{cache_path.stem}.lock"),
+    """One writer per cache: the project's lock primitive (`bokehpipe.locks`) on `.<split>.lock` beside it
+    (`lock_beside` of the cache without its suffix: the name every version has used)."""
+    with exclusive(lock_beside(cache_path.with_suffix("")),
                    what=f"the depth cache {cache_path} (another `bokehpipe depth` run)") as lock:
         yield lock
 

@@ -86,6 +86,8 @@ class TilePolicy:
 class Renderer(Protocol):
     name: str
     needs_depth: bool
+    maps_at_photo_size: bool  # True: renders from the map at the photo's size (`fit_to_photo`), False: at its
+    # stored size (a network resizes it once itself, `make_network_input`)
     bytes_per_pixel: float  # peak working memory per full-resolution pixel, untiled (TilePolicy.memory_mb)
     on_tile: Callable[[int, int], None] | None  # progress within one photo: (tiles or blocks done, in all)
 
@@ -108,11 +110,12 @@ def _pad_to(x: np.ndarray, multiple: int) -> np.ndarray:
 
 
 def forward_with_progress(model: torch.nn.Module, x: torch.Tensor, level: int,
-                          report: Callable[[int, int], None]) -> torch.Tensor:
-    """`model(x, level)` calling `report(done, total)` after each of the model's top-level blocks: a whole photo
-    through PyNET on a CPU takes minutes. The blocks a level runs are counted first by a forward pass at the
-    smallest input the model takes (two multiples a side), which costs a fraction of a second."""
-    count = {"done": 0, "total": 0}
+                          report: Callable[[int, int], None], blocks: int | None = None) -> tuple[torch.Tensor, int]:
+    """(`model(x, level)`, blocks) calling `report(done, total)` after each of the model's top-level blocks: a
+    whole photo through PyNET on a CPU takes minutes. `blocks`, the number a level runs, is what an earlier
+    call returned; None counts it first by a forward pass at the smallest input the model takes (two multiples
+    a side), so a run pays that probe once, not per photo."""
+    count = {"done": 0, "total": blocks or 0}
 
     def step(*_: Any) -> None:
         count["done"] += 1
@@ -121,22 +124,24 @@ def forward_with_progress(model: torch.nn.Module, x: torch.Tensor, level: int,
 
     hooks = [child.register_forward_hook(step) for child in model.children()]
     try:
-        side = 2 * int(getattr(model, "multiple", 32))
-        model(x.new_zeros((1, x.shape[1], side, side)), level)
-        count["total"], count["done"] = max(1, count["done"]), 0
+        if not count["total"]:
+            side = 2 * int(getattr(model, "multiple", 32))
+            model(x.new_zeros((1, x.shape[1], side, side)), level)
+            count["total"], count["done"] = max(1, count["done"]), 0
         out = model(x, level)
     finally:
         for hook in hooks:
             hook.remove()
     if count["done"] < count["total"]:  # a level that skips a block: still end the bar
         report(count["total"], count["total"])
-    return out
+    return out, count["total"]
 
 
 class LearnedRenderer:
     """A trained generator `model(x, level)` with `model.multiple`, at full resolution on any photo size."""
 
     needs_depth: bool
+    maps_at_photo_size = False
 
     def __init__(self, model: torch.nn.Module, *, level: int = 1, with_depth: bool = True, device: str = "cpu",
                  tiles: TilePolicy = TilePolicy(), name: str = "model") -> None:
@@ -152,6 +157,7 @@ class LearnedRenderer:
         per_pixel = LEARNED_BYTES_BASE + LEARNED_BYTES_PER_WIDTH * width
         self.bytes_per_pixel = per_pixel if self.device.type == "cpu" else 0.0
         self.on_tile: Callable[[int, int], None] | None = None
+        self.blocks: int | None = None  # top-level blocks of `level` (forward_with_progress), counted once
 
     # --- geometry --------------------------------------------------------------------------------------
     def prepare(self, rgb: np.ndarray, disp: np.ndarray | None) -> np.ndarray:
@@ -182,7 +188,8 @@ class LearnedRenderer:
         if tile is None or tile >= max(x.shape[-2:]):
             if self.on_tile is not None and self.device.type == "cpu":  # one long forward: show its blocks
                 with torch.inference_mode():
-                    return forward_with_progress(self.model, x, self.level, self.on_tile).float()
+                    out, self.blocks = forward_with_progress(self.model, x, self.level, self.on_tile, self.blocks)
+                return out.float()
             return self._forward(x).float().cpu()
         overlap = round_to(self.tiles.overlap / 2, m, up=True) if self.tiles.overlap > 0 else 0
         out = tiled_apply(self._forward, x, tile=tile, overlap=overlap, align=m, progress=self.on_tile)
@@ -252,6 +259,7 @@ class ClassicalRenderer:
     """
 
     needs_depth = True
+    maps_at_photo_size = True
 
     def __init__(self, method: str, *, focus: float | None = None, aperture: float | None = None,
                  tiles: TilePolicy = TilePolicy(), options: dict[str, Any] | None = None,
@@ -262,7 +270,9 @@ class ClassicalRenderer:
         if method not in METHODS:
             raise BokehpipeError(f"unknown method {method!r}; known: {', '.join(METHODS)}")
         self.method, self.focus, self.tiles = method, focus, tiles
-        self.aperture = DEFAULT_APERTURE if aperture is None else aperture  # None: the calibrated f/1.8
+        # None: the calibrated f/1.8. The one place a command's missing --aperture becomes a number: infer
+        # (default and --method), render and eval all pass None through to here.
+        self.aperture = DEFAULT_APERTURE if aperture is None else aperture
         self.focus_point = focus_point  # (x, y): focus on what is there in each photo (`--focus-at`)
         self.options = dict(options or {})
         self.name = method
@@ -456,6 +466,9 @@ def run_jobs(jobs: list[Job], renderer: Renderer, depth: DisparitySource | None,
             return
         t0 = time.perf_counter()
         try:
+            if renderer.maps_at_photo_size:  # fitted once per photo: for the render and for the saved map alike
+                for b in batch:
+                    b.disp = None if b.disp is None else fit_to_photo(b.disp, b.rgb.shape)  # type: ignore[union-attr]
             outs = renderer.render_batch([b.rgb for b in batch], [b.disp for b in batch])  # type: ignore[misc]
         except BokehpipeError as exc:
             for b in batch:

@@ -196,9 +196,7 @@ def plan_session(opts: InferOptions, store: ArtifactStore) -> Session:
     tiles = TilePolicy(max_pixels=opts.max_pixels, tile=opts.tile, overlap=opts.tile_overlap)
 
     model = record = None
-    from bokehpipe.render.calibration import DEFAULT_APERTURE
-
-    aperture = DEFAULT_APERTURE if opts.aperture is None else float(opts.aperture)
+    aperture = None if opts.aperture is None else float(opts.aperture)  # None: the renderer's calibrated f/1.8
     if uses_default(opts):
         from bokehpipe.render.learned import load_bokehnet
 

@@ -18,6 +18,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from bokehpipe.render.calibration import DEFAULT_APERTURE
 from bokehpipe.render.physics import clip_unit
 from bokehpipe.torch_files import load_checkpoint
 
@@ -45,18 +46,18 @@ def working_size(width: int, height: int) -> tuple[int, int]:
 
 
 def render_bokehnet(image: np.ndarray, disparity: np.ndarray, model: Any, *, focus: float | None = None,
-                    aperture: float | None = None) -> np.ndarray:
+                    aperture: float = DEFAULT_APERTURE) -> np.ndarray:
     """sRGB (H, W, 3) + disparity (H, W), near = 1 -> BokehNet's render (H, W, 3) float32 in [0, 1].
 
-    focus None = auto-focus (`choose_focus`); aperture None = the calibrated f/1.8 (internal scale otherwise).
+    focus None = auto-focus (`choose_focus`); aperture: internal scale, by default the calibrated f/1.8 like
+    `render`'s (commands go through `infer.engine.BokehNetRenderer`, which takes None for it).
     """
     from bokehpipe.render import choose_focus, render
-    from bokehpipe.render.calibration import DEFAULT_APERTURE
 
     image = clip_unit(image)
     disparity = np.asarray(disparity, np.float32)
     focus = choose_focus(image, disparity).disparity if focus is None else float(focus)
-    aperture = DEFAULT_APERTURE if aperture is None else float(aperture)
+    aperture = float(aperture)
     s = render(image, disparity, "scatter", focus=focus, aperture=aperture)
     return correct(model, image, disparity, s, focus=focus, aperture=aperture)
 

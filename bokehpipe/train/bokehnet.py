@@ -14,7 +14,7 @@ import csv
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -26,28 +26,10 @@ from bokehpipe.errors import BokehpipeError
 from bokehpipe.models.bokehnet import RUN_CHECKPOINT_FORMAT, WEIGHTS_FORMAT
 from bokehpipe.store import atomic_path, atomic_write_json
 from bokehpipe.torch_files import load_checkpoint
-from bokehpipe.train.bokehnet_data import ExampleRecipe, Examples, load_or_build
+from bokehpipe.train.bokehnet_config import ExampleRecipe, TrainConfig
+from bokehpipe.train.bokehnet_data import Examples, load_or_build
 
 METRICS_FIELDS = ("step", "kind", "loss", "l1", "ssim", "psnr_scatter", "psnr_model", "lr", "seconds")
-
-
-@dataclass
-class TrainConfig:
-    dataset: str
-    steps: int = 3000
-    batch: int = 8
-    crop: tuple[int, int] = (192, 128)  # width, height at working scale (multiples of 8)
-    lr: float = 1e-3
-    ssim_weight: float = 0.2
-    channels: tuple[int, int, int, int] = (16, 32, 64, 96)
-    val_every: int = 250
-    log_every: int = 25
-    checkpoint_every: int = 100
-    val_max: int = 0  # 0: every held-out pair
-    limit: int = 0  # 0: every training pair (else the first N, for tiny test runs)
-    max_minutes: float = 0.0  # 0: no wall-clock cap; else stop cleanly after this many minutes
-    seed: int = 0
-    recipe: ExampleRecipe = field(default_factory=ExampleRecipe)
 
 
 def _tensors(ex: Examples, idx: np.ndarray, crop: tuple[int, int] | None, rng: np.random.Generator | None
@@ -62,7 +44,8 @@ def _tensors(ex: Examples, idx: np.ndarray, crop: tuple[int, int] | None, rng: n
         x = int(rng.integers(0, w - cw + 1)) if rng is not None else (w - cw) // 2
         flip = rng is not None and rng.random() < 0.5
         for k in out:
-            a = getattr(ex, k)[i, y:y + ch, x:x + cw]
+            row = ex.pair[i] if k in ("image", "target") else i  # photos are held once per pair
+            a = getattr(ex, k)[row, y:y + ch, x:x + cw]
             out[k].append(a[:, ::-1] if flip else a)
 
     def img(k: str) -> torch.Tensor:

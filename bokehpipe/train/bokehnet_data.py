@@ -4,8 +4,8 @@ Each example is one synthetic pair (`bokehpipe synth --aperture-range ...`) seen
 looks like what the network will get at inference (`bokehpipe.depth.degrade.monocular_like`; a fraction
 keeps the clean map), with the pair's true focus mapped into that map and its true aperture, plus the
 classical scatter render from exactly those inputs. Scatter costs about as much as a training step, so
-every example is rendered once and kept as arrays in `<run>/examples/<split>.npz` (uint8 photos, float16
-disparity); a cache whose recipe differs is rebuilt, a matching one is reused.
+every example is rendered once and kept as arrays in `<run>/examples/<split>.npz` (uint8 photos, each held
+once for all its variants; float16 disparity); a cache whose recipe differs is rebuilt, a matching one is reused.
 """
 
 from __future__ import annotations
@@ -17,29 +17,23 @@ from typing import Any
 
 import numpy as np
 
+from bokehpipe.data.ebb import Pair, load_index, load_metadata
 from bokehpipe.errors import BokehpipeError
+from bokehpipe.train.bokehnet_config import RECIPE_VERSION, ExampleRecipe
 
-RECIPE_VERSION = 1
-
-
-@dataclass(frozen=True)
-class ExampleRecipe:
-    """How examples are drawn from a set; recorded with the cache and in the run's config."""
-
-    variants: int = 2  # depth degradations per pair
-    clean_fraction: float = 0.25  # share of examples that keep the set's clean disparity
-    strength: float = 1.0  # monocular_like strength
-    seed: int = 0
-    version: int = RECIPE_VERSION
+CACHE_LAYOUT = 2  # 2: each photo stored once plus a per-example `pair` index (1 kept a copy per variant)
+_ARRAYS = ("image", "target", "pair", "scatter", "disparity", "focus", "aperture")
 
 
 @dataclass
 class Examples:
-    """Arrays of N examples: image/target/scatter (N, H, W, 3) uint8, disparity (N, H, W) float16, focus and
-    aperture (N,) float32, and the source ids."""
+    """N examples drawn from P photos. Each photo is held once: image/target (P, H, W, 3) uint8, and `pair` (N,)
+    says which photo example n shows. Per example: scatter (N, H, W, 3) uint8, disparity (N, H, W) float16,
+    focus and aperture (N,) float32, and the source ids."""
 
     image: np.ndarray
     target: np.ndarray
+    pair: np.ndarray
     scatter: np.ndarray
     disparity: np.ndarray
     focus: np.ndarray
@@ -62,55 +56,60 @@ def mapped_focus(clean: np.ndarray, degraded: np.ndarray, focus: float, tol: flo
     return float(np.median(degraded[sel]))
 
 
-def set_images(root: Path, split: str) -> tuple[list[str], dict[str, Any]]:
-    """Ids of `split` and per-image metadata (focus, aperture) of a synthetic set at `root`."""
-    meta_path, splits_path = root / "metadata.json", root / "splits.json"
-    if not meta_path.is_file() or not splits_path.is_file():
-        raise BokehpipeError(f"{root}: not a synthetic set (no metadata.json/splits.json); make one with "
+def set_pairs(root: Path, split: str) -> tuple[list[Pair], dict[str, dict[str, Any]]]:
+    """The pairs of `split` (with their depth maps) and per-image focus/aperture of a synthetic set at `root`."""
+    meta = load_metadata(root)
+    if meta is None:
+        raise BokehpipeError(f"{root}: not a synthetic set (no focus/aperture in metadata.json); make one with "
                              "`bokehpipe synth NAME --aperture-range 0.1,1.2`")
-    ids = json.loads(splits_path.read_text()).get(split)
-    if not ids:
-        raise BokehpipeError(f"{root}: split {split!r} is empty or missing in splits.json")
-    return [str(i) for i in ids], json.loads(meta_path.read_text())["images"]
+    pairs = load_index(root).split(split, require_targets=True)
+    if not pairs:
+        raise BokehpipeError(f"{root}: split {split!r} is empty")
+    for p in pairs:
+        if p.depth is None or p.id not in meta:
+            raise BokehpipeError(f"{p.input}: no depth map or no focus/aperture in metadata.json; "
+                                 "regenerate the set with `bokehpipe synth NAME --aperture-range 0.1,1.2`")
+    return pairs, meta
 
 
 def build_examples(root: Path, split: str, recipe: ExampleRecipe, *, limit: int = 0,
                    progress: Any = None) -> Examples:
-    """Render the examples of `split` (the first `limit` ids when limit > 0)."""
+    """Render the examples of `split` (the first `limit` pairs when limit > 0); each file is read once."""
     from bokehpipe.data.io import read_image, read_map
     from bokehpipe.depth.degrade import monocular_like
     from bokehpipe.render import render
 
-    ids, meta = set_images(root, split)
-    ids = ids[:limit] if limit > 0 else ids
-    n = len(ids) * recipe.variants
-    first = read_image(root / "Training" / "original" / f"{ids[0]}.jpg")
-    h, w = first.shape[:2]
-    ex = Examples(image=np.empty((n, h, w, 3), np.uint8), target=np.empty((n, h, w, 3), np.uint8),
-                  scatter=np.empty((n, h, w, 3), np.uint8), disparity=np.empty((n, h, w), np.float16),
-                  focus=np.empty(n, np.float32), aperture=np.empty(n, np.float32),
-                  ids=[i for i in ids for _ in range(recipe.variants)])
-    k = 0
-    for i in ids:
-        image = read_image(root / "Training" / "original" / f"{i}.jpg")
-        target = read_image(root / "Training" / "bokeh" / f"{i}.jpg")
-        clean = read_map(root / "Training" / "depth" / f"{i}.png").astype(np.float32)
+    pairs, meta = set_pairs(root, split)
+    pairs = pairs[:limit] if limit > 0 else pairs
+    n, ex, k = len(pairs) * recipe.variants, None, 0
+    for j, p in enumerate(pairs):
+        image = read_image(p.input)
+        if ex is None:
+            h, w = image.shape[:2]
+            ex = Examples(image=np.empty((len(pairs), h, w, 3), np.uint8),
+                          target=np.empty((len(pairs), h, w, 3), np.uint8),
+                          pair=np.repeat(np.arange(len(pairs), dtype=np.int64), recipe.variants),
+                          scatter=np.empty((n, h, w, 3), np.uint8), disparity=np.empty((n, h, w), np.float16),
+                          focus=np.empty(n, np.float32), aperture=np.empty(n, np.float32),
+                          ids=[q.id for q in pairs for _ in range(recipe.variants)])
         if image.shape[:2] != (h, w):
-            raise BokehpipeError(f"{root}: pair {i} is {image.shape[1]}x{image.shape[0]}, not {w}x{h} like the rest")
-        focus, aperture = float(meta[i]["focus"]), float(meta[i]["aperture"])
+            raise BokehpipeError(f"{root}: pair {p.id} is {image.shape[1]}x{image.shape[0]}, not {w}x{h} like the rest")
+        ex.image[j], ex.target[j] = _u8(image), _u8(read_image(p.target))
+        clean = read_map(p.depth).astype(np.float32)
+        focus, aperture = float(meta[p.id]["focus"]), float(meta[p.id]["aperture"])
         for v in range(recipe.variants):
-            rng = np.random.default_rng([recipe.seed, int(i), v, RECIPE_VERSION])
+            rng = np.random.default_rng([recipe.seed, int(p.id), v, RECIPE_VERSION])
             if rng.random() < recipe.clean_fraction:
                 disp, f = clean, focus
             else:
                 disp = monocular_like(clean, rng, strength=recipe.strength)
                 f = mapped_focus(clean, disp, focus)
-            ex.image[k], ex.target[k] = _u8(image), _u8(target)
             ex.scatter[k] = _u8(render(image, disp, "scatter", focus=f, aperture=aperture))
             ex.disparity[k], ex.focus[k], ex.aperture[k] = disp, f, aperture
             k += 1
         if progress is not None:
             progress(1)
+    assert ex is not None  # set_pairs raises on an empty split
     return ex
 
 
@@ -119,16 +118,14 @@ def load_or_build(cache: Path, root: Path, split: str, recipe: ExampleRecipe, *,
     """The cached examples when their recipe and source match, else build and cache them (atomically)."""
     from bokehpipe.store import atomic_path
 
-    key = json.dumps({"recipe": asdict(recipe), "root": str(root.resolve()), "split": split, "limit": limit},
-                     sort_keys=True)
+    key = json.dumps({"recipe": asdict(recipe), "root": str(root.resolve()), "split": split, "limit": limit,
+                      "layout": CACHE_LAYOUT}, sort_keys=True)
     if cache.is_file():
         with np.load(cache, allow_pickle=False) as z:
             if str(z["key"]) == key:
-                return Examples(**{k: z[k] for k in ("image", "target", "scatter", "disparity", "focus",
-                                                     "aperture")}, ids=[str(i) for i in z["ids"]])
+                return Examples(**{k: z[k] for k in _ARRAYS}, ids=[str(i) for i in z["ids"]])
     ex = build_examples(root, split, recipe, limit=limit, progress=progress)
     cache.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(cache, suffix=".npz") as tmp, open(tmp, "wb") as fh:
-        np.savez(fh, key=np.asarray(key), ids=np.asarray(ex.ids), image=ex.image, target=ex.target,
-                 scatter=ex.scatter, disparity=ex.disparity, focus=ex.focus, aperture=ex.aperture)
+        np.savez(fh, key=np.asarray(key), ids=np.asarray(ex.ids), **{k: getattr(ex, k) for k in _ARRAYS})
     return ex

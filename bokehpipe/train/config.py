@@ -64,8 +64,11 @@ SCHEDULE_KEYS = {"batch": int, "steps": int, "crop": int, "lr": float}
 def parse_schedule(table: dict[str, Any] | None) -> dict[int, LevelSchedule]:
     """`[train.schedule]` from a pipeline (keys "1".."7") on top of the paper's schedule; every value must have
     its type (an integer is an integer: `batch = 2.7` or `"8"` is refused, never truncated or parsed)."""
-    from bokehpipe.pipeline_check import closest
+    from bokehpipe.pipeline_check import closest, toml_value_is
 
+    if table is not None and not isinstance(table, dict):
+        raise ConfigError("[train.schedule] must be a table of levels, e.g. [train.schedule] "
+                          "4 = {batch = 8, steps = 300}")
     out = dict(PAPER_SCHEDULE)
     for key, entry in (table or {}).items():
         if not str(key).isdigit() or int(key) not in PAPER_SCHEDULE or not isinstance(entry, dict):
@@ -75,8 +78,7 @@ def parse_schedule(table: dict[str, Any] | None) -> dict[int, LevelSchedule]:
                 raise ConfigError(f"[train.schedule] {key}: unknown key {name!r}; did you mean "
                                   f"{closest(name, SCHEDULE_KEYS)!r}? (use batch, steps, crop, lr)")
             want = SCHEDULE_KEYS[name]
-            ok = isinstance(value, (int, float) if want is float else int) and not isinstance(value, bool)
-            if not ok:
+            if not toml_value_is(value, want):
                 raise ConfigError(f"[train.schedule] {key}: {name} = {value!r} must be "
                                   f"{'a number' if want is float else 'an integer'}")
         base = out[int(key)]
