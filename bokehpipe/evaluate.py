@@ -72,13 +72,13 @@ def classical_method(name: str, tiles: Any = None, device: str = "cpu") -> Metho
     return Method(name, "classical", True, ClassicalRenderer(name, tiles=tiles or TilePolicy()))
 
 
-def bokehnet_method(device: str = "cpu") -> Method:
-    """The shipped BokehNet (scatter + its learned correction; it takes focus and aperture exactly as scatter
-    does)."""
+def bokehnet_method(device: str = "cpu", weights: str | Path | None = None) -> Method:
+    """BokehNet (scatter + its learned correction; it takes focus and aperture exactly as scatter does): the
+    shipped weights, or a `bokehnet export` file."""
     from bokehpipe.infer.engine import BokehNetRenderer
     from bokehpipe.render.learned import load_bokehnet
 
-    model, info = load_bokehnet()
+    model, info = load_bokehnet(weights)
     return Method("bokehnet", "classical", True, BokehNetRenderer(model), {"path": info["path"]})
 
 
@@ -92,12 +92,17 @@ METHODS: dict[str, Callable[..., Method]] = {
 BASELINES = tuple(METHODS)  # listed first in every table, in this order
 
 
-def build_methods(names: Sequence[str], *, device: str = "cpu") -> list[Method]:
-    """Methods from the table by name, or one error naming the unknown ones and the choices."""
+def build_methods(names: Sequence[str], *, device: str = "cpu",
+                  bokehnet_weights: str | Path | None = None) -> list[Method]:
+    """Methods from the table by name, or one error naming the unknown ones and the choices; `bokehnet_weights`
+    replaces the shipped BokehNet weights (a retrained model, scored under the same name)."""
     unknown = sorted(set(names) - set(METHODS))
     if unknown:
         raise BokehpipeError(f"unknown baseline {', '.join(unknown)}; choose from {', '.join(METHODS)}")
-    return [METHODS[n](device=device) for n in names]
+    if bokehnet_weights is not None and "bokehnet" not in names:
+        raise BokehpipeError("--bokehnet-weights needs bokehnet among --baselines")
+    return [bokehnet_method(device, bokehnet_weights) if n == "bokehnet" else METHODS[n](device=device)
+            for n in names]
 
 
 def learned_method(run_dir: Path, device: str, tiles: Any = None) -> Method:
@@ -268,7 +273,7 @@ class EvalRun:
 def run_eval(store: Any, *, data: str | None, dataset: str | None, split: str, runs: Sequence[str],
              baselines: Sequence[str], depth_source: str | None, focus: str = "metadata", align: bool = False,
              limit: int | None = None, save_predictions: int = 0, device: str = "cpu", tag: str | None = None,
-             command: str = "", progress: Callable[[int], Callable[[int], None]] | None = None) -> EvalRun:
+             command: str = "", bokehnet_weights: str | Path | None = None, progress: Callable[[int], Callable[[int], None]] | None = None) -> EvalRun:
     """Resolve the split, the methods and the depth cache, score, and write the reports (`write_reports`).
 
     `progress(total)` returns a callable ticked once per image (a progress bar's `update`).
@@ -281,7 +286,7 @@ def run_eval(store: Any, *, data: str | None, dataset: str | None, split: str, r
     device = resolve_device(device)
     root, name = store.resolve_dataset(data=data, dataset=dataset)
     pairs = load_index(root).split(split, require_targets=True)[:limit]
-    methods = build_methods(baselines, device=device)
+    methods = build_methods(baselines, device=device, bokehnet_weights=bokehnet_weights)
     methods += [learned_method(store.run(r), device) for r in runs]
     from bokehpipe.depth.cache import open_depth_cache
 

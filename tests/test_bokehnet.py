@@ -260,3 +260,50 @@ def test_a_run_checkpoint_is_not_taken_for_the_weights_file(tmp_path):
     torch.save({"format": RUN_CHECKPOINT_FORMAT, "model": BokehNet().state_dict(), "step": 1}, run_ck)
     with pytest.raises(BokehpipeError, match="last.pt"):
         load_bokehnet(run_ck)
+
+
+def _zero_head_export(path: Path) -> Path:
+    """A 'retrained' BokehNet file: the shipped one with its last layer zeroed, i.e. exactly scatter."""
+    import torch
+
+    from bokehpipe.render.learned import SHIPPED_WEIGHTS
+
+    payload = torch.load(SHIPPED_WEIGHTS, weights_only=True)
+    payload["state_dict"] = {k: (torch.zeros_like(v) if k.startswith("head.") else v)
+                             for k, v in payload["state_dict"].items()}
+    payload["provenance"] = {**payload["provenance"], "run": "zero-head", "step": 0}
+    torch.save(payload, path)
+    return path
+
+
+def test_infer_and_eval_take_a_retrained_bokehnet_file(run_cli, tmp_path, store_root):
+    """`infer --checkpoint F` and `eval --bokehnet-weights F` use an exported BokehNet instead of the shipped
+    one: a zero-head file renders exactly what scatter renders, and eval records which file it scored."""
+    weights = _zero_head_export(tmp_path / "zero.pt")
+    image, disp, _ = _scene(160, 96)
+    photos, depth = tmp_path / "photos", tmp_path / "depth"
+    write_jpeg(photos / "a.jpg", image)
+    write_png(depth / "a.png", disp, bits=16)
+    outs = {}
+    for name, extra in (("retrained", ["--checkpoint", weights]), ("scatter", ["--method", "scatter"]), ("default", [])):
+        res = run_cli("infer", photos, "--depth", depth, "--out", tmp_path / name, "--focus", "0.9", *extra)
+        assert res.exit_code == 0, res.output
+        outs[name] = read_image(tmp_path / name / "a.jpg")
+    assert "BokehNet weights" in run_cli("infer", photos, "--depth", depth, "--out", tmp_path / "again",
+                                         "--checkpoint", weights).output
+    np.testing.assert_allclose(outs["retrained"], outs["scatter"], atol=1.5 / 255)
+    assert np.abs(outs["default"] - outs["scatter"]).max() > 2 / 255  # the shipped correction is not zero
+
+    for argv in (["synth", "t", "--count", "4", "--size", "96x64", "--seed", "2", "--val-fraction", "0.5",
+                  "--workers", "1"], ["depth", "--dataset", "t", "--split", "val", "--source", "gt"],
+                 ["eval", "--dataset", "t", "--split", "val", "--depth-source", "gt", "--baselines",
+                  "scatter,bokehnet", "--bokehnet-weights", str(weights), "--tag", "zero"]):
+        res = run_cli(*argv)
+        assert res.exit_code == 0, res.output
+    summary = json.loads((store_root / "reports" / "eval" / "zero" / "summary.json").read_text())
+    assert summary["methods"]["bokehnet"]["info"]["path"] == str(weights)
+    assert summary["methods"]["bokehnet"]["metrics"]["psnr"] == pytest.approx(
+        summary["methods"]["scatter"]["metrics"]["psnr"], abs=1e-6)
+    bad = run_cli("eval", "--dataset", "t", "--split", "val", "--depth-source", "gt", "--baselines", "scatter",
+                  "--bokehnet-weights", str(weights))
+    assert bad.exit_code != 0 and "needs bokehnet among --baselines" in bad.output

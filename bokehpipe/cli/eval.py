@@ -4,6 +4,8 @@ Options only; the work is the library's (`bokehpipe.evaluate.run_eval`)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from bokehpipe.cli.common import dataset_options, pass_state
@@ -16,6 +18,9 @@ from bokehpipe.cli.common import dataset_options, pass_state
 @click.option("--baselines", default="identity,gaussian,scatter", show_default=True,
               help="Comma-separated baselines (identity, gaussian, scatter, bokehnet = the shipped default "
                    "renderer); '' for none.")
+@click.option("--bokehnet-weights", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              metavar="FILE", help="Score these BokehNet weights (a `bokehnet export` file) as the bokehnet baseline "
+                                   "instead of the shipped ones.")
 @click.option("--depth-source", default=None, metavar="SRC",
               help="Depth cache for the baselines and depth-aware runs: gt, png or a MiDaS variant. "
                    "Without it, methods that need depth are skipped with a note.")
@@ -31,7 +36,7 @@ from bokehpipe.cli.common import dataset_options, pass_state
 @click.option("--device", default="cpu", show_default=True, help="Device for learned runs and metrics.")
 @click.option("--tag", default=None, help="Report folder name (default: <dataset>-<split>[-<depth-source>]).")
 @pass_state
-def eval_(state, data, dataset, split, runs, baselines, depth_source, focus, align, limit, save_predictions, device,
+def eval_(state, data, dataset, split, runs, baselines, bokehnet_weights, depth_source, focus, align, limit, save_predictions, device,
           tag) -> None:
     """Score runs and baselines on --split; write per-image CSV, summary JSON and a LaTeX table.
 
@@ -55,7 +60,8 @@ def eval_(state, data, dataset, split, runs, baselines, depth_source, focus, ali
         done = ev.run_eval(state.store, data=data, dataset=dataset, split=split, runs=runs,
                            baselines=[b.strip() for b in baselines.split(",") if b.strip()], depth_source=depth_source,
                            focus=focus, align=align, limit=limit, save_predictions=save_predictions, device=device,
-                           tag=tag, command="bokehpipe " + " ".join(sys.argv[1:]), progress=progress)
+                           tag=tag, command="bokehpipe " + " ".join(sys.argv[1:]), progress=progress,
+                           bokehnet_weights=bokehnet_weights)
     finally:
         for bar in bars:
             bar.close()

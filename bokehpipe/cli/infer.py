@@ -18,7 +18,8 @@ METHOD_CHOICES = ("scatter", "gaussian")  # bokehpipe.render.METHODS (not import
 @click.option("--run", "run_name", metavar="NAME", default=None,
               help="Trained run in the store: its newest best checkpoint of the finest trained level.")
 @click.option("--checkpoint", type=click.Path(exists=True, path_type=Path), default=None,
-              help="A checkpoint file (or run folder) instead of --run.")
+              help="A PyNET checkpoint file or run folder, or a BokehNet weights file (`bokehnet export`), "
+                   "instead of --run.")
 @click.option("--method", type=click.Choice(METHOD_CHOICES), default=None,
               help="A classical depth-aware renderer instead of a trained model (no training needed).")
 @click.option("--depth", "depth_dir", type=click.Path(exists=True, file_okay=False), default=None,
@@ -76,6 +77,7 @@ def infer(state, folder: Path, recursive: bool, run_name: str | None, checkpoint
     from bokehpipe.infer.session import InferOptions, plan_session
     from bokehpipe.progress import progress_bar
     from bokehpipe.render.calibration import parse_aperture
+    from bokehpipe.render.learned import is_bokehnet_weights
 
     choice = choose_renderer(state.store, run_name, checkpoint, method)
     if not (run_name or checkpoint or method):
@@ -84,9 +86,10 @@ def infer(state, folder: Path, recursive: bool, run_name: str | None, checkpoint
             run_name, checkpoint, method = (choice.value if choice.kind == "run" else None,
                                             choice.value if choice.kind == "checkpoint" else None,
                                             choice.value if choice.kind == "method" else None)
-    if (run_name or checkpoint) and (focus is not None or focus_at_ is not None or aperture_text is not None):
-        raise click.UsageError("--focus, --focus-at and --aperture steer the default renderer and --method; a "
-                               "trained PyNET run learned its own focus and blur")
+    steered = focus is not None or focus_at_ is not None or aperture_text is not None
+    if steered and (run_name or (checkpoint and not is_bokehnet_weights(checkpoint))):
+        raise click.UsageError("--focus, --focus-at and --aperture steer BokehNet (the default, or a --checkpoint "
+                               "BokehNet file) and --method; a trained PyNET run learned its own focus and blur")
     if focus is not None and focus_at_ is not None:
         raise click.UsageError("give either --focus or --focus-at, not both")
     point = _parse_point(focus_at_)

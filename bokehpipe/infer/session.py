@@ -197,10 +197,15 @@ def plan_session(opts: InferOptions, store: ArtifactStore) -> Session:
 
     model = record = None
     aperture = None if opts.aperture is None else float(opts.aperture)  # None: the renderer's calibrated f/1.8
-    if uses_default(opts):
-        from bokehpipe.render.learned import load_bokehnet
+    from bokehpipe.render.learned import is_bokehnet_weights, load_bokehnet
 
-        bokehnet, _ = load_bokehnet()
+    retrained = opts.checkpoint is not None and is_bokehnet_weights(opts.checkpoint)  # a `bokehnet export` file
+    use_bokehnet = uses_default(opts) or retrained
+    if use_bokehnet:
+        bokehnet, info = load_bokehnet(opts.checkpoint if retrained else None)
+        if retrained:
+            notes.append(f"model: BokehNet weights {info['path']} (run {info.get('run', '?')}, step "
+                         f"{info.get('step', '?')})")
         needs_depth = True
     elif opts.method is None:
         from bokehpipe.models.checkpoint import find_checkpoint, load_for_inference
@@ -256,7 +261,7 @@ def plan_session(opts: InferOptions, store: ArtifactStore) -> Session:
         jobs = kept
 
     renderer: Renderer
-    if uses_default(opts):
+    if use_bokehnet:
         renderer = BokehNetRenderer(bokehnet, focus=opts.focus, aperture=aperture, tiles=tiles,
                                     focus_point=opts.focus_point)
     elif model is not None:

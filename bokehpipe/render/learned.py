@@ -38,6 +38,19 @@ def load_bokehnet(path: str | os.PathLike[str] | None = None) -> tuple[Any, dict
     return model.eval(), {"path": str(path), **payload.get("provenance", {})}
 
 
+def is_bokehnet_weights(path: str | os.PathLike[str]) -> bool:
+    """Whether `path` is a BokehNet weights file (`bokehnet export`'s, like the shipped one): lets `infer
+    --checkpoint` take a retrained BokehNet as well as a PyNET checkpoint, told apart by the file's format tag."""
+    from bokehpipe.models.bokehnet import WEIGHTS_FORMAT
+    from bokehpipe.torch_files import load_weights_only
+
+    path = Path(path)
+    if not path.is_file():
+        return False
+    payload = load_weights_only(path, what="checkpoint", fix="pass a bokehpipe checkpoint or BokehNet weights file")
+    return isinstance(payload, dict) and payload.get("format") == WEIGHTS_FORMAT
+
+
 def working_size(width: int, height: int) -> tuple[int, int]:
     """(w, h) of the network's view of a `width` x `height` photo: NET_WIDTH wide, aspect kept."""
     from bokehpipe.models.bokehnet import NET_WIDTH
