@@ -273,7 +273,8 @@ class EvalRun:
 def run_eval(store: Any, *, data: str | None, dataset: str | None, split: str, runs: Sequence[str],
              baselines: Sequence[str], depth_source: str | None, focus: str = "metadata", align: bool = False,
              limit: int | None = None, save_predictions: int = 0, device: str = "cpu", tag: str | None = None,
-             command: str = "", bokehnet_weights: str | Path | None = None, progress: Callable[[int], Callable[[int], None]] | None = None) -> EvalRun:
+             command: str = "", bokehnet_weights: str | Path | None = None,
+             progress: Callable[[int], Callable[[int], None]] | None = None) -> EvalRun:
     """Resolve the split, the methods and the depth cache, score, and write the reports (`write_reports`).
 
     `progress(total)` returns a callable ticked once per image (a progress bar's `update`).

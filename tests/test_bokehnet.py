@@ -285,7 +285,8 @@ def test_infer_and_eval_take_a_retrained_bokehnet_file(run_cli, tmp_path, store_
     write_jpeg(photos / "a.jpg", image)
     write_png(depth / "a.png", disp, bits=16)
     outs = {}
-    for name, extra in (("retrained", ["--checkpoint", weights]), ("scatter", ["--method", "scatter"]), ("default", [])):
+    models = (("retrained", ["--checkpoint", weights]), ("scatter", ["--method", "scatter"]), ("default", []))
+    for name, extra in models:
         res = run_cli("infer", photos, "--depth", depth, "--out", tmp_path / name, "--focus", "0.9", *extra)
         assert res.exit_code == 0, res.output
         outs[name] = read_image(tmp_path / name / "a.jpg")

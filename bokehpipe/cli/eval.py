@@ -36,8 +36,8 @@ from bokehpipe.cli.common import dataset_options, pass_state
 @click.option("--device", default="cpu", show_default=True, help="Device for learned runs and metrics.")
 @click.option("--tag", default=None, help="Report folder name (default: <dataset>-<split>[-<depth-source>]).")
 @pass_state
-def eval_(state, data, dataset, split, runs, baselines, bokehnet_weights, depth_source, focus, align, limit, save_predictions, device,
-          tag) -> None:
+def eval_(state, data, dataset, split, runs, baselines, bokehnet_weights, depth_source, focus, align, limit,
+          save_predictions, device, tag) -> None:
     """Score runs and baselines on --split; write per-image CSV, summary JSON and a LaTeX table.
 
     Protocol (bokehpipe.metrics.PROTOCOL): [0, 1], data range 1, SSIM 11-px Gaussian window sigma 1.5,
