@@ -127,6 +127,12 @@ def _default_renderer_results(store: Path, ev: Path, data: Path, realdata: Path)
     (ev / "bn-test-mono" / "summary.json").write_text(json.dumps(mono))
     (ev / "bn-test-mono" / "per_image.csv").write_text("id,method,psnr\n0,scatter,26.0\n0,bokehnet,26.4\n"
                                                         "1,scatter,26.0\n1,bokehnet,26.0\n")
+    # three seeds of BokehNet on those pairs: gains over scatter +0.10, +0.30, +0.50 (mean 0.30, s.d. 0.20)
+    for seed, gain in enumerate((0.1, 0.3, 0.5)):
+        trained = {**synthetic, "methods": {"scatter": {"metrics": {"psnr": 27.0}},
+                                            "bokehnet": {"metrics": {"psnr": 27.0 + gain}, "info": {"step": 600}}}}
+        (ev / f"bn-test-s{seed}").mkdir()
+        (ev / f"bn-test-s{seed}" / "summary.json").write_text(json.dumps(trained))
     # a perfect renderer of the optics on those pairs: 28.00, 28.50 at the mean gain (1.50 above scatter's 27.00)
     ceiling = {"dataset_root": str(data), "split": "val", "n_images": 2, "methods": {
         "exact_optics": {"psnr": 28.0, "ssim": 0.9}, "exact_optics_mean_gain": {"psnr": 28.5, "ssim": 0.91}}}
@@ -207,6 +213,7 @@ def test_report_builds_from_a_tiny_results_set(run_cli, store_root, tmp_path, mo
     assert "\\newcommand{\\BenchBnOverScatter}{2.00}" in numbers
     # the synthetic ceiling and the monocular-style depth run of the same pairs
     assert "\\newcommand{\\BnHeadroom}{1.50}" in numbers and "\\newcommand{\\BnCeilPsnr}{28.00}" in numbers
+    assert "\\newcommand{\\BnSeedGain}{0.30 $\\pm$ 0.20}" in numbers and "\\newcommand{\\BnSeedSteps}{600}" in numbers
     assert "\\newcommand{\\BnMonoGain}{+0.20}" in numbers and "\\newcommand{\\BnMonoWinPct}{50}" in numbers
     bokehnet = (tmp_path / "report" / "tables" / "bokehnet.tex").read_text()
     assert "Exact optics (ceiling) & 28.00 & 0.900 & --" in bokehnet

@@ -21,13 +21,14 @@ from bokehpipe.errors import BokehpipeError
 from bokehpipe.report import figures, tables
 from bokehpipe.report.real import TRAIN_IDS
 from bokehpipe.report.sources import (
+    BOKEHNET_SEED_TAGS,
     BOKEHNET_TEST_MONO_TAG,
     BOKEHNET_TEST_TAG,
     SYNTHETIC_CEILING,
     SYNTHETIC_CEILING_COMMAND,
     Results,
 )
-from bokehpipe.report.study import mean_sd
+from bokehpipe.report.study import mean_sd, pm
 
 GOAL_DB = 1.0  # issue 12's target: BokehNet over scatter on the synthetic held-out pairs
 METHODS = (("identity", "Identity (input)"), ("gaussian", "Gaussian, f/1.8"), ("scatter", "Scatter, f/1.8"),
@@ -127,6 +128,21 @@ def quality_table(res: Results, numbers: dict[str, str]) -> str | None:
     tex = tex.replace("\\toprule\n", "\\toprule\n" + groups, 1)
     return tex.replace("\\bottomrule\n", "\\midrule\n" + "".join(" & ".join(r) + " \\\\\n" for r in ceiling_rows)
                        + "\\bottomrule\n", 1)
+
+
+def seed_numbers(res: Results, numbers: dict[str, str]) -> None:
+    """BokehNet's gain over scatter on the test pairs, mean and s.d. over three trainings that differ only in
+    their seed (`bokehpipe experiment bokehnet_seeds`): the spread the shipped model's single number lacks."""
+    gains, steps = [], set()
+    for tag in BOKEHNET_SEED_TAGS:
+        summary = res.eval_summary(tag)
+        if summary is None:
+            return
+        gains.append((_metric(summary, "bokehnet") or 0.0) - (_metric(summary, "scatter") or 0.0))
+        steps.add(summary["methods"]["bokehnet"].get("info", {}).get("step"))
+    numbers.update({"BnSeedGain": pm("psnr", gains), "BnSeedCount": str(len(gains)),
+                    "BnSeedMin": _signed(min(gains)), "BnSeedMax": _signed(max(gains)),
+                    "BnSeedSteps": "/".join(str(s) for s in sorted(steps, key=str))})
 
 
 def _ceiling_rows(ceiling: dict[str, Any], scatter_psnr: float | None, numbers: dict[str, str]) -> list[list[str]]:

@@ -88,6 +88,7 @@ def _real(res: Results, out: Outputs) -> None:
 
 def _default_renderer(res: Results, out: Outputs) -> None:
     bokehnet.model_numbers(out.numbers)
+    bokehnet.seed_numbers(res, out.numbers)
     out.figures["controls.jpg"] = bokehnet.controls_figure(res)
     for name, make in (("bokehnet", bokehnet.quality_table), ("speed", bokehnet.speed_table)):
         tex = make(res, out.numbers)

@@ -34,6 +34,9 @@ EVALS: dict[str, str] = {
     "ebb-val294": "exp_real",  # the three Val294 pairs (no depth here)
     "ebb-train-bokehnet": "exp_real",  # the default renderer on the three pairs with depth
 }
+# BokehNet trained three times, seeds 0-2 (600 steps each), each scored on the test pairs of eval bn-test
+BOKEHNET_SEED_TAGS = tuple(f"bn-test-s{seed}" for seed in (0, 1, 2))
+EVALS.update({tag: "bokehnet_seeds" for tag in BOKEHNET_SEED_TAGS})
 # eval tag made by `bokehpipe experiment bokehnet` (its test-set steps): a synthetic set drawn with another seed,
 # never used for BokehNet's training or checkpoint selection
 BOKEHNET_TEST_TAG = "bn-test"
