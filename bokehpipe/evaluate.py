@@ -79,8 +79,9 @@ def bokehnet_method(device: str = "cpu", weights: str | Path | None = None) -> M
     from bokehpipe.render.learned import load_bokehnet
 
     model, info = load_bokehnet(weights)
-    return Method("bokehnet", "classical", True, BokehNetRenderer(model), {"path": info["path"], "run": info.get("run"),
-                                                                         "step": info.get("step")})
+    return Method("bokehnet", "classical", True, BokehNetRenderer(model), {
+        "path": info["path"], "run": info.get("run"), "step": info.get("step"),
+        "schedule_steps": info.get("train_config", {}).get("steps")})
 
 
 # Methods scored by name (`--baselines`): a table, so a new method is one line (factory(device=...) -> Method).

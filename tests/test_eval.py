@@ -97,4 +97,5 @@ def test_estimated_maps_get_the_true_focus_moved_onto_the_subject(run_cli, synth
     psnr_raw = sum(r["psnr"] for r in raw.rows) / len(raw.rows)
     print(f"scatter on gt-mono maps: focus moved {psnr_moved:.2f} dB, exact-map value {psnr_raw:.2f} dB")
     assert summary["methods"]["scatter"]["metrics"]["psnr"] == pytest.approx(psnr_moved, abs=1e-6)
-    assert psnr_moved > psnr_raw
+    assert abs(psnr_moved - psnr_raw) > 0.05  # the moved focus is what the renderer used (which scores better
+    # depends on the set: +0.11 dB here, +0.02 dB on bn-test-mono, -0.23 dB on exp-test; the point is the subject)

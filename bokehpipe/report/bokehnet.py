@@ -139,7 +139,7 @@ def seed_numbers(res: Results, numbers: dict[str, str]) -> None:
         if summary is None:
             return
         gains.append((_metric(summary, "bokehnet") or 0.0) - (_metric(summary, "scatter") or 0.0))
-        steps.add(summary["methods"]["bokehnet"].get("info", {}).get("step"))
+        steps.add(summary["methods"]["bokehnet"].get("info", {}).get("schedule_steps"))
     numbers.update({"BnSeedGain": pm("psnr", gains), "BnSeedCount": str(len(gains)),
                     "BnSeedMin": _signed(min(gains)), "BnSeedMax": _signed(max(gains)),
                     "BnSeedSteps": "/".join(str(s) for s in sorted(steps, key=str))})
