@@ -369,7 +369,8 @@ def test_option_conflicts_are_usage_errors(run_cli, tmp_path, few_real):
     assert "at most one of" in run_cli("infer", photos, "--run", "a", "--method", "scatter").output
     ck = _tiny_checkpoint(tmp_path / "tiny.pt")
     assert "at most one of" in run_cli("infer", photos, "--checkpoint", ck, "--method", "scatter").output
-    assert "a trained PyNET run learned its own focus" in run_cli("infer", photos, "--checkpoint", ck, "--focus", "0.5").output
+    steered = run_cli("infer", photos, "--checkpoint", ck, "--focus", "0.5")
+    assert "a trained PyNET run learned its own focus" in steered.output
     res = run_cli("infer", photos, "--run", "nope", "--depth", depth)
     assert res.exit_code != 0 and "no run 'nope'" in res.output
 
