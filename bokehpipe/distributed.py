@@ -50,6 +50,11 @@ def setup(device: str, *, backend: str | None = None, timeout: timedelta | None 
     dev = torch.device(device)
     if dev.type == "cuda":
         dev = torch.device("cuda", dev.index or 0)
+        if world > 1 and dev.index != local_rank:
+            from bokehpipe.errors import ConfigError
+
+            raise ConfigError(f"rank {rank} was given {dev} but its local rank is {local_rank}; resolve the device "
+                              "with bokehpipe.device.resolve_device(requested, local_rank)")
         torch.cuda.set_device(dev)
     started = world > 1 and not dist.is_initialized()
     if started:

@@ -301,9 +301,12 @@ def run_eval(store: Any, *, data: str | None, dataset: str | None, split: str, r
     metadata = load_metadata(root) if focus == "metadata" else None
     reference = None
     if metadata and depth_source and depth_source != "gt":  # estimated maps: focus where the exact map has it
-        reference = open_depth_cache(store, name, "gt", split)
-        notes.append(f"focus: each image's true focus, moved onto the {depth_source} maps at the subject "
-                     "(where the exact map has it in focus)")
+        try:
+            reference = open_depth_cache(store, name, "gt", split)
+            notes.append(f"focus: each image's true focus, moved onto the {depth_source} maps at the subject "
+                         "(where the exact map has it in focus)")
+        except BokehpipeError as exc:
+            notes.append(f"focus: the exact maps' focus values, not moved onto the {depth_source} maps ({exc})")
     lpips, lpips_note = load_lpips(store, device)
     tag = tag or "-".join(filter(None, [name, split, depth_source]))
     out_dir = store.eval_report(tag)

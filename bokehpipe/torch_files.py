@@ -15,13 +15,15 @@ from typing import Any
 from bokehpipe.errors import BokehpipeError
 
 
-def load_weights_only(path: str | os.PathLike[str], *, what: str, fix: str, map_location: Any = "cpu") -> Any:
-    """Tensors and plain containers only; any failure is one line naming the file, `what` it should be, `fix`."""
+def load_weights_only(path: str | os.PathLike[str], *, what: str, fix: str, map_location: Any = "cpu",
+                      mmap: bool = False) -> Any:
+    """Tensors and plain containers only; any failure is one line naming the file, `what` it should be, `fix`.
+    `mmap` maps the tensors instead of reading them (to look at a large file's metadata cheaply)."""
     import torch
 
     path = Path(path)
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        return torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
     except FileNotFoundError:
         raise BokehpipeError(f"{path}: {what} not found; {fix}") from None
     except IsADirectoryError:

@@ -92,6 +92,9 @@ def test_an_off_centre_face_hit_is_not_the_subject_but_a_framed_face_is(monkeypa
     assert focus.largest_face(image) == middle
     monkeypatch.setattr(focus, "_cascades", lambda: (_FakeCascade([edge]),))
     assert focus.largest_face(image) is None
+    head = (290, 10, 60, 60)  # centred across, near the top: a standing person in a tall frame
+    monkeypatch.setattr(focus, "_cascades", lambda: (_FakeCascade([edge, head]),))
+    assert focus.largest_face(image) == head
     assert focus.centre_prior(0.10, 0.5) < focus.FACE_MIN_CENTRE < focus.centre_prior(0.64, 0.35)
 
 

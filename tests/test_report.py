@@ -198,6 +198,12 @@ def test_report_builds_from_a_tiny_results_set(run_cli, store_root, tmp_path, mo
     log = (tmp_path / "report.log").read_text(errors="replace")
     assert not re.search(r"(Reference|Citation) `[^']*' on page \d+ undefined", log)
     numbers = (tmp_path / "report" / "tables" / "numbers.tex").read_text()
+    # every generated macro report.tex uses is in MACROS_USED, so a build with a missing result prints ?? there
+    from bokehpipe.report.build import MACROS_USED
+
+    made = set(re.findall(r"\\newcommand\{\\(\w+)\}", numbers))
+    used = set(re.findall(r"\\([A-Za-z]+)", (REPO / "report.tex").read_text()))
+    assert (made & used) - set(MACROS_USED) == set()
     # exp-depth-s0..2 are methods 6..8 of exp-test-gt: PSNR 25 + 6..8, mean 32, sd 1; nodepth 3..5
     assert "\\newcommand{\\PsnrDepth}{32.00}" in numbers and "\\newcommand{\\PsnrSdDepth}{1.00}" in numbers
     assert "\\newcommand{\\DepthGain}{3.00}" in numbers

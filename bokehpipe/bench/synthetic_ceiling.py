@@ -8,8 +8,10 @@ defects (same seed and id: the same scene, focus and aperture) and scores, with 
 
 - `exact_optics`: the clean target itself, i.e. a perfect renderer of the generator's optics from a perfect
   input: what a flawless renderer scores when it guesses no exposure;
-- `exact_optics_mean_gain`: the same times the defects' mean exposure gain (`TARGET_GAIN_RANGE`), the best
-  any renderer can expect (it can learn the mean, never the draw);
+- `exact_optics_mean_gain`: the same times the defects' mean exposure gain (`TARGET_GAIN_RANGE`): what a
+  renderer that knew the optics exactly and learned the mean exposure (never the draw) would reach. A reference
+  level, not a strict bound: under a random sub-pixel shift and noise a slightly blurred prediction can score
+  a little higher;
 - `exact_optics_oracle_gain`: times each image's own least-squares colour gain (an oracle, unreachable).
 
 Set beside `bokehpipe eval` on the same split (e.g. tag bn-test), it says how much of the gap above `scatter`

@@ -30,9 +30,11 @@ def load_bokehnet(path: str | os.PathLike[str] | None = None) -> tuple[Any, dict
     """BokehNet in eval mode (float32) from an exported file (default: the shipped weights) + its provenance."""
     from bokehpipe.models.bokehnet import WEIGHTS_FORMAT, BokehNet
 
+    fix = ("reinstall bokehpipe or rebuild them with `bokehpipe experiment bokehnet`" if path is None else
+           "give a file made by `bokehpipe bokehnet export --run NAME --out FILE` (a run's checkpoints resume "
+           "training; they are not weights files)")
     path = Path(path) if path is not None else SHIPPED_WEIGHTS
-    payload = load_checkpoint(path, format=WEIGHTS_FORMAT, what="BokehNet weights file",
-                              fix="reinstall bokehpipe or rebuild them with `bokehpipe experiment bokehnet`")
+    payload = load_checkpoint(path, format=WEIGHTS_FORMAT, what="BokehNet weights file", fix=fix)
     model = BokehNet(channels=tuple(payload["config"]["channels"]))
     model.load_state_dict({k: v.float() for k, v in payload["state_dict"].items()})
     return model.eval(), {"path": str(path), **payload.get("provenance", {})}
@@ -47,7 +49,8 @@ def is_bokehnet_weights(path: str | os.PathLike[str]) -> bool:
     path = Path(path)
     if not path.is_file():
         return False
-    payload = load_weights_only(path, what="checkpoint", fix="pass a bokehpipe checkpoint or BokehNet weights file")
+    payload = load_weights_only(path, what="checkpoint", fix="pass a bokehpipe checkpoint or BokehNet weights file",
+                                mmap=True)  # the tag only: a PyNET checkpoint's tensors are mapped, not read
     return isinstance(payload, dict) and payload.get("format") == WEIGHTS_FORMAT
 
 

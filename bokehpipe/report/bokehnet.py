@@ -136,9 +136,10 @@ def seed_numbers(res: Results, numbers: dict[str, str]) -> None:
     gains, steps = [], set()
     for tag in BOKEHNET_SEED_TAGS:
         summary = res.eval_summary(tag)
-        if summary is None:
-            return
-        gains.append((_metric(summary, "bokehnet") or 0.0) - (_metric(summary, "scatter") or 0.0))
+        model, scatter = _metric(summary, "bokehnet"), _metric(summary, "scatter")
+        if model is None or scatter is None:
+            return  # a missing eval is already listed by `res`; a partial one leaves the macros at ??
+        gains.append(model - scatter)
         steps.add(summary["methods"]["bokehnet"].get("info", {}).get("schedule_steps"))
     numbers.update({"BnSeedGain": pm("psnr", gains), "BnSeedCount": str(len(gains)),
                     "BnSeedMin": _signed(min(gains)), "BnSeedMax": _signed(max(gains)),
