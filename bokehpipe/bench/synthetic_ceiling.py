@@ -36,17 +36,13 @@ MIN_INPUT_PSNR = 30.0
 KEYS = ("psnr", "ssim", "ms_ssim", "psnr_crop32", "ssim_crop32")
 
 
-def _gain(pred_lin: np.ndarray, target_lin: np.ndarray) -> np.ndarray:
-    """Per-channel least-squares gain from pred to target (linear light)."""
-    return (pred_lin * target_lin).sum((0, 1)) / np.maximum((pred_lin * pred_lin).sum((0, 1)), 1e-12)
-
-
 def ceiling(root: Path, split: str, limit: int | None = None) -> dict[str, Any]:
     """Per-image and mean scores of the three ceilings above for `split` of the synthetic set at `root`."""
     from bokehpipe.data.ebb import load_index
     from bokehpipe.data.io import read_image
     from bokehpipe.data.synthetic import GENERATOR_VERSION, TARGET_GAIN_RANGE, generate_pair
     from bokehpipe.metrics import PROTOCOL, score_pair
+    from bokehpipe.metrics.protocol import fit_color_gain
     from bokehpipe.render.physics import linear_to_srgb, srgb_to_linear
 
     meta_path = root / "metadata.json"
@@ -73,7 +69,7 @@ def ceiling(root: Path, split: str, limit: int | None = None) -> dict[str, Any]:
         lin, lin_t = srgb_to_linear(clean.target), srgb_to_linear(target)
         preds = {"exact_optics": clean.target,
                  "exact_optics_mean_gain": linear_to_srgb(lin * mean_gain),
-                 "exact_optics_oracle_gain": linear_to_srgb(lin * _gain(lin, lin_t))}
+                 "exact_optics_oracle_gain": linear_to_srgb(lin * fit_color_gain(lin, lin_t).astype(np.float32))}
         row: dict[str, Any] = {"id": pair.id, "input_match_psnr": round(match, 3)}
         for name, pred in preds.items():
             scores = score_pair(np.clip(pred, 0.0, 1.0), target, PROTOCOL)
