@@ -12,7 +12,6 @@ measured on them (`bench.calibrate`), which the report must say. `--vabd-table` 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -28,11 +27,6 @@ def method_fn(name: str) -> RenderFn:
 
     model = load_bokehnet()[0]
     return lambda rgb, disp, focus, aperture: render_bokehnet(rgb, disp, model, focus=focus, aperture=aperture)
-
-
-def score(methods: Sequence[str], *, width: int | None = None, f_number: float = 1.8) -> list[dict[str, Any]]:
-    """One row per (pair, method) at f/`f_number`: `realpairs.score_real_pairs` with BokehNet among the methods."""
-    return score_real_pairs({m: method_fn(m) for m in methods}, width=width, f_number=f_number)
 
 
 def table(rows: list[dict[str, Any]]) -> str:
@@ -61,22 +55,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--vabd-table", action="store_true", help="print the VABD 3x3 aperture table per method")
     args = parser.parse_args(argv)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    rows = score(methods, width=args.width) if methods else []
+    fns = {m: method_fn(m) for m in methods}  # each renderer (BokehNet's weights) loaded once for both tables
+    rows = score_real_pairs(fns, width=args.width) if methods else []
     if rows:
         print(table(rows), flush=True)
-    import sys
+    from bokehpipe.bench.suite import provenance
 
-    from bokehpipe.bench.suite import commit
-
-    out: dict[str, Any] = {"command": " ".join(["python -m bokehpipe.bench.real_eval", *(argv or sys.argv[1:])]),
-                           "commit": commit(), "width": args.width or "full", "methods": methods, "rows": rows}
+    out: dict[str, Any] = {**provenance("real_eval", argv), "width": args.width or "full", "methods": methods,
+                           "rows": rows}
     if args.vabd_table:
         from bokehpipe.bench.realpairs import aperture_table, format_aperture_table
 
         for m in methods:
             if m == "identity":
                 continue
-            t = aperture_table(method_fn(m), width=args.width)
+            t = aperture_table(fns[m], width=args.width)
             out[f"vabd_table_{m}"] = t
             print(f"== {m}\n{format_aperture_table(t)}", flush=True)
     if args.json:

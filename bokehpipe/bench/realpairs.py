@@ -41,16 +41,11 @@ class RealPair:
         return f"{self.scene}@f/{self.f_number:g}"
 
 
-def default_root() -> Path:
-    """`../shared/realdata` beside the repository, or BOKEHPIPE_REALDATA (`experiments.realdata_dir`, the one rule)."""
-    from bokehpipe.experiments import realdata_dir
-
-    return realdata_dir()
-
-
 def real_pairs(root: str | Path | None = None, *, vabd: bool = True, ebb: bool = True) -> list[RealPair]:
     """Every real pair present under `root` (missing files are skipped, so a partial copy still works)."""
-    root = Path(root) if root is not None else default_root()
+    from bokehpipe.experiments import realdata_dir
+
+    root = Path(root) if root is not None else realdata_dir()
     out: list[RealPair] = []
     if vabd:
         v = root / "vabd"
@@ -70,20 +65,37 @@ def real_pairs(root: str | Path | None = None, *, vabd: bool = True, ebb: bool =
     return out
 
 
+def load_photo(image: Path, depth: Path, width: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """A photo and its map as every renderer gets them (one normalisation, one aspect rule, photo size), float32,
+    optionally shrunk (area) to `width` keeping the aspect."""
+    from bokehpipe.data.disparity import fit_to_photo, normalise_map
+    from bokehpipe.data.io import read_image, read_map, resize
+
+    rgb = read_image(image)
+    disp = fit_to_photo(normalise_map(read_map(depth), depth), rgb.shape)
+    if width is not None and width < rgb.shape[1]:
+        size = _shrunk(rgb, width)
+        rgb, disp = resize(rgb, size), np.clip(resize(disp, size), 0.0, 1.0)
+    return rgb, disp.astype(np.float32)
+
+
+def _shrunk(rgb: np.ndarray, width: int) -> tuple[int, int]:
+    return width, max(1, round(rgb.shape[0] * width / rgb.shape[1]))
+
+
 def load_pair(pair: RealPair, width: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(input rgb, target rgb, disparity) as float32, optionally shrunk (area) to `width` keeping the aspect.
 
     The internal aperture is resolution-free (the CoC scales with width), so a fit at 768 px holds at 1536.
     """
-    from bokehpipe.data.disparity import fit_to_photo, normalise_map
-    from bokehpipe.data.io import read_image, read_map, resize
+    from bokehpipe.data.io import read_image, resize
 
-    rgb, target = read_image(pair.input), read_image(pair.target)
+    rgb, disp = load_photo(pair.input, pair.depth)
+    target = read_image(pair.target)
     if target.shape != rgb.shape:
         target = resize(target, (rgb.shape[1], rgb.shape[0]))
-    disp = fit_to_photo(normalise_map(read_map(pair.depth), pair.depth), rgb.shape)
     if width is not None and width < rgb.shape[1]:
-        size = (width, max(1, round(rgb.shape[0] * width / rgb.shape[1])))
+        size = _shrunk(rgb, width)
         rgb, target, disp = resize(rgb, size), resize(target, size), np.clip(resize(disp, size), 0.0, 1.0)
     return rgb, target, disp.astype(np.float32)
 

@@ -45,6 +45,14 @@ def machine() -> dict[str, Any]:
             "summary": f"{gpu}" if gpu else f"{cores}-core CPU ({cpu})"}
 
 
+def provenance(module: str, argv: list[str] | None) -> dict[str, str]:
+    """What a `python -m bokehpipe.bench.<module>` run writes beside its numbers: its command line and commit."""
+    import sys
+
+    args = sys.argv[1:] if argv is None else argv
+    return {"command": " ".join([f"python -m bokehpipe.bench.{module}", *args]), "commit": commit()}
+
+
 def commit() -> str:
     try:
         root = Path(__file__).resolve().parents[2]

@@ -33,11 +33,11 @@ from bokehpipe.errors import BokehpipeError
 
 MIN_INPUT_PSNR = 30.0
 """A regenerated clean input further than this (dB) from the stored one means another generator made the set."""
-KEYS = ("psnr", "ssim", "ms_ssim", "psnr_crop32", "ssim_crop32")
 
 
 def ceiling(root: Path, split: str, limit: int | None = None) -> dict[str, Any]:
     """Per-image and mean scores of the three ceilings above for `split` of the synthetic set at `root`."""
+    from bokehpipe.bench.realpairs import SCORE_KEYS, psnr
     from bokehpipe.data.ebb import load_index
     from bokehpipe.data.io import read_image
     from bokehpipe.data.synthetic import GENERATOR_VERSION, TARGET_GAIN_RANGE, generate_pair
@@ -62,7 +62,7 @@ def ceiling(root: Path, split: str, limit: int | None = None) -> dict[str, Any]:
         clean = generate_pair(int(meta["seed"]), int(pair.id), width, height, defects=False,
                               aperture_range=tuple(rng_ap) if rng_ap else None)
         stored_in, target = read_image(pair.input), read_image(pair.target)
-        match = score_pair(clean.input, stored_in, PROTOCOL)["psnr"]
+        match = psnr(clean.input, stored_in)
         if match < MIN_INPUT_PSNR:
             raise BokehpipeError(f"{pair.input}: the regenerated clean input differs from it ({match:.1f} dB); "
                                  "the set was not made by this generator")
@@ -73,11 +73,11 @@ def ceiling(root: Path, split: str, limit: int | None = None) -> dict[str, Any]:
         row: dict[str, Any] = {"id": pair.id, "input_match_psnr": round(match, 3)}
         for name, pred in preds.items():
             scores = score_pair(np.clip(pred, 0.0, 1.0), target, PROTOCOL)
-            row[name] = {k: round(float(scores[k]), 5) for k in KEYS if k in scores}
+            row[name] = {k: round(float(scores[k]), 5) for k in SCORE_KEYS if k in scores}
         rows.append(row)
-    means = {name: {k: round(float(np.mean([r[name][k] for r in rows if k in r[name]])), 4)
-                    for k in rows[0][name]} for name in ("exact_optics", "exact_optics_mean_gain",
-                                                         "exact_optics_oracle_gain")} if rows else {}
+    names = [k for k in rows[0] if isinstance(rows[0][k], dict)] if rows else []
+    means = {name: {k: round(float(np.mean([r[name][k] for r in rows if k in r[name]])), 4) for k in rows[0][name]}
+             for name in names}
     return {"dataset_root": str(root), "split": split, "n_images": len(rows), "mean_gain": mean_gain,
             "methods": means, "rows": rows}
 
@@ -89,15 +89,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--json", default=None, help="write the result here")
     args = parser.parse_args(argv)
-    from bokehpipe.bench.suite import commit
+    from bokehpipe.bench.suite import provenance
 
     try:
         out = ceiling(Path(args.data), args.split, args.limit)
     except BokehpipeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    out.update(command=" ".join(["python -m bokehpipe.bench.synthetic_ceiling", *(argv or sys.argv[1:])]),
-               commit=commit())
+    out.update(provenance("synthetic_ceiling", argv))
     for name, m in out["methods"].items():
         print(f"{name:26s} PSNR {m['psnr']:.2f}  SSIM {m['ssim']:.4f}  ({out['n_images']} images)")
     if args.json:

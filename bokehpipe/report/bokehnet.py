@@ -12,6 +12,7 @@ training stop come from the shipped weights file itself; the controls figure ren
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -52,8 +53,6 @@ def _signed(value: float | None) -> str:
 def _paired_spread(res: Results, tag: str) -> tuple[str, str]:
     """Standard error of BokehNet's per-image PSNR gain over scatter on the synthetic pairs of eval `tag`, and the
     share of pairs it wins: one trained model, so the spread is over images, not seeds."""
-    import numpy as np
-
     psnr: dict[str, dict[str, float]] = {}
     for row in res.per_image(tag):
         psnr.setdefault(row["method"], {})[row["id"]] = float(row["psnr"])
@@ -222,12 +221,19 @@ def _bench_command(bench: dict[str, Any]) -> str:
     return "\\texttt{" + tables.esc(cmd).replace("--", "-{}-").replace("'", "\\textquotesingle{}") + "}"
 
 
+@lru_cache(maxsize=1)
+def _shipped() -> tuple[Any, dict[str, Any]]:
+    """The shipped BokehNet, read once per build (its numbers and the controls figure both need it)."""
+    from bokehpipe.render.learned import load_bokehnet
+
+    return load_bokehnet()
+
+
 def model_numbers(numbers: dict[str, str]) -> None:
     """Size and training stop of the shipped weights, read from the file (not from the text of an issue)."""
     from bokehpipe.models.bokehnet import NET_WIDTH
-    from bokehpipe.render.learned import load_bokehnet
 
-    model, provenance = load_bokehnet()
+    model, provenance = _shipped()
     numbers["BnParams"] = f"{sum(p.numel() for p in model.parameters()) / 1e3:.0f}K"
     numbers["BnNetWidth"] = str(NET_WIDTH)
     numbers["BnStep"] = str(provenance.get("step", "?"))
@@ -257,17 +263,13 @@ def _control_panels(image: Path, depth: Path, *, width: int = 768,
                     f_numbers: tuple[float, ...] = (2.8, 1.8)) -> list[tuple[np.ndarray, str]]:
     """The input, then BokehNet at each f-number with focus on the automatically found subject and on the far
     background (the 10th disparity percentile), all at `width` px."""
-    from bokehpipe.data.disparity import fit_to_photo, normalise_map
-    from bokehpipe.data.io import read_image, read_map, resize
+    from bokehpipe.bench.realpairs import load_photo
     from bokehpipe.render.calibration import aperture_for_f_number
     from bokehpipe.render.focus import choose_focus
-    from bokehpipe.render.learned import load_bokehnet, render_bokehnet
+    from bokehpipe.render.learned import render_bokehnet
 
-    model = load_bokehnet()[0]
-    rgb = read_image(image)
-    disp = fit_to_photo(normalise_map(read_map(depth), depth), rgb.shape)
-    size = (width, round(rgb.shape[0] * width / rgb.shape[1]))
-    rgb, disp = resize(rgb, size), np.clip(resize(disp, size), 0, 1)
+    model = _shipped()[0]
+    rgb, disp = load_photo(image, depth, width)
     subject = choose_focus(rgb, disp)
     far = float(np.quantile(disp, 0.1))
     panels = [(rgb, f"input {image.name}, f/16")]

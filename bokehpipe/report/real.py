@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from bokehpipe.data.disparity import fit_to_photo, normalise_map
-from bokehpipe.data.io import read_image, read_map
+from bokehpipe.bench.realpairs import load_photo
+from bokehpipe.data.io import read_image
 from bokehpipe.experiments import realdata_dir
 from bokehpipe.report import figures, tables
 from bokehpipe.report.sources import Results
@@ -93,12 +93,6 @@ def ebb_table(res: Results, numbers: dict[str, str]) -> str | None:
     return tables.tabular(["Pairs", "Method", "Seeds", *(label for _, label in keys)], rows, align="llrrrr")
 
 
-def _photo_and_depth(image: Path, depth: Path) -> tuple[np.ndarray, np.ndarray]:
-    """The photo and its map as every renderer gets them: one normalisation, one aspect rule, photo size."""
-    rgb = read_image(image)
-    return rgb, fit_to_photo(normalise_map(read_map(depth), depth), rgb.shape)
-
-
 def _grey(disp: np.ndarray) -> np.ndarray:
     return np.repeat(np.clip(disp, 0, 1)[..., None], 3, axis=2).astype(np.float32)
 
@@ -118,7 +112,7 @@ def ebb_figure(res: Results) -> Callable[[Path], Path] | None:
     def draw(path: Path) -> Path:
         photos = []
         for id_ in TRAIN_IDS:
-            rgb, disp = _photo_and_depth(ebb / "original" / f"{id_}.jpg", ebb / "depth" / f"{id_}.png")
+            rgb, disp = load_photo(ebb / "original" / f"{id_}.jpg", ebb / "depth" / f"{id_}.png")
             target = read_image(ebb / "bokeh" / f"{id_}.jpg")
             outs = [read_image((bn if m == "bokehnet" else pred / m) / f"{id_}.png") for m, _ in methods]
             imgs = [rgb, *outs, target]
@@ -146,7 +140,7 @@ def failure_figure(res: Results, numbers: dict[str, str]) -> Callable[[Path], Pa
     pred = res.eval_dir("ebb-train") / "predictions" / "scatter" / f"{worst}.png"
 
     def draw(path: Path) -> Path:
-        rgb, disp = _photo_and_depth(ebb / "original" / f"{worst}.jpg", ebb / "depth" / f"{worst}.png")
+        rgb, disp = load_photo(ebb / "original" / f"{worst}.jpg", ebb / "depth" / f"{worst}.png")
         target = read_image(ebb / "bokeh" / f"{worst}.jpg")
         out = read_image(pred)
         photos = [{"label": f"EBB! {worst}", "images": [rgb, _grey(disp), out, target],
@@ -182,7 +176,7 @@ def pynet_figure(res: Results, extra: bool) -> Callable[[Path], Path] | None:
         photos = []
         names = sorted((p.stem for p in (root / "images").glob("*.jpg")), key=int)
         for name in names:
-            rgb, disp = _photo_and_depth(root / "images" / f"{name}.jpg", root / "depth_maps" / f"{name}.png")
+            rgb, disp = load_photo(root / "images" / f"{name}.jpg", root / "depth_maps" / f"{name}.png")
             outs = [read_image(folders[m] / f"{name}.jpg") for m in folders]
             imgs = [rgb, _grey(disp), *outs]
             windows = figures.pick_windows(disp, rgb) if not extra else []
@@ -205,7 +199,7 @@ def vabd_figure(res: Results) -> Callable[[Path], Path] | None:
     def draw(path: Path) -> Path:
         photos = []
         for name in sorted(p.stem for p in (root / "input").glob("*.jpg")):
-            rgb, disp = _photo_and_depth(root / "input" / f"{name}.jpg", root / "depth" / f"{name}.png")
+            rgb, disp = load_photo(root / "input" / f"{name}.jpg", root / "depth" / f"{name}.png")
             imgs: list[Any] = [rgb]
             for folder, tag in stops:
                 imgs += [read_image(folders[tag] / f"{name}.jpg"), read_image(root / folder / f"{name}.jpg")]
