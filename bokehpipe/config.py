@@ -9,8 +9,11 @@ options (the per-level schedule of `[train.levels]`) stay available to the comma
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
+import re
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -79,3 +82,31 @@ def option_key_aliases(command: Any) -> dict[str, str]:
                 if key != param.name:
                     out[key] = param.name
     return out
+
+
+def toml_value_is(value: Any, kind: type) -> bool:
+    """Whether a TOML value has the type a setting wants: an integer is an int (never a bool, never a float
+    that a cast would truncate), a number an int or a float, a boolean a bool, a string (also paths and
+    choices) a string or a number. The one rule for options and for `[train.schedule]` entries."""
+    if kind is bool:
+        return isinstance(value, bool)
+    if isinstance(value, bool):
+        return False
+    if kind is int:
+        return isinstance(value, int)
+    if kind is float:
+        return isinstance(value, (int, float))
+    return isinstance(value, (str, int, float))
+
+
+def closest(key: str, valid: Iterable[str]) -> str | None:
+    """The valid key a typo most likely meant: an abbreviation by initials (`learning-rate` -> `lr`), else the
+    most similar spelling."""
+    valid = sorted(set(valid))
+    words = [w for w in re.split(r"[-_ ]+", key.lower()) if w]
+    initials = "".join(w[0] for w in words)
+    if len(words) > 1 and initials in valid:
+        return initials
+    norm = {v.replace("_", "-"): v for v in valid}
+    match = difflib.get_close_matches(key.replace("_", "-").lower(), list(norm), n=1, cutoff=0.0)
+    return norm[match[0]] if match else None

@@ -16,10 +16,17 @@ CHOICES = "auto, cpu, cuda or cuda:N"
 def resolve_device(requested: str | None = "auto", local_rank: int | None = None) -> str:
     """'auto' | 'cpu' | 'cuda' | 'cuda:N' -> a concrete torch device string ('cpu', 'cuda', 'cuda:N').
 
-    With `local_rank` (torchrun), 'auto' and every CUDA request become 'cuda:<local_rank>': one GPU per
-    process, the device `bokehpipe.distributed.setup` binds. Each command calls this once per run.
+    Under torchrun (several processes; or with `local_rank` given), 'auto' and every CUDA request become
+    'cuda:<local_rank>': one GPU per process, the device `bokehpipe.distributed.setup` binds. Each command calls
+    this once per run.
     """
     import torch
+
+    from bokehpipe.distributed import env_world
+
+    if local_rank is None:
+        _, world, rank = env_world()
+        local_rank = rank if world > 1 else None
 
     text = "auto" if requested is None else str(requested).strip().lower()
     if text == "cpu":

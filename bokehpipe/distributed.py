@@ -54,7 +54,7 @@ def setup(device: str, *, backend: str | None = None, timeout: timedelta | None 
             from bokehpipe.errors import ConfigError
 
             raise ConfigError(f"rank {rank} was given {dev} but its local rank is {local_rank}; resolve the device "
-                              "with bokehpipe.device.resolve_device(requested, local_rank)")
+                              "with bokehpipe.device.resolve_device(requested)")
         torch.cuda.set_device(dev)
     started = world > 1 and not dist.is_initialized()
     if started:

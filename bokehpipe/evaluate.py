@@ -89,7 +89,7 @@ METHODS: dict[str, Callable[..., Method]] = {
     "identity": identity_method,
     "gaussian": lambda device="cpu": classical_method("gaussian", device=device),
     "scatter": lambda device="cpu": classical_method("scatter", device=device),
-    "bokehnet": lambda device="cpu": bokehnet_method(device=device),  # the shipped default renderer
+    "bokehnet": bokehnet_method,  # the shipped default renderer (or --bokehnet-weights)
 }
 BASELINES = tuple(METHODS)  # listed first in every table, in this order
 
@@ -103,8 +103,7 @@ def build_methods(names: Sequence[str], *, device: str = "cpu",
         raise BokehpipeError(f"unknown baseline {', '.join(unknown)}; choose from {', '.join(METHODS)}")
     if bokehnet_weights is not None and "bokehnet" not in names:
         raise BokehpipeError("--bokehnet-weights needs bokehnet among --baselines")
-    return [bokehnet_method(device, bokehnet_weights) if n == "bokehnet" else METHODS[n](device=device)
-            for n in names]
+    return [METHODS[n](device=device, **({"weights": bokehnet_weights} if n == "bokehnet" else {})) for n in names]
 
 
 def learned_method(run_dir: Path, device: str, tiles: Any = None) -> Method:

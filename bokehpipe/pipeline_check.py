@@ -11,30 +11,14 @@ check cannot drift from the options themselves. Structured tables that are not o
 
 from __future__ import annotations
 
-import difflib
-import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 import click
 
+from bokehpipe.config import closest, toml_value_is
 from bokehpipe.errors import ConfigError
-
-
-def toml_value_is(value: Any, kind: type) -> bool:
-    """Whether a TOML value has the type a setting wants: an integer is an int (never a bool, never a float
-    that a cast would truncate), a number an int or a float, a boolean a bool, a string (also paths and
-    choices) a string or a number. The one rule for options and for `[train.schedule]` entries."""
-    if kind is bool:
-        return isinstance(value, bool)
-    if isinstance(value, bool):
-        return False
-    if kind is int:
-        return isinstance(value, int)
-    if kind is float:
-        return isinstance(value, (int, float))
-    return isinstance(value, (str, int, float))
 
 
 def _check_schedule(value: Any, where: str) -> None:
@@ -50,19 +34,6 @@ def _check_schedule(value: Any, where: str) -> None:
 STRUCTURED: dict[str, dict[str, Callable[[Any, str], None]]] = {"train": {"schedule": _check_schedule}}
 TOP_LEVEL_LISTS = {"steps"}  # `[[steps]]`: experiment steps, checked by `bokehpipe.experiments.load_steps`
 STEP_KEYS = ("name", "run", "creates")
-
-
-def closest(key: str, valid: Iterable[str]) -> str | None:
-    """The valid key a typo most likely meant: an abbreviation by initials (`learning-rate` -> `lr`), else the
-    most similar spelling."""
-    valid = sorted(set(valid))
-    words = [w for w in re.split(r"[-_ ]+", key.lower()) if w]
-    initials = "".join(w[0] for w in words)
-    if len(words) > 1 and initials in valid:
-        return initials
-    norm = {v.replace("_", "-"): v for v in valid}
-    match = difflib.get_close_matches(key.replace("_", "-").lower(), list(norm), n=1, cutoff=0.0)
-    return norm[match[0]] if match else None
 
 
 def _did_you_mean(key: str, valid: Iterable[str]) -> str:

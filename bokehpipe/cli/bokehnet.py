@@ -49,7 +49,7 @@ def train_cmd(state, run_name: str, threads: int | None, **params) -> None:
 
 
 @bokehnet.command("export")
-@click.option("--run", "run_name", required=True, metavar="NAME", help="Run folder: store/runs/NAME.")
+@_RUN
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Output file (default: the packaged bokehpipe/pretrained/bokehnet.pt).")
 @click.option("--pipeline-name", default="bokehnet", show_default=True,

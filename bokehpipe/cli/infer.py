@@ -77,7 +77,6 @@ def infer(state, folder: Path, recursive: bool, run_name: str | None, checkpoint
     from bokehpipe.infer.session import InferOptions, plan_session
     from bokehpipe.progress import progress_bar
     from bokehpipe.render.calibration import parse_aperture
-    from bokehpipe.render.learned import is_bokehnet_weights
 
     choice = choose_renderer(state.store, run_name, checkpoint, method)
     if not (run_name or checkpoint or method):
@@ -86,10 +85,6 @@ def infer(state, folder: Path, recursive: bool, run_name: str | None, checkpoint
             run_name, checkpoint, method = (choice.value if choice.kind == "run" else None,
                                             choice.value if choice.kind == "checkpoint" else None,
                                             choice.value if choice.kind == "method" else None)
-    steered = focus is not None or focus_at_ is not None or aperture_text is not None
-    if steered and (run_name or (checkpoint and not is_bokehnet_weights(checkpoint))):
-        raise click.UsageError("--focus, --focus-at and --aperture steer BokehNet (the default, or a --checkpoint "
-                               "BokehNet file) and --method; a trained PyNET run learned its own focus and blur")
     if focus is not None and focus_at_ is not None:
         raise click.UsageError("give either --focus or --focus-at, not both")
     point = _parse_point(focus_at_)

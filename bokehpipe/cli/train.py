@@ -131,10 +131,8 @@ def _resolve_defaults(ctx: click.Context, state, params: dict):
     pipeline = state.pipeline
     pipeline_path = str(state.pipeline_path) if state.pipeline_path else None
     from bokehpipe.device import resolve_device
-    from bokehpipe.distributed import env_world
 
-    _, world, local_rank = env_world()
-    p["device"] = resolve_device(p["device"], local_rank if world > 1 else None)  # the run's one resolution
+    p["device"] = resolve_device(p["device"])  # the run's one resolution (torchrun: this rank's GPU)
     if state.pipeline_path is None and p["device"].startswith("cpu"):
         from bokehpipe.train.defaults import CPU_PIPELINE, cpu_defaults
 

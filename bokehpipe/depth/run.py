@@ -145,8 +145,7 @@ def run_depth(store: ArtifactStore, *, split: str, data: str | None = None, data
     pairs = load_index(root).split(split)
     if not pairs:
         raise BokehpipeError(f"{root}: split {split!r} has no photos")
-    _, world, local_rank = distributed.env_world()
-    device = resolve_device(device, local_rank if world > 1 else None) if source == "midas" else "cpu"
+    device = resolve_device(device) if source == "midas" else "cpu"  # torchrun: this rank's GPU
     src = make_source(source, store, model=model, weights=weights, device=device, precision=precision,
                       batch_size=batch_size, workers=workers, net_size=net_size, degrade=degrade)
     src.check(pairs, split)

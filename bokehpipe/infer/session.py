@@ -16,7 +16,7 @@ from pathlib import Path
 
 from bokehpipe.data.disparity import DisparitySource
 from bokehpipe.device import resolve_device
-from bokehpipe.errors import BokehpipeError
+from bokehpipe.errors import BokehpipeError, ConfigError
 from bokehpipe.locks import exclusive
 from bokehpipe.models.checkpoint import CheckpointRecord
 from bokehpipe.paths import check_writable_dir
@@ -201,6 +201,10 @@ def plan_session(opts: InferOptions, store: ArtifactStore) -> Session:
 
     retrained = opts.checkpoint is not None and is_bokehnet_weights(opts.checkpoint)  # a `bokehnet export` file
     use_bokehnet = uses_default(opts) or retrained
+    steered = opts.focus is not None or opts.focus_point is not None or opts.aperture is not None
+    if steered and not (use_bokehnet or opts.method):
+        raise ConfigError("--focus, --focus-at and --aperture steer BokehNet (the default, or a --checkpoint BokehNet "
+                          "file) and --method; a trained PyNET run learned its own focus and blur")
     if use_bokehnet:
         bokehnet, info = load_bokehnet(opts.checkpoint if retrained else None)
         if retrained:

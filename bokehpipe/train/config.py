@@ -64,7 +64,7 @@ SCHEDULE_KEYS = {"batch": int, "steps": int, "crop": int, "lr": float}
 def parse_schedule(table: dict[str, Any] | None) -> dict[int, LevelSchedule]:
     """`[train.schedule]` from a pipeline (keys "1".."7") on top of the paper's schedule; every value must have
     its type (an integer is an integer: `batch = 2.7` or `"8"` is refused, never truncated or parsed)."""
-    from bokehpipe.pipeline_check import closest, toml_value_is
+    from bokehpipe.config import closest, toml_value_is
 
     if table is not None and not isinstance(table, dict):
         raise ConfigError("[train.schedule] must be a table of levels, e.g. [train.schedule] "

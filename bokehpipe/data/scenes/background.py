@@ -40,7 +40,7 @@ def _hills(rng: np.random.Generator, cam: Camera, shape: tuple[int, int], haze) 
 
 
 def _treeline(rng: np.random.Generator, cam: Camera, shape: tuple[int, int], z: float, haze) -> list[Layer]:
-    """Distant trees as kit.noise kit.foliage (leaves too small to draw one by one), with sun glints."""
+    """Distant trees as noise foliage (leaves too small to draw one by one), with sun glints."""
     h, w = shape
     xs = np.arange(w, dtype=np.float32)
     base = cam.horizon + cam.roll * (xs - cam.cx) + cam.cam_h * cam.f_px / z + 2
