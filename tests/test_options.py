@@ -76,7 +76,7 @@ def test_a_field_without_default_is_required_and_a_size_field_is_wxh():
 
 def test_bokehnet_train_options_are_generated_from_its_config_fields():
     """`bokehnet train`'s options are its TrainConfig's and ExampleRecipe's cli_fields (the recipe's right after
-    --lr), plus --run and --threads; a default or help lives in the field only."""
+    --lr), plus --run, the shared --data/--dataset and --threads; a default or help lives in the field only."""
     from dataclasses import MISSING, fields
 
     from bokehpipe.cli.bokehnet import train_cmd
@@ -85,8 +85,9 @@ def test_bokehnet_train_options_are_generated_from_its_config_fields():
     from bokehpipe.train.bokehnet_data import ExampleRecipe
 
     assert [p.name for p in train_cmd.params] == [
-        "dataset", "run_name", "steps", "batch", "crop", "lr", "variants", "clean_fraction", "val_every",
-        "log_every", "val_max", "limit", "max_minutes", "threads", "seed"]
+        "run_name", "data", "dataset", "steps", "batch", "crop", "lr", "variants", "clean_fraction", "val_every",
+        "log_every", "val_max", "limit", "max_minutes", "threads", "seed", "init", "val_split", "depth_source",
+        "f_number"]
     params = {p.name: p for p in train_cmd.params}
     for cls in (TrainConfig, ExampleRecipe):
         for f in fields(cls):
@@ -96,13 +97,15 @@ def test_bokehnet_train_options_are_generated_from_its_config_fields():
             assert param.help == f.metadata[CLI]["help"]
             if f.default is MISSING:
                 assert param.required
+            elif f.default is None:  # chosen at run time (the set's own val split, its only depth cache)
+                assert param.default is None and not param.required
             else:
                 assert param.type.convert(param.default, param, None) == f.default, f.name
     seen: dict = {}
     monkey = click.command(params=train_cmd.params)(lambda **p: seen.update(p))
-    assert CliRunner().invoke(monkey, ["--run", "r"]).exit_code == 2  # --dataset is required
+    assert CliRunner().invoke(monkey, []).exit_code == 2  # --run is required
     assert CliRunner().invoke(monkey, ["--dataset", "d", "--run", "r"]).exit_code == 0
-    assert TrainConfig(**dataclass_values(TrainConfig, seen)) == TrainConfig(dataset="d")
+    assert TrainConfig(**dataclass_values(TrainConfig, seen)) == TrainConfig()
 
 
 def test_train_config_refuses_bokehnet_and_names_its_trainer():

@@ -61,6 +61,13 @@ def working_size(width: int, height: int) -> tuple[int, int]:
     return NET_WIDTH, max(8, round(height * NET_WIDTH / width))
 
 
+def to_working_size(a: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """A photo-sized array (H, W[, C]) at the network's working `size` (w, h), float32: area when shrinking,
+    bilinear otherwise. Inference and real-pair training examples (`train.bokehnet_data`) both go through it."""
+    interp = cv2.INTER_AREA if size[0] < a.shape[1] else cv2.INTER_LINEAR
+    return cv2.resize(np.ascontiguousarray(a, dtype=np.float32), size, interpolation=interp)
+
+
 def render_bokehnet(image: np.ndarray, disparity: np.ndarray, model: Any, *, focus: float | None = None,
                     aperture: float = DEFAULT_APERTURE) -> np.ndarray:
     """sRGB (H, W, 3) + disparity (H, W), near = 1 -> BokehNet's render (H, W, 3) float32 in [0, 1].
@@ -92,11 +99,9 @@ def correct(model: Any, image: np.ndarray, disparity: np.ndarray, scatter: np.nd
 
     h, w = disparity.shape
     wn, hn = working_size(w, h)
-    interp = cv2.INTER_AREA if wn < w else cv2.INTER_LINEAR
 
     def small(a: np.ndarray) -> Any:
-        r = cv2.resize(np.ascontiguousarray(a, dtype=np.float32), (wn, hn), interpolation=interp)
-        return torch.from_numpy(r.reshape(hn, wn, -1)).permute(2, 0, 1)[None]
+        return torch.from_numpy(to_working_size(a, (wn, hn)).reshape(hn, wn, -1)).permute(2, 0, 1)[None]
 
     with torch.inference_mode():
         x = network_input(small(image), small(scatter), small(disparity), torch.tensor([float(focus)]),

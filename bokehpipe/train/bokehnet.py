@@ -14,7 +14,7 @@ import csv
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ from bokehpipe.models.bokehnet import RUN_CHECKPOINT_FORMAT, WEIGHTS_FORMAT
 from bokehpipe.store import atomic_path, atomic_write_json
 from bokehpipe.torch_files import load_checkpoint
 from bokehpipe.train.bokehnet_config import ExampleRecipe, TrainConfig
-from bokehpipe.train.bokehnet_data import Examples, load_or_build
+from bokehpipe.train.bokehnet_data import Examples, RealSet, load_or_build
 
 METRICS_FIELDS = ("step", "kind", "loss", "l1", "ssim", "psnr_scatter", "psnr_model", "lr", "seconds")
 
@@ -118,15 +118,33 @@ def load_run_checkpoint(path: Path) -> dict[str, Any]:
                            fix="delete it or pick another run")
 
 
-def train(cfg: TrainConfig, dataset_root: Path, run_dir: Path, *, log: Callable[[str], None] = lambda s: None
-          ) -> dict[str, Any]:
-    """Train (or resume) a BokehNet run; returns a summary with the final validation PSNRs."""
+def init_weights_path(init: str) -> Path:
+    """`--init`'s file: `default` is the shipped weights, anything else a path."""
+    from bokehpipe.render.learned import SHIPPED_WEIGHTS
+
+    return SHIPPED_WEIGHTS if init == "default" else Path(init).expanduser()
+
+
+def train(cfg: TrainConfig, dataset_root: Path, run_dir: Path, *, log: Callable[[str], None] = lambda s: None,
+          real: RealSet | None = None) -> dict[str, Any]:
+    """Train (or resume) a BokehNet run; returns a summary with the final validation PSNRs.
+
+    `real` trains on a real paired set (`bokehnet_data.RealSet`) instead of a synthetic one; `cfg.init` starts
+    from exported weights (the network's widths are then the file's) instead of from scatter.
+    """
     from bokehpipe.models.bokehnet import BokehNet
+    from bokehpipe.render.learned import load_bokehnet
 
     torch.manual_seed(cfg.seed)
+    start, init_info = None, None
+    if cfg.init:
+        start, init_info = load_bokehnet(init_weights_path(cfg.init))
+        init_info.pop("train_config", None)
+        cfg = replace(cfg, channels=tuple(start.channels))
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_json(run_dir / "config.json", {"model": "bokehnet", "dataset_root": str(dataset_root),
-                                                **_plain(asdict(cfg))})
+                                                **_plain(asdict(cfg)), "real": _plain(asdict(real)) if real else None,
+                                                "init_weights": init_info})
     t0 = time.time()
     built = [0]
 
@@ -135,12 +153,18 @@ def train(cfg: TrainConfig, dataset_root: Path, run_dir: Path, *, log: Callable[
         if built[0] % 100 == 0:
             log(f"examples: {built[0]} pairs rendered ({time.time() - t0:.0f} s)")
 
+    val_split = cfg.val_split or "val"
     train_ex = load_or_build(run_dir / "examples" / "train.npz", dataset_root, "train", cfg.recipe, limit=cfg.limit,
-                             progress=progress)
+                             progress=progress, real=real)
     val_recipe = ExampleRecipe(**{**asdict(cfg.recipe), "seed": cfg.recipe.seed + 1000})
-    val_ex = load_or_build(run_dir / "examples" / "val.npz", dataset_root, "val", val_recipe, limit=cfg.val_max)
-    log(f"examples: {len(train_ex)} train, {len(val_ex)} val ({time.time() - t0:.0f} s)")
-    model = BokehNet(channels=cfg.channels)
+    val_ex = load_or_build(run_dir / "examples" / "val.npz", dataset_root, val_split, val_recipe, limit=cfg.val_max,
+                           real=real)
+    log(f"examples: {len(train_ex)} train, {len(val_ex)} {val_split} ({time.time() - t0:.0f} s)")
+    for split, ex in (("train", train_ex), (val_split, val_ex)):
+        if ex.left_out:
+            log(f"examples: {len(ex.left_out)} {split} pair(s) of another aspect ratio left out (ids "
+                f"{', '.join(ex.left_out[:5])}{'...' if len(ex.left_out) > 5 else ''})")
+    model = start if start is not None else BokehNet(channels=cfg.channels)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     last, best_path = run_dir / "checkpoints" / "last.pt", run_dir / "checkpoints" / "best.pt"
     step, best = 0, -math.inf
@@ -160,6 +184,13 @@ def train(cfg: TrainConfig, dataset_root: Path, run_dir: Path, *, log: Callable[
         writer = csv.DictWriter(fh, fieldnames=METRICS_FIELDS)
         if new_file:
             writer.writeheader()
+        if step == 0 and start is not None:  # a fine-tune: the starting weights are the checkpoint to beat
+            psnr_s, psnr_m = validate(model, val_ex)
+            writer.writerow({"step": 0, "kind": "val", "psnr_scatter": f"{psnr_s:.3f}", "psnr_model": f"{psnr_m:.3f}",
+                             "seconds": "0"})
+            log(f"val step 0 (--init {cfg.init}): scatter {psnr_s:.2f} dB, bokehnet {psnr_m:.2f} dB")
+            best = psnr_m
+            _save(best_path, model, opt, step, best, cfg)
         model.train()
         stopped_early = False
         while step < cfg.steps:
@@ -212,7 +243,8 @@ def export_weights(run_dir: Path, out: Path, *, provenance: dict[str, Any], whic
     cfg = ck["config"]
     payload = {"format": WEIGHTS_FORMAT, "model": "bokehnet", "state_dict": state,
                "config": {"channels": list(cfg["channels"])},
-               "provenance": {**provenance, "step": int(ck["step"]), "val_psnr": float(ck["best_psnr"]),
+               "provenance": {**provenance, "step": int(ck["step"]),
+                              ("val_psnr" if which == "best" else "best_val_psnr_of_run"): float(ck["best_psnr"]),
                               "train_config": cfg}}
     with atomic_path(out) as tmp:
         torch.save(payload, tmp)

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from bokehpipe.config import cli_field
 
 RECIPE_VERSION = 1
+REAL_F_NUMBER = 1.8
+"""A real set's targets (no per-image metadata) are taken as shot at this f-number unless --f-number says."""
 
 
 @dataclass(frozen=True)
@@ -28,8 +30,7 @@ class ExampleRecipe:
 
 @dataclass
 class TrainConfig:
-    dataset: str = cli_field(metavar="NAME", help="Synthetic set in the store (made with `bokehpipe synth NAME "
-                                                  "--aperture-range 0.1,1.2`).")
+    dataset: str = ""  # the set's name (--dataset NAME, or the folder name of --data PATH): keys its depth caches
     steps: int = cli_field(3000, min=1, help="Optimiser steps.")
     batch: int = cli_field(8, min=1, help="Crops per step.")
     crop: tuple[int, int] = cli_field((192, 128), size={"minimum": 16, "multiple": 8},
@@ -45,4 +46,15 @@ class TrainConfig:
     max_minutes: float = cli_field(0.0, min=0, help="Stop cleanly after this many minutes of training (0: run "
                                                     "all steps); recorded.")
     seed: int = cli_field(0, help="")
+    init: str | None = cli_field(None, metavar="FILE|default",
+                                 help="Start from these BokehNet weights (a `bokehnet export` file, or `default`: the "
+                                      "shipped one) instead of from scatter: fine-tuning, e.g. on real EBB! pairs.")
+    val_split: str | None = cli_field(None, metavar="NAME", help="Held-out split (default: the set's val, else "
+                                                                 "val294).")
+    depth_source: str | None = cli_field(None, metavar="SRC",
+                                         help="Real sets only: the phase-one depth cache to read (`bokehpipe depth "
+                                              "--source gt|png` or a MiDaS variant; default: the set's only one).")
+    f_number: float | None = cli_field(None, min=1e-3, metavar="N",
+                                       help=f"Real sets only: the f-number every target was shot at (default "
+                                            f"{REAL_F_NUMBER:g}, EBB!'s); the focus is the auto-focus of `infer`.")
     recipe: ExampleRecipe = field(default_factory=ExampleRecipe)

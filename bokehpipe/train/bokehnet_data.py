@@ -1,17 +1,25 @@
-"""BokehNet training examples: synthetic pairs with monocular-like depth and their `scatter` renders, cached.
+"""BokehNet training examples: pairs seen through the depth the network will meet, with their scatter renders.
 
-Each example is one synthetic pair (`bokehpipe synth --aperture-range ...`) seen through a depth map that
-looks like what the network will get at inference (`bokehpipe.depth.degrade.monocular_like`; a fraction
-keeps the clean map), with the pair's true focus mapped into that map and its true aperture, plus the
-classical scatter render from exactly those inputs. Scatter costs about as much as a training step, so
-every example is rendered once and kept as arrays in `<run>/examples/<split>.npz` (uint8 photos, each held
-once for all its variants; float16 disparity); a cache whose recipe differs is rebuilt, a matching one is reused.
+A synthetic set (`bokehpipe synth --aperture-range ...`, per-image focus and aperture in metadata.json, drawn
+at the working width): each example is one pair seen through a depth map that looks like what the network
+will get at inference (`bokehpipe.depth.degrade.monocular_like`; a fraction keeps the clean map), with the
+pair's true focus mapped into that map and its true aperture, plus the classical scatter render from exactly
+those inputs (`build_examples`).
+
+A real paired set (EBB!, or any layout `bokehpipe data check` reads; `RealSet`) has no such metadata: its maps
+come from a phase-one depth cache, the focus is `infer`'s auto-focus, every target was shot at one f-number,
+and each example is made as `render.learned.render_bokehnet` meets a photo: scatter at full resolution, then
+everything shrunk to the working size (`build_real_examples`).
+
+Scatter costs about as much as a training step, so every example is rendered once and kept as arrays in
+`<run>/examples/<split>.npz` (uint8 photos, each held once for all its variants; float16 disparity); a cache
+whose recipe or source differs is rebuilt, a matching one is reused.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,9 +47,25 @@ class Examples:
     focus: np.ndarray
     aperture: np.ndarray
     ids: list[str]
+    left_out: list[str] = field(default_factory=list)  # real sets: ids of another working size (aspect ratio)
 
     def __len__(self) -> int:
         return len(self.ids)
+
+
+@dataclass(frozen=True)
+class RealSet:
+    """How a real paired set becomes examples: every target shot at f/`f_number`, each split's maps read from
+    its phase-one depth cache (`caches`: (split, .h5 path) pairs, resolved by the command)."""
+
+    f_number: float
+    caches: tuple[tuple[str, str], ...]
+
+    def cache(self, split: str) -> Path:
+        for name, path in self.caches:
+            if name == split:
+                return Path(path)
+        raise BokehpipeError(f"no depth cache was resolved for split {split!r}")
 
 
 def _u8(x: np.ndarray) -> np.ndarray:
@@ -113,19 +137,82 @@ def build_examples(root: Path, split: str, recipe: ExampleRecipe, *, limit: int 
     return ex
 
 
+def build_real_examples(root: Path, split: str, real: RealSet, *, limit: int = 0, progress: Any = None) -> Examples:
+    """One example per real pair of `split`, as the shipped renderer meets the photo at inference: the cached map
+    fitted to the photo, `infer`'s auto-focus on the whole photo, scatter at full resolution at the f-number's
+    calibrated aperture, then photo, target, scatter and map shrunk to the working size
+    (`render.learned.to_working_size`). Pairs whose working size differs from the first one's (another aspect
+    ratio) are left out and named in `left_out`; a pair without a map in the cache stops the build."""
+    from bokehpipe.data.datasets import check_depth_coverage
+    from bokehpipe.depth.cache import DepthCache
+    from bokehpipe.render.calibration import aperture_for_f_number
+
+    pairs = load_index(root).split(split, require_targets=True)
+    pairs = pairs[:limit] if limit > 0 else pairs
+    if not pairs:
+        raise BokehpipeError(f"{root}: split {split!r} has no pairs with targets (see `bokehpipe data check {root}`)")
+    aperture = aperture_for_f_number(real.f_number)
+    rows: dict[str, list[np.ndarray]] = {k: [] for k in ("image", "target", "scatter", "disparity", "focus")}
+    ids, left_out = [], []
+    with DepthCache(real.cache(split)) as depth:
+        check_depth_coverage(pairs, depth, where=str(real.cache(split)))
+        for p in pairs:
+            _add_real_pair(p, depth, aperture, rows, ids, left_out)
+            if progress is not None:
+                progress(1)
+    n = len(ids)
+    return Examples(image=np.stack(rows["image"]), target=np.stack(rows["target"]), pair=np.arange(n, dtype=np.int64),
+                    scatter=np.stack(rows["scatter"]), disparity=np.stack(rows["disparity"]),
+                    focus=np.asarray(rows["focus"], np.float32), aperture=np.full(n, aperture, np.float32),
+                    ids=ids, left_out=left_out)
+
+
+def _add_real_pair(p: Pair, depth: Any, aperture: float, rows: dict[str, list[np.ndarray]], ids: list[str],
+                   left_out: list[str]) -> None:
+    """Append one real pair's example to `rows` (or its id to `left_out` if its working size is not the first's)."""
+    from bokehpipe.data.datasets import photo_of
+    from bokehpipe.data.disparity import fit_to_photo
+    from bokehpipe.data.io import read_image
+    from bokehpipe.render import choose_focus, render
+    from bokehpipe.render.learned import to_working_size, working_size
+
+    image, target = read_image(p.input), read_image(p.target)
+    if target.shape != image.shape:
+        raise BokehpipeError(f"{p.target}: target is {target.shape[1]}x{target.shape[0]} but its input is "
+                             f"{image.shape[1]}x{image.shape[0]}; re-export the pair at one size "
+                             "(see `bokehpipe data check`)")
+    work = working_size(image.shape[1], image.shape[0])
+    if rows["image"] and rows["image"][0].shape[:2] != (work[1], work[0]):
+        left_out.append(p.id)
+        return
+    disp = fit_to_photo(depth.disparity(photo_of(p), image), image.shape, p.input)
+    focus = choose_focus(image, disp).disparity
+    scatter = render(image, disp, "scatter", focus=focus, aperture=aperture)
+    for k, a in (("image", image), ("target", target), ("scatter", scatter)):
+        rows[k].append(_u8(to_working_size(a, work)))
+    rows["disparity"].append(np.clip(to_working_size(disp, work), 0.0, 1.0).astype(np.float16))
+    rows["focus"].append(np.float32(focus))
+    ids.append(p.id)
+
+
 def load_or_build(cache: Path, root: Path, split: str, recipe: ExampleRecipe, *, limit: int = 0,
-                  progress: Any = None) -> Examples:
-    """The cached examples when their recipe and source match, else build and cache them (atomically)."""
+                  progress: Any = None, real: RealSet | None = None) -> Examples:
+    """The cached examples when their recipe and source match, else build and cache them (atomically); `real`
+    makes them from a real paired set (`build_real_examples`), else from a synthetic one (`build_examples`)."""
     from bokehpipe.store import atomic_path
 
-    key = json.dumps({"recipe": asdict(recipe), "root": str(root.resolve()), "split": split, "limit": limit,
+    source = {"recipe": asdict(recipe)} if real is None else {"real": asdict(real)}
+    key = json.dumps({**source, "root": str(root.resolve()), "split": split, "limit": limit,
                       "layout": CACHE_LAYOUT}, sort_keys=True)
     if cache.is_file():
         with np.load(cache, allow_pickle=False) as z:
             if str(z["key"]) == key:
-                return Examples(**{k: z[k] for k in _ARRAYS}, ids=[str(i) for i in z["ids"]])
-    ex = build_examples(root, split, recipe, limit=limit, progress=progress)
+                left_out = [str(i) for i in z["left_out"]] if "left_out" in z else []
+                return Examples(**{k: z[k] for k in _ARRAYS}, ids=[str(i) for i in z["ids"]], left_out=left_out)
+    ex = (build_examples(root, split, recipe, limit=limit, progress=progress) if real is None else
+          build_real_examples(root, split, real, limit=limit, progress=progress))
     cache.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(cache, suffix=".npz") as tmp, open(tmp, "wb") as fh:
-        np.savez(fh, key=np.asarray(key), ids=np.asarray(ex.ids), **{k: getattr(ex, k) for k in _ARRAYS})
+        np.savez(fh, key=np.asarray(key), ids=np.asarray(ex.ids), left_out=np.asarray(ex.left_out, dtype=str),
+                 **{k: getattr(ex, k) for k in _ARRAYS})
     return ex

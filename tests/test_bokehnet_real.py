@@ -1,0 +1,125 @@
+"""BokehNet on real pairs (issue 12): a set without per-image focus/aperture (EBB!, VABD) becomes training examples
+exactly as the shipped renderer meets a photo, and `bokehnet train --init default` fine-tunes the shipped weights
+on it, choosing the checkpoint (the starting weights included) on the held-out split."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from bokehpipe.data.io import write_jpeg, write_png
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def _real_set(root: Path, sizes: dict[str, tuple[int, int]], splits: dict[str, list[str]]) -> Path:
+    """A plain-layout paired set ({input,target,depth}/ + splits.json) of textured scenes: a near square
+    (disparity 1) in front of a far background (0); the target is the input slightly brightened and
+    blurred, like a real f/1.8 shot, so there is something to learn."""
+    import cv2
+
+    for i, (name, (w, h)) in enumerate(sizes.items()):
+        rng = np.random.default_rng(i)
+        image = rng.uniform(0.1, 0.9, (h, w, 3)).astype(np.float32)
+        disp = np.zeros((h, w), np.float32)
+        disp[h // 4:3 * h // 4, w // 3:2 * w // 3] = 1.0
+        target = np.clip(cv2.GaussianBlur(image, (0, 0), 2.0) * 1.05, 0, 1)
+        write_jpeg(root / "input" / f"{name}.jpg", image)
+        write_jpeg(root / "target" / f"{name}.jpg", target)
+        write_png(root / "depth" / f"{name}.png", disp, bits=16)
+    (root / "splits.json").write_text(json.dumps(splits))
+    return root
+
+
+def _depth_caches(run_cli, root: Path, splits) -> None:
+    for split in splits:
+        res = run_cli("depth", "--data", root, "--split", split, "--source", "gt")
+        assert res.exit_code == 0, res.output
+
+
+def test_real_examples_are_what_the_renderer_meets_at_inference(tmp_path, run_cli, store_root):
+    """Each example's network input equals the one `render.learned.correct` builds for the whole photo (to the
+    uint8 rounding of the cache): the same map, the auto-focus, the f/1.8 aperture, scatter at full size, then
+    the working-size shrink. A pair of another aspect ratio is left out and named."""
+    from bokehpipe.bench.realpairs import load_photo
+    from bokehpipe.render import choose_focus, render
+    from bokehpipe.render.calibration import aperture_for_f_number
+    from bokehpipe.render.learned import load_bokehnet, to_working_size, working_size
+    from bokehpipe.store import ArtifactStore
+    from bokehpipe.train.bokehnet import _tensors, predict
+    from bokehpipe.train.bokehnet_data import RealSet, build_real_examples
+
+    root = _real_set(tmp_path / "real", {"a": (480, 320), "b": (480, 320), "tall": (320, 480)},
+                     {"train": ["a", "b", "tall"], "val": ["a"]})
+    _depth_caches(run_cli, root, ["train"])
+    cache = ArtifactStore(store_root).depth_cache("real", "gt", "train")
+    ex = build_real_examples(root, "train", RealSet(f_number=1.8, caches=(("train", str(cache)),)))
+    assert ex.ids == ["a", "b"] and ex.left_out == ["tall"]
+    wn, hn = working_size(480, 320)
+    assert ex.image.shape == (2, hn, wn, 3) and ex.disparity.shape == (2, hn, wn)
+    np.testing.assert_allclose(ex.aperture, aperture_for_f_number(1.8))
+
+    model = load_bokehnet()[0]
+    for i, name in enumerate(ex.ids):
+        image, disp = load_photo(root / "input" / f"{name}.jpg", root / "depth" / f"{name}.png")
+        focus = choose_focus(image, disp).disparity
+        assert ex.focus[i] == pytest.approx(focus, abs=1e-6)
+        scatter = render(image, disp, "scatter", focus=focus, aperture=aperture_for_f_number(1.8))
+
+        def small(a: np.ndarray) -> torch.Tensor:
+            return torch.from_numpy(to_working_size(a, (wn, hn)).reshape(hn, wn, -1)).permute(2, 0, 1)[None]
+
+        with torch.inference_mode():
+            want = predict(model, small(image), small(scatter), small(disp)[:, :1],
+                           torch.tensor([focus]), torch.tensor([aperture_for_f_number(1.8)]))
+            got = predict(model, *[t for j, t in enumerate(_tensors(ex, np.array([i]), None, None)) if j != 3])
+        assert float((got - want).abs().max()) < 3 / 255
+
+
+def test_bokehnet_fine_tunes_the_shipped_weights_on_a_real_set(tmp_path, run_cli, store_root):
+    """`bokehnet train --data REAL --init default`: scored at step 0 (the starting weights are the checkpoint to
+    beat), trained from them (not from scatter), its config and export say which real pairs it has seen."""
+    from bokehpipe.render.learned import SHIPPED_WEIGHTS, load_bokehnet
+
+    root = _real_set(tmp_path / "real", {str(i): (256, 160) for i in range(4)}, {"train": ["0", "1", "2"],
+                                                                                    "val": ["3"]})
+    bad = run_cli("bokehnet", "train", "--data", root, "--run", "ft", "--init", "default", "--steps", "2")
+    assert bad.exit_code != 0 and "bokehpipe depth" in bad.output  # no depth cache yet: says how to make one
+    _depth_caches(run_cli, root, ["train", "val"])
+    too_narrow = run_cli("bokehnet", "train", "--data", root, "--run", "ft", "--f-number", "16", "--steps", "2")
+    assert too_narrow.exit_code != 0 and "f/16" in too_narrow.output
+    res = run_cli("bokehnet", "train", "--data", root, "--run", "ft", "--init", "default", "--steps", "3",
+                  "--batch", "2", "--crop", "64x48", "--val-every", "3", "--log-every", "1", "--threads", "1",
+                  "--lr", "0.01")
+    assert res.exit_code == 0, res.output
+    assert "auto-focus and f/1.8" in res.output and "val step 0 (--init default)" in res.output
+    run = store_root / "runs" / "ft"
+    cfg = json.loads((run / "config.json").read_text())
+    assert cfg["real"]["f_number"] == 1.8 and cfg["depth_source"] == "gt" and cfg["val_split"] == "val"
+    assert cfg["init_weights"]["path"] == str(SHIPPED_WEIGHTS)
+    rows = (run / "metrics.csv").read_text().splitlines()
+    assert rows[1].startswith("0,val,")
+    shipped = load_bokehnet()[0].state_dict()
+    last = torch.load(run / "checkpoints" / "last.pt", weights_only=True)["model"]
+    changed = [k for k in shipped if not torch.allclose(shipped[k], last[k])]
+    assert changed and set(shipped) == set(last)  # started from the shipped weights, then trained
+    out = tmp_path / "ft.pt"
+    assert run_cli("bokehnet", "export", "--run", "ft", "--out", out).exit_code == 0
+    info = load_bokehnet(out)[1]
+    assert info["data"].startswith("real pairs: real split train") and "started from" in info["data"]
+    assert "checkpoint chosen on split val" in info["data"]
+    assert run_cli("bokehnet", "export", "--run", "ft", "--out", out, "--which", "last").exit_code == 0
+    info = load_bokehnet(out)[1]
+    assert info["step"] == 3 and info["checkpoint"] == "last" and "no selection" in info["data"]
+
+
+def test_real_only_options_are_refused_on_a_synthetic_set(run_cli):
+    for argv in (["synth", "s", "--count", "4", "--size", "96x64", "--val-fraction", "0.5", "--workers", "1",
+                  "--aperture-range", "0.1,1.2"],):
+        assert run_cli(*argv).exit_code == 0
+    res = run_cli("bokehnet", "train", "--dataset", "s", "--run", "x", "--f-number", "2.8", "--steps", "1")
+    assert res.exit_code != 0 and "for real sets" in res.output
