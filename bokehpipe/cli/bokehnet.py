@@ -58,8 +58,9 @@ def train_cmd(state, run_name: str, data: str | None, dataset: str | None, threa
         raise click.UsageError(f"{root} has no val or val294 split to validate on; pass --val-split NAME")
     real = None
     if load_metadata(root) is None:
-        real, said = _real_set(store, name, values)
-        click.echo(said, err=True)
+        real, said = _real_set(store, root, name, values)
+        for line in said:
+            click.echo(line, err=True)
     elif values["depth_source"] or values["f_number"]:
         raise click.UsageError("--depth-source and --f-number are for real sets; a synthetic set carries each "
                                "pair's exact depth, focus and aperture")
@@ -73,27 +74,31 @@ def train_cmd(state, run_name: str, data: str | None, dataset: str | None, threa
                                                        else ""))
 
 
-def _real_set(store, name: str, values: dict):
-    """(RealSet, the line that says what was chosen) for a set without per-image focus/aperture; fills the
-    chosen depth source and f-number into `values`."""
+def _real_set(store, root: Path, name: str, values: dict):
+    """(RealSet, the lines that say what was chosen or made) for a set without per-image focus/aperture; fills
+    the chosen depth source and f-number into `values`. A missing held-out cache is made from the training
+    split's source, as `bokehpipe train` does."""
     from bokehpipe.choices import choose_depth_cache
     from bokehpipe.depth.cache import open_depth_cache
     from bokehpipe.render.calibration import aperture_for_f_number
     from bokehpipe.train.bokehnet_config import REAL_F_NUMBER
     from bokehpipe.train.bokehnet_data import RealSet
+    from bokehpipe.train.defaults import make_missing_val_cache
 
-    said = ""
+    said = []
     if not values["depth_source"]:
-        choice = choose_depth_cache(store, name, "train")
-        values["depth_source"], said = choice.value, f"; {choice.reason}"
+        choice = choose_depth_cache(store, name, "train", otherwise="")
+        values["depth_source"] = choice.value
+        said.append(choice.reason)
     values["f_number"] = values["f_number"] or REAL_F_NUMBER
     aperture = aperture_for_f_number(values["f_number"])  # refuses an f-number no wider than the f/16 inputs
+    made = make_missing_val_cache(store, str(root), name, values["depth_source"], values["val_split"])
     caches = tuple((split, str(open_depth_cache(store, name, values["depth_source"], split).path))
                    for split in dict.fromkeys(("train", values["val_split"])))
-    line = (f"real pairs: {name!r} has no per-image focus/aperture, so each example uses its "
-            f"{values['depth_source']} map, the auto-focus and f/{values['f_number']:g} (aperture {aperture:.3f})"
-            + said)
-    return RealSet(f_number=float(values["f_number"]), caches=caches), line
+    said.insert(0, f"real pairs: {name!r} has no per-image focus/aperture, so each example uses its "
+                   f"{values['depth_source']} map, the auto-focus and f/{values['f_number']:g} (aperture "
+                   f"{aperture:.3f})")
+    return RealSet(f_number=float(values["f_number"]), caches=caches), said + ([made] if made else [])
 
 
 @bokehnet.command("export")
@@ -111,7 +116,6 @@ def export_cmd(state, run_name: str, out: Path | None, pipeline_name: str, which
     import subprocess
 
     from bokehpipe.render.learned import SHIPPED_WEIGHTS
-    from bokehpipe.store import read_json
     from bokehpipe.train.bokehnet import export_weights
 
     run_dir = state.store.runs_dir / run_name
@@ -120,23 +124,8 @@ def export_cmd(state, run_name: str, out: Path | None, pipeline_name: str, which
                                 cwd=Path(__file__).resolve().parent).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         commit = "unknown"
-    cfg = read_json(run_dir / "config.json") if (run_dir / "config.json").is_file() else {}
     target = out or SHIPPED_WEIGHTS
     export_weights(run_dir, target, which=which, provenance={
         "pipeline": f"pipelines/{pipeline_name}.toml (`bokehpipe experiment {pipeline_name}`)",
-        "git_commit": commit, "run": run_name, "dataset": cfg.get("dataset"), "seed": cfg.get("seed"),
-        "data": _data_line(cfg, which), "checkpoint": which})
+        "git_commit": commit, "run": run_name, "checkpoint": which})
     click.echo(f"wrote {target} ({target.stat().st_size / 1e6:.2f} MB)")
-
-
-def _data_line(cfg: dict, which: str) -> str:
-    """What the exported weights have seen (from the run's config.json) and how the checkpoint was picked."""
-    init = cfg.get("init_weights") or {}
-    start = (f"; started from {init.get('path')} (run {init.get('run')}, data: {init.get('data', 'unknown')})"
-             if init else "")
-    picked = (f"checkpoint chosen on split {cfg.get('val_split')}" if which == "best" else
-              f"last step, no selection (split {cfg.get('val_split')} only monitored)")
-    if cfg.get("real"):
-        return (f"real pairs: {cfg.get('dataset')} split train (maps {cfg.get('depth_source')}, auto-focus, "
-                f"f/{cfg['real']['f_number']:g}); {picked}" + start)
-    return "synthetic only (bokehpipe synth); no real photo seen" + start

@@ -64,14 +64,26 @@ def photo_of(pair: Pair) -> Photo:
     return Photo(pair.id, pair.input)
 
 
-def check_depth_coverage(pairs: Sequence[Pair], depth: DisparitySource, *, where: str) -> None:
+def read_pair_images(pair: Pair) -> tuple[np.ndarray, np.ndarray]:
+    """A pair's input and target, decoded once each; a target of another size is that pair's fault, named."""
+    rgb = read_image(pair.input)
+    target = read_image(pair.target)
+    if rgb.shape != target.shape:
+        raise BokehpipeError(f"{pair.target}: target is {target.shape[1]}x{target.shape[0]} but input "
+                             f"{pair.input.name} is {rgb.shape[1]}x{rgb.shape[0]}; re-export the pair at one "
+                             "size (see `bokehpipe data check`)")
+    return rgb, target
+
+
+def check_depth_coverage(pairs: Sequence[Pair], depth: DisparitySource, *, where: str,
+                         otherwise: str = ", or train with --no-depth") -> None:
     """Fail before training starts when the source lacks maps, naming how many and which."""
     missing = [p.id for p in pairs if not depth.has(photo_of(p))]
     if missing:
         path = getattr(depth, "path", where)
         ids = ", ".join(missing[:5]) + ("..." if len(missing) > 5 else "")
         raise BokehpipeError(f"{path}: depth cache lacks {len(missing)} of {len(pairs)} ids ({ids}); "
-                             "run `bokehpipe depth` for this dataset and split, or train with --no-depth")
+                             f"run `bokehpipe depth` for this dataset and split{otherwise}")
 
 
 class BokehPairs(Dataset):
@@ -99,12 +111,7 @@ class BokehPairs(Dataset):
         return len(self.pairs)
 
     def _load(self, pair: Pair) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        rgb = read_image(pair.input)
-        target = read_image(pair.target)
-        if rgb.shape != target.shape:
-            raise BokehpipeError(f"{pair.target}: target is {target.shape[1]}x{target.shape[0]} but input "
-                                 f"{pair.input.name} is {rgb.shape[1]}x{rgb.shape[0]}; re-export the pair at one "
-                                 "size (see `bokehpipe data check`)")
+        rgb, target = read_pair_images(pair)
         disp = None
         if self.with_depth:
             # at its stored size, exactly as eval and inference read it; make_network_input resizes it once

@@ -64,8 +64,10 @@ def working_size(width: int, height: int) -> tuple[int, int]:
 def to_working_size(a: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """A photo-sized array (H, W[, C]) at the network's working `size` (w, h), float32: area when shrinking,
     bilinear otherwise. Inference and real-pair training examples (`train.bokehnet_data`) both go through it."""
-    interp = cv2.INTER_AREA if size[0] < a.shape[1] else cv2.INTER_LINEAR
-    return cv2.resize(np.ascontiguousarray(a, dtype=np.float32), size, interpolation=interp)
+    from bokehpipe.data.io import resize
+
+    return resize(np.ascontiguousarray(a, dtype=np.float32), size, "area" if size[0] < a.shape[1] else "linear",
+                  clip=False)
 
 
 def render_bokehnet(image: np.ndarray, disparity: np.ndarray, model: Any, *, focus: float | None = None,

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 
 from bokehpipe.errors import BokehpipeError
 from bokehpipe.models.bokehnet import RUN_CHECKPOINT_FORMAT, WEIGHTS_FORMAT
-from bokehpipe.store import atomic_path, atomic_write_json
+from bokehpipe.store import atomic_path, atomic_write_json, read_json
 from bokehpipe.torch_files import load_checkpoint
 from bokehpipe.train.bokehnet_config import ExampleRecipe, TrainConfig
 from bokehpipe.train.bokehnet_data import Examples, RealSet, load_or_build
@@ -118,13 +118,6 @@ def load_run_checkpoint(path: Path) -> dict[str, Any]:
                            fix="delete it or pick another run")
 
 
-def init_weights_path(init: str) -> Path:
-    """`--init`'s file: `default` is the shipped weights, anything else a path."""
-    from bokehpipe.render.learned import SHIPPED_WEIGHTS
-
-    return SHIPPED_WEIGHTS if init == "default" else Path(init).expanduser()
-
-
 def train(cfg: TrainConfig, dataset_root: Path, run_dir: Path, *, log: Callable[[str], None] = lambda s: None,
           real: RealSet | None = None) -> dict[str, Any]:
     """Train (or resume) a BokehNet run; returns a summary with the final validation PSNRs.
@@ -136,14 +129,20 @@ def train(cfg: TrainConfig, dataset_root: Path, run_dir: Path, *, log: Callable[
     from bokehpipe.render.learned import load_bokehnet
 
     torch.manual_seed(cfg.seed)
-    start, init_info = None, None
-    if cfg.init:
-        start, init_info = load_bokehnet(init_weights_path(cfg.init))
+    last, best_path = run_dir / "checkpoints" / "last.pt", run_dir / "checkpoints" / "best.pt"
+    init_model, init_info = None, None
+    if cfg.init and last.is_file():  # a resumed fine-tune: last.pt holds the weights, config.json where they began
+        earlier = read_json(run_dir / "config.json")
+        init_info = earlier.get("init_weights")
+        cfg = replace(cfg, channels=tuple(earlier["channels"]))
+    elif cfg.init:
+        init_model, init_info = load_bokehnet(None if cfg.init == "default" else Path(cfg.init).expanduser())
         init_info.pop("train_config", None)
-        cfg = replace(cfg, channels=tuple(start.channels))
+        cfg = replace(cfg, channels=tuple(init_model.channels))
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_json(run_dir / "config.json", {"model": "bokehnet", "dataset_root": str(dataset_root),
-                                                **_plain(asdict(cfg)), "real": _plain(asdict(real)) if real else None,
+                                                **_plain(asdict(cfg)), "examples": "real" if real else "synthetic",
+                                                "depth_caches": dict(real.caches) if real else None,
                                                 "init_weights": init_info})
     t0 = time.time()
     built = [0]
@@ -164,9 +163,8 @@ def train(cfg: TrainConfig, dataset_root: Path, run_dir: Path, *, log: Callable[
         if ex.left_out:
             log(f"examples: {len(ex.left_out)} {split} pair(s) of another aspect ratio left out (ids "
                 f"{', '.join(ex.left_out[:5])}{'...' if len(ex.left_out) > 5 else ''})")
-    model = start if start is not None else BokehNet(channels=cfg.channels)
+    model = init_model if init_model is not None else BokehNet(channels=cfg.channels)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    last, best_path = run_dir / "checkpoints" / "last.pt", run_dir / "checkpoints" / "best.pt"
     step, best = 0, -math.inf
     if last.is_file():
         ck = load_run_checkpoint(last)
@@ -184,7 +182,7 @@ def train(cfg: TrainConfig, dataset_root: Path, run_dir: Path, *, log: Callable[
         writer = csv.DictWriter(fh, fieldnames=METRICS_FIELDS)
         if new_file:
             writer.writeheader()
-        if step == 0 and start is not None:  # a fine-tune: the starting weights are the checkpoint to beat
+        if init_model is not None:  # a fresh fine-tune: the starting weights are the checkpoint to beat
             psnr_s, psnr_m = validate(model, val_ex)
             writer.writerow({"step": 0, "kind": "val", "psnr_scatter": f"{psnr_s:.3f}", "psnr_model": f"{psnr_m:.3f}",
                              "seconds": "0"})
@@ -234,18 +232,38 @@ def train(cfg: TrainConfig, dataset_root: Path, run_dir: Path, *, log: Callable[
 
 
 def export_weights(run_dir: Path, out: Path, *, provenance: dict[str, Any], which: str = "best") -> Path:
-    """Write the shipped file: fp16 state_dict + architecture + provenance, loadable with weights_only=True."""
+    """Write the shipped file: fp16 state_dict + architecture + provenance (the caller's, plus the dataset, seed
+    and what the weights have seen, from the run's config.json), loadable with weights_only=True."""
     path = run_dir / "checkpoints" / f"{which}.pt"
     if not path.is_file():
         raise BokehpipeError(f"{path}: no checkpoint; train with `bokehpipe bokehnet train` first")
     ck = load_run_checkpoint(path)
     state = {k: v.half() if v.is_floating_point() else v for k, v in ck["model"].items()}
     cfg = ck["config"]
+    run_cfg = read_json(run_dir / "config.json") if (run_dir / "config.json").is_file() else {}
     payload = {"format": WEIGHTS_FORMAT, "model": "bokehnet", "state_dict": state,
                "config": {"channels": list(cfg["channels"])},
-               "provenance": {**provenance, "step": int(ck["step"]),
+               "provenance": {"dataset": run_cfg.get("dataset"), "seed": run_cfg.get("seed"),
+                              "data": describe_data(run_cfg, which, int(ck["step"])), **provenance,
+                              "step": int(ck["step"]),
                               ("val_psnr" if which == "best" else "best_val_psnr_of_run"): float(ck["best_psnr"]),
                               "train_config": cfg}}
     with atomic_path(out) as tmp:
         torch.save(payload, tmp)
     return out
+
+
+def describe_data(cfg: dict[str, Any], which: str, step: int) -> str:
+    """What exported weights have seen (from the run's config.json) and how their checkpoint was picked."""
+    init = cfg.get("init_weights") or {}
+    if init and step == 0:  # no step beat the starting weights: they are what is exported
+        return (f"the --init weights unchanged ({init.get('path')}; data: {init.get('data', 'unknown')}): no step of "
+                f"the run on {cfg.get('dataset')} beat them on split {cfg.get('val_split')}")
+    start = (f"; started from {init.get('path')} (run {init.get('run')}, data: {init.get('data', 'unknown')})"
+             if init else "")
+    picked = (f"checkpoint chosen on split {cfg.get('val_split')}" if which == "best" else
+              f"last step, no selection (split {cfg.get('val_split')} only monitored)")
+    if cfg.get("examples") == "real":
+        return (f"real pairs: {cfg.get('dataset')} split train (maps {cfg.get('depth_source')}, auto-focus, "
+                f"f/{cfg['f_number']:g}); {picked}" + start)
+    return "synthetic only (bokehpipe synth); no real photo seen" + start

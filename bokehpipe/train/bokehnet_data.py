@@ -141,8 +141,9 @@ def build_real_examples(root: Path, split: str, real: RealSet, *, limit: int = 0
     """One example per real pair of `split`, as the shipped renderer meets the photo at inference: the cached map
     fitted to the photo, `infer`'s auto-focus on the whole photo, scatter at full resolution at the f-number's
     calibrated aperture, then photo, target, scatter and map shrunk to the working size
-    (`render.learned.to_working_size`). Pairs whose working size differs from the first one's (another aspect
-    ratio) are left out and named in `left_out`; a pair without a map in the cache stops the build."""
+    (`render.learned.to_working_size`). Examples share one array size: pairs whose working size is less common
+    than another's (another aspect ratio or orientation) are left out and named in `left_out`. A pair without a
+    map in the cache stops the build before any is rendered."""
     from bokehpipe.data.datasets import check_depth_coverage
     from bokehpipe.depth.cache import DepthCache
     from bokehpipe.render.calibration import aperture_for_f_number
@@ -152,47 +153,42 @@ def build_real_examples(root: Path, split: str, real: RealSet, *, limit: int = 0
     if not pairs:
         raise BokehpipeError(f"{root}: split {split!r} has no pairs with targets (see `bokehpipe data check {root}`)")
     aperture = aperture_for_f_number(real.f_number)
-    rows: dict[str, list[np.ndarray]] = {k: [] for k in ("image", "target", "scatter", "disparity", "focus")}
-    ids, left_out = [], []
+    groups: dict[tuple[int, ...], dict[str, list[Any]]] = {}  # working size -> its examples, field by field
     with DepthCache(real.cache(split)) as depth:
-        check_depth_coverage(pairs, depth, where=str(real.cache(split)))
+        check_depth_coverage(pairs, depth, where=str(real.cache(split)), otherwise="")
         for p in pairs:
-            _add_real_pair(p, depth, aperture, rows, ids, left_out)
+            arrays, focus = _real_example(p, depth, aperture)
+            group = groups.setdefault(arrays[0].shape, {k: [] for k in ("ids", *_REAL_FIELDS, "focus")})
+            for k, a in zip(("ids", *_REAL_FIELDS, "focus"), (p.id, *arrays, focus)):
+                group[k].append(a)
             if progress is not None:
                 progress(1)
-    n = len(ids)
-    return Examples(image=np.stack(rows["image"]), target=np.stack(rows["target"]), pair=np.arange(n, dtype=np.int64),
-                    scatter=np.stack(rows["scatter"]), disparity=np.stack(rows["disparity"]),
-                    focus=np.asarray(rows["focus"], np.float32), aperture=np.full(n, aperture, np.float32),
-                    ids=ids, left_out=left_out)
+    keep = max(groups.values(), key=lambda g: len(g["ids"]))  # the most common working size; first seen on a tie
+    fields = {k: np.stack(keep.pop(k)) for k in _REAL_FIELDS}  # one field at a time: the lists go as they stack
+    n = len(keep["ids"])
+    return Examples(**fields, pair=np.arange(n, dtype=np.int64), focus=np.asarray(keep["focus"], np.float32),
+                    aperture=np.full(n, aperture, np.float32), ids=keep["ids"],
+                    left_out=[i for g in groups.values() if g is not keep for i in g["ids"]])
 
 
-def _add_real_pair(p: Pair, depth: Any, aperture: float, rows: dict[str, list[np.ndarray]], ids: list[str],
-                   left_out: list[str]) -> None:
-    """Append one real pair's example to `rows` (or its id to `left_out` if its working size is not the first's)."""
-    from bokehpipe.data.datasets import photo_of
+_REAL_FIELDS = ("image", "target", "scatter", "disparity")
+
+
+def _real_example(p: Pair, depth: Any, aperture: float) -> tuple[tuple[np.ndarray, ...], float]:
+    """((image, target, scatter as uint8, disparity as float16) at working size; the focus)."""
+    from bokehpipe.data.datasets import photo_of, read_pair_images
     from bokehpipe.data.disparity import fit_to_photo
-    from bokehpipe.data.io import read_image
     from bokehpipe.render import choose_focus, render
     from bokehpipe.render.learned import to_working_size, working_size
 
-    image, target = read_image(p.input), read_image(p.target)
-    if target.shape != image.shape:
-        raise BokehpipeError(f"{p.target}: target is {target.shape[1]}x{target.shape[0]} but its input is "
-                             f"{image.shape[1]}x{image.shape[0]}; re-export the pair at one size "
-                             "(see `bokehpipe data check`)")
-    work = working_size(image.shape[1], image.shape[0])
-    if rows["image"] and rows["image"][0].shape[:2] != (work[1], work[0]):
-        left_out.append(p.id)
-        return
+    image, target = read_pair_images(p)
     disp = fit_to_photo(depth.disparity(photo_of(p), image), image.shape, p.input)
     focus = choose_focus(image, disp).disparity
     scatter = render(image, disp, "scatter", focus=focus, aperture=aperture)
-    for k, a in (("image", image), ("target", target), ("scatter", scatter)):
-        rows[k].append(_u8(to_working_size(a, work)))
-    rows["disparity"].append(np.clip(to_working_size(disp, work), 0.0, 1.0).astype(np.float16))
-    rows["focus"].append(np.float32(focus))
-    ids.append(p.id)
+    work = working_size(image.shape[1], image.shape[0])
+    arrays = [_u8(to_working_size(a, work)) for a in (image, target, scatter)]
+    arrays.append(np.clip(to_working_size(disp, work), 0.0, 1.0).astype(np.float16))
+    return tuple(arrays), focus
 
 
 def load_or_build(cache: Path, root: Path, split: str, recipe: ExampleRecipe, *, limit: int = 0,
