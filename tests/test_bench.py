@@ -19,6 +19,8 @@ def test_bench_tiny_writes_every_row(run_cli, store_root):
     assert data["models"][0]["params"] > 1e6 and all(r["peak_mb"] > 0 for r in data["models"] + data["renderers"])
     assert data["image_size"] == "192x128" and data["machine"]["cores"] >= 1
     assert "model pynet-xs" in result.stdout
+    assert data["command"].startswith("bokehpipe bench --models pynet-xs --renderers gaussian,scatter --depth-models")
+    assert "--size 192x128" in data["command"] and "--repeats 1" in data["command"]
 
 
 def test_bad_size_is_one_line(run_cli):
