@@ -159,7 +159,7 @@ def build_real_examples(root: Path, split: str, real: RealSet, *, limit: int = 0
         for p in pairs:
             arrays, focus = _real_example(p, depth, aperture)
             group = groups.setdefault(arrays[0].shape, {k: [] for k in ("ids", *_REAL_FIELDS, "focus")})
-            for k, a in zip(("ids", *_REAL_FIELDS, "focus"), (p.id, *arrays, focus)):
+            for k, a in zip(("ids", *_REAL_FIELDS, "focus"), (p.id, *arrays, focus), strict=True):
                 group[k].append(a)
             if progress is not None:
                 progress(1)
