@@ -8,13 +8,14 @@ alone writes (nanoGPT's master-process gate). Alone, every collective here is th
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 import torch
 import torch.distributed as dist
+
+from bokehpipe.device import env_world
 
 
 @dataclass(frozen=True)
@@ -34,16 +35,10 @@ class DistInfo:
         return self.world > 1
 
 
-def env_world() -> tuple[int, int, int]:
-    """(rank, world size, local rank) from torchrun's environment, (0, 1, 0) when run alone."""
-    return (int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)),
-            int(os.environ.get("LOCAL_RANK", 0)))
-
-
 def setup(device: str, *, backend: str | None = None, timeout: timedelta | None = None) -> DistInfo:
     """Bind this process to `device` and join the process group when torchrun started several processes.
 
-    `device` is what the caller's one `bokehpipe.device.resolve_device(requested, local_rank)` call returned
+    `device` is what the caller's one `bokehpipe.device.resolve_device(requested)` call returned
     (under torchrun 'cuda:<local_rank>'); it is not resolved again here. `backend` None: NCCL on CUDA, else
     gloo (the depth pass passes gloo: its ranks only coordinate, maps never travel)."""
     rank, world, local_rank = env_world()

@@ -14,10 +14,17 @@ def _gpus(monkeypatch, n: int) -> None:
     monkeypatch.setattr(torch.cuda, "device_count", lambda: n)
 
 
+def _torchrun(monkeypatch, local_rank: int, world: int = 2) -> None:
+    """This process as torchrun's rank `local_rank` of `world` (the environment resolve_device reads)."""
+    for key, value in (("RANK", local_rank), ("WORLD_SIZE", world), ("LOCAL_RANK", local_rank)):
+        monkeypatch.setenv(key, str(value))
+
+
 def test_without_cuda(monkeypatch):
     _gpus(monkeypatch, 0)
     assert resolve_device("auto") == resolve_device(None) == resolve_device("CPU") == "cpu"
-    assert resolve_device("auto", local_rank=1) == "cpu"
+    _torchrun(monkeypatch, 1)
+    assert resolve_device("auto") == "cpu"
     for wanted in ("cuda", "cuda:0"):
         with pytest.raises(ConfigError, match="no CUDA device is visible.*--device cpu"):
             resolve_device(wanted)
@@ -26,10 +33,11 @@ def test_without_cuda(monkeypatch):
 def test_with_two_gpus(monkeypatch):
     _gpus(monkeypatch, 2)
     assert resolve_device("auto") == resolve_device("cuda") == "cuda"
-    assert resolve_device("auto", local_rank=1) == resolve_device("cuda", local_rank=1) == "cuda:1"
     assert resolve_device("cuda:1") == "cuda:1"
     with pytest.raises(ConfigError, match=r"only 2 CUDA device\(s\)"):
         resolve_device("cuda:2")
+    _torchrun(monkeypatch, 1)
+    assert resolve_device("auto") == resolve_device("cuda") == "cuda:1"
 
 
 @pytest.mark.parametrize("bad", ["gpu", "cuda:x", "mps:0", ""])
@@ -41,9 +49,10 @@ def test_unknown_names_are_refused(monkeypatch, bad):
 
 def test_under_torchrun_every_cuda_request_is_the_local_rank_gpu(monkeypatch):
     _gpus(monkeypatch, 2)
-    assert resolve_device("cuda:0", local_rank=1) == "cuda:1"
+    _torchrun(monkeypatch, 1)
+    assert resolve_device("cuda:0") == "cuda:1"
     with pytest.raises(ConfigError, match=r"only 2 CUDA device\(s\)"):
-        resolve_device("cuda:2", local_rank=1)
+        resolve_device("cuda:2")
 
 
 @pytest.fixture
@@ -56,9 +65,9 @@ def resolutions(monkeypatch) -> list[str]:
     calls: list[str] = []
     real = device.resolve_device
 
-    def counting(requested="auto", local_rank=None):
+    def counting(requested="auto"):
         calls.append(str(requested))
-        return real(requested, local_rank)
+        return real(requested)
 
     for mod in list(sys.modules.values()):
         if getattr(mod, "resolve_device", None) is real:
@@ -82,6 +91,7 @@ def test_distributed_setup_binds_the_device_it_is_given(monkeypatch):
     import bokehpipe.device as device
     import bokehpipe.distributed as distributed
 
-    monkeypatch.setattr(device, "resolve_device", lambda *a, **k: pytest.fail("resolved twice"))
+    for module in (device, distributed):  # wherever setup could reach the resolver from
+        monkeypatch.setattr(module, "resolve_device", lambda *a, **k: pytest.fail("resolved twice"), raising=False)
     info = distributed.setup("cpu")
     assert info.device.type == "cpu" and not info.enabled and not info.started

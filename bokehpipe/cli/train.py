@@ -43,7 +43,7 @@ def train(ctx: click.Context, state, **params) -> None:
     `torchrun --nproc-per-node 8 -m bokehpipe --pipeline ebb train --data EBB --run-name ebb`.
     """
     from bokehpipe.data.ebb import load_index
-    from bokehpipe.distributed import env_world
+    from bokehpipe.device import env_world
     from bokehpipe.train.config import parse_schedule
     from bokehpipe.train.defaults import (
         describe_plan,

@@ -30,6 +30,7 @@ from torch.utils.data import DataLoader, Subset
 
 from bokehpipe import distributed
 from bokehpipe.data.datasets import BokehPairs, StepSampler, collate, prepare_workers, worker_init
+from bokehpipe.device import env_world
 from bokehpipe.distributed import DistInfo
 from bokehpipe.errors import BokehpipeError
 from bokehpipe.locks import exclusive
@@ -67,7 +68,7 @@ def train(cfg: TrainConfig, store: ArtifactStore, *, resume: str = "auto", sourc
           pipeline: str | None = None, callback: Callback | None = None) -> Path:
     """Train `cfg.levels` into `store/runs/<cfg.run>/`; returns the run folder. Works alone or under torchrun."""
     # one writer per run (rank 0 writes; the other ranks of its torchrun follow it)
-    lock = (exclusive(store.run_lock(cfg.run), what=f"the run {cfg.run!r}") if distributed.env_world()[0] == 0
+    lock = (exclusive(store.run_lock(cfg.run), what=f"the run {cfg.run!r}") if env_world()[0] == 0
             else contextlib.nullcontext())
     with lock:
         dist = distributed.setup(cfg.device)
