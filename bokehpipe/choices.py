@@ -85,9 +85,9 @@ def complete_caches(store: ArtifactStore, dataset: str, splits: list[str]) -> li
                   and all((p / f"{s}.h5").is_file() for s in splits))
 
 
-def choose_depth_cache(store: ArtifactStore, dataset: str, split: str, *,
-                       otherwise: str = " (or train with --no-depth)") -> Choice:
-    """For `train --with-depth` with no --depth-source: the dataset's only cache for the training split."""
+def choose_depth_cache(store: ArtifactStore, dataset: str, split: str) -> Choice:
+    """With no --depth-source (`train --with-depth`, `bokehnet train` on real pairs): the dataset's only cache
+    for the training split."""
     found = complete_caches(store, dataset, [split])
     if len(found) == 1:
         return Choice("cache", found[0], f"depth source {found[0]}: the only depth cache of {dataset!r} for split "
@@ -96,4 +96,4 @@ def choose_depth_cache(store: ArtifactStore, dataset: str, split: str, *,
         raise BokehpipeError(f"{store.depth_dir / dataset}: {len(found)} depth caches for split {split!r} "
                              f"({', '.join(found)}); pick one with --depth-source SRC")
     raise BokehpipeError(f"{store.depth_dir / dataset}: no depth cache for split {split!r}; make one with "
-                         f"`bokehpipe depth --dataset {dataset} --split {split}`{otherwise}")
+                         f"`bokehpipe depth --dataset {dataset} --split {split}`")

@@ -1,9 +1,9 @@
 """The one device resolver for every command (`--device auto|cpu|cuda|cuda:N`).
 
 `auto` takes the GPU when one is visible; under torchrun each process takes the GPU of its local rank
-(`env_world`, torchrun's environment), the DDP convention. A CUDA request without CUDA, or an index past the last GPU, is one clear
-error rather than a traceback deep inside the first tensor move. torch is imported on call, so `--help` and
-the CLI's option parsing stay light.
+(`env_world`, torchrun's environment), the DDP convention. A CUDA request without CUDA, or an index past the
+last GPU, is one clear error rather than a traceback deep inside the first tensor move. torch is imported on
+call, so `--help` and the CLI's option parsing stay light.
 """
 
 from __future__ import annotations

@@ -87,7 +87,7 @@ def _real_set(store, root: Path, name: str, values: dict):
 
     said = []
     if not values["depth_source"]:
-        choice = choose_depth_cache(store, name, "train", otherwise="")
+        choice = choose_depth_cache(store, name, "train")
         values["depth_source"] = choice.value
         said.append(choice.reason)
     values["f_number"] = values["f_number"] or REAL_F_NUMBER

@@ -78,8 +78,12 @@ def train(ctx: click.Context, state, **params) -> None:
                         for lv, s in schedule.items()}
     if p["with_depth"] and not p["depth_source"]:
         from bokehpipe.choices import choose_depth_cache
+        from bokehpipe.errors import BokehpipeError
 
-        choice = choose_depth_cache(store, name, p["train_split"])
+        try:
+            choice = choose_depth_cache(store, name, p["train_split"])
+        except BokehpipeError as exc:
+            raise BokehpipeError(f"{exc} (or train with --no-depth)") from None
         p["depth_source"] = choice.value
         lines.append(choice.reason)
     if p["with_depth"] and p["val_every"] and p["val_split"] and world == 1:  # under torchrun: `depth` first

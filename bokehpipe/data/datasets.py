@@ -75,15 +75,14 @@ def read_pair_images(pair: Pair) -> tuple[np.ndarray, np.ndarray]:
     return rgb, target
 
 
-def check_depth_coverage(pairs: Sequence[Pair], depth: DisparitySource, *, where: str,
-                         otherwise: str = ", or train with --no-depth") -> None:
+def check_depth_coverage(pairs: Sequence[Pair], depth: DisparitySource, *, where: str) -> None:
     """Fail before training starts when the source lacks maps, naming how many and which."""
     missing = [p.id for p in pairs if not depth.has(photo_of(p))]
     if missing:
         path = getattr(depth, "path", where)
         ids = ", ".join(missing[:5]) + ("..." if len(missing) > 5 else "")
         raise BokehpipeError(f"{path}: depth cache lacks {len(missing)} of {len(pairs)} ids ({ids}); "
-                             f"run `bokehpipe depth` for this dataset and split{otherwise}")
+                             "run `bokehpipe depth` for this dataset and split")
 
 
 class BokehPairs(Dataset):

@@ -155,7 +155,7 @@ def build_real_examples(root: Path, split: str, real: RealSet, *, limit: int = 0
     aperture = aperture_for_f_number(real.f_number)
     groups: dict[tuple[int, ...], dict[str, list[Any]]] = {}  # working size -> its examples, field by field
     with DepthCache(real.cache(split)) as depth:
-        check_depth_coverage(pairs, depth, where=str(real.cache(split)), otherwise="")
+        check_depth_coverage(pairs, depth, where=str(real.cache(split)))
         for p in pairs:
             arrays, focus = _real_example(p, depth, aperture)
             group = groups.setdefault(arrays[0].shape, {k: [] for k in ("ids", *_REAL_FIELDS, "focus")})

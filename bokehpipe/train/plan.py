@@ -135,11 +135,17 @@ def make_plan(cfg: TrainConfig, store: ArtifactStore, resume: str = "auto") -> P
     if cfg.with_depth:
         from bokehpipe.data.datasets import check_depth_coverage
 
-        plan.train_depth = _open_depth(store, cfg, cfg.train_split)
-        check_depth_coverage(train_pairs, plan.train_depth, where=f"depth cache for split {cfg.train_split}")
+        def covered(pairs: list[Pair], split: str) -> Any:
+            depth = _open_depth(store, cfg, split)
+            try:
+                check_depth_coverage(pairs, depth, where=f"depth cache for split {split}")
+            except BokehpipeError as exc:
+                raise BokehpipeError(f"{exc}, or train with --no-depth") from None
+            return depth
+
+        plan.train_depth = covered(train_pairs, cfg.train_split)
         if val_pairs:
-            plan.val_depth = _open_depth(store, cfg, cfg.val_split)
-            check_depth_coverage(val_pairs, plan.val_depth, where=f"depth cache for split {cfg.val_split}")
+            plan.val_depth = covered(val_pairs, cfg.val_split)
     plan.vgg_path = _vgg_path(store, cfg)
     _plan_start(plan, resume)
     return plan
