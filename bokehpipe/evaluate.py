@@ -16,6 +16,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -103,7 +104,9 @@ def build_methods(names: Sequence[str], *, device: str = "cpu",
         raise BokehpipeError(f"unknown baseline {', '.join(unknown)}; choose from {', '.join(METHODS)}")
     if bokehnet_weights is not None and "bokehnet" not in names:
         raise BokehpipeError("--bokehnet-weights needs bokehnet among --baselines")
-    return [METHODS[n](device=device, **({"weights": bokehnet_weights} if n == "bokehnet" else {})) for n in names]
+    table = METHODS if bokehnet_weights is None else {**METHODS, "bokehnet": partial(bokehnet_method,
+                                                                                   weights=bokehnet_weights)}
+    return [table[n](device=device) for n in names]
 
 
 def learned_method(run_dir: Path, device: str, tiles: Any = None) -> Method:

@@ -96,7 +96,7 @@ def test_bokehnet_fine_tunes_the_shipped_weights_on_a_real_set(tmp_path, run_cli
     assert "depth cache for validation split 'val' was missing: made it" in res.output
     run = store_root / "runs" / "ft"
     cfg = json.loads((run / "config.json").read_text())
-    assert cfg["examples"] == "real" and cfg["f_number"] == 1.8 and cfg["depth_source"] == "gt"
+    assert cfg["f_number"] == 1.8 and cfg["depth_source"] == "gt"
     assert cfg["val_split"] == "val" and set(cfg["depth_caches"]) == {"train", "val"}
     assert cfg["init_weights"]["path"] == str(SHIPPED_WEIGHTS)
     rows = (run / "metrics.csv").read_text().splitlines()

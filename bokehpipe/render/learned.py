@@ -77,14 +77,20 @@ def render_bokehnet(image: np.ndarray, disparity: np.ndarray, model: Any, *, foc
     focus None = auto-focus (`choose_focus`); aperture: internal scale, by default the calibrated f/1.8 like
     `render`'s (commands go through `infer.engine.BokehNetRenderer`, which takes None for it).
     """
-    from bokehpipe.render import choose_focus, render
-
     image = clip_unit(image)
     disparity = np.asarray(disparity, np.float32)
+    focus, s = scatter_at(image, disparity, focus, aperture)
+    return correct(model, image, disparity, s, focus=focus, aperture=float(aperture))
+
+
+def scatter_at(image: np.ndarray, disparity: np.ndarray, focus: float | None, aperture: float
+               ) -> tuple[float, np.ndarray]:
+    """The classical half of the default renderer: the focus (the auto-focus when None) and scatter's render at
+    it, full size. `render_bokehnet` and the real-pair training examples (`train.bokehnet_data`) share it."""
+    from bokehpipe.render import choose_focus, render
+
     focus = choose_focus(image, disparity).disparity if focus is None else float(focus)
-    aperture = float(aperture)
-    s = render(image, disparity, "scatter", focus=focus, aperture=aperture)
-    return correct(model, image, disparity, s, focus=focus, aperture=aperture)
+    return focus, render(image, disparity, "scatter", focus=focus, aperture=float(aperture))
 
 
 def correct(model: Any, image: np.ndarray, disparity: np.ndarray, scatter: np.ndarray, *, focus: float,

@@ -127,21 +127,26 @@ def train(cfg: TrainConfig, dataset_root: Path, run_dir: Path, *, log: Callable[
     """
     from bokehpipe.models.bokehnet import BokehNet
     from bokehpipe.render.learned import load_bokehnet
+    from bokehpipe.train.defaults import own_val_split
 
     torch.manual_seed(cfg.seed)
     last, best_path = run_dir / "checkpoints" / "last.pt", run_dir / "checkpoints" / "best.pt"
+    resumed = load_run_checkpoint(last) if last.is_file() else None
     init_model, init_info = None, None
-    if cfg.init and last.is_file():  # a resumed fine-tune: last.pt holds the weights, config.json where they began
-        earlier = read_json(run_dir / "config.json")
-        init_info = earlier.get("init_weights")
-        cfg = replace(cfg, channels=tuple(earlier["channels"]))
+    if resumed is not None:  # last.pt holds the weights and their widths; config.json where a fine-tune began
+        cfg = replace(cfg, channels=tuple(resumed["config"]["channels"]))
+        init_info = read_json(run_dir / "config.json").get("init_weights") if cfg.init else None
     elif cfg.init:
         init_model, init_info = load_bokehnet(None if cfg.init == "default" else Path(cfg.init).expanduser())
         init_info.pop("train_config", None)
         cfg = replace(cfg, channels=tuple(init_model.channels))
+    val_split = cfg.val_split or own_val_split(str(dataset_root))
+    if val_split is None:
+        raise BokehpipeError(f"{dataset_root} has no val or val294 split to validate on; pass --val-split NAME")
+    cfg = replace(cfg, val_split=val_split, f_number=real.f_number if real else cfg.f_number)
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_json(run_dir / "config.json", {"model": "bokehnet", "dataset_root": str(dataset_root),
-                                                **_plain(asdict(cfg)), "examples": "real" if real else "synthetic",
+                                                **_plain(asdict(cfg)),
                                                 "depth_caches": dict(real.caches) if real else None,
                                                 "init_weights": init_info})
     t0 = time.time()
@@ -152,7 +157,6 @@ def train(cfg: TrainConfig, dataset_root: Path, run_dir: Path, *, log: Callable[
         if built[0] % 100 == 0:
             log(f"examples: {built[0]} pairs rendered ({time.time() - t0:.0f} s)")
 
-    val_split = cfg.val_split or "val"
     train_ex = load_or_build(run_dir / "examples" / "train.npz", dataset_root, "train", cfg.recipe, limit=cfg.limit,
                              progress=progress, real=real)
     val_recipe = ExampleRecipe(**{**asdict(cfg.recipe), "seed": cfg.recipe.seed + 1000})
@@ -166,12 +170,11 @@ def train(cfg: TrainConfig, dataset_root: Path, run_dir: Path, *, log: Callable[
     model = init_model if init_model is not None else BokehNet(channels=cfg.channels)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     step, best = 0, -math.inf
-    if last.is_file():
-        ck = load_run_checkpoint(last)
-        model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["optimizer"])
-        step, best = int(ck["step"]), float(ck["best_psnr"])
-        torch.set_rng_state(ck["torch_rng"])
+    if resumed is not None:
+        model.load_state_dict(resumed["model"])
+        opt.load_state_dict(resumed["optimizer"])
+        step, best = int(resumed["step"]), float(resumed["best_psnr"])
+        torch.set_rng_state(resumed["torch_rng"])
         log(f"resumed {last} at step {step}")
     metrics_path = run_dir / "metrics.csv"
     new_file = not metrics_path.is_file()
@@ -263,7 +266,7 @@ def describe_data(cfg: dict[str, Any], which: str, step: int) -> str:
              if init else "")
     picked = (f"checkpoint chosen on split {cfg.get('val_split')}" if which == "best" else
               f"last step, no selection (split {cfg.get('val_split')} only monitored)")
-    if cfg.get("examples") == "real":
+    if cfg.get("depth_caches"):  # a real set
         return (f"real pairs: {cfg.get('dataset')} split train (maps {cfg.get('depth_source')}, auto-focus, "
                 f"f/{cfg['f_number']:g}); {picked}" + start)
     return "synthetic only (bokehpipe synth); no real photo seen" + start

@@ -178,13 +178,11 @@ def _real_example(p: Pair, depth: Any, aperture: float) -> tuple[tuple[np.ndarra
     """((image, target, scatter as uint8, disparity as float16) at working size; the focus)."""
     from bokehpipe.data.datasets import photo_of, read_pair_images
     from bokehpipe.data.disparity import fit_to_photo
-    from bokehpipe.render import choose_focus, render
-    from bokehpipe.render.learned import to_working_size, working_size
+    from bokehpipe.render.learned import scatter_at, to_working_size, working_size
 
     image, target = read_pair_images(p)
     disp = fit_to_photo(depth.disparity(photo_of(p), image), image.shape, p.input)
-    focus = choose_focus(image, disp).disparity
-    scatter = render(image, disp, "scatter", focus=focus, aperture=aperture)
+    focus, scatter = scatter_at(image, disp, None, aperture)
     work = working_size(image.shape[1], image.shape[0])
     arrays = [_u8(to_working_size(a, work)) for a in (image, target, scatter)]
     arrays.append(np.clip(to_working_size(disp, work), 0.0, 1.0).astype(np.float16))
