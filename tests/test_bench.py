@@ -19,8 +19,10 @@ def test_bench_tiny_writes_every_row(run_cli, store_root):
     assert data["models"][0]["params"] > 1e6 and all(r["peak_mb"] > 0 for r in data["models"] + data["renderers"])
     assert data["image_size"] == "192x128" and data["machine"]["cores"] >= 1
     assert "model pynet-xs" in result.stdout
-    assert data["command"].startswith("bokehpipe bench --models pynet-xs --renderers gaussian,scatter --depth-models")
-    assert "--size 192x128" in data["command"] and "--repeats 1" in data["command"]
+    settings = data["settings"]  # how it was made: every option, with where its value came from
+    assert settings["models"] == {"value": "pynet-xs", "source": "commandline"}
+    assert settings["size"]["value"] == [192, 128] and settings["repeats"]["value"] == 1
+    assert settings["device"] == {"value": "cpu", "source": "default"}
 
 
 def test_bad_size_is_one_line(run_cli):

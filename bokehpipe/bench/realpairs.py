@@ -74,30 +74,24 @@ def load_photo(image: Path, depth: Path, width: int | None = None) -> tuple[np.n
     rgb = read_image(image)
     disp = fit_to_photo(normalise_map(read_map(depth), depth), rgb.shape)
     if width is not None and width < rgb.shape[1]:
-        size = _shrunk(rgb, width)
+        size = (width, max(1, round(rgb.shape[0] * width / rgb.shape[1])))
         rgb, disp = resize(rgb, size), np.clip(resize(disp, size), 0.0, 1.0)
     return rgb, disp.astype(np.float32)
 
 
-def _shrunk(rgb: np.ndarray, width: int) -> tuple[int, int]:
-    return width, max(1, round(rgb.shape[0] * width / rgb.shape[1]))
-
-
 def load_pair(pair: RealPair, width: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(input rgb, target rgb, disparity) as float32, optionally shrunk (area) to `width` keeping the aspect.
+    """(input rgb, target rgb, disparity) as float32, optionally shrunk (area) to `width` keeping the aspect; the
+    target is brought to the input's size in one resize.
 
     The internal aperture is resolution-free (the CoC scales with width), so a fit at 768 px holds at 1536.
     """
     from bokehpipe.data.io import read_image, resize
 
-    rgb, disp = load_photo(pair.input, pair.depth)
+    rgb, disp = load_photo(pair.input, pair.depth, width)
     target = read_image(pair.target)
     if target.shape != rgb.shape:
         target = resize(target, (rgb.shape[1], rgb.shape[0]))
-    if width is not None and width < rgb.shape[1]:
-        size = _shrunk(rgb, width)
-        rgb, target, disp = resize(rgb, size), resize(target, size), np.clip(resize(disp, size), 0.0, 1.0)
-    return rgb, target, disp.astype(np.float32)
+    return rgb, target, disp
 
 
 def psnr(pred: np.ndarray, target: np.ndarray, *, align: bool = False) -> float:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from bokehpipe.cli.common import SizeType, pass_state
+from bokehpipe.cli.common import SizeType, parameter_sources, pass_state
 
 
 def _names(text: str) -> list[str]:
@@ -52,19 +52,8 @@ def bench(state, models, renderers, depth_models, real_maps, train_levels, train
                        train_levels=[int(v) for v in _names(train_levels)], train_model=train_model, size=size,
                        device=resolve_device(device), repeats=repeats, crop=crop, batch=batch, threads=threads,
                        real_maps=real_maps, on_row=on_row)
-    result["command"] = _command_line(click.get_current_context())
+    result["settings"] = parameter_sources(click.get_current_context())  # every option's value and its source
     path = state.store.reports_dir / "bench.json"
     atomic_write_json(path, result)
     click.echo(format_table(result))
     click.echo(f"wrote {path}")
-
-
-def _command_line(ctx: click.Context) -> str:
-    """The bench command with every setting it ran with (defaults included), for bench.json's provenance."""
-    import shlex
-
-    def text(value) -> str:
-        return "x".join(map(str, value)) if isinstance(value, tuple) else str(value)
-
-    args = [f"--{k.replace('_', '-')} {shlex.quote(text(v))}" for k, v in ctx.params.items() if v is not None]
-    return " ".join(["bokehpipe", ctx.info_name or "bench", *args])

@@ -141,7 +141,6 @@ def seed_numbers(res: Results, numbers: dict[str, str]) -> None:
         gains.append(model - scatter)
         steps.add(summary["methods"]["bokehnet"].get("info", {}).get("schedule_steps"))
     numbers.update({"BnSeedGain": pm("psnr", gains), "BnSeedCount": str(len(gains)),
-                    "BnSeedMin": _signed(min(gains)), "BnSeedMax": _signed(max(gains)),
                     "BnSeedSteps": "/".join(str(s) for s in sorted(steps, key=str))})
 
 

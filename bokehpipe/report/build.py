@@ -137,7 +137,7 @@ MACROS_USED = (
     "EbbPsnrIdentity", "EbbPsnrScatter", "EbbPsnrGaussian", "EbbPsnrDepth", "EbbPsnrNoDepth",
     "EbbPsnrValIdentity", "EbbPsnrValNoDepth", "EbbPsnrAlignedScatter", "EbbPsnrAlignedIdentity",
     "FailId", "FailGain", "FirstValStep", "FirstValPsnr", "FirstValIdentity",
-    "BnSeedGain", "BnSeedCount", "BnSeedMin", "BnSeedMax", "BnSeedSteps",
+    "BnSeedGain", "BnSeedCount", "BnSeedSteps",
     "BnSynPairs", "BnSynPsnr", "BnSynScatter", "BnSynGain", "BnGoal", "BnEbbPsnr", "BnEbbSsim", "BnEbbVsScatter",
     "BnSmallEbb", "BnSmallEbbScatter", "BnSmallVabd", "BnSmallVabdScatter", "BnSmallWidth", "BnSmallWins",
     "BnSmallPairs", "BnSynSe", "BnSynWinPct",
