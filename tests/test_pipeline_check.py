@@ -66,3 +66,14 @@ def test_schedule_and_options_share_one_toml_type_rule():
             with pytest.raises(ConfigError, match="must be an integer"):
                 parse_schedule({"4": {"batch": value}})
     assert parse_schedule({"4": {"lr": 1}})[4].lr == 1
+
+
+def test_the_seed_pipeline_draws_the_shipped_runs_sets():
+    """bokehnet_seeds.toml retrains on the sets of bokehnet.toml: same [synth] table, same test-set step."""
+    import tomllib
+
+    shipped, seeds = (tomllib.loads((REPO / "pipelines" / f"{n}.toml").read_text()) for n in ("bokehnet",
+                                                                                            "bokehnet_seeds"))
+    assert seeds["synth"] == shipped["synth"]
+    steps = [{s["name"]: s["run"] for s in p["steps"]} for p in (shipped, seeds)]
+    assert steps[0]["synth"] == steps[1]["synth"] and steps[0]["test-set"] == steps[1]["test-set"]
