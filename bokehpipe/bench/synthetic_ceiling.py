@@ -38,14 +38,14 @@ MIN_INPUT_PSNR = 30.0
 def ceiling(root: Path, split: str, limit: int | None = None) -> dict[str, Any]:
     """Per-image and mean scores of the three ceilings above for `split` of the synthetic set at `root`."""
     from bokehpipe.bench.realpairs import SCORE_KEYS, psnr
-    from bokehpipe.data.ebb import load_index
+    from bokehpipe.data.ebb import METADATA_FILE, load_index
     from bokehpipe.data.io import read_image
     from bokehpipe.data.synthetic import GENERATOR_VERSION, TARGET_GAIN_RANGE, generate_pair
     from bokehpipe.metrics import PROTOCOL, score_pair
     from bokehpipe.metrics.protocol import fit_color_gain
     from bokehpipe.render.physics import linear_to_srgb, srgb_to_linear
 
-    meta_path = root / "metadata.json"
+    meta_path = root / METADATA_FILE
     if not meta_path.is_file():
         raise BokehpipeError(f"{meta_path}: not found; give a set made by `bokehpipe synth`")
     meta = json.loads(meta_path.read_text(encoding="utf-8"))
