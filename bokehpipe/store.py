@@ -35,6 +35,9 @@ STORE_ENV = "BOKEHPIPE_STORE"
 MANIFEST_NAME = "manifest.json"
 
 
+RUN_DONE = "done.json"  # written by the training loop when a run has trained all it will
+
+
 @contextlib.contextmanager
 def atomic_path(final: str | os.PathLike[str], *, suffix: str | None = None) -> Iterator[Path]:
     """Yield a temporary path next to `final`; on success it replaces `final` in one `os.replace`.
@@ -218,6 +221,15 @@ class ArtifactStore:
 
     def run(self, name: str) -> Path:
         return self.runs_dir / _check_name("run", name)
+
+    def run_finished(self, name: str) -> bool:
+        """The one "finished" rule for every generator: the training loop wrote runs/<name>/done.json."""
+        return (self.run(name) / RUN_DONE).is_file()
+
+    @property
+    def exports_dir(self) -> Path:
+        """Where `export` writes a run's weights file unless told otherwise."""
+        return self.root / "exports"
 
     def run_lock(self, name: str) -> Path:
         """The lock `train` holds while it writes runs/<name>/ (beside it, so a failed start leaves no folder)."""

@@ -121,7 +121,7 @@ def test_training_examples_hold_each_photo_once_and_read_each_file_once(tmp_path
     dataset file is decoded once; a cache from the old layout (a photo per variant) is rebuilt, not misread."""
     import bokehpipe.data.io as io
     from bokehpipe.data.synthetic import write_synthetic_set
-    from bokehpipe.train.bokehnet_data import ExampleRecipe, build_examples, load_or_build
+    from bokehpipe.train.correction_examples import ExampleRecipe, build_examples, load_or_build
 
     root = write_synthetic_set(tmp_path / "set", count=4, width=64, height=48, seed=0, val_fraction=0.25,
                                workers=1, aperture_range=(0.1, 1.2))
@@ -188,7 +188,7 @@ def test_bokehnet_pipeline_runs_end_to_end_on_a_tiny_budget(run_cli, store_root,
         old = f"{key} = {data['synth'][key]!r}".replace("'", '"')
         text = text.replace(old, f"{key} = {value!r}".replace("'", '"'), 1)
     data_train = data["bokehnet"]["train"]
-    for key, value in {"steps": 4, "batch": 2, "crop": "64x48", "val-every": 2, "log-every": 2, "threads": 1}.items():
+    for key, value in {"steps": 4, "batch": 2, "crop": 48, "val-every": 2, "log-every": 2, "threads": 1}.items():
         old = f"{key} = {data_train[key]!r}".replace("'", '"')
         text = text.replace(old, f"{key} = {value!r}".replace("'", '"'), 1)
     assert '"--count", "200"' in text
@@ -202,7 +202,7 @@ def test_bokehnet_pipeline_runs_end_to_end_on_a_tiny_budget(run_cli, store_root,
     model, info = load_bokehnet(out)
     assert info["step"] == 4 and (store_root / "runs" / "bokehnet" / "metrics.csv").is_file()
     rows = (store_root / "runs" / "bokehnet" / "metrics.csv").read_text().splitlines()
-    assert not any(r.startswith("0,") for r in rows)  # from scatter, not --init: nothing to score at step 0
+    assert rows[0].startswith("level,step,") and not any(r.split(",")[1] == "0" for r in rows[1:])  # from scatter, not --init: nothing to score at step 0
     summary = json.loads((store_root / "reports" / "eval" / "bn-test" / "summary.json").read_text())
     assert summary["n_images"] == 3 and {"scatter", "bokehnet"} <= set(summary["methods"])
     mono = json.loads((store_root / "reports" / "eval" / "bn-test-mono" / "summary.json").read_text())
@@ -256,10 +256,11 @@ def test_a_run_checkpoint_is_not_taken_for_the_weights_file(tmp_path):
     """Run checkpoints (model + optimizer, for resuming) and exported weights (fp16 state_dict + provenance) are
     different layouts with different format tags: loading one as the other is one clear error, not a KeyError."""
     from bokehpipe.errors import BokehpipeError
-    from bokehpipe.models.bokehnet import RUN_CHECKPOINT_FORMAT, BokehNet
+    from bokehpipe.models.bokehnet import BokehNet
+    from bokehpipe.models.checkpoint import FORMAT
 
     run_ck = tmp_path / "last.pt"
-    torch.save({"format": RUN_CHECKPOINT_FORMAT, "model": BokehNet().state_dict(), "step": 1}, run_ck)
+    torch.save({"format": FORMAT, "model": BokehNet().state_dict(), "step": 1}, run_ck)
     with pytest.raises(BokehpipeError, match="last.pt"):
         load_bokehnet(run_ck)
 

@@ -50,7 +50,7 @@ def test_real_examples_are_what_the_renderer_meets_at_inference(tmp_path, run_cl
     from bokehpipe.render.calibration import aperture_for_f_number
     from bokehpipe.render.learned import working_size
     from bokehpipe.store import ArtifactStore
-    from bokehpipe.train.bokehnet_data import RealSet, build_real_examples
+    from bokehpipe.train.correction_examples import RealSet, build_real_examples
 
     root = _real_set(tmp_path / "real", {"tall": (320, 480), "a": (480, 320), "wide": (512, 256), "b": (480, 320)},
                      {"train": ["tall", "a", "wide", "b"], "val": ["a"]})
@@ -89,27 +89,29 @@ def test_bokehnet_fine_tunes_the_shipped_weights_on_a_real_set(tmp_path, run_cli
     too_narrow = run_cli("bokehnet", "train", "--data", root, "--run", "ft", "--f-number", "16", "--steps", "2")
     assert too_narrow.exit_code != 0 and "f/16" in too_narrow.output
     args = ["bokehnet", "train", "--data", root, "--run", "ft", "--init", "default", "--batch", "2", "--crop",
-            "64x48", "--val-every", "3", "--log-every", "1", "--threads", "1", "--lr", "0.01"]
+            "48", "--val-every", "3", "--log-every", "1", "--threads", "1", "--lr", "0.01"]
     res = run_cli(*args, "--steps", "3")
     assert res.exit_code == 0, res.output
-    assert "auto-focus and f/1.8" in res.output and "val step 0 (--init default)" in res.output
+    assert "auto-focus and f/1.8" in res.output and "level 1 step 0: val PSNR" in res.output
     assert "depth cache for validation split 'val' was missing: made it" in res.output
     run = store_root / "runs" / "ft"
     cfg = json.loads((run / "config.json").read_text())
-    assert cfg["f_number"] == 1.8 and cfg["depth_source"] == "gt"
-    assert cfg["val_split"] == "val" and set(cfg["depth_caches"]) == {"train", "val"}
+    assert cfg["examples"]["real"]["f_number"] == 1.8 and cfg["config"]["depth_source"] == "gt"
+    assert cfg["config"]["val_split"] == "val"
+    assert {split for split, _ in cfg["examples"]["real"]["caches"]} == {"train", "val"}
     assert cfg["init_weights"]["path"] == str(SHIPPED_WEIGHTS)
     rows = (run / "metrics.csv").read_text().splitlines()
-    assert rows[1].startswith("0,val,")
+    assert rows[1].startswith("1,0,val,")
     shipped = load_bokehnet()[0].state_dict()
-    last = torch.load(run / "checkpoints" / "last.pt", weights_only=True)["model"]
+    last = torch.load(run / "checkpoints" / "level1" / "last.pt", weights_only=True)["model"]
     changed = [k for k in shipped if not torch.allclose(shipped[k], last[k])]
     assert changed and set(shipped) == set(last)  # started from the shipped weights, then trained
 
     resumed = run_cli(*args, "--steps", "4")  # continues last.pt: the init file is neither reloaded nor rescored
-    assert resumed.exit_code == 0 and "resumed" in resumed.output and "val step 0" not in resumed.output
+    assert resumed.exit_code == 0, resumed.output
+    assert "resuming level 1 at step 3" in resumed.output and "step 0:" not in resumed.output
     assert json.loads((run / "config.json").read_text())["init_weights"] == cfg["init_weights"]
-    assert sum(r.startswith("0,val,") for r in (run / "metrics.csv").read_text().splitlines()) == 1
+    assert sum(r.startswith("1,0,val,") for r in (run / "metrics.csv").read_text().splitlines()) == 1
 
     out = tmp_path / "ft.pt"
     assert run_cli("bokehnet", "export", "--run", "ft", "--out", out).exit_code == 0
@@ -147,7 +149,7 @@ def test_bokehnet_ebb_pipeline_runs_end_to_end_on_a_tiny_real_set(tmp_path, run_
                      {"train": ["0", "1", "2"], "val294": ["3", "4"]})
     swaps = {'"--model", "dpt_hybrid_384"': '"--source", "gt"', "/dpt_hybrid_384/": "/gt/",
              '"dpt_hybrid_384"': '"gt"', '"--data", "EBB"': f'"--data", "{root}"', "steps = 6000": "steps = 3",
-             "batch = 16": "batch = 2", 'crop = "192x128"': 'crop = "64x48"', "val-every = 500": "val-every = 3",
+             "batch = 16": "batch = 2", 'crop = 128': 'crop = 48', "val-every = 500": "val-every = 3",
              "log-every = 50": "log-every = 1"}
     for old, new in swaps.items():
         assert old in text, old

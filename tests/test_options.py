@@ -74,47 +74,37 @@ def test_a_field_without_default_is_required_and_a_size_field_is_wxh():
     assert Shape(**dataclass_values(Shape, seen)) == Shape("a", (32, 16))
 
 
-def test_bokehnet_train_options_are_generated_from_its_config_fields():
-    """`bokehnet train`'s options are its TrainConfig's and ExampleRecipe's cli_fields (the recipe's right after
-    --lr), plus --run, the shared --data/--dataset and --threads; a default or help lives in the field only."""
-    from dataclasses import MISSING, fields
+def test_bokehnet_train_is_train_with_the_model_preset():
+    """`bokehnet train` has exactly `train`'s options (one command, one set of options): only --model's default
+    differs, so a pipeline or a user can move between the two spellings."""
+    from bokehpipe.cli.bokehnet import bokehnet
+    from bokehpipe.cli.train import train
 
-    from bokehpipe.cli.bokehnet import train_cmd
-    from bokehpipe.config import CLI
-    from bokehpipe.train.bokehnet import TrainConfig
-    from bokehpipe.train.bokehnet_data import ExampleRecipe
-
-    assert [p.name for p in train_cmd.params] == [
-        "run_name", "data", "dataset", "steps", "batch", "crop", "lr", "variants", "clean_fraction", "val_every",
-        "log_every", "val_max", "limit", "max_minutes", "threads", "seed", "init", "val_split", "depth_source",
-        "f_number"]
-    params = {p.name: p for p in train_cmd.params}
-    for cls in (TrainConfig, ExampleRecipe):
-        for f in fields(cls):
-            if CLI not in f.metadata:
-                continue
-            param = params[f.name]
-            assert param.help == f.metadata[CLI]["help"]
-            if f.default is MISSING:
-                assert param.required
-            elif f.default is None:  # chosen at run time (the set's own val split, its only depth cache)
-                assert param.default is None and not param.required
-            else:
-                assert param.type.convert(param.default, param, None) == f.default, f.name
-    seen: dict = {}
-    monkey = click.command(params=train_cmd.params)(lambda **p: seen.update(p))
-    assert CliRunner().invoke(monkey, []).exit_code == 2  # --run is required
-    assert CliRunner().invoke(monkey, ["--dataset", "d", "--run", "r"]).exit_code == 0
-    assert TrainConfig(**dataclass_values(TrainConfig, seen)) == TrainConfig()
+    alias = bokehnet.commands["train"]
+    assert [p.name for p in alias.params] == [p.name for p in train.params]
+    defaults = {p.name: p.default for p in alias.params}
+    assert defaults["model"] == "bokehnet"
+    assert {p.name: p.default for p in train.params if p.name != "model"} == \
+        {k: v for k, v in defaults.items() if k != "model"}
+    assert alias.callback is train.callback
 
 
-def test_train_config_refuses_bokehnet_and_names_its_trainer():
-    """BokehNet is in the model registry (eval, bench, infer know it) but not a level-wise PyNET: a config
-    asking `bokehpipe train` for it is refused with the command that trains it, not a TypeError later."""
+def test_train_config_takes_bokehnet_with_its_own_geometry():
+    """BokehNet is one level with 8-px crops at its working size: --levels 7..1 or --no-depth are refused with
+    the reason, and its crops need not be PyNET's multiples of 32."""
     import pytest
 
     from bokehpipe.errors import ConfigError
-    from bokehpipe.train.config import TrainConfig
+    from bokehpipe.train.config import LevelSchedule, TrainConfig
 
-    with pytest.raises(ConfigError, match="bokehpipe bokehnet train"):
-        TrainConfig(run="r", data_root="d", dataset="x", model="bokehnet")
+    one = {1: LevelSchedule(8, 10)}
+    cfg = TrainConfig(run="r", data_root="d", dataset="x", model="bokehnet", levels="1", schedule=one, crop=48,
+                      depth_source="gt")
+    assert cfg.kind == "correction" and cfg.in_chans == 9 and not cfg.uses_perceptual(1)
+    with pytest.raises(ConfigError, match="one level"):
+        TrainConfig(run="r", data_root="d", dataset="x", model="bokehnet", depth_source="gt")
+    with pytest.raises(ConfigError, match="--no-depth"):
+        TrainConfig(run="r", data_root="d", dataset="x", model="bokehnet", levels="1", schedule=one, crop=48,
+                    with_depth=False)
+    with pytest.raises(ConfigError, match="multiple of 32"):
+        TrainConfig(run="r", data_root="d", dataset="x", model="pynet", crop=48, depth_source="gt")

@@ -39,7 +39,7 @@ def test_load_checkpoint_checks_the_format_and_names_the_file(tmp_path):
 
 
 @pytest.mark.parametrize("reader", ["models.checkpoint:read_checkpoint", "render.learned:load_bokehnet",
-                                    "train.bokehnet:load_run_checkpoint"])
+                                    "models.checkpoint:read_weights_file"])
 def test_every_checkpoint_reader_refuses_a_foreign_file_in_one_line(tmp_path, reader):
     import importlib
 

@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "depth": "bokehpipe.cli.depth:depth",
     "weights": "bokehpipe.cli.weights:weights",
     "train": "bokehpipe.cli.train:train",
+    "export": "bokehpipe.cli.export:export",
     "bokehnet": "bokehpipe.cli.bokehnet:bokehnet",
     "infer": "bokehpipe.cli.infer:infer",
     "eval": "bokehpipe.cli.eval:eval_",

@@ -1,4 +1,6 @@
-"""`bokehpipe train`: phase two, PyNET-Bokeh trained level by level (coarse to fine) into store/runs/<run>/.
+"""`bokehpipe train`: phase two, any generator trained by the one loop into store/runs/<run>/: PyNET-Bokeh
+level by level (coarse to fine), or BokehNet (`--model bokehnet`, one level; `bokehpipe bokehnet train` is
+the same command with that model preset).
 
 Defaults come from the `[train]` table of `--pipeline` (scalar options) and `[train.schedule]` (per level
 batch/steps/crop/lr); the command line wins, and the run's config.json records where each value came from.
@@ -13,7 +15,7 @@ import click
 
 from bokehpipe.cli.common import dataset_options, parameter_sources, pass_state
 from bokehpipe.cli.options import dataclass_values, options_from_dataclass
-from bokehpipe.train.config import TrainConfig  # torch-free: its fields are this command's options
+from bokehpipe.train.config import MODEL_KINDS, TrainConfig  # torch-free: its fields are this command's options
 
 _SCHEDULE_OVERRIDES = (  # options that are not TrainConfig fields: they override the per-level schedule
     click.option("--batch", type=click.IntRange(1), default=None,
@@ -32,7 +34,8 @@ _RESUME = click.option("--resume", default="auto", show_default=True, metavar="a
 @pass_state
 @click.pass_context
 def train(ctx: click.Context, state, **params) -> None:
-    """Train PyNET-Bokeh level by level on --data PATH or --dataset NAME into store/runs/NAME/.
+    """Train a generator (PyNET-Bokeh level by level, or --model bokehnet) on --data PATH or --dataset NAME
+    into store/runs/NAME/.
 
     \b
     With no options it trains on the store's only dataset, with its only depth cache, validating on the
@@ -42,7 +45,7 @@ def train(ctx: click.Context, state, **params) -> None:
     Under torchrun the same command trains with DDP, e.g.
     `torchrun --nproc-per-node 8 -m bokehpipe --pipeline ebb train --data EBB --run-name ebb`.
     """
-    from bokehpipe.data.ebb import load_index
+    from bokehpipe.data.ebb import load_index, load_metadata
     from bokehpipe.device import env_world
     from bokehpipe.train.config import parse_schedule
     from bokehpipe.train.defaults import (
@@ -70,12 +73,16 @@ def train(ctx: click.Context, state, **params) -> None:
             p["val_every"] = 0
             lines.append("no validation: the dataset has no val or val294 split (--val-split NAME to choose one)")
     train_pairs = load_index(root).split(p["train_split"], require_targets=True)
-    if train_pairs:
+    kind = MODEL_KINDS[p["model"]]
+    if train_pairs and kind == "pynet":  # a correction crops at its working size, whatever the photos' size
         crop, said = fit_crop(crop, train_pairs, explicit=sources["crop"]["source"] == "commandline")
         if said:
             lines.append(said)
             schedule = {lv: type(s)(s.batch, s.steps, min(s.crop, crop) if s.crop else None, s.lr)
                         for lv, s in schedule.items()}
+    own_maps = kind == "correction" and load_metadata(root) is not None  # examples read a synthetic set's maps
+    if own_maps and not p["depth_source"]:
+        p["depth_source"] = "gt"
     if p["with_depth"] and not p["depth_source"]:
         from bokehpipe.choices import choose_depth_cache
         from bokehpipe.errors import BokehpipeError
@@ -83,13 +90,9 @@ def train(ctx: click.Context, state, **params) -> None:
         try:
             choice = choose_depth_cache(store, name, p["train_split"])
         except BokehpipeError as exc:
-            raise BokehpipeError(f"{exc} (or train with --no-depth)") from None
+            raise BokehpipeError(f"{exc}" + (" (or train with --no-depth)" if kind == "pynet" else "")) from None
         p["depth_source"] = choice.value
         lines.append(choice.reason)
-    if p["with_depth"] and p["val_every"] and p["val_split"] and world == 1:  # under torchrun: `depth` first
-        made = make_missing_val_cache(store, str(root), name, p["depth_source"], p["val_split"], p["train_split"])
-        if made:
-            lines.append(made)
     if not p["run_name"]:
         if world > 1:  # each rank would stamp its own time: the ranks must agree on one run folder
             raise click.UsageError("under torchrun pass --run-name NAME (a generated name could differ per rank)")
@@ -97,6 +100,10 @@ def train(ctx: click.Context, state, **params) -> None:
         lines.insert(0, f"run {p['run_name']!r}: a new name (--run NAME to choose; the same NAME resumes a run)")
     cfg = TrainConfig(**{**dataclass_values(TrainConfig, p), "data_root": str(root), "dataset": name,
                          "schedule": schedule, "crop": crop})
+    if cfg.with_depth and cfg.val_every and cfg.val_split and world == 1 and not own_maps:  # torchrun: `depth`
+        made = make_missing_val_cache(store, str(root), name, cfg.depth_source, cfg.val_split, cfg.train_split)
+        if made:
+            lines.append(made)
     lines.append(describe_plan(cfg.levels, cfg.schedule, cfg.level_crop, cfg.device))
     for key, value in (("run_name", cfg.run), ("val_split", cfg.val_split), ("depth_source", cfg.depth_source),
                        ("crop", cfg.crop), ("val_every", cfg.val_every), ("dataset", name)):
@@ -137,7 +144,13 @@ def _resolve_defaults(ctx: click.Context, state, params: dict):
     from bokehpipe.device import resolve_device
 
     p["device"] = resolve_device(p["device"])  # the run's one resolution (torchrun: this rank's GPU)
-    if state.pipeline_path is None and p["device"].startswith("cpu"):
+    table = (pipeline.get("train") or {}).get("schedule") if pipeline else None
+    kind_table = _kind_defaults(p, sources)
+    if kind_table is not None:
+        table = table or kind_table
+        lines.append(f"model {p['model']}: its own training settings where none were given (levels {p['levels']}, "
+                     f"crop {p['crop']}, lr {p['lr']:g} {p['lr_schedule']})")
+    elif state.pipeline_path is None and p["device"].startswith("cpu"):
         from bokehpipe.train.defaults import CPU_PIPELINE, cpu_defaults
 
         pipeline_path, pipeline = cpu_defaults()
@@ -151,12 +164,27 @@ def _resolve_defaults(ctx: click.Context, state, params: dict):
         lines.append(f"on a CPU without --pipeline: the {CPU_PIPELINE} pipeline's training settings ({p['model']}, "
                      f"levels {p['levels']}, crop {p['crop']}, perceptual {p['perceptual']}; minutes on a CPU). "
                      "--pipeline ebb trains the paper's schedule (days on a CPU, hours on a GPU)")
-    table = (pipeline.get("train") or {}).get("schedule")
+        table = (pipeline.get("train") or {}).get("schedule")
     p["data"], p["dataset"], said = choose_dataset(state.store, data=p["data"], dataset=p["dataset"],
                                                    pipeline=pipeline, command="train")
     if said:
         lines.insert(0, said)
     return p, sources, table, pipeline_path, lines
+
+
+def _kind_defaults(p: dict, sources: dict) -> dict | None:
+    """A generator kind's own settings (train.config.KIND_DEFAULTS) for every option left at its default; returns
+    the kind's schedule table, or None for a kind that starts from the command's defaults (PyNET)."""
+    from bokehpipe.train.config import KIND_DEFAULTS
+
+    defaults = KIND_DEFAULTS.get(MODEL_KINDS.get(p["model"], ""), None)
+    if defaults is None:
+        return None
+    for key, value in defaults.items():
+        if key in p and sources[key]["source"] == "default":
+            p[key] = value
+            sources[key] = {"value": value, "source": f"model {p['model']}"}
+    return defaults["schedule"]
 
 
 class _Progress:
@@ -167,6 +195,7 @@ class _Progress:
 
     def __init__(self, enabled: bool) -> None:
         self.enabled, self.bar = enabled, None
+        self.baseline = "identity"  # what the untrained generator returns: the input, or scatter for a correction
         self.level_info: dict = {}
         self.todo: list[tuple[int, int]] = []  # (level, steps) not yet measured, for the whole-run lower bound
         self.t_mark: float | None = None
@@ -181,6 +210,7 @@ class _Progress:
         if event == "note":
             click.echo(info["text"], err=True)
         elif event == "model":
+            self.baseline = "scatter" if MODEL_KINDS.get(info["name"]) == "correction" else "identity"
             click.echo(f"model {info['name']}: {info['params']:,} parameters, {info['in_chans']} input channels",
                        err=True)
         elif event == "level_start":
@@ -201,7 +231,7 @@ class _Progress:
             self.bar.set_postfix(loss=f"{info['loss']:.4g}", img_s=f"{info['images_per_s'] or 0:.1f}")
         elif event == "val":
             line = (f"level {info['level']} step {info['step']}: val PSNR {info['val_psnr']:.2f} dB "
-                    f"(identity {info['val_psnr_identity']:.2f}), SSIM {info['val_ssim']:.4f}"
+                    f"({self.baseline} {info['val_psnr_identity']:.2f}), SSIM {info['val_ssim']:.4f}"
                     + (" *best" if info.get("best") else ""))
             if self.bar is not None:
                 self.bar.write(line, file=sys.stderr)

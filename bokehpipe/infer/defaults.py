@@ -8,14 +8,12 @@ else the classical `scatter` renderer, which needs no training. No torch import 
 
 from __future__ import annotations
 
-import csv
-import json
 from pathlib import Path
 
 from bokehpipe.choices import Choice
 from bokehpipe.errors import BokehpipeError
 from bokehpipe.render.learned import SHIPPED_WEIGHTS
-from bokehpipe.store import ArtifactStore
+from bokehpipe.store import RUN_DONE, ArtifactStore
 
 PACKAGED_DEFAULT = SHIPPED_WEIGHTS  # the shipped BokehNet (bokehpipe.render.learned)
 FALLBACK_METHOD = "scatter"
@@ -44,23 +42,13 @@ def choose_renderer(store: ArtifactStore, run: str | None, checkpoint: str | Pat
                   "--run/--checkpoint")
 
 
-def run_finished_at(run_dir: Path) -> float | None:
-    """The finish time (mtime of the finest level's last.pt) of a run whose finest level ran all its steps."""
-    try:
-        config = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))["config"]
-        level = int(config["levels"][-1])
-        steps = int(config["schedule"][str(level)]["steps"])
-    except (OSError, ValueError, KeyError, IndexError, TypeError):
+def run_finished_at(store: ArtifactStore, name: str) -> float | None:
+    """When a finished run (the one rule: `ArtifactStore.run_finished`) finished, else None."""
+    if not store.run_finished(name):
         return None
-    last = run_dir / "checkpoints" / f"level{level}" / "last.pt"
-    if not last.is_file() or not (run_dir / "metrics.csv").is_file():
-        return None
-    with (run_dir / "metrics.csv").open(newline="", encoding="utf-8") as fh:
-        done = any(row.get("kind") == "train" and row.get("level") == str(level) and
-                   int(float(row.get("step") or 0)) >= steps for row in csv.DictReader(fh))
-    return last.stat().st_mtime if done else None
+    return (store.run(name) / RUN_DONE).stat().st_mtime
 
 
 def newest_finished_run(store: ArtifactStore) -> str | None:
-    finished = [(t, name) for name in store.list_runs() if (t := run_finished_at(store.run(name))) is not None]
+    finished = [(t, name) for name in store.list_runs() if (t := run_finished_at(store, name)) is not None]
     return max(finished)[1] if finished else None

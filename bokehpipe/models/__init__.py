@@ -1,6 +1,10 @@
-"""Model registry: a table of named generator configurations and `create_model(name, **kw)` (timm's pattern).
+"""Model registry: a table of named generators and `create_model(name, **kw)` (timm's pattern).
 
-`create_model` drops keyword arguments that are None, so an unset CLI option means "the model's default".
+Every generator is called the same way, `model(x, level) -> image`, and declares what differs as data in its
+`ModelSpec`: its `kind` (which inputs it takes and how a training example is made: `pynet`, the paper's
+photo + disparity at half resolution, level by level; `correction`, a correction of the classical scatter
+render at a working size, one level) and the training settings it starts from. `create_model` drops keyword
+arguments that are None, so an unset CLI option means "the model's default".
 """
 
 from __future__ import annotations
@@ -23,26 +27,37 @@ class ModelSpec:
     builder: Callable[..., nn.Module]
     defaults: dict[str, Any] = field(default_factory=dict)
     description: str = ""
-    trainer: str = "train"  # the command that trains it (`bokehpipe train` is PyNET's level-wise loop)
+    kind: str = "pynet"  # "pynet": photo (+ disparity) at half size, 7 levels; "correction": scatter corrected
+
+
+KINDS = ("pynet", "correction")
 
 
 _SPECS: tuple[ModelSpec, ...] = (
     ModelSpec("pynet", PyNETBokeh, {"width": 1.0}, "PyNET-Bokeh at the paper's width (~47.5M parameters)"),
     ModelSpec("pynet-s", PyNETBokeh, {"width": 0.5}, "half width (~11.9M parameters), for small GPUs and CPUs"),
     ModelSpec("pynet-xs", PyNETBokeh, {"width": 0.25}, "quarter width (~3M parameters), CPU demos and tests"),
-    # bokehpipe's change: the same networks with an identity skip at every level (models/pynet_residual.py)
+    # the same networks with an identity skip at every level (models/pynet_residual.py)
     ModelSpec("pynet-res", PyNETResidual, {"width": 1.0}, "PyNET-Bokeh + identity skip per level (paper width)"),
     ModelSpec("pynet-res-s", PyNETResidual, {"width": 0.5}, "half width + identity skip"),
     ModelSpec("pynet-res-xs", PyNETResidual, {"width": 0.25}, "quarter width + identity skip, CPU demos"),
-    # issue 12: the controllable learned renderer, a correction of `scatter` (models/bokehnet.py; the default)
+    # the controllable learned renderer, a correction of `scatter` (models/bokehnet.py; the default)
     ModelSpec("bokehnet", BokehNet, {}, "scatter render + a small U-Net correction (~0.39M params), focus/aperture",
-              trainer="bokehnet train"),
+              kind="correction"),
 )
 REGISTRY: dict[str, ModelSpec] = {spec.name: spec for spec in _SPECS}
 
 
 def list_models() -> list[str]:
     return list(REGISTRY)
+
+
+def model_kind(name: str) -> str:
+    """The generator kind of a registered model (`pynet` or `correction`)."""
+    try:
+        return REGISTRY[name].kind
+    except KeyError:
+        raise ConfigError(f"unknown model {name!r}; known: {', '.join(REGISTRY)}") from None
 
 
 def create_model(name: str, **kwargs: Any) -> nn.Module:
@@ -56,4 +71,5 @@ def create_model(name: str, **kwargs: Any) -> nn.Module:
 
 
 __all__ = ["BokehNet", "ModelSpec", "PyNETBokeh", "PyNETResidual", "REGISTRY", "count_parameters", "create_model",
-           "list_models"]
+           "list_models",
+           "model_kind"]

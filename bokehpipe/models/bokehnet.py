@@ -25,11 +25,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-WEIGHTS_FORMAT = "bokehpipe-bokehnet/1"
-"""The exported weights file (fp16 `state_dict`, `config`, `provenance`): what `infer` loads."""
-RUN_CHECKPOINT_FORMAT = "bokehpipe-bokehnet-run/1"
-"""A training run's checkpoint (`model`, `optimizer`, `step`, ...): what `bokehnet train` resumes from."""
-
 NET_WIDTH = 384
 """Working width in pixels: the network sees every photo resized to this width (CoC in these pixels)."""
 COC_UNIT = 4.0
@@ -46,13 +41,17 @@ def _block(cin: int, cout: int) -> nn.Sequential:
 
 
 class BokehNet(nn.Module):
-    """U-Net with three stride-2 stages; `forward(x)` maps (B, 9, h, w) -> (mask (B, 1), residual (B, 3)).
+    """U-Net with three stride-2 stages over the 9-channel `network_input`.
 
-    h and w must be multiples of `MULTIPLE` (`bokehpipe.render.learned` pads). `channels` sets the widths of
-    the four scales; `max_residual` bounds r (tanh).
+    Like every generator, `model(x, level)` returns the rendered image at the input's scale (here `S + m (I - S)
+    + r` with I and S taken from x's first six channels; any h and w, reflect-padded inside), so the one
+    training loop and evaluation treat it as they treat PyNET. `correction(x)` returns the mask and residual
+    themselves, for a renderer that upsamples them to a full-size photo; there h and w must be multiples of
+    `MULTIPLE`. `channels` sets the widths of the four scales; `max_residual` bounds r (tanh).
     """
 
     multiple = MULTIPLE
+    levels = (1,)  # one scale: trained and run at its working size
 
     def __init__(self, channels: tuple[int, int, int, int] = (16, 32, 64, 96), max_residual: float = 0.25) -> None:
         super().__init__()
@@ -74,7 +73,18 @@ class BokehNet(nn.Module):
     def _up(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
         return F.interpolate(x, size=like.shape[-2:], mode="bilinear", align_corners=False)
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor, level: int = 1) -> torch.Tensor:
+        """(B, 9, h, w) network input -> (B, 3, h, w) render; `level` exists for the generator interface."""
+        if level != 1:
+            raise ValueError(f"BokehNet has one level (1), not {level}")
+        h, w = x.shape[-2:]
+        ph, pw = -h % MULTIPLE, -w % MULTIPLE
+        padded = F.pad(x, (0, pw, 0, ph), mode="reflect") if ph or pw else x
+        mask, residual = self.correction(padded)
+        return compose(x[:, :3], x[:, 3:6], mask[..., :h, :w], residual[..., :h, :w])
+
+    def correction(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, 9, h, w) -> (mask (B, 1, h, w) in [0, 1], residual (B, 3, h, w)); h, w multiples of MULTIPLE."""
         e0 = self.enc0(x)
         e1 = self.enc1(F.avg_pool2d(e0, 2))
         e2 = self.enc2(F.avg_pool2d(e1, 2))

@@ -24,7 +24,14 @@ from bokehpipe.errors import BokehpipeError
 from bokehpipe.torch_files import load_checkpoint
 
 FORMAT = "bokehpipe-pynet/1"
+"""A training run's checkpoint, for every generator (the name predates the others)."""
+WEIGHTS_FORMAT = "bokehpipe-bokehnet/1"
+"""An exported weights file (fp16 `state_dict`, `model`, `config` = its registry kwargs, `provenance`), for every
+generator (the name predates the others): what `export` writes and `infer` loads."""
 LEVELS_FINE_TO_COARSE = (1, 2, 3, 4, 5, 6, 7)
+PRETRAINED_DIR = Path(__file__).resolve().parent.parent / "pretrained"
+SHIPPED_WEIGHTS = {"bokehnet": PRETRAINED_DIR / "bokehnet.pt"}
+"""The weights the package ships per model (`--init default`, infer's default renderer)."""
 
 
 def checkpoint_path(run_dir: str | os.PathLike[str], level: int, which: str) -> Path:
@@ -35,6 +42,35 @@ def read_checkpoint(path: str | os.PathLike[str], map_location: str | torch.devi
     """The checkpoint dict, or one clear error for a missing, unreadable or foreign file."""
     return load_checkpoint(path, format=FORMAT, what="bokehpipe PyNET checkpoint",
                            fix="pick another file (or delete a damaged one)", map_location=map_location)
+
+
+def read_weights_file(path: str | os.PathLike[str] | None, model: str = "bokehnet") -> dict[str, Any]:
+    """An exported weights file (default: the weights the package ships for `model`), or one clear error."""
+    if path is None:
+        if model not in SHIPPED_WEIGHTS:
+            raise BokehpipeError(f"bokehpipe ships no weights for {model!r}; pass a weights file")
+        return load_checkpoint(SHIPPED_WEIGHTS[model], format=WEIGHTS_FORMAT, what="weights file",
+                               fix="reinstall bokehpipe or rebuild them with `bokehpipe experiment bokehnet`")
+    return load_checkpoint(path, format=WEIGHTS_FORMAT, what="weights file",
+                           fix="give a file made by `bokehpipe export --run NAME` (a run's checkpoints resume "
+                               "training; they are not weights files)")
+
+
+def is_weights_file(path: str | os.PathLike[str]) -> bool:
+    """Whether `path` is an exported weights file rather than a run checkpoint, told apart by its format tag
+    (its tensors are mapped, not read)."""
+    from bokehpipe.torch_files import load_weights_only
+
+    path = Path(path)
+    if not path.is_file():
+        return False
+    payload = load_weights_only(path, what="checkpoint", fix="pass a bokehpipe checkpoint or weights file", mmap=True)
+    return isinstance(payload, dict) and payload.get("format") == WEIGHTS_FORMAT
+
+
+def weights_state(payload: dict[str, Any]) -> dict[str, Any]:
+    """A weights file's fp16 tensors back in float32, ready for `load_state_dict`."""
+    return {k: v.float() if v.is_floating_point() else v for k, v in payload["state_dict"].items()}
 
 
 def find_checkpoint(run_dir: str | os.PathLike[str], which: str = "best") -> Path:
@@ -75,6 +111,23 @@ class CheckpointRecord:
                    config=dict(ck.get("config", {})), step=int(ck.get("step", 0)),
                    depth_source=info.get("depth_source"), path=path)
 
+    @property
+    def kind(self) -> str:
+        """The generator kind (`pynet` or `correction`): which renderer runs it on a photo."""
+        from bokehpipe.models import model_kind
+
+        return model_kind(self.model)
+
+    @classmethod
+    def from_weights_file(cls, payload: dict[str, Any], path: Path | None = None) -> CheckpointRecord:
+        kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in payload.get("config", {}).items()}
+        model = str(payload.get("model", "bokehnet"))
+        in_chans = int(kwargs.get("in_chans", 9 if model == "bokehnet" else 4))
+        provenance = payload.get("provenance", {})
+        return cls(model=model, level=int(payload.get("level", 1)), with_depth=bool(payload.get("with_depth", True)),
+                   in_chans=in_chans, model_kwargs=kwargs, config=dict(provenance.get("train_config") or {}),
+                   step=int(provenance.get("step", 0)), depth_source=None, path=path)
+
     def summary(self) -> dict[str, Any]:
         """The plain fields eval records beside a learned method's scores."""
         return {"model": self.model, **{k: v for k, v in self.model_kwargs.items() if k != "in_chans"},
@@ -90,16 +143,22 @@ def build_model(record: CheckpointRecord) -> nn.Module:
 
 def load_for_inference(path: str | os.PathLike[str],
                        device: str | torch.device = "cpu") -> tuple[nn.Module, CheckpointRecord]:
-    """Model in eval mode plus its record. `path` is a checkpoint file or a run folder (then its finest
-    level's `best.pt`)."""
+    """Any generator in eval mode plus its record, from a run folder (its finest level's `best.pt`), a run
+    checkpoint, or an exported weights file (`export`, the shipped default): the one place that loads them."""
     path = Path(path)
     if path.is_dir():
         path = find_checkpoint(path, "best")
-    ck = read_checkpoint(path, map_location="cpu")
-    record = CheckpointRecord.from_checkpoint(ck, path)
+    if is_weights_file(path):
+        payload = read_weights_file(path)
+        record = CheckpointRecord.from_weights_file(payload, path)
+        state = weights_state(payload)
+    else:
+        ck = read_checkpoint(path, map_location="cpu")
+        record = CheckpointRecord.from_checkpoint(ck, path)
+        state = ck["model"]
     model = build_model(record)
     try:
-        model.load_state_dict(ck["model"])
+        model.load_state_dict(state)
     except RuntimeError:
         raise BokehpipeError(f"{path}: weights do not fit model {record.model} ({record.model_kwargs}); "
                              "the checkpoint is damaged") from None

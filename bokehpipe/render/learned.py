@@ -28,7 +28,8 @@ COMPOSE_ROWS = 256  # full-resolution rows composed at a time
 
 def load_bokehnet(path: str | os.PathLike[str] | None = None) -> tuple[Any, dict[str, Any]]:
     """BokehNet in eval mode (float32) from an exported file (default: the shipped weights) + its provenance."""
-    from bokehpipe.models.bokehnet import WEIGHTS_FORMAT, BokehNet
+    from bokehpipe.models.bokehnet import BokehNet
+    from bokehpipe.models.checkpoint import WEIGHTS_FORMAT
 
     fix = ("reinstall bokehpipe or rebuild them with `bokehpipe experiment bokehnet`" if path is None else
            "give a file made by `bokehpipe bokehnet export --run NAME --out FILE` (a run's checkpoints resume "
@@ -43,7 +44,7 @@ def load_bokehnet(path: str | os.PathLike[str] | None = None) -> tuple[Any, dict
 def is_bokehnet_weights(path: str | os.PathLike[str]) -> bool:
     """Whether `path` is a BokehNet weights file (`bokehnet export`'s, like the shipped one): lets `infer
     --checkpoint` take a retrained BokehNet as well as a PyNET checkpoint, told apart by the file's format tag."""
-    from bokehpipe.models.bokehnet import WEIGHTS_FORMAT
+    from bokehpipe.models.checkpoint import WEIGHTS_FORMAT
     from bokehpipe.torch_files import load_weights_only
 
     path = Path(path)
@@ -117,7 +118,7 @@ def correct(model: Any, image: np.ndarray, disparity: np.ndarray, scatter: np.nd
         ph, pw = -hn % MULTIPLE, -wn % MULTIPLE
         if ph or pw:
             x = torch.nn.functional.pad(x, (0, pw, 0, ph), mode="reflect")
-        mask, residual = model(x)
+        mask, residual = model.correction(x)
         out = torch.cat([mask, residual], 1)[0, :, :hn, :wn].permute(1, 2, 0).numpy()
     return compose(image, scatter, np.ascontiguousarray(out, dtype=np.float32))
 

@@ -9,6 +9,7 @@ Pipelines (`pipelines/*.toml`) give the per-level schedule as a `[train.schedule
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
@@ -17,6 +18,7 @@ from bokehpipe.config import cli_field
 from bokehpipe.errors import ConfigError
 
 PRECISIONS = ("bf16", "fp16", "fp32")
+LR_SCHEDULES = ("constant", "cosine")
 MIN_CROP = 64  # level 7 works at crop / 32 pixels; instance norm needs more than one
 
 
@@ -87,8 +89,8 @@ def parse_schedule(table: dict[str, Any] | None) -> dict[int, LevelSchedule]:
     return out
 
 
-# The generators `bokehpipe train` trains: the model registry (bokehpipe.models.REGISTRY, trainer "train")
-# without importing torch at --help time; a test keeps them equal.
+# The generators `bokehpipe train` trains and their kinds: the model registry (bokehpipe.models.REGISTRY) without
+# importing torch at --help time; a test keeps them equal.
 MODEL_HELP: dict[str, str] = {
     "pynet": "the paper's PyNET, ~47.5M params",
     "pynet-s": "1/2 width",
@@ -96,6 +98,27 @@ MODEL_HELP: dict[str, str] = {
     "pynet-res": "PyNET with an identity skip per level",
     "pynet-res-s": "identity skip, 1/2 width",
     "pynet-res-xs": "identity skip, 1/4 width: the demo's",
+    "bokehnet": "scatter + a learned correction, one level: the default renderer",
+}
+MODEL_KINDS: dict[str, str] = {name: ("correction" if name == "bokehnet" else "pynet") for name in MODEL_HELP}
+
+
+@dataclass(frozen=True)
+class KindGeometry:
+    """What a kind of generator asks of its crops: a multiple and a minimum side (pixels of its network input)."""
+
+    multiple: int
+    min_crop: int
+
+
+GEOMETRY = {"pynet": KindGeometry(32, MIN_CROP), "correction": KindGeometry(8, 16)}
+
+# Settings a kind of generator starts from where neither the command line nor a pipeline gives one: a correction
+# of scatter is one small level trained with a cosine schedule (minutes on a CPU), not the paper's seven levels.
+KIND_DEFAULTS: dict[str, dict[str, Any]] = {
+    "correction": {"levels": "1", "schedule": {"1": {"batch": 8, "steps": 3000}}, "crop": 128, "lr": 1e-3,
+                   "lr_schedule": "cosine", "val_every": 250, "log_every": 25, "checkpoint_every": 100,
+                   "workers": 0},
 }
 MODEL_NAMES: tuple[str, ...] = tuple(MODEL_HELP)
 
@@ -134,6 +157,8 @@ class TrainConfig:
                                     "twice this. A default crop larger than the photos is lowered to the largest "
                                     "that fits.")
     lr: float = cli_field(5e-5, help="Adam learning rate.")
+    lr_schedule: str = cli_field("constant", choices=LR_SCHEDULES,
+                                 help="constant (the paper's), or cosine decay to 0 over each level's steps.")
     accumulate: int = cli_field(1, min=1, help="Micro-batches per step, so the paper's batch sizes fit a smaller GPU.")
     precision: str = cli_field("fp32", choices=PRECISIONS,
                                help="Autocast precision (fp16 uses a GradScaler; CUDA only).")
@@ -159,12 +184,19 @@ class TrainConfig:
     tensorboard: bool | None = cli_field(None, flag="--no-tensorboard",
                                          help="TensorBoard events in the run folder (default: when tensorboard is "
                                               "installed).")
+    max_minutes: float = cli_field(0.0, min=0, help="Stop cleanly after this many minutes of training (0: run all "
+                                                    "steps); the run is then finished, and says so.")
+    limit: int = cli_field(0, min=0, help="Train on the first N pairs of the split only (0: all).")
+    f_number: float | None = cli_field(None, min=1e-3, metavar="N",
+                                       help="bokehnet on a real paired set: the f-number every target was shot at "
+                                            "(default 1.8, EBB!'s); the focus is `infer`'s auto-focus.")
+    variants: int = cli_field(2, min=1, help="bokehnet: monocular-like depth degradations per synthetic pair.")
+    clean_fraction: float = cli_field(0.25, min=0, max=1,
+                                      help="bokehnet: share of examples that keep the set's clean disparity.")
 
     def __post_init__(self) -> None:
-        if self.model not in MODEL_NAMES:  # the level-wise trainer's models; BokehNet has its own trainer
-            hint = "; BokehNet trains with `bokehpipe bokehnet train`" if self.model == "bokehnet" else ""
-            raise ConfigError(f"unknown model {self.model!r} for `bokehpipe train`; known: {', '.join(MODEL_NAMES)}"
-                              + hint)
+        if self.model not in MODEL_NAMES:
+            raise ConfigError(f"unknown model {self.model!r} for `bokehpipe train`; known: {', '.join(MODEL_NAMES)}")
         levels = parse_levels(self.levels)
         object.__setattr__(self, "levels", levels)
         object.__setattr__(self, "schedule", {int(k): v if isinstance(v, LevelSchedule) else LevelSchedule(**v)
@@ -178,12 +210,25 @@ class TrainConfig:
             raise ConfigError(f"no schedule for levels {missing}; add them to [train.schedule]")
         if self.precision not in PRECISIONS:
             raise ConfigError(f"precision {self.precision!r}: use one of {', '.join(PRECISIONS)}")
+        if self.kind == "correction" and levels != (1,):
+            raise ConfigError(f"{self.model} has one level: use --levels 1")
+        geo = GEOMETRY[self.kind]
         for lv in levels:
             crop = self.level_crop(lv)
-            if crop < MIN_CROP or crop % 32:
-                raise ConfigError(f"crop {crop} (level {lv}): use a multiple of 32 that is at least {MIN_CROP}")
-        if self.val_crop and (self.val_crop < MIN_CROP or self.val_crop % 32):
-            raise ConfigError(f"--val-crop {self.val_crop}: use 0 (whole images) or a multiple of 32 >= {MIN_CROP}")
+            if crop < geo.min_crop or crop % geo.multiple:
+                raise ConfigError(f"crop {crop} (level {lv}): use a multiple of {geo.multiple} that is at least "
+                                  f"{geo.min_crop}")
+        if self.val_crop and (self.val_crop < geo.min_crop or self.val_crop % geo.multiple):
+            raise ConfigError(f"--val-crop {self.val_crop}: use 0 (whole images) or a multiple of {geo.multiple} "
+                              f">= {geo.min_crop}")
+        if self.f_number is not None:
+            from bokehpipe.render.calibration import aperture_for_f_number
+
+            aperture_for_f_number(self.f_number)  # refuses an f-number no wider than the f/16 inputs, up front
+        if self.kind == "correction" and not self.with_depth:
+            raise ConfigError(f"{self.model} renders from depth: it cannot train with --no-depth")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ConfigError(f"lr_schedule {self.lr_schedule!r}: use one of {', '.join(LR_SCHEDULES)}")
         for name in ("accumulate", "log_every", "checkpoint_every"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -202,7 +247,13 @@ class TrainConfig:
 
     # --- derived ---------------------------------------------------------------------------------------
     @property
+    def kind(self) -> str:
+        return MODEL_KINDS[self.model]
+
+    @property
     def in_chans(self) -> int:
+        if self.kind == "correction":
+            return 9  # photo, scatter, disparity, signed and absolute CoC (models/bokehnet.IN_CHANNELS)
         return 4 if self.with_depth else 3
 
     def level_crop(self, level: int) -> int:
@@ -211,8 +262,15 @@ class TrainConfig:
     def level_lr(self, level: int) -> float:
         return self.schedule[level].lr or self.lr
 
+    def lr_at(self, level: int, step: int) -> float:
+        """The learning rate of `level`'s optimiser step `step` (0-based)."""
+        base = self.level_lr(level)
+        if self.lr_schedule == "constant":
+            return base
+        return base * 0.5 * (1 + math.cos(math.pi * step / self.schedule[level].steps))
+
     def uses_perceptual(self, level: int) -> bool:
-        return level == 1 and self.perceptual
+        return level == 1 and self.perceptual and self.kind == "pynet"
 
     def identity(self) -> dict[str, Any]:
         """What must match for a checkpoint to continue this run (architecture and the levels it trains)."""
@@ -220,7 +278,9 @@ class TrainConfig:
                 "levels": list(self.levels)}
 
     @property
-    def resolved_width(self) -> float:
+    def resolved_width(self) -> float | None:
+        if self.kind == "correction":
+            return None  # a correction network's size is its channel widths (model_kwargs), not a multiplier
         if self.width is not None:
             return float(self.width)
         from bokehpipe.models import REGISTRY

@@ -7,6 +7,10 @@ Resume (`--resume auto`, litgpt's semantics): the finest level with a `last.pt` 
 unfinished level continues from its step, a finished one hands its weights to the next finer level; no
 checkpoint means a fresh start. A checkpoint is compatible when its model, width and input channels match
 and its level is one of `--levels` or the level just coarser than the first of them.
+
+`--init` starts the first level from other weights: a run folder or checkpoint, an exported weights file, or
+`default` (the weights the package ships for the model). The architecture's keyword arguments come from the
+checkpoint being continued, else from the `--init` weights, else from the registry's defaults.
 """
 
 from __future__ import annotations
@@ -16,9 +20,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bokehpipe.data.ebb import Pair, load_index
+from bokehpipe.data.ebb import Pair, load_index, load_metadata
 from bokehpipe.errors import BokehpipeError, WeightsMissingError
-from bokehpipe.models.checkpoint import LEVELS_FINE_TO_COARSE, checkpoint_path, read_checkpoint
+from bokehpipe.models.checkpoint import (
+    LEVELS_FINE_TO_COARSE,
+    checkpoint_path,
+    is_weights_file,
+    read_checkpoint,
+    read_weights_file,
+    weights_state,
+)
 from bokehpipe.store import ArtifactStore
 from bokehpipe.train.config import TrainConfig
 
@@ -38,6 +49,12 @@ class Plan:
     start_step: int = 0
     resume_state: dict[str, Any] | None = None  # full checkpoint to continue `start_level` from
     init_model: dict[str, Any] | None = None  # weights the first trained level starts from
+    init_info: dict[str, Any] | None = None  # where explicit --init weights came from (recorded in config.json)
+    model_kwargs: dict[str, Any] = field(default_factory=dict)  # create_model(cfg.model, **model_kwargs)
+    data_root: Path = Path()
+    real: Any = None  # a correction on a real paired set: correction_examples.RealSet
+    recipe: Any = None  # a correction on a synthetic set: its ExampleRecipe (train; val draws with seed + 1000)
+    val_recipe: Any = None
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -52,7 +69,8 @@ def _model_identity(info: dict[str, Any]) -> dict[str, Any]:
 
 
 def _describe(ident: dict[str, Any]) -> str:
-    return f"model {ident['model']} width {ident['width']:g} with {ident['in_chans']} input channels"
+    width = "" if ident["width"] is None else f" width {ident['width']:g}"
+    return f"model {ident['model']}{width} with {ident['in_chans']} input channels"
 
 
 def check_compatible(ck: dict[str, Any], cfg: TrainConfig, where: Path) -> None:
@@ -86,7 +104,7 @@ def _open_depth(store: ArtifactStore, cfg: TrainConfig, split: str) -> Any:
 
 
 def _vgg_path(store: ArtifactStore, cfg: TrainConfig) -> Path | None:
-    if 1 not in cfg.levels or not cfg.perceptual:
+    if not any(cfg.uses_perceptual(level) for level in cfg.levels):
         return None
     from bokehpipe.weights import resolve
 
@@ -131,27 +149,64 @@ def make_plan(cfg: TrainConfig, store: ArtifactStore, resume: str = "auto") -> P
         if not val_pairs:
             raise BokehpipeError(f"{index.root}: validation split {cfg.val_split!r} is empty; pick another "
                                  "--val-split or pass --val-every 0")
-    plan = Plan(cfg, store.run(cfg.run), train_pairs, val_pairs)
-    if cfg.with_depth:
-        from bokehpipe.data.datasets import check_depth_coverage
-
-        def covered(pairs: list[Pair], split: str) -> Any:
-            depth = _open_depth(store, cfg, split)
-            try:
-                check_depth_coverage(pairs, depth, where=f"depth cache for split {split}")
-            except BokehpipeError as exc:
-                raise BokehpipeError(f"{exc}, or train with --no-depth") from None
-            return depth
-
-        plan.train_depth = covered(train_pairs, cfg.train_split)
+    plan = Plan(cfg, store.run(cfg.run), train_pairs, val_pairs, data_root=Path(cfg.data_root))
+    synthetic_correction = cfg.kind == "correction" and load_metadata(Path(cfg.data_root)) is not None
+    if cfg.with_depth and not synthetic_correction:  # a synthetic set's correction examples read its own maps
+        plan.train_depth = _covered(store, cfg, train_pairs, cfg.train_split)
         if val_pairs:
-            plan.val_depth = covered(val_pairs, cfg.val_split)
+            plan.val_depth = _covered(store, cfg, val_pairs, cfg.val_split)
+    if cfg.kind == "correction":
+        _plan_examples(plan, synthetic_correction)
     plan.vgg_path = _vgg_path(store, cfg)
     _plan_start(plan, resume)
     return plan
 
 
+def _covered(store: ArtifactStore, cfg: TrainConfig, pairs: list[Pair], split: str) -> Any:
+    """The split's depth cache, checked to hold a map for every pair."""
+    from bokehpipe.data.datasets import check_depth_coverage
+
+    depth = _open_depth(store, cfg, split)
+    try:
+        check_depth_coverage(pairs, depth, where=f"depth cache for split {split}")
+    except BokehpipeError as exc:
+        raise BokehpipeError(f"{exc}, or train with --no-depth") from None
+    return depth
+
+
+def _plan_examples(plan: Plan, synthetic: bool) -> None:
+    """How a correction's examples are made: a synthetic set's recipe, or a real set's caches and f-number."""
+    from dataclasses import replace
+
+    from bokehpipe.train.correction_examples import REAL_F_NUMBER, ExampleRecipe, RealSet
+
+    cfg = plan.cfg
+    if synthetic:
+        if cfg.f_number is not None:
+            raise BokehpipeError("--f-number is for real sets; a synthetic set carries each pair's exact focus and "
+                                 "aperture")
+        plan.recipe = ExampleRecipe(variants=cfg.variants, clean_fraction=cfg.clean_fraction, seed=cfg.seed)
+        plan.val_recipe = replace(plan.recipe, seed=cfg.seed + 1000)
+        return
+    from bokehpipe.render.calibration import aperture_for_f_number
+
+    f_number = cfg.f_number or REAL_F_NUMBER
+    aperture = aperture_for_f_number(f_number)  # refuses an f-number no wider than the f/16 inputs
+    caches = [(cfg.train_split, str(plan.train_depth.path))]
+    if plan.val_depth is not None and cfg.val_split != cfg.train_split:
+        caches.append((cfg.val_split, str(plan.val_depth.path)))
+    plan.real = RealSet(f_number=float(f_number), caches=tuple(caches))
+    plan.notes.append(f"real pairs: {cfg.dataset!r} has no per-image focus/aperture, so each example uses its "
+                      f"{cfg.depth_source} map, the auto-focus and f/{f_number:g} (aperture {aperture:.3f})")
+
+
 def _plan_start(plan: Plan, resume: str) -> None:
+    _plan_resume(plan, resume)
+    _plan_init(plan)
+    _plan_model_kwargs(plan)
+
+
+def _plan_resume(plan: Plan, resume: str) -> None:
     cfg, run_dir = plan.cfg, plan.run_dir
     plan.start_level = cfg.levels[0]
     existing = _finest_last(run_dir)
@@ -174,7 +229,14 @@ def _plan_start(plan: Plan, resume: str) -> None:
         ck = read_checkpoint(path)
         check_compatible(ck, cfg, path)
         _place(plan, ck, path)
+
+
+def _plan_init(plan: Plan) -> None:
+    cfg = plan.cfg
     if plan.resume_state is None and plan.init_model is None and cfg.init:
+        if cfg.init == "default" or is_weights_file(Path(cfg.init).expanduser()):
+            _init_from_weights(plan)
+            return
         init = _init_checkpoint(Path(cfg.init))
         ck = read_checkpoint(init)
         have, want = _model_identity(ck["info"]), _model_identity(cfg.identity())
@@ -182,11 +244,43 @@ def _plan_start(plan: Plan, resume: str) -> None:
             raise BokehpipeError(f"{init}: --init checkpoint is {_describe(have)} but this run asks for "
                                  f"{_describe(want)}")
         plan.init_model = ck["model"]
+        plan.model_kwargs = dict(ck["info"].get("model_kwargs") or {})
+        plan.init_info = {"path": str(init), "run": init.parents[2].name, "level": int(ck["level"])}
         plan.notes.append(f"level {plan.start_level} starts from --init {init} (level {ck['level']})")
     elif plan.resume_state is None and plan.init_model is None and plan.start_level is not None \
-            and plan.start_level < 7:
+            and plan.start_level < 7 and cfg.kind == "pynet":
         plan.notes.append(f"level {plan.start_level} starts from random weights (no level {plan.start_level + 1} "
                           "checkpoint in this run; pass --init RUN_OR_FILE to start from one)")
+
+
+def _init_from_weights(plan: Plan) -> None:
+    """`--init default|FILE`: start from exported weights (the file's architecture, its provenance recorded)."""
+    cfg = plan.cfg
+    path = None if cfg.init == "default" else Path(cfg.init).expanduser()
+    payload = read_weights_file(path, cfg.model)
+    if payload.get("model", "bokehnet") != cfg.model:
+        raise BokehpipeError(f"{cfg.init}: weights of model {payload.get('model')!r}, but this run trains "
+                             f"{cfg.model!r}; pass --model {payload.get('model')} or other weights")
+    plan.init_model = weights_state(payload)
+    plan.model_kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in payload["config"].items()}
+    provenance = dict(payload.get("provenance", {}))
+    provenance.pop("train_config", None)
+    from bokehpipe.models.checkpoint import SHIPPED_WEIGHTS
+
+    plan.init_info = {"path": str(path or SHIPPED_WEIGHTS[cfg.model]), **provenance}
+    plan.notes.append(f"level {plan.start_level} starts from --init {cfg.init} ({plan.init_info['path']})")
+
+
+def _plan_model_kwargs(plan: Plan) -> None:
+    """The architecture: the continued checkpoint's, else --init's (already set), else the registry default."""
+    if plan.resume_state is not None:
+        info = plan.resume_state.get("info", {})
+        plan.model_kwargs = dict(info.get("model_kwargs") or {"in_chans": info.get("in_chans"),
+                                                               "width": info.get("width")})
+    elif plan.init_model is None or not plan.model_kwargs:
+        cfg = plan.cfg
+        plan.model_kwargs = {"in_chans": cfg.in_chans, "width": cfg.width} if cfg.kind == "pynet" else {}
+    plan.model_kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in plan.model_kwargs.items()}
 
 
 def _init_checkpoint(path: Path) -> Path:

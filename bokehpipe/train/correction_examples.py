@@ -1,4 +1,5 @@
-"""BokehNet training examples: pairs seen through the depth the network will meet, with their scatter renders.
+"""Training examples of a correction generator (BokehNet): pairs seen through the depth the network will meet,
+with their scatter renders.
 
 A synthetic set (`bokehpipe synth --aperture-range ...`, per-image focus and aperture in metadata.json, drawn
 at the working width): each example is one pair seen through a depth map that looks like what the network
@@ -8,12 +9,13 @@ those inputs (`build_examples`).
 
 A real paired set (EBB!, or any layout `bokehpipe data check` reads; `RealSet`) has no such metadata: its maps
 come from a phase-one depth cache, the focus is `infer`'s auto-focus, every target was shot at one f-number,
-and each example is made as `render.learned.render_bokehnet` meets a photo: scatter at full resolution, then
-everything shrunk to the working size (`build_real_examples`).
+and each example is made as the learned renderer meets a photo: scatter at full resolution, then everything
+shrunk to the working size (`build_real_examples`).
 
 Scatter costs about as much as a training step, so every example is rendered once and kept as arrays in
 `<run>/examples/<split>.npz` (uint8 photos, each held once for all its variants; float16 disparity); a cache
-whose recipe or source differs is rebuilt, a matching one is reused.
+whose recipe or source differs is rebuilt, a matching one is reused. `CorrectionCrops` serves them to the one
+training loop as `{"input", "target", "source"}` items, like `data.datasets.BokehPairs` serves PyNET's.
 """
 
 from __future__ import annotations
@@ -27,7 +29,22 @@ import numpy as np
 
 from bokehpipe.data.ebb import Pair, load_index, load_metadata
 from bokehpipe.errors import BokehpipeError
-from bokehpipe.train.bokehnet_config import RECIPE_VERSION, ExampleRecipe
+
+RECIPE_VERSION = 1
+REAL_F_NUMBER = 1.8
+"""A real set's targets (no per-image metadata) are taken as shot at this f-number unless --f-number says."""
+
+
+@dataclass(frozen=True)
+class ExampleRecipe:
+    """How examples are drawn from a synthetic set; recorded with the cache and in the run's config."""
+
+    variants: int = 2  # monocular-like depth degradations per pair
+    clean_fraction: float = 0.25  # share of examples that keep the set's clean disparity
+    strength: float = 1.0  # monocular_like strength
+    seed: int = 0  # the run's seed
+    version: int = RECIPE_VERSION
+
 
 CACHE_LAYOUT = 2  # 2: each photo stored once plus a per-example `pair` index (1 kept a copy per variant)
 _ARRAYS = ("image", "target", "pair", "scatter", "disparity", "focus", "aperture")
@@ -210,3 +227,44 @@ def load_or_build(cache: Path, root: Path, split: str, recipe: ExampleRecipe, *,
         np.savez(fh, key=np.asarray(key), ids=np.asarray(ex.ids), left_out=np.asarray(ex.left_out, dtype=str),
                  **{k: getattr(ex, k) for k in _ARRAYS})
     return ex
+
+
+class CorrectionCrops:
+    """Examples as training items for the one loop: `{"input": (9, h, w) network input, "target", "source"}`,
+    where the source is the scatter render (what an untrained correction returns: the run's baseline).
+
+    Items are `int` (the whole example, or its centre crop) or `(index, key)` from `StepSampler` (a random
+    `crop` x `crop` window and a horizontal flip drawn from `key`). No rotations: photos keep their gravity.
+    """
+
+    def __init__(self, ex: Examples, *, crop: int | None, augment: bool = False) -> None:
+        self.ex, self.crop, self.augment = ex, crop, augment
+
+    def __len__(self) -> int:
+        return len(self.ex)
+
+    def __getitem__(self, item: int | tuple[int, int]) -> dict[str, Any]:
+        import torch
+
+        from bokehpipe.models.bokehnet import network_input
+
+        index, key = (int(item), None) if isinstance(item, (int, np.integer)) else (int(item[0]), item[1])
+        ex = self.ex
+        h, w = ex.image.shape[1:3]
+        ch, cw = (min(self.crop, h), min(self.crop, w)) if self.crop else (h, w)
+        rng = np.random.default_rng(key) if (key is not None and self.augment) else None
+        y = int(rng.integers(0, h - ch + 1)) if rng is not None else (h - ch) // 2
+        x = int(rng.integers(0, w - cw + 1)) if rng is not None else (w - cw) // 2
+        flip = rng is not None and bool(rng.integers(0, 2))
+        photo = int(ex.pair[index])
+
+        def window(a: np.ndarray) -> torch.Tensor:
+            a = a[y:y + ch, x:x + cw]
+            a = np.ascontiguousarray(a[:, ::-1] if flip else a, dtype=np.float32)
+            return torch.from_numpy(a).permute(2, 0, 1) if a.ndim == 3 else torch.from_numpy(a)[None]
+
+        image, scatter = window(ex.image[photo]) / 255.0, window(ex.scatter[index]) / 255.0
+        disp = window(ex.disparity[index])
+        x_in = network_input(image[None], scatter[None], disp[None], torch.tensor([float(ex.focus[index])]),
+                             torch.tensor([float(ex.aperture[index])]))[0]
+        return {"input": x_in, "target": window(ex.target[photo]) / 255.0, "source": scatter, "id": ex.ids[index]}
