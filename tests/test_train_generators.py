@@ -87,3 +87,23 @@ def test_export_writes_into_the_store_and_renders_like_the_run(run_cli, store_ro
     assert "synthetic only" in payload["provenance"]["data"]
     missing = run_cli("export", "--run", "nosuch")
     assert missing.exit_code != 0 and "no run 'nosuch'" in missing.output and "e" in missing.output
+
+
+def test_plateau_ends_a_flat_level_early_and_a_resume_moves_on(run_cli, store_root: Path, monkeypatch):
+    """`--plateau N` ends a level whose val PSNR stopped gaining (never before half its steps); its checkpoint
+    says the level is done, so a resumed run goes on to the next level instead of re-entering it."""
+    import bokehpipe.train.loop as loop
+
+    assert run_cli("synth", "s", "--count", "4", "--size", "96x64", "--val-fraction", "0.5", "--workers", "1",
+                   "--aperture-range", "0.1,1.2").exit_code == 0
+    monkeypatch.setattr(loop, "PLATEAU_DB", 1e9)  # every validation counts as flat
+    args = ["bokehnet", "train", "--dataset", "s", "--run", "p", "--steps", "20", "--batch", "2", "--crop", "32",
+            "--val-every", "2", "--log-every", "2", "--threads", "1", "--plateau", "2"]
+    res = run_cli(*args)
+    assert res.exit_code == 0, res.output
+    assert "level 1 ends at step 10 of 20" in res.output  # flat from the 2nd validation on, but half the steps first
+    ck = torch.load(store_root / "runs" / "p" / "checkpoints" / "level1" / "last.pt", weights_only=True)
+    assert ck["step"] == 10 and ck["level_done"]
+    again = run_cli(*args)
+    assert again.exit_code == 0 and "nothing left to train" in again.output
+    assert (store_root / "runs" / "p" / "done.json").is_file()

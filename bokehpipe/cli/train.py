@@ -45,7 +45,7 @@ def train(ctx: click.Context, state, **params) -> None:
     Under torchrun the same command trains with DDP, e.g.
     `torchrun --nproc-per-node 8 -m bokehpipe --pipeline ebb train --data EBB --run-name ebb`.
     """
-    from bokehpipe.data.ebb import load_index, load_metadata
+    from bokehpipe.data.ebb import load_index
     from bokehpipe.device import env_world
     from bokehpipe.train.config import parse_schedule
     from bokehpipe.train.defaults import (
@@ -53,7 +53,6 @@ def train(ctx: click.Context, state, **params) -> None:
         fit_crop,
         generated_run_name,
         make_missing_val_cache,
-        own_val_split,
     )
 
     store = state.store
@@ -65,13 +64,7 @@ def train(ctx: click.Context, state, **params) -> None:
     if batch is not None or steps is not None:
         schedule = {lv: type(s)(batch or s.batch, steps or s.steps, s.crop, s.lr) for lv, s in schedule.items()}
     crop = p["crop"]
-    if p["val_split"] is None:
-        p["val_split"] = own_val_split(str(root))
-        if p["val_split"] is not None:
-            lines.append(f"validation split {p['val_split']!r}: the dataset's own (--val-split NAME to choose)")
-        elif p["val_every"]:
-            p["val_every"] = 0
-            lines.append("no validation: the dataset has no val or val294 split (--val-split NAME to choose one)")
+    _choose_val_split(root, p, lines)
     train_pairs = load_index(root).split(p["train_split"], require_targets=True)
     kind = MODEL_KINDS[p["model"]]
     if train_pairs and kind == "pynet":  # a correction crops at its working size, whatever the photos' size
@@ -80,19 +73,7 @@ def train(ctx: click.Context, state, **params) -> None:
             lines.append(said)
             schedule = {lv: type(s)(s.batch, s.steps, min(s.crop, crop) if s.crop else None, s.lr)
                         for lv, s in schedule.items()}
-    own_maps = kind == "correction" and load_metadata(root) is not None  # examples read a synthetic set's maps
-    if own_maps and not p["depth_source"]:
-        p["depth_source"] = "gt"
-    if p["with_depth"] and not p["depth_source"]:
-        from bokehpipe.choices import choose_depth_cache
-        from bokehpipe.errors import BokehpipeError
-
-        try:
-            choice = choose_depth_cache(store, name, p["train_split"])
-        except BokehpipeError as exc:
-            raise BokehpipeError(f"{exc}" + (" (or train with --no-depth)" if kind == "pynet" else "")) from None
-        p["depth_source"] = choice.value
-        lines.append(choice.reason)
+    own_maps = _choose_depth_source(store, root, name, p, lines)
     if not p["run_name"]:
         if world > 1:  # each rank would stamp its own time: the ranks must agree on one run folder
             raise click.UsageError("under torchrun pass --run-name NAME (a generated name could differ per rank)")
@@ -125,6 +106,40 @@ def train(ctx: click.Context, state, **params) -> None:
         progress.close()
     if rank == 0:
         click.echo(f"run {run_dir}")
+
+
+def _choose_val_split(root, p: dict, lines: list[str]) -> None:
+    """The dataset's own validation split when none was given; no validation when it has none."""
+    from bokehpipe.train.defaults import own_val_split
+
+    if p["val_split"] is None:
+        p["val_split"] = own_val_split(str(root))
+        if p["val_split"] is not None:
+            lines.append(f"validation split {p['val_split']!r}: the dataset's own (--val-split NAME to choose)")
+        elif p["val_every"]:
+            p["val_every"] = 0
+            lines.append("no validation: the dataset has no val or val294 split (--val-split NAME to choose one)")
+
+
+def _choose_depth_source(store, root, name: str, p: dict, lines: list[str]) -> bool:
+    """Fill in --depth-source; returns whether the examples read the synthetic set's own maps (a correction on
+    a synthetic set: source gt, no depth cache needed)."""
+    from bokehpipe.choices import choose_depth_cache
+    from bokehpipe.data.ebb import load_metadata
+    from bokehpipe.errors import BokehpipeError
+
+    kind = MODEL_KINDS[p["model"]]
+    own_maps = kind == "correction" and load_metadata(root) is not None
+    if own_maps and not p["depth_source"]:
+        p["depth_source"] = "gt"
+    if p["with_depth"] and not p["depth_source"]:
+        try:
+            choice = choose_depth_cache(store, name, p["train_split"])
+        except BokehpipeError as exc:
+            raise BokehpipeError(f"{exc}" + (" (or train with --no-depth)" if kind == "pynet" else "")) from None
+        p["depth_source"] = choice.value
+        lines.append(choice.reason)
+    return own_maps
 
 
 _DATASET_OWN = ("val_split", "train_split", "device")  # the dataset's and the machine's, not the demo's

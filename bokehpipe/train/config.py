@@ -166,6 +166,8 @@ class TrainConfig:
     init: str | None = cli_field(None, param="init_from", metavar="PATH",
                                  help="Start the first level from another run's (or file's) weights.")
     val_every: int = cli_field(1000, min=0, help="Validate every N steps and at the end of each level (0: never).")
+    plateau: int = cli_field(0, min=0, help="End a level early once N validations in a row gain less than 0.05 dB "
+                                            "over the last real gain (never before half its steps; 0: never).")
     val_crop: int = cli_field(0, min=0, help="Validation centre crop at half resolution (0: whole images).")
     val_max: int = cli_field(0, min=0, help="Validate on the first N pairs only (0: all).")
     log_every: int = cli_field(50, min=1, help="metrics.csv row every N steps.")

@@ -52,6 +52,7 @@ from bokehpipe.train.plan import Plan, env_summary, make_plan
 Callback = Callable[..., None]
 SSIM_MIN_SIDE = 11
 PSNR_CAP = 100.0  # dB; a pixel-identical image would otherwise put +inf into a mean
+PLATEAU_DB = 0.05  # a validation gain smaller than this does not reset --plateau's count
 
 
 def _quiet(event: str, **info: Any) -> None:
@@ -261,6 +262,8 @@ class _LevelState:
     start: int = 0
     best: float = float("-inf")
     last_val: dict[str, float] = field(default_factory=dict)
+    plateau_ref: float = float("-inf")  # val PSNR at the last gain of at least PLATEAU_DB
+    stale: int = 0  # validations since then
 
 
 def _level_state(model: nn.Module, level: int, cfg: TrainConfig, state: dict[str, Any] | None,
@@ -277,7 +280,20 @@ def _level_state(model: nn.Module, level: int, cfg: TrainConfig, state: dict[str
             ls.scaler.load_state_dict(state["scaler"])
         set_rng_state(state["rng"])
         ls.start, ls.best = int(state["step"]), float(state.get("best_psnr", float("-inf")))
+        plateau = state.get("plateau") or {}
+        ls.plateau_ref, ls.stale = float(plateau.get("ref", float("-inf"))), int(plateau.get("stale", 0))
     return ls
+
+
+def _plateaued(ls: _LevelState, cfg: TrainConfig, done: int, steps: int) -> bool:
+    """Whether `--plateau N` ends the level here: N validations in a row without a gain of PLATEAU_DB over the
+    last such gain, and at least half the level's scheduled steps trained."""
+    psnr = ls.last_val["val_psnr"]
+    if psnr >= ls.plateau_ref + PLATEAU_DB:
+        ls.plateau_ref, ls.stale = psnr, 0
+    else:
+        ls.stale += 1
+    return bool(cfg.plateau) and ls.stale >= cfg.plateau and 2 * done >= steps
 
 
 def _level_parameters(model: nn.Module, level: int) -> list[tuple[str, nn.Parameter]]:
@@ -318,15 +334,24 @@ def _train_level(model: nn.Module, level: int, plan: Plan, state: dict[str, Any]
         final = done == sched.steps or stopped
         if done % cfg.log_every == 0 or final:
             _log_train(level, done, cfg.lr_at(level, step), meter, dist, log, say)
-        is_best = False
+        is_best = flat = False
         if cfg.val_every and (done % cfg.val_every == 0 or final):
             is_best = _validate_and_log(model, level, done, plan, dist, log, say, ls, gen)
             meter.t_interval = time.perf_counter()  # validation time is not training speed
+            flat = not final and _plateaued(ls, cfg, done, sched.steps)
+        if flat:
+            if done % cfg.log_every:
+                _log_train(level, done, cfg.lr_at(level, step), meter, dist, log, say)
+            say("note", text=f"level {level} ends at step {done} of {sched.steps}: val PSNR gained less than "
+                             f"{PLATEAU_DB} dB over the last {cfg.plateau} validations (--plateau)")
+            final = True
         divergence = distributed.max_param_divergence(dist, list(model.parameters())) if final else None
         if dist.is_main and (done % cfg.checkpoint_every == 0 or final or is_best):
-            _save(model, level, done, plan, ls, dist, divergence, final=final, is_best=is_best)
+            _save(model, level, done, plan, ls, dist, divergence, final=final, is_best=is_best, level_done=flat)
         if stopped:
             say("note", text=f"stopped at level {level} step {done}: --max-minutes {cfg.max_minutes:g} reached")
+            break
+        if flat:
             break
     distributed.barrier(dist)
     say("level_end", level=level, best_psnr=ls.best, divergence=divergence if dist.enabled else None)
@@ -413,10 +438,11 @@ def _score_start(model: nn.Module, level: int, plan: Plan, dist: DistInfo, log: 
 
 
 def _save(model: nn.Module, level: int, done: int, plan: Plan, ls: _LevelState, dist: DistInfo,
-          divergence: float | None, *, final: bool, is_best: bool) -> None:
+          divergence: float | None, *, final: bool, is_best: bool, level_done: bool = False) -> None:
     cfg = plan.cfg
     ck = _checkpoint_state(model, ls, cfg, level, done)
     ck["ddp"] = {"world_size": dist.world, "max_param_divergence": divergence}
+    ck["level_done"] = level_done or done >= cfg.schedule[level].steps  # a resume hands it to the next level
     if done and (done % cfg.checkpoint_every == 0 or final):
         save_checkpoint(checkpoint_path(plan.run_dir, level, "last"), ck)
     if is_best or (final and not cfg.val_every):
@@ -430,6 +456,7 @@ def _checkpoint_state(model: nn.Module, ls: _LevelState, cfg: TrainConfig, level
     return {"model": model.state_dict(), "optimizer": ls.opt.state_dict(),
             "scaler": ls.scaler.state_dict() if ls.scaler.is_enabled() else None, "step": step, "level": level,
             "rng": rng_state(), "config": cfg.to_dict(), "info": info, "best_psnr": ls.best,
+            "plateau": {"ref": ls.plateau_ref, "stale": ls.stale},
             "val": {k: float(v) for k, v in ls.last_val.items()}}
 
 

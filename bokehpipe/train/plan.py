@@ -118,14 +118,16 @@ def _vgg_path(store: ArtifactStore, cfg: TrainConfig) -> Path | None:
 def _place(plan: Plan, ck: dict[str, Any], path: Path) -> None:
     """Decide where training goes on from checkpoint `ck` (already checked compatible)."""
     cfg, level, step = plan.cfg, int(ck["level"]), int(ck["step"])
-    if level in cfg.levels and step < cfg.schedule[level].steps:
+    if level in cfg.levels and step < cfg.schedule[level].steps and not ck.get("level_done"):
         plan.start_level, plan.start_step, plan.resume_state = level, step, ck
         plan.notes.append(f"resuming level {level} at step {step} from {path}")
         return
     finer = [lv for lv in cfg.levels if lv < level]
     plan.init_model = ck["model"]
     planned = cfg.schedule[level].steps
-    state = f"finished ({step} steps)" if step >= planned else f"stopped at step {step} of {planned}"
+    state = (f"finished ({step} steps)" if step >= planned else
+             f"ended at step {step} of {planned} (--plateau)" if ck.get("level_done") else
+             f"stopped at step {step} of {planned}")
     if finer:
         plan.start_level = finer[0]
         plan.notes.append(f"level {level} {state}; level {finer[0]} starts from {path}")
