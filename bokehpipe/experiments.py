@@ -5,12 +5,21 @@
 name = "synth"                     # unique within the file
 run = ["synth", "demo", "--count", "96"]
 creates = ["datasets/demo"]        # store paths; when all exist the step is reused, not rerun
+
+[[steps]]
+name = "ceiling"
+script = "../studies/synthetic_ceiling.py"   # a Python script instead of a bokehpipe command
+run = ["--data", "{store}/datasets/demo", "--json", "{store}/reports/ceiling.json"]
+creates = ["reports/ceiling.json"]
 ```
 
-Each step runs with `--pipeline` set to the same file, so the file's `[train]`, `[eval]`, ... tables give
-the steps their defaults and the steps list only what differs. In `run` and `creates`, `{store}` is the
-store root and `{realdata}` the folder of real photos (BOKEHPIPE_REALDATA, else ../shared/realdata
-next to the checkout); a step that needs `{realdata}` where it is absent stops with a clear message.
+Each command step runs with `--pipeline` set to the same file, so the file's `[train]`, `[eval]`, ... tables
+give the steps their defaults and the steps list only what differs. A `script` step runs that file (a path
+relative to the pipeline file) in its own process, with the interpreter running bokehpipe, `run` as its
+arguments and BOKEHPIPE_STORE set to the store: studies that live outside the package (the repository's
+`studies/`) take part in an experiment that way. In `run` and `creates`, `{store}` is the store root and
+`{realdata}` the folder of real photos, which only the BOKEHPIPE_REALDATA environment variable names; a step
+that needs `{realdata}` without it stops with one line.
 Wall times and outcomes go to `store/reports/experiments/<name>.json`, which the report reads: every time in
 the report was measured.
 """
@@ -18,6 +27,7 @@ the report was measured.
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -27,12 +37,17 @@ from typing import Any
 from bokehpipe.errors import ConfigError
 from bokehpipe.store import ArtifactStore, atomic_write_json, read_json
 
+REALDATA_ENV = "BOKEHPIPE_REALDATA"
+"""Names the folder of real photos (EBB! pairs, VABD, portraits) that `{realdata}` steps and the report read."""
+
 
 @dataclass(frozen=True)
 class Step:
     name: str
     argv: tuple[str, ...]
     creates: tuple[str, ...]
+    script: Path | None = None
+    """A Python file run with `argv` as its arguments, instead of the bokehpipe command `argv`."""
 
     def done(self, store: ArtifactStore) -> bool:
         return bool(self.creates) and all((store.root / expand(rel, store)).exists() for rel in self.creates)
@@ -40,16 +55,33 @@ class Step:
     def expanded(self, store: ArtifactStore) -> list[str]:
         return [expand(a, store) for a in self.argv]
 
+    def describe(self, store: ArtifactStore) -> str:
+        """The step as a command line a person could type."""
+        head = f"python {self.script}" if self.script else "bokehpipe"
+        return " ".join([head, *self.expanded(store)])
 
-def realdata_dir() -> Path:
-    env = os.environ.get("BOKEHPIPE_REALDATA")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "realdata"
+
+def realdata_dir() -> Path | None:
+    """The folder of real photos named by BOKEHPIPE_REALDATA, or None where the variable is not set."""
+    env = os.environ.get(REALDATA_ENV, "").strip()
+    return Path(env).expanduser() if env else None
+
+
+def require_realdata() -> Path:
+    """`realdata_dir()`, or ConfigError saying how to name the folder where it is unset or absent."""
+    root = realdata_dir()
+    if root is None:
+        raise ConfigError(f"the real photos are not configured: set {REALDATA_ENV} to their folder "
+                          "(ebb/, vabd/, portraits/, pynet_samples/)")
+    if not root.is_dir():
+        raise ConfigError(f"{root}: no such folder; set {REALDATA_ENV} to the folder of real photos")
+    return root
 
 
 def expand(text: str, store: ArtifactStore) -> str:
-    if "{realdata}" in text and not realdata_dir().is_dir():
-        raise ConfigError(f"{realdata_dir()}: real photos not found; set BOKEHPIPE_REALDATA to the realdata folder")
-    return text.replace("{store}", str(store.root)).replace("{realdata}", str(realdata_dir()))
+    if "{realdata}" in text:
+        text = text.replace("{realdata}", str(require_realdata()))
+    return text.replace("{store}", str(store.root))
 
 
 def load_steps(pipeline: dict[str, Any], source: Path) -> list[Step]:
@@ -58,16 +90,46 @@ def load_steps(pipeline: dict[str, Any], source: Path) -> list[Step]:
         raise ConfigError(f"{source}: no [[steps]] to run; an experiment pipeline lists its commands as [[steps]]")
     steps, seen = [], set()
     for i, entry in enumerate(raw, 1):
-        if not isinstance(entry, dict) or not isinstance(entry.get("run"), list) or not entry["run"]:
-            raise ConfigError(f"{source}: step {i} needs run = [\"command\", \"arg\", ...]")
-        name = str(entry.get("name") or f"step{i}")
-        if name in seen:
-            raise ConfigError(f"{source}: two steps are named {name!r}; names must be unique")
-        seen.add(name)
-        creates = entry.get("creates", [])
-        creates = [creates] if isinstance(creates, str) else list(creates)
-        steps.append(Step(name, tuple(str(a) for a in entry["run"]), tuple(str(c) for c in creates)))
+        step = _step(entry, i, source)
+        if step.name in seen:
+            raise ConfigError(f"{source}: two steps are named {step.name!r}; names must be unique")
+        seen.add(step.name)
+        steps.append(step)
     return steps
+
+
+def _step(entry: Any, i: int, source: Path) -> Step:
+    """One [[steps]] table: a bokehpipe command (`run`, not empty) or a `script` with its arguments (`run`)."""
+    if not isinstance(entry, dict):
+        raise ConfigError(f"{source}: step {i} must be a [[steps]] table")
+    name = str(entry.get("name") or f"step{i}")
+    script = _script(entry.get("script"), source, name)
+    argv = entry.get("run", [] if script else None)
+    if not isinstance(argv, list) or not (argv or script):
+        raise ConfigError(f"{source}: step {i} needs run = [\"command\", \"arg\", ...]")
+    creates = entry.get("creates", [])
+    creates = [creates] if isinstance(creates, str) else list(creates)
+    return Step(name, tuple(str(a) for a in argv), tuple(str(c) for c in creates), script)
+
+
+def _script(value: Any, source: Path, step: str) -> Path | None:
+    """A step's `script`, resolved against the pipeline file's folder (checked when the step runs, so a copy
+    of the file without the script still runs its other steps)."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{source}: step {step!r}: script must be a path to a Python file, got {value!r}")
+    return (source.parent / Path(value).expanduser()).resolve()
+
+
+def script_argv(step: Step, store: ArtifactStore) -> list[str]:
+    """The command line of a `script` step: this interpreter, the script, the expanded `run`."""
+    if step.script is None:
+        raise ValueError(f"step {step.name!r} runs a bokehpipe command, not a script")
+    if not step.script.is_file():
+        raise ConfigError(f"step {step.name!r}: script {step.script} not found; give a path relative to the "
+                          "pipeline file")
+    return [sys.executable, str(step.script), *step.expanded(store)]
 
 
 def select(steps: Sequence[Step], only: Sequence[str] = (), start: str | None = None) -> list[Step]:
@@ -99,7 +161,8 @@ def run_steps(experiment: str, steps: Sequence[Step], store: ArtifactStore,
             on_step(step, "running")
         start = time.perf_counter()
         invoke(step)
-        log["steps"][step.name] = {"argv": list(step.argv), "wall_s": round(time.perf_counter() - start, 2),
+        entry = {"script": str(step.script)} if step.script else {}
+        log["steps"][step.name] = {**entry, "argv": list(step.argv), "wall_s": round(time.perf_counter() - start, 2),
                                    "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
         atomic_write_json(path, log)
     atomic_write_json(path, log)

@@ -1,7 +1,7 @@
 """Pipeline files are checked against the commands they configure, once, where they are loaded.
 
-A misspelt key used to be ignored: `learning-rate = 0.01` or a table `[trian]` trained silently at the
-defaults. So every table must name a subcommand (or a group's subcommand, `[depth.verify]`), every key one
+Unchecked, a misspelt key would be ignored: `learning-rate = 0.01` or a table `[trian]` would train silently at
+the defaults. So every table must name a subcommand (or a group's subcommand, `[depth.verify]`), every key one
 of that command's options, and every value must have the option's type: an integer option takes an
 integer (`batch = 2.7` is refused, not truncated), a flag a boolean, a choice one of its choices. Errors name
 the file, the table, the key and the closest valid key. Only the click declarations are consulted, so the
@@ -33,7 +33,7 @@ def _check_schedule(value: Any, where: str) -> None:
 # Keys that are not options of the command but structured settings it reads from the pipeline itself.
 STRUCTURED: dict[str, dict[str, Callable[[Any, str], None]]] = {"train": {"schedule": _check_schedule}}
 TOP_LEVEL_LISTS = {"steps"}  # `[[steps]]`: experiment steps, checked by `bokehpipe.experiments.load_steps`
-STEP_KEYS = ("name", "run", "creates")
+STEP_KEYS = ("name", "run", "creates", "script")
 
 
 def _did_you_mean(key: str, valid: Iterable[str]) -> str:

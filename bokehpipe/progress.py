@@ -1,9 +1,9 @@
 """Progress a person can read: a tqdm bar on a terminal, a plain line every few seconds otherwise.
 
-A bar redrawn with carriage returns is right on a terminal and wrong in CI or `> log` (the demo's stderr
-was 150 KB of redraws). `progress_bar` picks one by asking whether stderr is a terminal; both sides offer
-the tqdm methods depth, train, infer and weights use (update, set_postfix, write, close, total, n), so
-callers never branch. BOKEHPIPE_PROGRESS_EVERY sets the plain-line interval (seconds, default 10).
+A bar redrawn with carriage returns is right on a terminal and wrong in CI or `> log` (a log file fills with
+redraws). `progress_bar` picks one by asking whether stderr is a terminal; both sides offer the tqdm methods
+depth, train, infer and weights use (update, set_postfix, write, close, total, n), so callers never branch.
+BOKEHPIPE_PROGRESS_EVERY sets the plain-line interval (seconds, default 10).
 """
 
 from __future__ import annotations

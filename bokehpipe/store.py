@@ -1,4 +1,4 @@
-"""The artifact store: one folder tree that every phase reads and writes (layout in ../shared/DESIGN.md).
+"""The artifact store: one folder tree that every phase reads and writes.
 
 ```
 <root>/datasets/<name>/                  synthetic sets in the EBB! released layout

@@ -1,11 +1,9 @@
 """CPU threads that keep their speed on a shared machine.
 
-The suspect (issue 11: the demo's training fell 30-60x, not 2x, next to one other 2-thread process): torch's
-OpenMP pool (libgomp) waits at the end of every parallel region by spinning. The model's layers at demo
-crop sizes are thousands of tiny parallel regions per step, so when another busy process holds one core,
-the thread that arrived first can spin through its time slice waiting for the one that was descheduled.
-`python -m bokehpipe.bench.shared_speed` measures images/s alone and next to a 2-thread competitor for the
-old behaviour ("spin"), this module's ("passive") and one thread ("one"); the README has its numbers.
+Why: torch's OpenMP pool (libgomp) waits at the end of every parallel region by spinning. A small model at
+small crops runs thousands of tiny parallel regions per step, so when another busy process holds a core, the
+thread that arrived first spins through its time slice waiting for the one that was descheduled, and
+training slows far more than the share of the CPU it lost.
 
 What `configure` does, once per training process:
 - OMP_WAIT_POLICY=PASSIVE unless the user set it (`configure_environment`, which the CLI calls before any
@@ -13,9 +11,8 @@ What `configure` does, once per training process:
 - intra-op threads = the user's OMP_NUM_THREADS when set, else the cores this process may run on
   (os.sched_getaffinity, not os.cpu_count: a container or `taskset` gives fewer), never more than a caller
   already lowered it to.
-- flush denormal floats to zero: a 3x3 conv on denormal inputs took 4078 ms against 75 ms on normal ones on
-  this machine (86 ms with flushing; `shared_speed --denormals`), so a level whose activations or gradients
-  drift into denormals slows by that much. That training reaches denormals is not shown here.
+- flush denormal floats to zero: arithmetic on denormals is many times slower on common CPUs, so a level
+  whose activations or gradients drift into them would slow by as much.
 - DataLoader workers run one torch thread and a sequential OpenCV (`worker_init` in data/datasets.py).
 """
 

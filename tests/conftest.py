@@ -1,4 +1,6 @@
-"""Shared fixtures: a throwaway store, the real photos in ../shared/realdata (skipped where absent), CLI runs."""
+"""Shared fixtures: a throwaway store, the real photos (BOKEHPIPE_REALDATA, else ../shared/realdata beside the
+checkout; tests that need them skip where they are absent), CLI runs. The repository's studies/ scripts are
+importable by module name (`import calibrate`), as they import each other when run as scripts."""
 
 from __future__ import annotations
 
@@ -11,6 +13,9 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 REALDATA = Path(os.environ.get("BOKEHPIPE_REALDATA", REPO.parent / "shared" / "realdata"))
 MIDAS_SPECS = REALDATA.parent / "midas"
+STUDIES = REPO / "studies"
+if str(STUDIES) not in sys.path:
+    sys.path.insert(0, str(STUDIES))
 
 
 @pytest.fixture(autouse=True)
@@ -22,10 +27,12 @@ def _offline_unless_network(request, monkeypatch):
 
 
 @pytest.fixture
-def realdata() -> Path:
-    """../shared/realdata (EBB! pairs, PyNET samples, portraits); tests using it skip cleanly without it."""
+def realdata(monkeypatch) -> Path:
+    """The real photos (EBB! pairs, PyNET samples, portraits), also named to the code under test through
+    BOKEHPIPE_REALDATA; tests using it skip cleanly without them."""
     if not (REALDATA / "ebb").is_dir():
-        pytest.skip(f"{REALDATA} not present (real photos live outside the repo)")
+        pytest.skip(f"{REALDATA} not present (real photos live outside the repo; set BOKEHPIPE_REALDATA)")
+    monkeypatch.setenv("BOKEHPIPE_REALDATA", str(REALDATA))
     return REALDATA
 
 

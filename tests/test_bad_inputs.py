@@ -103,7 +103,7 @@ def test_too_small_photo_line_names_the_file(tmp_path):
 
 
 def test_over_long_run_name_is_one_line(run_cli, tmp_path):
-    from bokehpipe.bench.train_bench import write_toy_dataset
+    from toy_data import write_toy_dataset
 
     data = write_toy_dataset(tmp_path / "toy", n_train=2, n_val=1, size=(128, 128))
     result = run_cli("train", "--data", data, "--run", "r" * 300, "--no-depth", "--model", "pynet-xs")

@@ -45,10 +45,10 @@ def test_real_examples_are_what_the_renderer_meets_at_inference(tmp_path, run_cl
     float16 rounding of the cache): the fitted map, the auto-focus, f/1.8's aperture, scatter at full size, then
     the working-size shrink. Pairs of a less common working size (portrait, another aspect ratio) are left out
     and named, whatever their place in the split."""
-    from bokehpipe.bench.realpairs import load_photo
     from bokehpipe.render import choose_focus, render
     from bokehpipe.render.calibration import aperture_for_f_number
     from bokehpipe.render.learned import working_size
+    from bokehpipe.report.photos import load_photo
     from bokehpipe.store import ArtifactStore
     from bokehpipe.train.correction_examples import RealSet, build_real_examples
 

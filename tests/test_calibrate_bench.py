@@ -1,4 +1,4 @@
-"""The calibration fit and the aperture-control table (bokehpipe.bench.calibrate / realpairs), on made-up data."""
+"""The calibration fit and the aperture-control table (studies/calibrate.py, realpairs.py), on made-up data."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import cv2
 import numpy as np
 import pytest
 
-from bokehpipe.bench.calibrate import PairCurve, fit_k, report, thin_lens
-from bokehpipe.bench.realpairs import aperture_table, format_aperture_table, real_pairs
 from bokehpipe.data.io import write_png
+from calibrate import PairCurve, fit_k, report, thin_lens
+from realpairs import aperture_table, format_aperture_table, real_pairs
 
 
 def _curve(scene: str, n: float, k_true: float) -> PairCurve:
@@ -63,7 +63,7 @@ def test_real_eval_json_records_its_command_and_width_for_the_report(tmp_path, m
     """The report quotes the 768-px table with the settings it ran at, so the JSON must carry them."""
     import json
 
-    from bokehpipe.bench import real_eval
+    import real_eval
 
     rng = np.random.default_rng(1)
     image = cv2.GaussianBlur(rng.random((96, 144, 3)).astype(np.float32), (0, 0), 1.0)

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from toy_data import PngDepth, write_toy_dataset
 
-from bokehpipe.bench.train_bench import PngDepth, write_toy_dataset
 from bokehpipe.data.datasets import BokehPairs, StepSampler, check_depth_coverage, make_network_input
 from bokehpipe.data.disparity import normalise_map
 from bokehpipe.data.ebb import load_index

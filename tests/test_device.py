@@ -76,8 +76,9 @@ def resolutions(monkeypatch) -> list[str]:
 
 
 def test_a_train_run_resolves_its_device_once(run_cli, tmp_path, resolutions):
+    from toy_data import write_toy_dataset
+
     import bokehpipe.train.loop  # noqa: F401  (imported before the fixture patches: its setup must not resolve)
-    from bokehpipe.bench.train_bench import write_toy_dataset
 
     toy = write_toy_dataset(tmp_path / "toy", n_train=2, n_val=1, size=(128, 128))
     res = run_cli("train", "--data", toy, "--run", "r", "--no-depth", "--model", "pynet-xs", "--levels", "7",

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
+from conftest import REALDATA as REAL  # BOKEHPIPE_REALDATA, else beside the checkout
 
 from bokehpipe.errors import BokehpipeError
 from bokehpipe.render.focus import Focus, choose_focus, focus_at
-
-REAL = Path(__file__).resolve().parents[1].parent / "shared" / "realdata"
 
 
 def _subject_and_near_edge(h: int = 120, w: int = 180, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -51,7 +48,7 @@ def test_choose_focus_rejects_mismatched_inputs():
         choose_focus(image, disp[::2])
 
 
-@pytest.mark.skipif(not (REAL / "portraits" / "21.jpg").is_file(), reason="needs ../shared/realdata")
+@pytest.mark.skipif(not (REAL / "portraits" / "21.jpg").is_file(), reason="needs the real photos")
 @pytest.mark.parametrize("name, subject", [
     ("21", (690, 530)),  # the woman's face; the near branches at the left edge sit near disparity 0.8
     ("13", (742, 630)),  # the seated man; the nearer rock fills the bottom edge
@@ -98,7 +95,7 @@ def test_an_off_centre_face_hit_is_not_the_subject_but_a_framed_face_is(monkeypa
     assert focus.centre_prior(0.10, 0.5) < focus.FACE_MIN_CENTRE < focus.centre_prior(0.64, 0.35)
 
 
-@pytest.mark.skipif(not (REAL / "vabd" / "input" / "0002.jpg").is_file(), reason="needs ../shared/realdata")
+@pytest.mark.skipif(not (REAL / "vabd" / "input" / "0002.jpg").is_file(), reason="needs the real photos")
 def test_auto_focus_ignores_a_false_face_on_the_background_of_a_real_photo():
     """vabd/0002: the frontal cascade finds a 'face' in the far tree trunk at the left edge (disparity ~0.1);
     the subject is the near plant in the middle, and focusing there is what the f/1.8 target shows."""

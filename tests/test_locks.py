@@ -98,7 +98,7 @@ def _rows(run: Path) -> list[dict[str, str]]:
 
 @pytest.mark.slow
 def test_two_trains_on_one_run_second_stops_at_once(tmp_path: Path):
-    from bokehpipe.bench.train_bench import write_toy_dataset
+    from toy_data import write_toy_dataset
 
     data = write_toy_dataset(tmp_path / "toy", n_train=4, n_val=1, size=(128, 128))
     store = tmp_path / "store"
@@ -133,7 +133,7 @@ def test_two_trains_on_one_run_second_stops_at_once(tmp_path: Path):
 
 
 def test_train_failing_before_its_first_step_leaves_no_run(tmp_path: Path, run_cli):
-    from bokehpipe.bench.train_bench import write_toy_dataset
+    from toy_data import write_toy_dataset
 
     data = write_toy_dataset(tmp_path / "toy", n_train=2, n_val=1, size=(128, 128))
     for photo in (data / "Training" / "original").glob("*"):  # every training photo unreadable: fails in the loader

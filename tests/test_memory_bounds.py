@@ -2,7 +2,7 @@
 tile budget, the channels-last blended output, the in-place crop, BokehNet's strip-wise compose, the
 in-range photo that is not copied, and progress within one photo for an untiled learned render.
 
-Peak RSS itself is measured by `python -m bokehpipe.bench.memory` (a benchmark, not a test)."""
+Peak RSS itself is measured by `python studies/infer_memory.py` (a study, not a test)."""
 
 from __future__ import annotations
 
@@ -168,9 +168,10 @@ def test_infer_reads_a_big_photo_only_when_it_is_needed(monkeypatch):
 def test_memory_bench_runs_the_real_command_on_a_folder(tmp_path, capsys):
     import json
 
-    from bokehpipe.bench import memory
+    import infer_memory
 
-    assert memory.main(["--sizes", "64x48", "--renderers", "gaussian", "--photos", "2", "--work", str(tmp_path)]) == 0
+    argv = ["--sizes", "64x48", "--renderers", "gaussian", "--photos", "2", "--work", str(tmp_path)]
+    assert infer_memory.main(argv) == 0
     row = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert row["exit"] == 0 and row["photos"] == 2 and row["peak_rss_mb"] > 0, row
     assert len(list((tmp_path / "64x48" / "out-gaussian").glob("*.jpg"))) == 2

@@ -255,3 +255,26 @@ def test_every_results_file_is_read_once_per_build(store_root, tmp_path, monkeyp
     assert res.missing == []
     assert opened["reports/eval/ebb-train/summary.json"] >= 1 and opened["runs/exp-depth-s0/metrics.csv"] >= 1
     assert {path: n for path, n in opened.items() if n > 1} == {}
+
+
+def test_real_photo_figures_need_the_variable_and_draw_with_it(store_root, tmp_path, monkeypatch):
+    """The real photos are BOKEHPIPE_REALDATA or a missing result that says to set it (no guessed folder); with
+    it, a figure of real photos draws from the photos and their maps."""
+    from bokehpipe.report import build
+    from bokehpipe.report.sources import REALDATA_COMMAND, Results
+    from bokehpipe.store import ArtifactStore
+
+    realdata = tmp_path / "realdata"
+    make_results(store_root, realdata)
+    monkeypatch.delenv("BOKEHPIPE_REALDATA", raising=False)
+    res, out = Results(ArtifactStore(store_root)), build.Outputs()
+    build._real(res, out)
+    assert [m.command for m in res.missing] == [REALDATA_COMMAND]
+    assert "$BOKEHPIPE_REALDATA is missing" in res.missing[0].line()
+    assert all(out.figures[name] is None for name in ("ebb_pairs.jpg", "failure.jpg", "pynet.jpg", "vabd.jpg"))
+    monkeypatch.setenv("BOKEHPIPE_REALDATA", str(realdata))
+    res, out = Results(ArtifactStore(store_root)), build.Outputs()
+    build._real(res, out)
+    assert res.missing == []
+    drawn = out.figures["vabd.jpg"](tmp_path / "vabd.jpg")
+    assert read_image(drawn).shape[1] > 100

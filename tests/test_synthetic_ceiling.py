@@ -1,5 +1,5 @@
-"""`bench.synthetic_ceiling`: a perfect renderer of the generator's optics, scored against the defect-laden
-targets, is the ceiling the synthetic benchmark allows (issue 12's +1 dB goal is read against it)."""
+"""`studies/synthetic_ceiling.py`: a perfect renderer of the generator's optics, scored against the
+defect-laden targets, is the ceiling the synthetic benchmark allows (BokehNet's +1 dB goal is read against it)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from bokehpipe.bench.synthetic_ceiling import ceiling, main
 from bokehpipe.errors import BokehpipeError
+from synthetic_ceiling import ceiling, main
 
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,8 @@ from pathlib import Path
 import h5py
 import pytest
 import torch
+from toy_data import write_toy_dataset
 
-from bokehpipe.bench.train_bench import write_toy_dataset
 from bokehpipe.losses import level_loss
 from bokehpipe.models import create_model
 from bokehpipe.models.checkpoint import find_checkpoint, load_for_inference, read_checkpoint

@@ -25,8 +25,8 @@ from typing import Any
 
 import pytest
 import torch
+from toy_data import write_toy_dataset
 
-from bokehpipe.bench.train_bench import write_toy_dataset
 from bokehpipe.models.checkpoint import load_for_inference
 
 

@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
-
-from bokehpipe.bench.train_bench import write_toy_dataset
+from toy_data import write_toy_dataset
 
 STEPS = 10
 KILL_AT = 3  # level-6 step after which the run is killed

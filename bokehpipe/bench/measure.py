@@ -17,6 +17,7 @@ import time
 
 import numpy as np
 
+from bokehpipe.errors import BokehpipeError
 from bokehpipe.sizes import parse_size
 
 
@@ -92,7 +93,7 @@ def measure(kind: str, name: str, size: tuple[int, int], device: str, repeats: i
 
         out["s_per_image"] = _timed(lambda: render(rgb, disp, name), repeats)
     else:
-        raise SystemExit(f"unknown kind {kind!r}")
+        raise BokehpipeError(f"unknown measurement kind {kind!r}; one of model, renderer, train")
     if device.startswith("cuda"):
         out["peak_mb"] = torch.cuda.max_memory_allocated() / 2**20
     else:

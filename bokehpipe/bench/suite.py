@@ -1,7 +1,7 @@
-"""`bokehpipe bench`: the cost table of the report (issue 6, experiment 5), measured on this machine.
+"""`bokehpipe bench`: seconds and peak memory per photo for each model and renderer, measured on this machine.
 
 Every row runs in its own process (`bokehpipe.bench.measure`) so its peak memory is its own. Results go to
-store/reports/bench.json with the machine, the commit and the exact settings.
+store/reports/bench.json with the machine, the commit and the exact settings (the report's cost table).
 """
 
 from __future__ import annotations
@@ -45,17 +45,10 @@ def machine() -> dict[str, Any]:
             "summary": f"{gpu}" if gpu else f"{cores}-core CPU ({cpu})"}
 
 
-def provenance(module: str, argv: list[str] | None) -> dict[str, str]:
-    """What a `python -m bokehpipe.bench.<module>` run writes beside its numbers: its command line and commit."""
-    import sys
-
-    args = sys.argv[1:] if argv is None else argv
-    return {"command": " ".join([f"python -m bokehpipe.bench.{module}", *args]), "commit": commit()}
-
-
-def commit() -> str:
+def commit(root: str | Path | None = None) -> str:
+    """The git commit of `root` (default: this package's checkout), `+dirty` with uncommitted changes."""
     try:
-        root = Path(__file__).resolve().parents[2]
+        root = Path(root) if root is not None else Path(__file__).resolve().parents[2]
         out = subprocess.run(["git", "rev-parse", "--short=10", "HEAD"], cwd=root, capture_output=True, text=True)
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
                                capture_output=True, text=True).stdout.strip()

@@ -19,6 +19,20 @@ def invoke_step(state, pipeline_path, argv) -> None:
             raise click.ClickException(f"step `bokehpipe {' '.join(argv)}` exited with {exc.exit_code}") from None
 
 
+def run_script(state, step) -> None:
+    """Run a `script` step as its own process with this interpreter; the store is passed as BOKEHPIPE_STORE."""
+    import os
+    import subprocess
+
+    from bokehpipe.experiments import script_argv
+    from bokehpipe.store import STORE_ENV
+
+    argv = script_argv(step, state.store)
+    code = subprocess.run(argv, env={**os.environ, STORE_ENV: str(state.store_root)}).returncode
+    if code:
+        raise click.ClickException(f"step `{step.describe(state.store)}` exited with {code}")
+
+
 def run_experiment(state, name: str, *, only=(), start=None, force=False, dry_run=False) -> dict:
     from bokehpipe.config import load_pipeline
     from bokehpipe.experiments import load_steps, run_steps, select
@@ -28,15 +42,19 @@ def run_experiment(state, name: str, *, only=(), start=None, force=False, dry_ru
     if dry_run:
         for step in steps:
             mark = "reuse" if step.done(state.store) and not force else "run  "
-            click.echo(f"{mark} {step.name}: bokehpipe {' '.join(step.expanded(state.store))}")
+            click.echo(f"{mark} {step.name}: {step.describe(state.store)}")
         return {}
 
     def on_step(step, what):
-        click.secho(f"== {step.name} ({what}): bokehpipe {' '.join(step.expanded(state.store))}", err=True,
-                    bold=True)
+        click.secho(f"== {step.name} ({what}): {step.describe(state.store)}", err=True, bold=True)
 
-    return run_steps(path.stem, steps, state.store, lambda s: invoke_step(state, path, s.expanded(state.store)),
-                     force=force, on_step=on_step)
+    def invoke(step) -> None:
+        if step.script:
+            run_script(state, step)
+        else:
+            invoke_step(state, path, step.expanded(state.store))
+
+    return run_steps(path.stem, steps, state.store, invoke, force=force, on_step=on_step)
 
 
 @click.command()

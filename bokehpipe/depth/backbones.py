@@ -5,7 +5,7 @@ official checkpoints (`pretrained.layer1..4` for v2.1; `pretrained.model` + `pre
 for DPT) and returns the encoder levels the decoder fuses. Where timm >= 0.9 renamed or dropped a key,
 `remap(key)` turns the official key (relative to `pretrained.`) into ours, or drops it (None), like timm's
 own `checkpoint_filter_fn` does for foreign checkpoints. Facts: isl-org/MiDaS `midas/blocks.py`,
-`midas/backbones/{utils,vit,beit}.py`; `../shared/midas/<variant>.json`.
+`midas/backbones/{utils,vit,beit}.py`; the key and shape lists of the released files.
 
 The official code patched timm modules at run time (`types.MethodType`) to accept other input sizes;
 here the same computation lives in each adapter's `forward`, and timm's modules stay untouched:

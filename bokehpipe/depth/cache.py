@@ -1,6 +1,6 @@
 """The phase-one depth cache: HDF5 schema, provenance, the lazy reader, and verification against a dataset.
 
-Layout (../shared/DESIGN.md, "Store layout"): `store/depth/<dataset>/<model-or-source>/<split>.h5` holds
+Layout: `store/depth/<dataset>/<model-or-source>/<split>.h5` holds
 one float16 dataset per image id (name = id), chunked and gzip-compressed, values = relative inverse
 depth normalised to [0, 1] with near = 1. Root attributes are the provenance (schema version, source,
 model, weights sha256, input rule, normalisation, precision, versions, creation time); each dataset

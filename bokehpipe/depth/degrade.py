@@ -1,4 +1,4 @@
-"""Degraded depth, for measuring how much depth quality matters (report, experiment 1).
+"""Degraded depth, for measuring how much depth quality matters.
 
 The paper fed PyNET MegaDepth maps stored as 8-bit PNGs at half resolution (`original_depth/`): coarse,
 smoothed and quantised. `paper` imitates that from a clean map: a Gaussian blur of `sigma` px at half

@@ -1,8 +1,8 @@
 """MiDaS v3.1 hierarchical encoders on current timm: Swin / SwinV2, LeViT and Next-ViT.
 
 Birkl et al., "MiDaS v3.1 - A Model Zoo for Robust Monocular Relative Depth Estimation" (2023); facts
-from isl-org/MiDaS `midas/backbones/{swin_common,swin2,levit,next_vit}.py` and `../shared/midas/*.json`.
-The official taps (`hooks`) count blocks the way timm 0.6 (and the Next-ViT repo) laid them out; timm
+from isl-org/MiDaS `midas/backbones/{swin_common,swin2,levit,next_vit}.py` and the key lists of the released
+files. The official taps (`hooks`) count blocks the way timm 0.6 (and the Next-ViT repo) laid them out; timm
 >= 0.9 regrouped the same blocks into `stages[i].blocks[j]` and renamed keys. The adapters translate both:
 taps by position, keys by `remap` (rules, not key order, so a re-saved checkpoint still maps).
 """

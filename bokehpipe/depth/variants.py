@@ -1,10 +1,9 @@
 """The MiDaS variants bokehpipe can build: one row per official checkpoint, no if/elif chain.
 
 Facts from the official code (isl-org/MiDaS `midas/model_loader.py`, `midas/dpt_depth.py`,
-`midas/backbones/*.py`) and from `../shared/midas/<variant>.json`, which lists every key and shape of each
-released file. Ranftl et al., "Towards Robust Monocular Depth Estimation" (TPAMI 2020) for v2.1;
-Ranftl et al., "Vision Transformers for Dense Prediction" (ICCV 2021) for DPT; Birkl et al., "MiDaS v3.1"
-(2023) for the BEiT/Swin/LeViT/Next-ViT family.
+`midas/backbones/*.py`) and from the key and shape lists of each released file. Ranftl et al., "Towards
+Robust Monocular Depth Estimation" (TPAMI 2020) for v2.1; Ranftl et al., "Vision Transformers for Dense
+Prediction" (ICCV 2021) for DPT; Birkl et al., "MiDaS v3.1" (2023) for the BEiT/Swin/LeViT/Next-ViT family.
 
 This module imports no torch: the CLI lists variants in `--help` without loading a framework. The URL and
 file name of each checkpoint live in `bokehpipe.weights` (one table for every downloadable file).

@@ -82,9 +82,9 @@ def fit_color_gain(pred: np.ndarray, target: np.ndarray) -> np.ndarray:
     """Per-channel gain g (3,) minimising ||g * pred - target||^2 over one image: g_c = <p_c, t_c> / <p_c, p_c>.
 
     For `eval --align`. EBB! inputs (f/16) and targets (f/1.8) are separate exposures, so brightness and white
-    balance differ by a few percent (the six real pairs in ../shared need gains of 0.95 to 1.20; targets are
-    brighter on average), and part of every method's error is a global colour cast that says nothing about
-    the bokeh. The gain is fit *using the target*, which no renderer can see at test time, so aligned numbers
+    balance differ by a few percent (real pairs need gains of up to about 20%; targets are brighter on
+    average), and part of every method's error is a global colour cast that says nothing about the bokeh.
+    The gain is fit *using the target*, which no renderer can see at test time, so aligned numbers
     are an oracle diagnostic ("how good is the blur once exposure is forgiven") and are reported separately,
     never in place of the unaligned numbers that papers compare.
     """

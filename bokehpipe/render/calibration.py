@@ -5,26 +5,9 @@ pixels (`bokehpipe.render.physics`). A photographer says "f/2.8". The thin lens 
 proportional to 1/N, and the input photos (EBB!, VABD) are shot at f/16, so they already carry a little
 blur; the blur a renderer must *add* is modelled as `a(N) = k * (1/N - 1/16)`, one constant k for all N.
 
-k is measured, not guessed: `python -m bokehpipe.bench.calibrate --json cal.json` (22 min on the shared 2 cores)
-renders each real pair in `../shared/realdata` with `scatter` on a 768-px-wide copy over a grid of internal
-apertures and scores PSNR against the real target (raw, and after a per-image colour gain because the
-targets are brighter). Images: VABD scenes 0001-0003 at f/1.8, f/2.8, f/8 (input f/16) and EBB! train ids
-2977-2979 (f/16 -> f/1.8): 12 pairs, 6 scenes, all of them seen by k. The k that maximises the summed PSNR:
-
-| focus | raw | colour-aligned |
-|---|---|---|
-| best focus (PSNR oracle over disparity quantiles) | 1.077 | 1.065 |
-| auto-focus (`choose_focus`) | 0.641 | 0.641 |
-
-We ship k = 1.065 (best focus, aligned): it describes the lens with focus errors taken out. The auto-focus
-fit is pulled down by two pairs whose PSNR prefers little blur because the focus differs (vabd/0003: the
-pedestal 0.98 vs the bust; ebb/2979: auto-focus is on the lamp, which *is* sharp in the target, but PSNR
-prefers a mid-depth focus), and under auto-focus the summed PSNR is flat in k: mean over the 12 pairs
-20.05 dB at k = 0.641 vs 19.94 dB at k = 1.065 (raw). Leave one scene out (best focus, aligned): k fitted
-without a scene lies in 0.906-1.266 and costs that scene at most 0.54 dB against k from all (vabd/0003 f/2.8),
-usually < 0.25 dB. (The auto-focus row predates the face gate of `render.focus.FACE_MIN_CENTRE`: vabd/0002
-then focused on a false face in the background trunk; the shipped k does not depend on auto-focus.)
-So f/1.8 -> 0.525 (the issue's "0.5 looks right on EBB!"), f/2.8 -> 0.314, f/8 -> 0.067.
+k is measured, not guessed: it is the k whose renders of real f/16 -> f/N pairs (VABD at three f-numbers,
+EBB! at f/1.8) best match the real photos, at the best focus and after forgiving the targets' exposure, so
+that it describes the lens rather than the focus rule (the repository's `studies/calibrate.py` measures it).
 """
 
 from __future__ import annotations
@@ -36,7 +19,7 @@ from bokehpipe.errors import BokehpipeError
 from bokehpipe.render.physics import F_NUMBER_INPUT
 
 CALIBRATION_K = 1.065
-"""Internal aperture per unit of (1/N - 1/16), measured on the real pairs (module docstring)."""
+"""Internal aperture per unit of (1/N - 1/16), fitted on real pairs (module docstring)."""
 DEFAULT_F_NUMBER = 1.8
 """EBB!'s look: the Canon 70D targets are shot at f/1.8."""
 

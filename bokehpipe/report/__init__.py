@@ -1,1 +1,1 @@
-"""The write-up: figures and tables from the store's results, compiled into report.pdf (issue 7)."""
+"""The write-up: figures and tables from the store's results, compiled into report.pdf."""

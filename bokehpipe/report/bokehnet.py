@@ -5,7 +5,7 @@ PyNET (`bokehpipe bench`).
 Sources, all in the store: eval `bn-test` (synthetic test pairs drawn with another seed than BokehNet's
 training set, used for neither training nor checkpoint selection; its per-image CSV gives the paired
 spread), `ebb-train` / `ebb-train-bokehnet` (EBB! 2977-2979 at full resolution), `reports/real_eval_768.json`
-(the six real f/1.8 pairs at 768 px, `bench.real_eval`) and `reports/bench.json`. The model's size and
+(the six real f/1.8 pairs at 768 px, `studies/real_eval.py`) and `reports/bench.json`. The model's size and
 training stop come from the shipped weights file itself; the controls figure renders real photos with it
 (`controls_figure`; the drawing is `figures.panel_rows`).
 """
@@ -31,7 +31,7 @@ from bokehpipe.report.sources import (
 )
 from bokehpipe.report.study import mean_sd, pm
 
-GOAL_DB = 1.0  # issue 12's target: BokehNet over scatter on the synthetic held-out pairs
+GOAL_DB = 1.0  # the goal BokehNet was built for: its PSNR over scatter on the synthetic held-out pairs
 METHODS = (("identity", "Identity (input)"), ("gaussian", "Gaussian, f/1.8"), ("scatter", "Scatter, f/1.8"),
            ("bokehnet", "BokehNet (default)"))
 CEILING = (("exact_optics", "Exact optics (ceiling)"), ("exact_optics_mean_gain", "Exact optics, mean gain"))
@@ -70,7 +70,7 @@ def _same_pairs(ceiling: dict[str, Any], summary: dict[str, Any], res: Results) 
     ours = (summary.get("dataset"), summary.get("split"), summary.get("n_images"))
     if theirs != ours:
         raise BokehpipeError(f"{res.store.root / SYNTHETIC_CEILING}: scored {theirs} (set, split, pairs) but eval "
-                             f"{BOKEHNET_TEST_TAG} scored {ours}; rerun `{SYNTHETIC_CEILING_COMMAND}` on that split")
+                             f"{BOKEHNET_TEST_TAG} scored {ours}; rerun `{SYNTHETIC_CEILING_COMMAND} --force`")
 
 
 def quality_table(res: Results, numbers: dict[str, str]) -> str | None:
@@ -247,12 +247,8 @@ CONTROL_PHOTOS = (("ebb/Training/original/2977.jpg", "ebb/Training/depth/2977.pn
 def controls_figure(res: Results) -> Any:
     """Real photos rendered by the shipped BokehNet at two f-numbers and two focus points, or None (noted missing)
     where the real photos are absent; the drawing is `figures.panel_rows`."""
-    from bokehpipe.experiments import realdata_dir
-
-    root = realdata_dir()
-    absent = [root / a for pair in CONTROL_PHOTOS for a in pair if not (root / a).is_file()]
-    if absent:
-        res._miss("real photos for the controls figure", absent[0], "set BOKEHPIPE_REALDATA to ../shared/realdata")
+    root = res.realdata("real photos for the controls figure", *(a for pair in CONTROL_PHOTOS for a in pair))
+    if root is None:
         return None
     # 7 in at 190 dpi: about 1300 px wide, print resolution at text width
     return lambda path: figures.panel_rows([_control_panels(root / a, root / b) for a, b in CONTROL_PHOTOS], path)
@@ -262,10 +258,10 @@ def _control_panels(image: Path, depth: Path, *, width: int = 768,
                     f_numbers: tuple[float, ...] = (2.8, 1.8)) -> list[tuple[np.ndarray, str]]:
     """The input, then BokehNet at each f-number with focus on the automatically found subject and on the far
     background (the 10th disparity percentile), all at `width` px."""
-    from bokehpipe.bench.realpairs import load_photo
     from bokehpipe.render.calibration import aperture_for_f_number
     from bokehpipe.render.focus import choose_focus
     from bokehpipe.render.learned import render_bokehnet
+    from bokehpipe.report.photos import load_photo
 
     model = _shipped()[0]
     rgb, disp = load_photo(image, depth, width)

@@ -13,10 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from bokehpipe.bench.realpairs import load_photo
 from bokehpipe.data.io import read_image
-from bokehpipe.experiments import realdata_dir
 from bokehpipe.report import figures, tables
+from bokehpipe.report.photos import load_photo
 from bokehpipe.report.sources import Results
 from bokehpipe.report.study import mean_sd, pm, run_names
 
@@ -104,7 +103,10 @@ def ebb_figure(res: Results) -> Callable[[Path], Path] | None:
     if not all((pred / m / f"{i}.png").is_file() for m, _ in methods for i in TRAIN_IDS):
         res._miss("EBB! predictions", pred, "bokehpipe experiment exp_real")
         return None
-    ebb = realdata_dir() / "ebb" / "Training"
+    root = res.realdata("EBB! photos", "ebb/Training")
+    if root is None:
+        return None
+    ebb = root / "ebb" / "Training"
     bn = res.eval_dir("ebb-train-bokehnet") / "predictions" / "bokehnet"
     if all((bn / f"{i}.png").is_file() for i in TRAIN_IDS):
         methods.insert(2, ("bokehnet", "BokehNet (default)"))
@@ -136,7 +138,10 @@ def failure_figure(res: Results, numbers: dict[str, str]) -> Callable[[Path], Pa
     gain = scat[worst] - ident[worst]
     numbers["FailGain"] = ("+" if gain >= 0 else "$-$") + tables.fmt("psnr", abs(gain))
     val_pred = res.eval_dir("ebb-val294") / "predictions" / "exp-nodepth-s0"
-    ebb = realdata_dir() / "ebb" / "Training"
+    root = res.realdata("EBB! photos", "ebb/Training")
+    if root is None:
+        return None
+    ebb = root / "ebb" / "Training"
     pred = res.eval_dir("ebb-train") / "predictions" / "scatter" / f"{worst}.png"
 
     def draw(path: Path) -> Path:
@@ -170,7 +175,10 @@ def pynet_figure(res: Results, extra: bool) -> Callable[[Path], Path] | None:
     bokehnet = res.store.renders(f"{prefix}-bokehnet")
     if (bokehnet / "gallery.json").is_file():
         folders["bokehnet"] = bokehnet
-    root = realdata_dir() / sub
+    real = res.realdata("PyNET samples", sub)
+    if real is None:
+        return None
+    root = real / sub
 
     def draw(path: Path) -> Path:
         photos = []
@@ -194,7 +202,10 @@ def vabd_figure(res: Results) -> Callable[[Path], Path] | None:
     folders = {tag: res.renders(f"vabd-scatter-{tag}") for _, tag in stops}
     if any(v is None for v in folders.values()):
         return None
-    root = realdata_dir() / "vabd"
+    real = res.realdata("VABD photos", "vabd")
+    if real is None:
+        return None
+    root = real / "vabd"
 
     def draw(path: Path) -> Path:
         photos = []

@@ -46,13 +46,13 @@ EVAL_COMMANDS: dict[str, str] = {
     BOKEHNET_TEST_TAG: "bokehpipe experiment bokehnet  (steps test-set, test-depth, test-eval)",
     BOKEHNET_TEST_MONO_TAG: "bokehpipe experiment bokehnet  (steps test-depth-mono, test-eval-mono)",
 }
-# what a perfect renderer of the synthetic optics scores on BokehNet's test pairs (bench.synthetic_ceiling)
+# what a perfect renderer of the synthetic optics scores on BokehNet's test pairs (studies/synthetic_ceiling.py)
 SYNTHETIC_CEILING = "reports/synthetic_ceiling.json"
-SYNTHETIC_CEILING_COMMAND = ("python -m bokehpipe.bench.synthetic_ceiling --data <store>/datasets/bokehnet-test "
-                             "--split val --json <store>/" + SYNTHETIC_CEILING)
+SYNTHETIC_CEILING_COMMAND = "bokehpipe experiment bokehnet --only ceiling"
+# every renderer on the real f/1.8 pairs at 768 px (studies/real_eval.py)
 REAL_EVAL = "reports/real_eval_768.json"
-REAL_EVAL_COMMAND = ("python -m bokehpipe.bench.real_eval --methods identity,gaussian,scatter,bokehnet --width 768 "
-                     "--json <store>/" + REAL_EVAL)
+REAL_EVAL_COMMAND = "bokehpipe experiment exp_real --only real-eval-768"
+REALDATA_COMMAND = "export BOKEHPIPE_REALDATA=<folder of the real photos>"
 BENCH_COMMAND = ("bokehpipe bench --models pynet-xs,pynet --renderers scatter,bokehnet --depth-models '' "
                  "--train-levels '' --threads 2 --repeats 3")
 BENCH = "reports/bench.json"
@@ -127,12 +127,27 @@ class Results:
         return self._json(self.store.root / BENCH, "benchmark", BENCH_COMMAND)
 
     def real_eval_768(self) -> dict[str, Any] | None:
-        """Every renderer on the six real f/1.8 pairs at 768 px (`bench.real_eval --json`)."""
+        """Every renderer on the six real f/1.8 pairs at 768 px (`studies/real_eval.py --json`)."""
         return self._json(self.store.root / REAL_EVAL, "real pairs at 768 px", REAL_EVAL_COMMAND)
 
     def synthetic_ceiling(self) -> dict[str, Any] | None:
-        """A perfect renderer of the synthetic optics on BokehNet's test pairs (`bench.synthetic_ceiling --json`)."""
+        """A perfect renderer of the synthetic optics on BokehNet's test pairs (`studies/synthetic_ceiling.py`)."""
         return self._json(self.store.root / SYNTHETIC_CEILING, "synthetic ceiling", SYNTHETIC_CEILING_COMMAND)
+
+    def realdata(self, what: str, *needed: str) -> Path | None:
+        """The folder of real photos (BOKEHPIPE_REALDATA) holding every `needed` path, or None after noting the
+        first thing missing (the variable itself, or a file under it)."""
+        from bokehpipe.experiments import REALDATA_ENV, realdata_dir
+
+        root = realdata_dir()
+        if root is None:
+            self._miss(what, Path(f"${REALDATA_ENV}"), REALDATA_COMMAND)
+            return None
+        absent = [root / rel for rel in needed if not (root / rel).exists()]
+        if absent:
+            self._miss(what, absent[0], REALDATA_COMMAND)
+            return None
+        return root
 
     def renders(self, name: str) -> Path | None:
         path = self.store.renders(name)

@@ -1,9 +1,9 @@
-"""Benchmarks of issue 3: synthetic pairs per second, seconds per image of each classical renderer, and the
-PSNR of identity / gaussian / scatter (with the true disparity, focus and aperture) on a synthetic split.
+"""Synthetic pairs per second, seconds per image of each classical renderer, and the PSNR of identity /
+gaussian / scatter (with the true disparity, focus and aperture) on a synthetic split.
 
-`python -m bokehpipe.bench.render_bench` prints all three tables; `speed`, `renderers` or `psnr` print one.
-The functions return plain dicts, so `bokehpipe bench` and the report can reuse them. PSNR here is the plain
-full-image PSNR (data range 1, no border crop): a sanity measure, not the evaluation protocol of `eval`.
+`python studies/render_bench.py` prints all three tables; `speed`, `renderers` or `psnr` print one. PSNR here
+is the plain full-image PSNR (data range 1, no border crop): a sanity measure, not the evaluation protocol of
+`eval`.
 """
 
 from __future__ import annotations

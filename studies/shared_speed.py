@@ -1,6 +1,6 @@
 """Training speed alone and next to one competing 2-thread CPU process, per thread configuration.
 
-    python -m bokehpipe.bench.shared_speed [--seconds 20] [--configs spin,passive,one] [--level 3]
+    python studies/shared_speed.py [--seconds 20] [--configs spin,passive,one] [--level 3]
 
 For each configuration it times the demo's training step (pynet-res-xs, crop 64, batch 8, one DataLoader
 worker, Adam; RGB input) for `--seconds` after a warm-up, first alone, then while a second process runs
@@ -9,12 +9,17 @@ their ratio (goal: shared >= 40% of alone). Each measurement runs in a fresh pro
 wait policy is read once when torch loads.
 
 Configurations:
-- spin:    torch's defaults (threads = cores, libgomp's default spin-then-sleep wait), the old behaviour;
+- spin:    torch's defaults (threads = cores, libgomp's default spin-then-sleep wait);
 - passive: `bokehpipe.threads` (OMP_WAIT_POLICY=PASSIVE, threads = cores or OMP_NUM_THREADS);
 - one:     one intra-op thread (what OMP_NUM_THREADS=1 gives).
 `--denormals` instead times a conv and an Adam step on normal vs denormal floats with
 torch.set_flush_denormal off and on, and with `--steps N` counts the denormal parameters, gradients and Adam
 moments along N steps of a real level (flush off).
+
+Why it exists: the demo's training fell 30-60x, not 2x, next to one other 2-thread process, which led to the
+set-up of `bokehpipe/threads.py` ("passive"). `--denormals` on the 2-core development machine: a 3x3 conv on
+denormal inputs took 4078 ms against 75 ms on normal ones, 86 ms with flushing; whether training reaches
+denormals at all is what `--steps N` counts.
 """
 
 from __future__ import annotations
@@ -85,7 +90,7 @@ def _measure(config: str, data: Path, args: argparse.Namespace) -> dict:
     spec = CONFIGS[config]
     env = {k: v for k, v in os.environ.items() if k not in spec["unset"]}
     env.update(spec["env"])
-    cmd = [sys.executable, "-m", "bokehpipe.bench.shared_speed", "--child", "--data", str(data), "--seconds",
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", "--data", str(data), "--seconds",
            str(args.seconds), "--level", str(args.level), "--warmup", str(args.warmup)] + (["--fix"] if spec["fix"]
                                                                                           else [])
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout
@@ -173,7 +178,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--warmup", type=int, default=3, help="Untimed steps first.")
     ap.add_argument("--level", type=int, default=3)
     ap.add_argument("--configs", default="spin,passive,one")
-    ap.add_argument("--data", default=None, help="Dataset folder (default: a toy set in a temp folder).")
+    ap.add_argument("--data", default=None, help="Dataset folder (default: a small synthetic set in a temp folder).")
     ap.add_argument("--denormals", action="store_true", help="Count denormals instead (see the docstring).")
     ap.add_argument("--steps", type=int, default=0, help="--denormals: also count along N steps of the level.")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
@@ -185,9 +190,10 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(args.data) if args.data else None
         if data is None:
-            from bokehpipe.bench.train_bench import write_toy_dataset
+            from bokehpipe.data.synthetic import write_synthetic_set
 
-            data = write_toy_dataset(Path(tmp) / "toy", n_train=16, n_val=2, size=(256, 192))
+            data = write_synthetic_set(Path(tmp) / "toy", count=18, width=256, height=192, seed=0, val_fraction=0.1,
+                                       workers=1)
         if args.denormals:
             _denormals(argparse.Namespace(**{**vars(args), "data": data}))
             return

@@ -1,4 +1,4 @@
-"""How close can any renderer get on a synthetic test set? `python -m bokehpipe.bench.synthetic_ceiling`.
+"""How close can any renderer get on a synthetic test set? `python studies/synthetic_ceiling.py`.
 
 A synthetic pair's target is the scene rendered by the generator's own thin-lens optics, then given EBB!-like
 defects (`bokehpipe.data.synthetic._defects`): a sub-pixel shift, a random exposure and colour gain, sensor
@@ -37,13 +37,13 @@ MIN_INPUT_PSNR = 30.0
 
 def ceiling(root: Path, split: str, limit: int | None = None) -> dict[str, Any]:
     """Per-image and mean scores of the three ceilings above for `split` of the synthetic set at `root`."""
-    from bokehpipe.bench.realpairs import SCORE_KEYS, psnr
     from bokehpipe.data.ebb import METADATA_FILE, load_index
     from bokehpipe.data.io import read_image
     from bokehpipe.data.synthetic import GENERATOR_VERSION, TARGET_GAIN_RANGE, generate_pair
     from bokehpipe.metrics import PROTOCOL, score_pair
     from bokehpipe.metrics.protocol import fit_color_gain
     from bokehpipe.render.physics import linear_to_srgb, srgb_to_linear
+    from realpairs import SCORE_KEYS, psnr
 
     meta_path = root / METADATA_FILE
     if not meta_path.is_file():
@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--json", default=None, help="write the result here")
     args = parser.parse_args(argv)
-    from bokehpipe.bench.suite import provenance
+    from provenance import provenance
 
     try:
         out = ceiling(Path(args.data), args.split, args.limit)

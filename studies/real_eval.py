@@ -1,22 +1,23 @@
-"""Every renderer on the real f/16 -> f/1.8 pairs, as a user gets it: `python -m bokehpipe.bench.real_eval`.
+"""Every renderer on the real f/16 -> f/1.8 pairs, as a user gets it: `python studies/real_eval.py`.
 
-The pairs of `bench.realpairs` at f/1.8 (EBB! train 2977-2979 and VABD 0001-0003, Depth-Anything-V2
+The pairs of `realpairs.py` at f/1.8 (EBB! train 2977-2979 and VABD 0001-0003, Depth-Anything-V2
 disparity min-max normalised as `infer --depth DIR` does), each method at the photo's automatic focus
 (`render.focus.choose_focus`) and the calibrated f/1.8 (`render.calibration.DEFAULT_APERTURE`), scored with
 the project's protocol (`metrics.score_pair`: PSNR, SSIM, MS-SSIM; full image and 32-px crop). No method has
 seen these photos in training (BokehNet is trained on synthetic pairs only); the aperture calibration was
-measured on them (`bench.calibrate`), which the report must say. `--vabd-table` adds the 3x3 aperture table
+measured on them (`calibrate.py`), which the report must say. `--vabd-table` adds the 3x3 aperture table
 (rendered at f/1.8, f/2.8, f/8 vs each real target) for the chosen methods.
 """
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from bokehpipe.bench.realpairs import RenderFn, classical_fns, score_real_pairs
+from realpairs import RenderFn, classical_fns, score_real_pairs
 
 
 def method_fn(name: str) -> RenderFn:
@@ -50,26 +51,27 @@ def table(rows: list[dict[str, Any]]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--methods", default="identity,gaussian,scatter,bokehnet")
+    parser.add_argument("--root", type=Path, default=None, help="realdata folder (default: $BOKEHPIPE_REALDATA)")
     parser.add_argument("--width", type=int, default=None, help="shrink the pairs to this width (default: full)")
     parser.add_argument("--json", default=None, help="also write the rows here")
     parser.add_argument("--vabd-table", action="store_true", help="print the VABD 3x3 aperture table per method")
     args = parser.parse_args(argv)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     fns = {m: method_fn(m) for m in methods}  # each renderer (BokehNet's weights) loaded once for both tables
-    rows = score_real_pairs(fns, width=args.width) if methods else []
+    rows = score_real_pairs(fns, args.root, width=args.width) if methods else []
     if rows:
         print(table(rows), flush=True)
-    from bokehpipe.bench.suite import provenance
+    from provenance import provenance
 
     out: dict[str, Any] = {**provenance("real_eval", argv), "width": args.width or "full", "methods": methods,
                            "rows": rows}
     if args.vabd_table:
-        from bokehpipe.bench.realpairs import aperture_table, format_aperture_table
+        from realpairs import aperture_table, format_aperture_table
 
         for m in methods:
             if m == "identity":
                 continue
-            t = aperture_table(fns[m], width=args.width)
+            t = aperture_table(fns[m], args.root, width=args.width)
             out[f"vabd_table_{m}"] = t
             print(f"== {m}\n{format_aperture_table(t)}", flush=True)
     if args.json:

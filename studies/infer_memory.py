@@ -1,6 +1,6 @@
-"""Peak memory of `bokehpipe infer` per renderer and photo size: each case in its own process (issue 13).
+"""Peak memory of `bokehpipe infer` per renderer and photo size: each case in its own process.
 
-`python -m bokehpipe.bench.memory --sizes 1536x1024,9000x6000 --renderers scatter,gaussian,bokehnet,pynet`
+`python studies/infer_memory.py --sizes 1536x1024,9000x6000 --renderers scatter,gaussian,bokehnet,pynet`
 writes one synthetic photo (JPEG) and disparity map (16-bit PNG) per size into a temporary folder, then runs
 the real command, `python -m bokehpipe infer FOLDER --method M --depth MAPS` (`--checkpoint` of a
 random-weight model for a learned PyNET, no model flag for `bokehnet`, the packaged default), in a child
@@ -23,7 +23,7 @@ import numpy as np
 
 from bokehpipe.sizes import parse_sizes
 
-GOALS_MB = {1536 * 1024: 2048, 9000 * 6000: 3072}  # issue 13: 2 GB at 1536x1024, 3 GB at 54 MP
+GOALS_MB = {1536 * 1024: 2048, 9000 * 6000: 3072}  # the README's promise: 2 GB at 1536x1024, 3 GB at 54 MP
 LEARNED = ("pynet", "pynet-s", "pynet-xs", "pynet-res", "pynet-res-s", "pynet-res-xs")  # --checkpoint, random init
 DEFAULT = "bokehnet"  # no model flag: the packaged default (scatter + BokehNet), as a user gets it
 

@@ -1,4 +1,4 @@
-"""The real f/16 -> f/N pairs in `../shared/realdata` and the VABD aperture-control table (issue 12).
+"""The real f/16 -> f/N pairs under the realdata folder (BOKEHPIPE_REALDATA) and the VABD aperture-control table.
 
 Pairs: VABD scenes 0001-0003 (Canon, 50 mm) shot at f/16 (input) and at f/1.8, f/2.8 and f/8, and the three
 EBB! train ids with disparity (2977-2979, f/16 -> f/1.8). Disparity is a Depth-Anything-V2 estimate, min-max
@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from bokehpipe.report.photos import load_photo
 
 RenderFn = Callable[[np.ndarray, np.ndarray, float, float], np.ndarray]
 """(rgb (H, W, 3), disparity (H, W), focus disparity, internal aperture) -> rendered rgb (H, W, 3)."""
@@ -42,10 +44,11 @@ class RealPair:
 
 
 def real_pairs(root: str | Path | None = None, *, vabd: bool = True, ebb: bool = True) -> list[RealPair]:
-    """Every real pair present under `root` (missing files are skipped, so a partial copy still works)."""
-    from bokehpipe.experiments import realdata_dir
+    """Every real pair present under `root` (default: BOKEHPIPE_REALDATA); missing files are skipped, so a partial
+    copy still works."""
+    from bokehpipe.experiments import require_realdata
 
-    root = Path(root) if root is not None else realdata_dir()
+    root = Path(root) if root is not None else require_realdata()
     out: list[RealPair] = []
     if vabd:
         v = root / "vabd"
@@ -63,20 +66,6 @@ def real_pairs(root: str | Path | None = None, *, vabd: bool = True, ebb: bool =
             if pair.input.is_file() and pair.target.is_file() and pair.depth.is_file():
                 out.append(pair)
     return out
-
-
-def load_photo(image: Path, depth: Path, width: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """A photo and its map as every renderer gets them (one normalisation, one aspect rule, photo size), float32,
-    optionally shrunk (area) to `width` keeping the aspect."""
-    from bokehpipe.data.disparity import fit_to_photo, normalise_map
-    from bokehpipe.data.io import read_image, read_map, resize
-
-    rgb = read_image(image)
-    disp = fit_to_photo(normalise_map(read_map(depth), depth), rgb.shape)
-    if width is not None and width < rgb.shape[1]:
-        size = (width, max(1, round(rgb.shape[0] * width / rgb.shape[1])))
-        rgb, disp = resize(rgb, size), np.clip(resize(disp, size), 0.0, 1.0)
-    return rgb, disp.astype(np.float32)
 
 
 def load_pair(pair: RealPair, width: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -220,10 +209,10 @@ def format_scores(rows: list[dict[str, object]]) -> str:
 def main(argv: Sequence[str] | None = None) -> None:
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m bokehpipe.bench.realpairs",
+    parser = argparse.ArgumentParser(prog="python studies/realpairs.py",
                                      description="identity / gaussian / scatter on the real pairs at auto-focus "
                                                  "and the calibrated f/1.8, and the VABD aperture-control table")
-    parser.add_argument("--root", type=Path, default=None, help="realdata folder (default ../shared/realdata)")
+    parser.add_argument("--root", type=Path, default=None, help="realdata folder (default: $BOKEHPIPE_REALDATA)")
     parser.add_argument("--width", type=int, default=None, help="score on copies this wide (default: full size)")
     parser.add_argument("--align", action="store_true", help="also score after a per-image colour gain (oracle)")
     parser.add_argument("--table-width", type=int, default=768, help="width for the VABD table (default 768)")

@@ -4,11 +4,11 @@ The paper trains level 1 on 512x512 half-resolution crops against 1024x1024 targ
 needed ~164 GB of RAM because it held the whole set in float64. These commands measure what a streaming
 PyTorch rebuild needs instead (peak RSS, CPU, batch 1):
 
-    python -m bokehpipe.bench.train_bench step --model pynet --crop 512      # one level-1 step (fwd+bwd+Adam)
-    python -m bokehpipe.bench.train_bench data --level 1 --crop 512 --workers 2 --batch 5 --data DIR
+    python studies/train_bench.py step --model pynet --crop 512      # one level-1 step (fwd+bwd+Adam)
+    python studies/train_bench.py data --level 1 --crop 512 --workers 2 --batch 5 --data DIR
 
-Each prints one JSON line. Without `--data` a toy set in the EBB! layout is written to a temp folder
-(`write_toy_dataset`, also used by the tests): full-size 1536x1024 JPEGs, depth-weighted blur as targets.
+Each prints one JSON line. Without `--data` a synthetic set of eight full-size (1536x1024) pairs in the EBB!
+layout is written to a temp folder (`bokehpipe synth`'s generator) and measured from a fresh process.
 """
 
 from __future__ import annotations
@@ -30,47 +30,6 @@ def peak_rss_mb(children: bool = False) -> float:
     """Peak resident set size of this process (or of its largest finished/running child) in MiB (Linux: KiB)."""
     who = resource.RUSAGE_CHILDREN if children else resource.RUSAGE_SELF
     return resource.getrusage(who).ru_maxrss / 1024.0
-
-
-def write_toy_dataset(root: str | Path, *, n_train: int = 6, n_val: int = 2, size: tuple[int, int] = (128, 96),
-                      seed: int = 0, jpeg: bool = False) -> Path:
-    """A tiny learnable set in the EBB! released layout: `Training/{original,bokeh,depth}/<id>` + splits.json.
-
-    Each scene is smooth texture plus a sharp near disc; the target blurs each pixel by how far it is from
-    the near plane (a depth-weighted mix of the image and its Gaussian blur), so depth helps. `size` is
-    (width, height) at full resolution.
-    """
-    import cv2
-
-    from bokehpipe.data.io import write_jpeg, write_png
-    from bokehpipe.store import atomic_write_json
-
-    root = Path(root)
-    w, h = size
-    rng = np.random.default_rng(seed)
-    ids = [str(i) for i in range(n_train + n_val)]
-    for id_ in ids:
-        noise = rng.random((h // 8 + 1, w // 8 + 1, 3)).astype(np.float32)
-        img = cv2.resize(noise, (w, h), interpolation=cv2.INTER_CUBIC)
-        img += 0.25 * (rng.random((h, w, 3)).astype(np.float32) - 0.5)  # fine detail the blur removes
-        yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-        cx, cy, r = rng.uniform(0.3, 0.7) * w, rng.uniform(0.3, 0.7) * h, rng.uniform(0.15, 0.3) * min(w, h)
-        near = ((xx - cx) ** 2 + (yy - cy) ** 2 < r * r).astype(np.float32)
-        colour = rng.random(3).astype(np.float32)
-        stripes = 0.5 + 0.5 * np.sin(xx / 2.0)[..., None]
-        img = np.where(near[..., None] > 0, colour * stripes, img)
-        img = np.clip(img, 0, 1)
-        disp = np.clip(0.15 + 0.25 * yy / h + 0.6 * near, 0, 1)  # ground gets nearer downwards; disc nearest
-        blur = cv2.GaussianBlur(img, (0, 0), sigmaX=max(1.0, w / 48))
-        focus = cv2.GaussianBlur(near, (0, 0), sigmaX=1.0)[..., None]
-        target = np.clip(focus * img + (1 - focus) * blur, 0, 1)
-        writer = write_jpeg if jpeg else write_png
-        ext = "jpg" if jpeg else "png"
-        writer(root / "Training" / "original" / f"{id_}.{ext}", img)
-        writer(root / "Training" / "bokeh" / f"{id_}.{ext}", target)
-        write_png(root / "Training" / "depth" / f"{id_}.png", disp, bits=16)
-    atomic_write_json(root / "splits.json", {"train": ids[:n_train], "val": ids[n_train:]})
-    return root
 
 
 class PngDepth:
@@ -124,7 +83,22 @@ def bench_step(model_name: str, crop: int, batch: int, level: int, threads: int,
             "peak_rss_mb": round(peak_rss_mb(), 1), "loss": float(loss.detach())}
 
 
-def bench_data(data: str | None, level: int, crop: int, batch: int, workers: int, batches: int) -> dict:
+def bench_data_on_a_synthetic_set(argv: list[str]) -> dict:
+    """`data` without `--data`: write eight 1536x1024 synthetic pairs, then measure in a fresh process, so that
+    making the set counts in neither peak."""
+    import subprocess
+
+    from bokehpipe.data.synthetic import write_synthetic_set
+
+    with tempfile.TemporaryDirectory() as tmp:
+        data = write_synthetic_set(Path(tmp) / "synth", count=8, width=1536, height=1024, seed=0, val_fraction=0.0,
+                                   workers=1)
+        cmd = [sys.executable, str(Path(__file__).resolve()), *argv, "--data", str(data)]
+        line = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
+    return {**json.loads(line), "data": "synthetic 1536x1024 pairs"}
+
+
+def bench_data(data: str, level: int, crop: int, batch: int, workers: int, batches: int) -> dict:
     """Stream `batches` training batches through the real Dataset/DataLoader and record peak RSS."""
     import torch
     from torch.utils.data import DataLoader
@@ -132,10 +106,6 @@ def bench_data(data: str | None, level: int, crop: int, batch: int, workers: int
     from bokehpipe.data.datasets import BokehPairs, StepSampler, collate, prepare_workers, worker_init
     from bokehpipe.data.ebb import load_index
 
-    tmp = None
-    if data is None:
-        tmp = tempfile.TemporaryDirectory()
-        data = str(write_toy_dataset(tmp.name, n_train=8, n_val=0, size=(1536, 1024), jpeg=True))
     index = load_index(data)
     split = "train" if "train" in index.split_names() else "all"
     pairs = index.split(split, require_targets=True)
@@ -151,17 +121,15 @@ def bench_data(data: str | None, level: int, crop: int, batch: int, workers: int
     for b in loader:
         shapes = {k: list(v.shape) for k, v in b.items() if isinstance(v, torch.Tensor)}
     seconds = time.perf_counter() - t0
-    out = {"bench": "data", "data": data if tmp is None else "toy 1536x1024 JPEGs", "pairs": len(pairs),
+    out = {"bench": "data", "data": data, "pairs": len(pairs),
            "level": level, "crop": crop, "batch": batch, "workers": workers, "batches": batches,
            "with_depth": with_depth, "shapes": shapes, "images_per_s": round(batch * batches / seconds, 2),
            "peak_rss_main_mb": round(peak_rss_mb(), 1), "peak_rss_largest_worker_mb": round(peak_rss_mb(True), 1)}
-    if tmp is not None:
-        tmp.cleanup()
     return out
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m bokehpipe.bench.train_bench", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog="python studies/train_bench.py", description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     s = sub.add_parser("step", help="peak RSS of one training step")
     s.add_argument("--model", default="pynet")
@@ -180,6 +148,8 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     if a.cmd == "step":
         out = bench_step(a.model, a.crop, a.batch, a.level, a.threads, not a.no_perceptual)
+    elif a.data is None:
+        out = bench_data_on_a_synthetic_set(sys.argv[1:] if argv is None else list(argv))
     else:
         out = bench_data(a.data, a.level, a.crop, a.batch, a.workers, a.batches)
     sys.stdout.write(json.dumps(out) + "\n")
