@@ -442,7 +442,8 @@ def _save(model: nn.Module, level: int, done: int, plan: Plan, ls: _LevelState, 
     cfg = plan.cfg
     ck = _checkpoint_state(model, ls, cfg, level, done)
     ck["ddp"] = {"world_size": dist.world, "max_param_divergence": divergence}
-    ck["level_done"] = level_done or done >= cfg.schedule[level].steps  # a resume hands it to the next level
+    ck["level_done"] = level_done  # ended by --plateau: a resume hands it to the next level (a longer schedule
+    # given on resume continues a level that simply ran all its steps)
     if done and (done % cfg.checkpoint_every == 0 or final):
         save_checkpoint(checkpoint_path(plan.run_dir, level, "last"), ck)
     if is_best or (final and not cfg.val_every):
