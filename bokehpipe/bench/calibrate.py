@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from bokehpipe.bench.realpairs import RealPair, load_pair, psnr, real_pairs, scatter_fn
-from bokehpipe.render.physics import F_NUMBER_INPUT
+from bokehpipe.physics import F_NUMBER_INPUT
 
 APERTURES = tuple(float(a) for a in np.geomspace(0.02, 2.5, 15))
 """The internal apertures each pair is rendered at (ratio ~1.41 between neighbours)."""
