@@ -2,20 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.metadata
 import platform
 from typing import Any
 
 from bokehpipe import __version__
 from bokehpipe.store import ArtifactStore
-
-
-def package_version(dist: str, missing: str = "absent") -> str:
-    """An installed distribution's version, or `missing` (the one lookup: `info` and cache provenance)."""
-    try:
-        return importlib.metadata.version(dist)
-    except importlib.metadata.PackageNotFoundError:
-        return missing
+from bokehpipe.versions import package_version
 
 
 def versions() -> dict[str, str]:

@@ -40,7 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bokehpipe.render.physics import F_NUMBER_INPUT
+from bokehpipe.physics import F_NUMBER_INPUT
 from realpairs import RealPair, load_pair, psnr, real_pairs, scatter_fn
 
 APERTURES = tuple(float(a) for a in np.geomspace(0.02, 2.5, 15))

@@ -42,7 +42,7 @@ def ceiling(root: Path, split: str, limit: int | None = None) -> dict[str, Any]:
     from bokehpipe.data.synthetic import GENERATOR_VERSION, TARGET_GAIN_RANGE, generate_pair
     from bokehpipe.metrics import PROTOCOL, score_pair
     from bokehpipe.metrics.protocol import fit_color_gain
-    from bokehpipe.render.physics import linear_to_srgb, srgb_to_linear
+    from bokehpipe.physics import linear_to_srgb, srgb_to_linear
     from realpairs import SCORE_KEYS, psnr
 
     meta_path = root / METADATA_FILE

@@ -1,21 +1,35 @@
-"""Shared fixtures: a throwaway store, the real photos (BOKEHPIPE_REALDATA, else ../shared/realdata beside the
-checkout; tests that need them skip where they are absent), CLI runs. The repository's studies/ scripts are
-importable by module name (`import calibrate`), as they import each other when run as scripts."""
+"""Shared fixtures: a throwaway store, photos the suite generates (synthetic scenes), CLI runs, and the real
+photos as extras (BOKEHPIPE_REALDATA, else ../shared/realdata beside the checkout; skipped where absent). The
+repository's studies/ scripts are importable by module name (`import calibrate`), as they import each other
+when run as scripts.
+
+A clone without the real photos runs everything but those extras; `BOKEHPIPE_REALDATA=/nowhere pytest`
+shows what such a clone skips.
+"""
 
 from __future__ import annotations
 
+import gzip
+import json
 import os
+import shutil
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 REALDATA = Path(os.environ.get("BOKEHPIPE_REALDATA", REPO.parent / "shared" / "realdata"))
-MIDAS_SPECS = REALDATA.parent / "midas"
 STUDIES = REPO / "studies"
 if str(STUDIES) not in sys.path:
     sys.path.insert(0, str(STUDIES))
+MIDAS_FORMATS = Path(__file__).resolve().parent / "data" / "midas_formats.json.gz"
+
+SYNTHETIC_SEED = 20
+SYNTHETIC_SIZES = {"landscape": (193, 128), "wide": (201, 128), "square": (123, 131), "portrait": (135, 169)}
+"""Stand-ins for the real photos' shapes at an eighth of their size (EBB!'s 1536x1024, PyNET's 1600x1024,
+a 976x1050 and a 1080x1350 portrait), widths odd on purpose."""
 
 
 @pytest.fixture(autouse=True)
@@ -36,11 +50,69 @@ def realdata(monkeypatch) -> Path:
     return REALDATA
 
 
-@pytest.fixture
-def midas_specs() -> Path:
-    if not (MIDAS_SPECS / "index.json").is_file():
-        pytest.skip(f"{MIDAS_SPECS} not present (official MiDaS checkpoint key lists live outside the repo)")
-    return MIDAS_SPECS
+@pytest.fixture(scope="session")
+def midas_specs(tmp_path_factory) -> Path:
+    """The official MiDaS checkpoint formats (every state_dict key and shape, from the official model classes),
+    unpacked from tests/data as `index.json` and `<variant>.json`."""
+    bundle = json.loads(gzip.decompress(MIDAS_FORMATS.read_bytes()))
+    folder = tmp_path_factory.mktemp("midas_formats")
+    (folder / "index.json").write_text(json.dumps(bundle["index"]))
+    for name, info in bundle["index"]["variants"].items():
+        (folder / info["file"]).write_text(json.dumps(bundle["variants"][name]))
+    return folder
+
+
+@dataclass(frozen=True)
+class SyntheticPhotos:
+    """Generated photos in the PyNET samples' folder layout: `images/<name>.jpg` (the sharp f/16 render) and
+    `depth_maps/<name>.png` (true disparity, near = bright, 16-bit at half the photo's size)."""
+
+    root: Path
+    sizes: dict[str, tuple[int, int]]
+    """(width, height) per name."""
+
+    @property
+    def images(self) -> Path:
+        return self.root / "images"
+
+    @property
+    def depth_maps(self) -> Path:
+        return self.root / "depth_maps"
+
+    def copy_to(self, dst: Path, names: list[str] | None = None) -> tuple[Path, Path, dict[str, tuple[int, int]]]:
+        """Writable copies in `dst/photos` and `dst/depth` (a test may break or move them)."""
+        photos, depth = dst / "photos", dst / "depth"
+        photos.mkdir(parents=True)
+        depth.mkdir(parents=True)
+        names = list(self.sizes) if names is None else names
+        for name in names:
+            shutil.copy2(self.images / f"{name}.jpg", photos)
+            shutil.copy2(self.depth_maps / f"{name}.png", depth)
+        return photos, depth, {name: self.sizes[name] for name in names}
+
+
+@pytest.fixture(scope="session")
+def synthetic_photos(tmp_path_factory) -> SyntheticPhotos:
+    """The suite's photos, generated once per session by the synthetic scene generator (fixed seed)."""
+    from bokehpipe.data.io import resize, write_jpeg, write_png
+    from bokehpipe.data.synthetic import generate_pair
+
+    root = tmp_path_factory.mktemp("synthetic_photos")
+    for index, (name, (w, h)) in enumerate(SYNTHETIC_SIZES.items()):
+        pair = generate_pair(SYNTHETIC_SEED, index, w, h, defects=False)
+        write_jpeg(root / "images" / f"{name}.jpg", pair.input, quality=95)
+        write_png(root / "depth_maps" / f"{name}.png", resize(pair.disparity, (w // 2, h // 2)), bits=16)
+    return SyntheticPhotos(root, dict(SYNTHETIC_SIZES))
+
+
+@pytest.fixture(scope="session")
+def synthetic_set(tmp_path_factory) -> Path:
+    """A finished `bokehpipe synth` set (EBB!'s released layout, splits.json, true depth): five 96x64 pairs,
+    seed 1, four train and one val. Read it, never write into it."""
+    from bokehpipe.data.synthetic import write_synthetic_set
+
+    return write_synthetic_set(tmp_path_factory.mktemp("synthetic_set") / "synth", count=5, width=96, height=64,
+                               seed=1, val_fraction=0.2, workers=1)
 
 
 @pytest.fixture

@@ -202,7 +202,8 @@ def test_bokehnet_pipeline_runs_end_to_end_on_a_tiny_budget(run_cli, store_root,
     model, info = load_bokehnet(out)
     assert info["step"] == 4 and (store_root / "runs" / "bokehnet" / "metrics.csv").is_file()
     rows = (store_root / "runs" / "bokehnet" / "metrics.csv").read_text().splitlines()
-    assert rows[0].startswith("level,step,") and not any(r.split(",")[1] == "0" for r in rows[1:])  # from scatter, not --init: nothing to score at step 0
+    # from scatter, not --init: nothing to score at step 0
+    assert rows[0].startswith("level,step,") and not any(r.split(",")[1] == "0" for r in rows[1:])
     summary = json.loads((store_root / "reports" / "eval" / "bn-test" / "summary.json").read_text())
     assert summary["n_images"] == 3 and {"scatter", "bokehnet"} <= set(summary["methods"])
     mono = json.loads((store_root / "reports" / "eval" / "bn-test-mono" / "summary.json").read_text())

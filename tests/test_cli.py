@@ -49,14 +49,14 @@ def test_console_script_help_runs(bokehpipe_exe):
         assert name in out.stdout
 
 
-def test_pipeline_tables_give_defaults_and_command_line_wins(run_cli, tmp_path, realdata):
+def test_pipeline_tables_give_defaults_and_command_line_wins(run_cli, tmp_path, synthetic_set):
     pipe = tmp_path / "p.toml"
     pipe.write_text('[data.check]\njson = true\n')
-    result = run_cli("--pipeline", pipe, "data", "check", realdata / "ebb")
+    result = run_cli("--pipeline", pipe, "data", "check", synthetic_set)
     assert result.exit_code == 0
     assert json.loads(result.stdout)["layout"] == "ebb-released"  # the pipeline turned --json on
     pipe.write_text("[data.check\n")
-    bad = run_cli("--pipeline", pipe, "data", "check", realdata / "ebb")
+    bad = run_cli("--pipeline", pipe, "data", "check", synthetic_set)
     assert bad.exit_code != 0 and "not valid TOML" in bad.output
 
 

@@ -1,4 +1,4 @@
-"""`bokehpipe data check` on the real EBB! pairs, on generated trees in every layout, and on planted faults."""
+"""`bokehpipe data check` on generated trees in every layout, on planted faults, and on the real EBB! pairs."""
 
 from __future__ import annotations
 
@@ -42,6 +42,7 @@ def _check(run_cli, path: Path) -> tuple[int, dict]:
 
 
 def test_real_ebb_pairs(run_cli, realdata):
+    """Real-photo extra: the six EBB! pairs, split by their ids as EBB! is."""
     code, report = _check(run_cli, realdata / "ebb")
     assert code == 0
     assert report["layout"] == "ebb-released"
@@ -110,12 +111,12 @@ def test_not_a_dataset_is_one_clear_error(run_cli, tmp_path):
     assert "no EBB!-style layout found" in result.output and "Traceback" not in result.output
 
 
-def test_split_file_overrides_and_folder_layout(tmp_path, realdata):
+def test_split_file_overrides_and_folder_layout(tmp_path, synthetic_photos):
     root = _make_tree(tmp_path / "s", "ebb-released", ids=range(6))
     (root / "splits.json").write_text(json.dumps({"train": ["0", "1", "2", "3"], "val": ["4", "5"]}))
     index = load_index(root)
     assert [p.id for p in index.split("val")] == ["4", "5"] and len(index.split("train")) == 4
-    folder = load_index(realdata / "pynet_samples")
+    folder = load_index(synthetic_photos.root)
     assert folder.layout == "folder" and len(folder.split("all")) == 4
     assert all(p.depth is not None and p.target is None for p in folder.split("all"))
 

@@ -209,8 +209,9 @@ def test_gt_needs_maps_for_every_photo(store, synth):
     assert not store.depth_dir.exists()
 
 
-def test_png_source_on_pynet_samples_and_export(store, realdata, tmp_path):
-    samples = realdata / "pynet_samples"
+def test_png_source_on_a_photo_folder_and_export(store, synthetic_photos, tmp_path):
+    """Photos with half-size maps, as the PyNET samples come (images/, depth_maps/)."""
+    samples = synthetic_photos.root
     result = run_depth(store, data=str(samples), split="all", source="png")
     assert result.report.ok and result.cached == 4
     with DepthCache(result.path) as cache:
@@ -222,7 +223,7 @@ def test_png_source_on_pynet_samples_and_export(store, realdata, tmp_path):
             assert meta["raw_max"] <= 1.0 and stored.max() == 1.0
     n = export_png(result.path, tmp_path / "pynet", resolution="half")
     assert n == 4
-    for id_ in ("2", "12"):
+    for id_ in ("landscape", "portrait"):
         back = read_map(tmp_path / "pynet" / "original_depth" / f"{id_}.png")
         orig = read_map(samples / "depth_maps" / f"{id_}.png")
         assert back.shape == orig.shape

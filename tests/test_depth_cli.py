@@ -75,10 +75,10 @@ def test_gt_run_verify_export(run_cli, store_root, tmp_path):
         f"{i}.png" for i in range(5)]
 
 
-def test_png_source_on_realdata(run_cli, realdata):
-    r = run_cli("depth", "--data", realdata / "pynet_samples", "--split", "all", "--source", "png")
+def test_png_source_on_a_photo_folder(run_cli, synthetic_photos):
+    r = run_cli("depth", "--data", synthetic_photos.root, "--split", "all", "--source", "png")
     assert r.exit_code == 0, r.output
-    r = run_cli("depth", "verify", "--data", realdata / "pynet_samples", "--split", "all", "--source", "png")
+    r = run_cli("depth", "verify", "--data", synthetic_photos.root, "--split", "all", "--source", "png")
     assert r.exit_code == 0 and "verify   ok: 4/4" in r.output
 
 

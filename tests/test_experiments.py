@@ -11,14 +11,14 @@ def _write(path, body: str):
     return path
 
 
-def test_steps_run_reuse_and_log_wall_times(run_cli, tmp_path, store_root, realdata):
+def test_steps_run_reuse_and_log_wall_times(run_cli, tmp_path, store_root, synthetic_set):
     pipe = _write(tmp_path / "exp.toml", f"""
 [data.check]
 json = true
 
 [[steps]]
 name = "check"
-run = ["data", "check", "{realdata / 'ebb'}"]
+run = ["data", "check", "{synthetic_set}"]
 
 [[steps]]
 name = "already-there"

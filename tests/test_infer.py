@@ -1,4 +1,7 @@
-"""`bokehpipe infer`: any size and orientation, tiles without seams, skipped files, never overwriting."""
+"""`bokehpipe infer`: any size and orientation, tiles without seams, skipped files, never overwriting.
+
+The photos are synthetic scenes the suite generates (conftest's `synthetic_photos`), so a clone without the
+real photos runs every test here but the one marked as a real-photo extra."""
 
 from __future__ import annotations
 
@@ -18,8 +21,11 @@ from bokehpipe.infer.engine import LearnedRenderer, TilePolicy
 from bokehpipe.infer.files import find_inputs, plan_jobs
 from bokehpipe.infer.tiling import axis_starts, axis_window, tiled_apply
 
-PORTRAITS_WITH_DEPTH = {"13": (976, 1050), "21": (1080, 1350)}
-PYNET_SAMPLES = {"2": (1536, 1024), "4": (1600, 1024), "5": (1536, 1024), "12": (1536, 1024)}
+REAL_PHOTOS_WITH_DEPTH = {  # the real-photo extra: folder, its maps, and the sizes it must keep
+    "pynet_samples/images": ("pynet_samples/depth_maps",
+                             {"2": (1536, 1024), "4": (1600, 1024), "5": (1536, 1024), "12": (1536, 1024)}),
+    "portraits": ("portraits/disparity", {"13": (976, 1050), "21": (1080, 1350)}),
+}
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -70,24 +76,12 @@ def _tiny_checkpoint(path: Path, *, in_chans: int = 4, width: float = 0.0625, le
     return save_checkpoint(path, {"model": model.state_dict(), "level": level, "step": 0, "config": {}, "info": info})
 
 
-def _shrink_folder(src: Path, dst: Path, factor: float, *, depth_src: Path | None = None,
-                   depth_dst: Path | None = None, names: list[str] | None = None) -> dict[str, tuple[int, int]]:
-    """Downscaled copies of real photos (and their depth maps) in tmp: fast tests on real content."""
-    dst.mkdir(parents=True, exist_ok=True)
-    sizes = {}
-    for path in sorted(src.glob("*.jpg")):
-        if names is not None and path.stem not in names:
-            continue
-        img = read_image(path)
-        w, h = round(img.shape[1] * factor) | 1, round(img.shape[0] * factor)  # odd widths on purpose
-        write_jpeg(dst / path.name, resize(img, (w, h)))
-        sizes[path.stem] = (w, h)
-        if depth_src is not None and depth_dst is not None:
-            dm = next(depth_src.glob(f"{path.stem}.*"), None)
-            if dm is not None:
-                m = read_map(dm)
-                write_png(depth_dst / f"{path.stem}.png", resize(m, (m.shape[1] // 2, m.shape[0] // 2)), bits=16)
-    return sizes
+def _generated(index: int, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+    """A synthetic scene's sharp photo and its true disparity at half the photo's size."""
+    from bokehpipe.data.synthetic import generate_pair
+
+    pair = generate_pair(7, index, width, height, defects=False)
+    return pair.input, resize(pair.disparity, (width // 2, height // 2))
 
 
 def _size(path: Path) -> tuple[int, int]:
@@ -155,15 +149,16 @@ def test_learned_renderer_pads_and_crops_any_size(size):
         assert float(np.abs(out - rgb)[4:-4, 4:-4].mean()) < 0.02
 
 
-def test_learned_renderer_tiled_matches_untiled_on_a_real_photo(realdata):
-    """Full pipeline (x0.5 input, reflect pad, tiles, crop) at 1600x1024 with a local stand-in network."""
-    rgb = read_image(realdata / "pynet_samples/images/4.jpg")
-    disp = read_map(realdata / "pynet_samples/depth_maps/4.png")
+def test_learned_renderer_tiled_matches_untiled_on_a_generated_photo():
+    """Full pipeline (x0.5 input, reflect pad, tiles, crop) on a 401x256 scene with a half-size map and a local
+    stand-in network: six tiles give the whole photo's output."""
+    rgb, disp = _generated(0, 401, 256)
     whole = LearnedRenderer(LocalNet()).render_batch([rgb], [disp])[0]
-    tiled_r = LearnedRenderer(LocalNet(), tiles=TilePolicy(max_pixels=400 * 400, overlap=64))
+    tiled_r = LearnedRenderer(LocalNet(), tiles=TilePolicy(max_pixels=160 * 160, overlap=64))
     tiled = tiled_r.render_batch([rgb], [disp])[0]
-    assert tiled_r.tiled_count == 1 and whole.shape == tiled.shape == (1024, 1600, 3)
+    assert tiled_r.tiled_count == 1 and whole.shape == tiled.shape == (256, 401, 3)
     assert float(np.abs(whole - tiled)[16:-16, 16:-16].max()) < 1e-3
+    assert float(np.abs(whole - rgb).mean()) > 0.01  # the stand-in changed the photo: the comparison means something
 
 
 class SmallMemoryNet(LocalNet):
@@ -223,33 +218,17 @@ def test_plan_mirrors_subfolders_and_never_targets_inputs(tmp_path):
     assert find_inputs(src, recursive=True, exclude=[src / "sub"]) == found[:2]
 
 
-# --- the command on real photos ------------------------------------------------------------------------------
-
-def _real_subset(realdata: Path, tmp: Path, factor: float, names: list[str] | None = None
-                 ) -> tuple[Path, Path, dict[str, tuple[int, int]]]:
-    """Real photos shrunk by `factor` (odd widths kept) with their depth maps at half that, in tmp."""
-    photos, depth = tmp / "photos", tmp / "depth"
-    sizes = _shrink_folder(realdata / "pynet_samples/images", photos, factor, names=names,
-                           depth_src=realdata / "pynet_samples/depth_maps", depth_dst=depth)
-    sizes |= _shrink_folder(realdata / "portraits", photos, factor, depth_src=realdata / "portraits/disparity",
-                            depth_dst=depth, names=[n for n in PORTRAITS_WITH_DEPTH if names is None or n in names])
-    return photos, depth, sizes
-
+# --- the command on generated photos ------------------------------------------------------------------------
 
 @pytest.fixture
-def small_real(tmp_path, realdata):
-    """All six real photos with depth (four EBB! samples, two portraits) at a quarter of their size."""
-    return _real_subset(realdata, tmp_path, 0.25)
+def generated(tmp_path, synthetic_photos):
+    """Writable copies of the suite's four generated photos (odd widths, landscape, square and portrait) and
+    their half-size maps: (photos folder, depth folder, {name: (width, height)})."""
+    return synthetic_photos.copy_to(tmp_path / "input")
 
 
-@pytest.fixture
-def few_real(tmp_path, realdata):
-    """Three of them (1536x1024, 1600x1024, 976x1050 originals) at an eighth: option and file handling tests."""
-    return _real_subset(realdata, tmp_path, 0.125, names=["2", "4", "13"])
-
-
-def test_learned_run_renders_every_photo_upright_at_its_size(run_cli, store_root, small_real):
-    photos, depth, sizes = small_real
+def test_learned_run_renders_every_photo_upright_at_its_size(run_cli, store_root, generated):
+    photos, depth, sizes = generated
     _tiny_checkpoint(store_root / "runs/tiny/checkpoints/level1/best.pt")
     result = run_cli("infer", photos, "--run", "tiny", "--depth", depth)
     assert result.exit_code == 0, result.output
@@ -281,8 +260,8 @@ def test_exif_orientation_is_applied_and_written_upright(run_cli, tmp_path, stor
     assert upright[:8, :, 0].mean() > 0.8 and upright[-8:, :, 0].mean() < 0.2  # the fixture is what we think
 
 
-def test_a_run_trained_to_a_coarse_level_is_brought_to_full_size(run_cli, tmp_path, few_real):
-    photos, depth, sizes = few_real
+def test_a_run_trained_to_a_coarse_level_is_brought_to_full_size(run_cli, tmp_path, generated):
+    photos, depth, sizes = generated
     ck = _tiny_checkpoint(tmp_path / "runs/coarse/checkpoints/level3/best.pt", level=3)
     result = run_cli("infer", photos, "--checkpoint", ck, "--depth", depth, "--out", tmp_path / "out")
     assert result.exit_code == 0, result.output
@@ -291,11 +270,11 @@ def test_a_run_trained_to_a_coarse_level_is_brought_to_full_size(run_cli, tmp_pa
         assert _size(tmp_path / f"out/{stem}.jpg") == size
 
 
-def test_corrupt_files_are_skipped_and_the_exit_is_non_zero(run_cli, tmp_path, few_real):
-    photos, depth, sizes = few_real
-    (photos / "broken.jpg").write_bytes((photos / "2.jpg").read_bytes()[:2000])
+def test_corrupt_files_are_skipped_and_the_exit_is_non_zero(run_cli, tmp_path, generated):
+    photos, depth, sizes = generated
+    (photos / "broken.jpg").write_bytes((photos / "landscape.jpg").read_bytes()[:2000])
     (photos / "empty.png").write_bytes(b"")
-    (depth / "broken.png").write_bytes((depth / "2.png").read_bytes())
+    (depth / "broken.png").write_bytes((depth / "landscape.png").read_bytes())
     _tiny_checkpoint(tmp_path / "tiny.pt")
     result = run_cli("infer", photos, "--checkpoint", tmp_path / "tiny.pt", "--depth", depth,
                      "--out", tmp_path / "out")
@@ -306,8 +285,8 @@ def test_corrupt_files_are_skipped_and_the_exit_is_non_zero(run_cli, tmp_path, f
     assert sorted(p.stem for p in (tmp_path / "out").glob("*.jpg")) == sorted(sizes)
 
 
-def test_second_run_keeps_finished_renders_and_changes_nothing(run_cli, tmp_path, few_real):
-    photos, depth, sizes = few_real
+def test_second_run_keeps_finished_renders_and_changes_nothing(run_cli, tmp_path, generated):
+    photos, depth, sizes = generated
     _tiny_checkpoint(tmp_path / "tiny.pt")
     args = ("infer", photos, "--checkpoint", tmp_path / "tiny.pt", "--depth", depth, "--out", tmp_path / "out")
     assert run_cli(*args).exit_code == 0
@@ -320,12 +299,12 @@ def test_second_run_keeps_finished_renders_and_changes_nothing(run_cli, tmp_path
     assert set(_snapshot(tmp_path / "out")) == set(before)
 
 
-def test_out_equal_to_the_input_folder_never_touches_inputs(run_cli, tmp_path, few_real):
-    photos, depth, sizes = few_real
+def test_out_equal_to_the_input_folder_never_touches_inputs(run_cli, tmp_path, generated):
+    photos, depth, sizes = generated
     inputs = _snapshot(photos)
     _tiny_checkpoint(tmp_path / "tiny.pt")
     base = ("infer", photos, "--checkpoint", tmp_path / "tiny.pt", "--depth", depth, "--out", photos)
-    refused = run_cli(*base)  # 2.jpg -> 2.jpg would replace the photo
+    refused = run_cli(*base)  # landscape.jpg -> landscape.jpg would replace the photo
     assert refused.exit_code != 0 and "overwrite an input" in refused.output
     assert _snapshot(photos) == inputs
     assert run_cli(*base, "--format", "png").exit_code == 0
@@ -338,34 +317,34 @@ def test_out_equal_to_the_input_folder_never_touches_inputs(run_cli, tmp_path, f
                                                      | {"index.html", "gallery.json"})
 
 
-def test_recursive_mirrors_subfolders_and_skips_the_depth_folder_inside(run_cli, store_root, few_real):
-    photos, depth, sizes = few_real
+def test_recursive_mirrors_subfolders_and_skips_the_depth_folder_inside(run_cli, store_root, generated):
+    photos, depth, sizes = generated
     (photos / "trip").mkdir()
-    (photos / "4.jpg").rename(photos / "trip/4.jpg")
+    (photos / "wide.jpg").rename(photos / "trip/wide.jpg")
     depth.rename(photos / "maps")  # maps inside FOLDER: never taken for photos
     flat = run_cli("infer", photos, "--method", "gaussian", "--depth", photos / "maps")
     assert flat.exit_code == 0 and f"rendered {len(sizes) - 1} of {len(sizes) - 1}" in flat.stdout
     deep = run_cli("infer", photos, "--recursive", "--method", "gaussian", "--depth", photos / "maps", "--overwrite")
     assert deep.exit_code == 0, deep.output
     out = store_root / "renders/gaussian"
-    assert _size(out / "trip/4.jpg") == sizes["4"] and _size(out / "trip/4.depth.png") == sizes["4"]
-    assert not list(out.glob("maps*")) and 'src="trip/4.jpg"' in (out / "index.html").read_text()
+    assert _size(out / "trip/wide.jpg") == sizes["wide"] and _size(out / "trip/wide.depth.png") == sizes["wide"]
+    assert not list(out.glob("maps*")) and 'src="trip/wide.jpg"' in (out / "index.html").read_text()
     assert "renders/gaussian" in json.loads((store_root / "manifest.json").read_text())["entries"]
 
 
-def test_missing_depth_map_fails_that_photo_only(run_cli, tmp_path, few_real):
-    photos, depth, sizes = few_real
-    (depth / "4.png").unlink()
+def test_missing_depth_map_fails_that_photo_only(run_cli, tmp_path, generated):
+    photos, depth, sizes = generated
+    (depth / "wide.png").unlink()
     _tiny_checkpoint(tmp_path / "tiny.pt")
     result = run_cli("infer", photos, "--checkpoint", tmp_path / "tiny.pt", "--depth", depth,
                      "--out", tmp_path / "out")
     assert result.exit_code != 0
-    assert re.search(r"skipped: .*4\.jpg: no depth map", result.stderr)
+    assert re.search(r"skipped: .*wide\.jpg: no depth map", result.stderr)
     assert len(list((tmp_path / "out").glob("*.jpg"))) == len(sizes) - 1
 
 
-def test_option_conflicts_are_usage_errors(run_cli, tmp_path, few_real):
-    photos, depth, _ = few_real
+def test_option_conflicts_are_usage_errors(run_cli, tmp_path, generated):
+    photos, depth, _ = generated
     assert "at most one of" in run_cli("infer", photos, "--run", "a", "--method", "scatter").output
     ck = _tiny_checkpoint(tmp_path / "tiny.pt")
     assert "at most one of" in run_cli("infer", photos, "--checkpoint", ck, "--method", "scatter").output
@@ -377,45 +356,73 @@ def test_option_conflicts_are_usage_errors(run_cli, tmp_path, few_real):
 
 # --- classical renderers -------------------------------------------------------------------------------------
 
+def _most_common_disparity(disp: np.ndarray) -> float:
+    """The centre of the fullest of 20 disparity bins: a focus plane that surely has something on it."""
+    counts, edges = np.histogram(disp, bins=20, range=(0.0, 1.0))
+    i = int(np.argmax(counts))
+    return float(edges[i] + edges[i + 1]) / 2
+
+
+def test_scatter_renders_each_photo_at_its_size_sharp_at_its_focus(run_cli, tmp_path, generated):
+    """Focused on a depth plane, scatter keeps what lies on it as it was and blurs what lies far from it; every
+    render and saved map has the photo's size."""
+    import cv2
+
+    photos, depth, sizes = generated
+    kernel = np.ones((7, 7), np.uint8)  # stay clear of depth edges, where blur from the other side spills over
+    for name, size in sizes.items():
+        focus = _most_common_disparity(read_map(depth / f"{name}.png"))
+        (tmp_path / name).mkdir()
+        (photos / f"{name}.jpg").rename(tmp_path / name / f"{name}.jpg")
+        out = tmp_path / f"out-{name}"
+        result = run_cli("infer", tmp_path / name, "--method", "scatter", "--depth", depth, "--out", out,
+                         "--format", "png", "--focus", f"{focus:.4f}", "--aperture", "2")
+        assert result.exit_code == 0, result.output
+        rendered, photo = read_image(out / f"{name}.png"), read_image(tmp_path / name / f"{name}.jpg")
+        assert (rendered.shape[1], rendered.shape[0]) == size and _size(out / f"{name}.depth.png") == size
+        disp = read_map(out / f"{name}.depth.png")  # the normalised map the render used, at the photo's size
+        focused = cv2.erode((np.abs(disp - focus) < 0.05).astype(np.uint8), kernel).astype(bool)
+        far = cv2.erode((np.abs(disp - focus) > 0.3).astype(np.uint8), kernel).astype(bool)
+        assert focused.sum() > 100 and far.sum() > 100, name
+        change = np.abs(rendered - photo).mean(axis=2)
+        assert change[focused].mean() < 0.01 and change[far].mean() > 3 * change[focused].mean(), name
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("folder,depth,expect", [
-    ("pynet_samples/images", "pynet_samples/depth_maps", PYNET_SAMPLES),
-    ("portraits", "portraits/disparity", PORTRAITS_WITH_DEPTH),
-])
-def test_scatter_at_full_size_on_real_photos(run_cli, tmp_path, realdata, folder, depth, expect):
-    """The real sizes (1600x1024, 976x1050, the 1080x1350 portrait), untouched; portraits without a map fail
-    alone (three of the five have none) and make the exit non-zero."""
-    out = tmp_path / "out"
-    result = run_cli("infer", realdata / folder, "--method", "scatter", "--depth", realdata / depth, "--out", out)
-    missing = sorted({p.stem for p in (realdata / folder).glob("*.jpg")} - set(expect))
-    assert (result.exit_code != 0) == bool(missing), result.output
-    assert len([ln for ln in result.stderr.splitlines() if ln.startswith("skipped:")]) == len(missing)
-    for stem, size in expect.items():
-        rendered, photo = read_image(out / f"{stem}.jpg"), read_image(realdata / folder / f"{stem}.jpg")
-        assert (rendered.shape[1], rendered.shape[0]) == size and _size(out / f"{stem}.depth.png") == size
-        assert 0.005 < float(np.abs(rendered - photo).mean()) < 0.2  # blurred somewhere, still the same photo
-    gallery = (out / "index.html").read_text()
-    assert all(f'src="{s}.jpg"' in gallery for s in expect)
-    assert gallery.count('class="card"') == len(expect)
+def test_scatter_at_full_size_on_real_photos(run_cli, tmp_path, realdata):
+    """Real-photo extra: the real sizes (1600x1024, 976x1050, the 1080x1350 portrait), untouched; portraits
+    without a map fail alone (three of the five have none) and make the exit non-zero."""
+    for folder, (depth, expect) in REAL_PHOTOS_WITH_DEPTH.items():
+        out = tmp_path / folder.replace("/", "-")
+        result = run_cli("infer", realdata / folder, "--method", "scatter", "--depth", realdata / depth, "--out", out)
+        missing = sorted({p.stem for p in (realdata / folder).glob("*.jpg")} - set(expect))
+        assert (result.exit_code != 0) == bool(missing), result.output
+        assert len([ln for ln in result.stderr.splitlines() if ln.startswith("skipped:")]) == len(missing)
+        for stem, size in expect.items():
+            rendered, photo = read_image(out / f"{stem}.jpg"), read_image(realdata / folder / f"{stem}.jpg")
+            assert (rendered.shape[1], rendered.shape[0]) == size and _size(out / f"{stem}.depth.png") == size
+            assert 0.005 < float(np.abs(rendered - photo).mean()) < 0.2  # blurred somewhere, still the same photo
+        gallery = (out / "index.html").read_text()
+        assert all(f'src="{s}.jpg"' in gallery for s in expect)
+        assert gallery.count('class="card"') == len(expect)
 
 
-def test_scatter_tiles_match_the_whole_photo(realdata):
+def test_scatter_tiles_match_the_whole_photo():
     from bokehpipe.data.disparity import fit_to_photo
     from bokehpipe.infer.engine import ClassicalRenderer
 
-    rgb = read_image(realdata / "portraits/21.jpg")
-    rgb = resize(rgb, (rgb.shape[1] // 2 | 1, rgb.shape[0] // 2))  # 541x675, odd on purpose
-    disp = fit_to_photo(read_map(realdata / "portraits/disparity/21.png"), rgb.shape)
+    rgb, half = _generated(1, 271, 338)  # portrait, odd width on purpose
+    disp = fit_to_photo(half, rgb.shape)
     whole = ClassicalRenderer("scatter").render_batch([rgb], [disp])[0]
-    tiled_r = ClassicalRenderer("scatter", tiles=TilePolicy(max_pixels=200 * 200))
+    tiled_r = ClassicalRenderer("scatter", tiles=TilePolicy(max_pixels=100 * 100))
     tiled = tiled_r.render_batch([rgb], [disp])[0]
     assert tiled_r.tiled_count == 1
     assert float(np.abs(whole - tiled).max()) < 1e-3
     assert float(np.abs(whole - rgb).mean()) > 0.005
 
 
-def test_cli_tiling_reports_and_agrees(run_cli, tmp_path, few_real):
-    photos, depth, sizes = few_real
+def test_cli_tiling_reports_and_agrees(run_cli, tmp_path, generated):
+    photos, depth, sizes = generated
     base = ("infer", photos, "--method", "scatter", "--depth", depth, "--format", "png", "--aperture", "2")
     whole = run_cli(*base, "--out", tmp_path / "whole")
     tiled = run_cli(*base, "--out", tmp_path / "tiled", "--max-pixels", 100 * 100)
@@ -426,8 +433,8 @@ def test_cli_tiling_reports_and_agrees(run_cli, tmp_path, few_real):
         assert float(np.abs(a - b).max()) <= 1.01 / 255  # 8-bit files: equal up to one rounding step
 
 
-def test_gaussian_renders_and_focus_aperture_are_honoured(run_cli, tmp_path, few_real):
-    photos, depth, sizes = few_real
+def test_gaussian_renders_and_focus_aperture_are_honoured(run_cli, tmp_path, generated):
+    photos, depth, sizes = generated
     soft = run_cli("infer", photos, "--method", "gaussian", "--depth", depth, "--out", tmp_path / "g1",
                    "--format", "png", "--aperture", "0.5")
     strong = run_cli("infer", photos, "--method", "gaussian", "--depth", depth, "--out", tmp_path / "g2",
@@ -442,12 +449,12 @@ def test_gaussian_renders_and_focus_aperture_are_honoured(run_cli, tmp_path, few
 
 # --- depth sources ---------------------------------------------------------------------------------------------
 
-def test_depth_cache_source(run_cli, tmp_path, few_real):
+def test_depth_cache_source(run_cli, tmp_path, generated):
     import h5py
 
     from bokehpipe.depth.cache import Entry, make_provenance, set_root_attrs, write_entries
 
-    photos, depth, sizes = few_real
+    photos, depth, sizes = generated
     cache = tmp_path / "cache.h5"
     with h5py.File(cache, "w") as h5:
         set_root_attrs(h5, make_provenance(source="png", model="png", dataset="t", split="all", dataset_root="",
@@ -464,8 +471,8 @@ def test_depth_cache_source(run_cli, tmp_path, few_real):
         assert float(np.abs(a - b).mean()) < 2e-3
 
 
-def test_missing_midas_weights_stop_before_anything_is_written(run_cli, tmp_path, few_real):
-    photos, _, _ = few_real
+def test_missing_midas_weights_stop_before_anything_is_written(run_cli, tmp_path, generated):
+    photos, _, _ = generated
     result = run_cli("infer", photos, "--method", "scatter", "--out", tmp_path / "out")
     assert result.exit_code != 0
     assert "midas_v21_small_256" in result.output and "weights not found" in result.output
@@ -473,11 +480,11 @@ def test_missing_midas_weights_stop_before_anything_is_written(run_cli, tmp_path
 
 
 @pytest.mark.slow
-def test_midas_on_the_fly_with_local_weights(run_cli, tmp_path, few_real):
+def test_midas_on_the_fly_with_local_weights(run_cli, tmp_path, generated):
     """A random-init MiDaS v2.1 small saved locally stands in for the official file (nothing downloaded)."""
     from bokehpipe.depth.model import create_midas
 
-    photos, _, sizes = few_real
+    photos, _, sizes = generated
     weights = tmp_path / "midas_small_random.pt"
     torch.manual_seed(0)
     torch.save(create_midas("midas_v21_small_256").state_dict(), weights)

@@ -15,7 +15,7 @@ from test_infer import LocalNet
 
 from bokehpipe.infer.engine import BokehNetRenderer, ClassicalRenderer, LearnedRenderer, TilePolicy
 from bokehpipe.infer.tiling import crop_in_place, tiled_apply
-from bokehpipe.render.physics import clip_unit
+from bokehpipe.physics import clip_unit
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

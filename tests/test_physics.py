@@ -7,8 +7,7 @@ import pytest
 
 from bokehpipe.data.scenes import Layer, Scene
 from bokehpipe.data.synthetic import render_layers
-from bokehpipe.render import render
-from bokehpipe.render.physics import (
+from bokehpipe.physics import (
     K_REF,
     LevelSplit,
     blur_varying,
@@ -19,6 +18,7 @@ from bokehpipe.render.physics import (
     signed_levels,
     srgb_to_linear,
 )
+from bokehpipe.render import render
 
 
 def _spread_radius(lin: np.ndarray, cy: int, cx: int) -> tuple[float, float]:

@@ -2,7 +2,7 @@
 
 EBB! (Ignatov et al., CVPR-W 2020) pairs a Canon 7D shot at f/16 with one at f/1.8 from a tripod. Here each
 procedural scene (`bokehpipe.data.scenes`) is rendered twice with the thin-lens CoC of
-`bokehpipe.render.physics`: every RGBA layer is blurred in linear light with its own disc CoC (a per-pixel
+`bokehpipe.physics`: every RGBA layer is blurred in linear light with its own disc CoC (a per-pixel
 CoC for the ground plane) and the layers are composited back to front with premultiplied alpha, so a
 blurred foreground edge reveals the background it hid and HDR highlights become bokeh discs. The CoC
 diameter scales with 1/N, so the f/16 input's CoC is 1.8/16 of the target's (nearly all sharp).
@@ -34,7 +34,7 @@ import numpy as np
 from bokehpipe.data.io import write_jpeg, write_png
 from bokehpipe.data.scenes import Layer, Scene, make_scene
 from bokehpipe.errors import BokehpipeError
-from bokehpipe.render.physics import (
+from bokehpipe.physics import (
     F_NUMBER_INPUT,
     F_NUMBER_TARGET,
     INPUT_APERTURE,

@@ -29,8 +29,8 @@ from bokehpipe.data.disparity import Photo
 from bokehpipe.data.io import resize
 from bokehpipe.depth import SOURCES
 from bokehpipe.errors import BokehpipeError
-from bokehpipe.inventory import package_version
 from bokehpipe.store import file_digest
+from bokehpipe.versions import package_version
 
 SCHEMA_VERSION = 1
 KIND = "bokehpipe-depth-cache"

@@ -288,8 +288,8 @@ class ClassicalRenderer:
         """One photo and its map at any size (brought to the photo's size here, `fit_to_photo`, the one way);
         `focus`/`aperture` override the renderer's own for this photo (eval on synthetic sets passes each
         image's true values)."""
+        from bokehpipe.physics import EDGE, coc_scale
         from bokehpipe.render import choose_focus, render
-        from bokehpipe.render.physics import EDGE, coc_scale
 
         disp = fit_to_photo(disp, rgb.shape)  # first: a focus point is in photo pixels
         focus = self.focus if focus is None else focus

@@ -103,7 +103,7 @@ def coc_channels(disparity: torch.Tensor, focus: torch.Tensor, aperture: torch.T
 
     Working scale means the CoC a `NET_WIDTH`-wide version of the photo has, whatever the photo's size.
     """
-    from bokehpipe.render.physics import coc_scale
+    from bokehpipe.physics import coc_scale
 
     k = coc_scale(NET_WIDTH, 1.0) / COC_UNIT
     signed = (aperture.view(-1, 1, 1, 1) * k * (disparity - focus.view(-1, 1, 1, 1))).clamp(-COC_CLIP, COC_CLIP)

@@ -2,7 +2,7 @@
 
 `render(image, disparity, method, focus=..., aperture=...)` takes an sRGB image in [0, 1] and a normalised
 disparity map in [0, 1] (near = 1, as MiDaS and `bokehpipe synth` give), both (H, W). The CoC radius is
-`aperture * K_REF * (width / 1536) * |disparity - focus|` pixels (`bokehpipe.render.physics`); the synthetic
+`aperture * K_REF * (width / 1536) * |disparity - focus|` pixels (`bokehpipe.physics`); the synthetic
 sets record each image's focus and aperture in that convention, so `scatter` with them and the ground-truth
 disparity is the physically matched single-image baseline.
 
@@ -22,10 +22,10 @@ from collections.abc import Callable
 import numpy as np
 
 from bokehpipe.errors import BokehpipeError
+from bokehpipe.physics import K_REF, REF_WIDTH, clip_unit, coc_radius
 from bokehpipe.render.calibration import DEFAULT_APERTURE
 from bokehpipe.render.focus import Focus, choose_focus, focus_at
 from bokehpipe.render.gaussian import render_gaussian
-from bokehpipe.render.physics import K_REF, REF_WIDTH, clip_unit, coc_radius
 from bokehpipe.render.scatter import render_scatter
 
 METHODS: dict[str, Callable[..., np.ndarray]] = {"gaussian": render_gaussian, "scatter": render_scatter}

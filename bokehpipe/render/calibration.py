@@ -1,7 +1,7 @@
 """Apertures as photographers name them: f-numbers mapped onto the renderers' internal aperture scale.
 
 The renderers take an internal `aperture` scale: CoC radius = aperture * K_REF * (width / 1536) * |d - focus|
-pixels (`bokehpipe.render.physics`). A photographer says "f/2.8". The thin lens makes the blur diameter
+pixels (`bokehpipe.physics`). A photographer says "f/2.8". The thin lens makes the blur diameter
 proportional to 1/N, and the input photos (EBB!, VABD) are shot at f/16, so they already carry a little
 blur; the blur a renderer must *add* is modelled as `a(N) = k * (1/N - 1/16)`, one constant k for all N.
 
@@ -16,7 +16,7 @@ import math
 import re
 
 from bokehpipe.errors import BokehpipeError
-from bokehpipe.render.physics import F_NUMBER_INPUT
+from bokehpipe.physics import F_NUMBER_INPUT
 
 CALIBRATION_K = 1.065
 """Internal aperture per unit of (1/N - 1/16), fitted on real pairs (module docstring)."""

@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 
 from bokehpipe.errors import BokehpipeError
-from bokehpipe.render.physics import clip_unit
+from bokehpipe.physics import clip_unit
 
 FACE_CASCADES = ("haarcascade_frontalface_default.xml", "haarcascade_profileface.xml")
 FACE_MIN_SIDE = 0.04

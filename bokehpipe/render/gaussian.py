@@ -12,7 +12,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from bokehpipe.render.physics import coc_scale
+from bokehpipe.physics import coc_scale
 
 
 def render_gaussian(image: np.ndarray, disparity: np.ndarray, focus: float, aperture: float, *,

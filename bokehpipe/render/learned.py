@@ -18,8 +18,8 @@ from typing import Any
 import cv2
 import numpy as np
 
+from bokehpipe.physics import clip_unit
 from bokehpipe.render.calibration import DEFAULT_APERTURE
-from bokehpipe.render.physics import clip_unit
 from bokehpipe.torch_files import load_checkpoint
 
 SHIPPED_WEIGHTS = Path(__file__).resolve().parent.parent / "pretrained" / "bokehnet.pt"

@@ -1,6 +1,6 @@
 """`scatter`: disparity-driven disc bokeh from one image, as a depth-ordered layered gather.
 
-The thin-lens CoC of every pixel (`bokehpipe.render.physics`) is quantised to signed radius levels
+The thin-lens CoC of every pixel (`bokehpipe.physics`) is quantised to signed radius levels
 (negative = behind the focus plane). Each level's pixels, split linearly between their two nearest levels,
 form a premultiplied RGBA layer in linear light that is blurred with a soft-edged disc of the level's radius;
 the layers are composited far to near with 'over' and the result is divided by the accumulated alpha.
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bokehpipe.render.physics import (
+from bokehpipe.physics import (
     EDGE,
     LevelSplit,
     blur_disc,

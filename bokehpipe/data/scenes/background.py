@@ -11,7 +11,7 @@ import numpy as np
 
 from bokehpipe.data.scenes import paint as kit
 from bokehpipe.data.scenes.model import Camera, Layer
-from bokehpipe.render.physics import srgb_to_linear
+from bokehpipe.physics import srgb_to_linear
 
 
 def _sky(rng: np.random.Generator, cam: Camera, kind: str, shape: tuple[int, int]) -> Layer:

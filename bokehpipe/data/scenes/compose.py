@@ -19,7 +19,7 @@ from bokehpipe.data.scenes.model import KINDS, Camera, Layer, Scene
 from bokehpipe.data.scenes.objects import _foreground, _object, _string_lights
 from bokehpipe.data.scenes.paint import _u
 from bokehpipe.data.scenes.subjects import _subject
-from bokehpipe.render.physics import srgb_to_linear
+from bokehpipe.physics import srgb_to_linear
 
 FOCAL_MM, SENSOR_MM = 50.0, 22.3
 """EBB! was shot with a Canon 7D (APS-C, 22.3 mm wide) and a 50 mm lens: f_px = 50 / 22.3 * width."""

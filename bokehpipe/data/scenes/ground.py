@@ -13,7 +13,7 @@ import numpy as np
 
 from bokehpipe.data.scenes.model import Camera, Layer
 from bokehpipe.data.scenes.paint import FACADES, GREENS, _u
-from bokehpipe.render.physics import srgb_to_linear
+from bokehpipe.physics import srgb_to_linear
 
 
 def _world_noise(rng: np.random.Generator, u: np.ndarray, v: np.ndarray, footprint: np.ndarray, cells: list[float],

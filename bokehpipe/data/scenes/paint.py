@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from bokehpipe.data.scenes.model import Layer
-from bokehpipe.render.physics import srgb_to_linear
+from bokehpipe.physics import srgb_to_linear
 
 AA = cv2.LINE_AA
 
