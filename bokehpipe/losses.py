@@ -91,21 +91,22 @@ class LossWeights:
 
 
 def level_loss(level: int, pred: torch.Tensor, target: torch.Tensor, *, vgg: VGGContent | None = None,
-               weights: LossWeights = LossWeights()) -> tuple[torch.Tensor, dict[str, float]]:
-    """The paper's loss at `level`; returns (loss, float parts for logging). `vgg=None` drops the content term."""
+               weights: LossWeights = LossWeights()) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """The paper's loss at `level`; returns (loss, its parts for logging as detached 0-d tensors: reading them
+    is left to the logger, so a training step does not wait for the GPU). `vgg=None` drops the content term."""
     if pred.shape != target.shape:
         raise ValueError(f"level {level}: prediction {tuple(pred.shape)} and target {tuple(target.shape)} differ")
     pred32, target32 = pred.float(), target.float()
     l1 = F.l1_loss(pred32, target32)
     if level > 1:
-        return weights.l1_coarse * l1, {"l1": float(l1.detach())}
+        return weights.l1_coarse * l1, {"l1": l1.detach()}
     from bokehpipe.metrics import ssim
 
     s = ssim(pred32, target32).mean()
     total = weights.l1 * l1 + weights.ssim * (1 - s)
-    parts = {"l1": float(l1.detach()), "ssim": float(s.detach())}
+    parts = {"l1": l1.detach(), "ssim": s.detach()}
     if vgg is not None:
         content = vgg(pred, target)
         total = total + weights.content * content
-        parts["content"] = float(content.detach())
+        parts["content"] = content.detach()
     return total, parts

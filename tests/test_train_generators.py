@@ -107,3 +107,20 @@ def test_plateau_ends_a_flat_level_early_and_a_resume_moves_on(run_cli, store_ro
     again = run_cli(*args)
     assert again.exit_code == 0 and "nothing left to train" in again.output
     assert (store_root / "runs" / "p" / "done.json").is_file()
+
+
+def test_a_batch_too_small_for_the_processes_is_refused_before_training(tmp_path: Path, monkeypatch):
+    """The paper's schedule on 8 processes: level 1's batch of 5 cannot give each process an image, refused up
+    front (not after levels 7..2 trained); levels 4-2 (batches 14, 9, 9) get a note: mostly one image per process."""
+    from bokehpipe.errors import BokehpipeError
+    from bokehpipe.train.config import TrainConfig
+    from bokehpipe.train.plan import check_batches
+
+    cfg = TrainConfig(run="r", data_root="d", dataset="x", depth_source="gt")  # the paper's schedule, 7..1
+    with pytest.raises(BokehpipeError, match=r"level 1 \(batch 5\).*at most 5 process"):
+        check_batches(cfg, 8)
+    assert check_batches(cfg, 1) == []
+    notes = check_batches(TrainConfig(run="r", data_root="d", dataset="x", depth_source="gt", levels="7..2"), 8)
+    assert len(notes) == 1 and notes[0].startswith("levels 4, 3, 2:")  # batches 14, 9, 9 over 8
+    with pytest.raises(BokehpipeError, match="level 4 \\(batch 14\\)"):
+        check_batches(TrainConfig(run="r", data_root="d", dataset="x", depth_source="gt", levels="7..4"), 16)

@@ -26,6 +26,8 @@ scikit-image (SSIM, PSNR) and an independent numpy MS-SSIM, which is what keeps 
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 
@@ -80,7 +82,14 @@ def psnr(pred: torch.Tensor, target: torch.Tensor, border: int = 0, data_range: 
 
 def gaussian_window(size: int = WINDOW_SIZE, sigma: float = SIGMA, *, dtype: torch.dtype = torch.float32,
                     device: torch.device | str | None = None) -> torch.Tensor:
-    """The normalised 1-D Gaussian (size,); SSIM filters with it separably (rows then columns)."""
+    """The normalised 1-D Gaussian (size,); SSIM filters with it separably (rows then columns). Built once per
+    size, sigma, dtype and device: a training step on a GPU would otherwise build it on the CPU and copy it
+    over on every call."""
+    return _window(size, float(sigma), dtype, torch.device(device) if device is not None else torch.device("cpu"))
+
+
+@functools.lru_cache(maxsize=32)
+def _window(size: int, sigma: float, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
     coords = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
     g = torch.exp(-(coords ** 2) / (2 * sigma ** 2))
     return (g / g.sum()).to(dtype=dtype, device=device)

@@ -33,7 +33,7 @@ class GeneratorTraining(Protocol):
     def val_set(self, plan: Any, level: int) -> Any: ...
 
     def loss(self, level: int, pred: torch.Tensor, target: torch.Tensor, vgg: Any) -> tuple[torch.Tensor,
-                                                                                          dict[str, float]]: ...
+                                                                                          dict[str, torch.Tensor]]: ...
 
 
 class PyNETTraining:
@@ -57,7 +57,7 @@ class PyNETTraining:
                           depth=plan.val_depth, with_source=True)
 
     def loss(self, level: int, pred: torch.Tensor, target: torch.Tensor, vgg: Any) -> tuple[torch.Tensor,
-                                                                                          dict[str, float]]:
+                                                                                          dict[str, torch.Tensor]]:
         from bokehpipe.losses import level_loss
 
         return level_loss(level, pred, target, vgg=vgg)
@@ -115,13 +115,13 @@ class CorrectionTraining:
         return self.examples[name]
 
     def loss(self, level: int, pred: torch.Tensor, target: torch.Tensor, vgg: Any) -> tuple[torch.Tensor,
-                                                                                          dict[str, float]]:
+                                                                                          dict[str, torch.Tensor]]:
         from bokehpipe.metrics import ssim
 
         pred32, target32 = pred.float(), target.float()
         l1 = F.l1_loss(pred32, target32)
         s = ssim(pred32, target32).mean()
-        return l1 + SSIM_WEIGHT * (1 - s), {"l1": float(l1.detach()), "ssim": float(s.detach())}
+        return l1 + SSIM_WEIGHT * (1 - s), {"l1": l1.detach(), "ssim": s.detach()}
 
 
 def training_for(kind: str) -> GeneratorTraining:

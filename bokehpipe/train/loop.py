@@ -47,7 +47,7 @@ from bokehpipe.train.checkpoint import rng_state, save_checkpoint, set_rng_state
 from bokehpipe.train.config import TrainConfig
 from bokehpipe.train.generators import GeneratorTraining, training_for
 from bokehpipe.train.logging import MetricsLog
-from bokehpipe.train.plan import Plan, env_summary, make_plan
+from bokehpipe.train.plan import Plan, check_batches, env_summary, make_plan
 
 Callback = Callable[..., None]
 SSIM_MIN_SIDE = 11
@@ -73,13 +73,14 @@ class LevelForward(nn.Module):
 def train(cfg: TrainConfig, store: ArtifactStore, *, resume: str = "auto", sources: dict[str, Any] | None = None,
           pipeline: str | None = None, callback: Callback | None = None) -> Path:
     """Train `cfg.levels` into `store/runs/<cfg.run>/`; returns the run folder. Works alone or under torchrun."""
+    batch_notes = check_batches(cfg, env_world()[1])  # refuses a too-small batch before any process group
     # one writer per run (rank 0 writes; the other ranks of its torchrun follow it)
     lock = (exclusive(store.run_lock(cfg.run), what=f"the run {cfg.run!r}") if env_world()[0] == 0
             else contextlib.nullcontext())
     with lock:
         dist = distributed.setup(cfg.device)
         try:
-            return _train(cfg, store, dist, resume, sources, pipeline, callback or _quiet)
+            return _train(cfg, store, dist, resume, sources, pipeline, callback or _quiet, batch_notes)
         finally:
             distributed.cleanup()
 
@@ -101,7 +102,7 @@ class _Clock:
 
 
 def _train(cfg: TrainConfig, store: ArtifactStore, dist: DistInfo, resume: str, sources: dict[str, Any] | None,
-           pipeline: str | None, callback: Callback) -> Path:
+           pipeline: str | None, callback: Callback, batch_notes: list[str]) -> Path:
     configure_threads(cfg.threads)
     if cfg.deterministic:
         torch.use_deterministic_algorithms(True)
@@ -110,6 +111,7 @@ def _train(cfg: TrainConfig, store: ArtifactStore, dist: DistInfo, resume: str, 
         torch.backends.cudnn.benchmark = True  # fixed crop sizes: let cuDNN pick its fastest kernels once
     seed_everything(cfg.seed + dist.rank)
     plan = make_plan(cfg, store, resume)
+    plan.notes.extend(batch_notes)
     say = callback if dist.is_main else _quiet
     for note in plan.notes:
         say("note", text=note)
@@ -359,15 +361,17 @@ def _train_level(model: nn.Module, level: int, plan: Plan, state: dict[str, Any]
 
 
 class _Meter:
-    """Training losses summed over the images of a logging interval, and its speed."""
+    """Training losses summed over the images of a logging interval, and its speed. The sums stay on the
+    training device until a log row reads them: one host-device sync per `log_every` steps, not per step."""
 
     def __init__(self) -> None:
-        self.sums: dict[str, float] = {}
+        self.sums: dict[str, Any] = {}
         self.images, self.t_interval, self.t_level = 0, time.perf_counter(), time.perf_counter()
 
-    def add(self, parts: dict[str, float], n: int) -> None:
+    def add(self, parts: dict[str, torch.Tensor], n: int) -> None:
         for key, value in parts.items():
-            self.sums[key] = self.sums.get(key, 0.0) + value * n
+            value = value.detach().float() * n
+            self.sums[key] = value if key not in self.sums else self.sums[key] + value
         self.sums["n"] = self.sums.get("n", 0.0) + n
 
     def restart(self) -> None:
@@ -392,7 +396,7 @@ def _optimiser_step(net: nn.Module, batches: Iterator[dict[str, Any]], level: in
                 pred = net(x)
                 loss, parts = gen.loss(level, pred, y, content)
             ls.scaler.scale(loss * (n * dist.world / batch)).backward()
-        meter.add({"loss": float(loss.detach()), **parts}, n)
+        meter.add({"loss": loss.detach(), **parts}, n)
     ls.scaler.step(ls.opt)
     ls.scaler.update()
     meter.images += batch
@@ -401,7 +405,7 @@ def _optimiser_step(net: nn.Module, batches: Iterator[dict[str, Any]], level: in
 def _log_train(level: int, done: int, lr: float, meter: _Meter, dist: DistInfo, log: MetricsLog | None,
                say: Callback) -> None:
     keys = sorted(meter.sums)
-    totals = dict(zip(keys, distributed.all_sum(dist, [meter.sums[k] for k in keys]), strict=True))
+    totals = dict(zip(keys, distributed.all_sum(dist, [float(meter.sums[k]) for k in keys]), strict=True))
     elapsed = time.perf_counter() - meter.t_interval
     row = {"level": level, "step": done, "kind": "train", "lr": lr,
            "images_per_s": meter.images / elapsed if elapsed > 0 else None,

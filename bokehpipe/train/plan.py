@@ -164,6 +164,28 @@ def make_plan(cfg: TrainConfig, store: ArtifactStore, resume: str = "auto") -> P
     return plan
 
 
+def check_batches(cfg: TrainConfig, world: int) -> list[str]:
+    """Every level of `--levels` must split its global batch over world size x accumulation: checked before
+    the process group starts (not when a fine level starts, hours in). Rule: a level's batch is never changed
+    behind the user's back; one too small for the processes is refused up front; one that leaves fewer than
+    two images per micro-batch is said (returned as notes): it trains, but the processes idle."""
+    parts = world * cfg.accumulate
+    todo = cfg.levels
+    small = [lv for lv in todo if cfg.schedule[lv].batch < parts]
+    if small:
+        worst = min(cfg.schedule[lv].batch for lv in small)
+        levels = ", ".join(f"level {lv} (batch {cfg.schedule[lv].batch})" for lv in small)
+        raise BokehpipeError(f"{levels}: a global batch must hold at least one image per process and "
+                             f"micro-step ({world} process(es) x --accumulate {cfg.accumulate} = {parts}); run "
+                             f"at most {worst // cfg.accumulate} process(es), lower --accumulate, or raise "
+                             "those levels' batch in [train.schedule]")
+    thin = [lv for lv in todo if parts > 1 and cfg.schedule[lv].batch < 2 * parts]
+    if not thin:
+        return []
+    return ["levels " + ", ".join(map(str, thin)) + f": fewer than 2 images per micro-batch over {world} "
+            f"process(es) x {cfg.accumulate} micro-step(s); fewer processes would use them better"]
+
+
 def _covered(store: ArtifactStore, cfg: TrainConfig, pairs: list[Pair], split: str) -> Any:
     """The split's depth cache, checked to hold a map for every pair."""
     from bokehpipe.data.datasets import check_depth_coverage
