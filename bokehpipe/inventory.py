@@ -38,11 +38,9 @@ def _dataset_summary(store: ArtifactStore, name: str) -> str:
 
 def _depth_summary(path) -> dict[str, Any]:
     try:
-        import h5py
+        from bokehpipe.depth.cache import attrs_dict, open_read_only
 
-        with h5py.File(path, "r") as fh:
-            from bokehpipe.depth.cache import attrs_dict
-
+        with open_read_only(path) as fh:
             attrs = attrs_dict(fh.attrs)
             count = len(fh.keys())
     except (OSError, ImportError) as exc:

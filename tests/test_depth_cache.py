@@ -250,3 +250,30 @@ def test_midas_producer_skips_an_unreadable_photo_and_names_it(tmp_path):
             for e in batch]
     assert made == ["2"] and len(ticks) == 2
     assert len(skipped) == 1 and skipped[0][0] == "1" and str(bad) in skipped[0][1]
+
+
+def test_a_finished_cache_is_read_without_hdf5_file_locking(tmp_path):
+    """Readers open caches without HDF5's file locks (which fail on NFS/Lustre): a reader still opens a cache
+    while another process holds HDF5's exclusive lock on it."""
+    import subprocess
+    import sys
+
+    import h5py
+
+    from bokehpipe.depth.cache import open_read_only
+
+    path = tmp_path / "c.h5"
+    with h5py.File(path, "w") as h5:
+        h5["x"] = [1, 2, 3]
+    holder = subprocess.Popen([sys.executable, "-c", "import h5py, sys, time\nf = h5py.File(sys.argv[1], 'a')\n"
+                               "print('held', flush=True)\ntime.sleep(60)", str(path)], stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(OSError):
+            h5py.File(path, "r", locking=True)  # what a locking reader meets
+        with open_read_only(path) as h5:
+            assert list(h5["x"][()]) == [1, 2, 3]
+    finally:
+        holder.kill()
+        holder.wait()

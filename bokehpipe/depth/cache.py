@@ -32,6 +32,13 @@ from bokehpipe.errors import BokehpipeError
 from bokehpipe.store import file_digest
 from bokehpipe.versions import package_version
 
+
+def open_read_only(path: str | os.PathLike[str]) -> h5py.File:
+    """The one way a finished cache is opened for reading: without HDF5's file locking, which fails on the
+    shared filesystems (NFS, Lustre) a multi-node run reads its caches from, and which readers do not need
+    (a cache is written under another name and replaced atomically, never changed in place)."""
+    return h5py.File(path, "r", locking=False)
+
 SCHEMA_VERSION = 1
 KIND = "bokehpipe-depth-cache"
 IDENTITY = ("schema_version", "source", "model", "weights_sha256", "input_rule", "normalisation", "precision")
@@ -156,7 +163,7 @@ class DepthCache:
     def _h5(self) -> h5py.File:
         if self._file is None or self._pid != os.getpid():
             try:
-                self._file = h5py.File(self.path, "r")
+                self._file = open_read_only(self.path)
             except OSError as exc:
                 raise BokehpipeError(f"{self.path}: not a readable HDF5 depth cache ({exc}); "
                                      "delete it and run `bokehpipe depth` again") from None
@@ -318,7 +325,7 @@ def verify_cache(path: str | os.PathLike[str], expected: Mapping[str, Path], *,
         report.missing = sort_ids(expected)
         return report
     try:
-        h5 = h5py.File(path, "r")
+        h5 = open_read_only(path)
     except OSError as exc:
         report.problems.append(f"{path}: not a readable HDF5 file ({exc})")
         return report

@@ -105,10 +105,10 @@ def _plan(cache_path: Path, pairs: list[Pair], provenance: dict[str, Any], overw
             cache_path.unlink()
     done: set[str] = set()
     if cache_path.is_file():
-        import h5py
+        from bokehpipe.depth.cache import open_read_only
 
         try:
-            with h5py.File(cache_path, "r") as h5:
+            with open_read_only(cache_path) as h5:
                 check_identity(cache_path, attrs_dict(h5.attrs), provenance)
                 sizes = {i: int(h5[i].attrs.get("source_bytes", -1)) for i in h5.keys()}
         except OSError as exc:

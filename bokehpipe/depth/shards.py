@@ -18,7 +18,15 @@ from typing import Any
 
 import h5py
 
-from bokehpipe.depth.cache import Entry, attrs_dict, identity_differences, parts_dir, set_root_attrs, write_entries
+from bokehpipe.depth.cache import (
+    Entry,
+    attrs_dict,
+    identity_differences,
+    open_read_only,
+    parts_dir,
+    set_root_attrs,
+    write_entries,
+)
 from bokehpipe.errors import BokehpipeError
 from bokehpipe.locks import exclusive, lock_beside
 from bokehpipe.store import atomic_path, remove_stale_temporaries
@@ -51,7 +59,7 @@ def clean_temporaries(cache_path: Path) -> int:
 def read_part_index(part: Path) -> tuple[dict[str, Any], list[str]]:
     """(root attributes, ids) of one part; an unreadable part raises naming the file."""
     try:
-        with h5py.File(part, "r") as h5:
+        with open_read_only(part) as h5:
             return attrs_dict(h5.attrs), list(h5.keys())
     except OSError as exc:
         raise BokehpipeError(f"{part}: unreadable shard part ({exc}); delete it and rerun") from None
@@ -101,7 +109,7 @@ def merge(cache_path: Path, parts: Iterable[Path], provenance: Mapping[str, Any]
     sources: dict[str, Path] = {}
     created = None
     if keep_existing and cache_path.is_file():
-        with h5py.File(cache_path, "r") as h5:
+        with open_read_only(cache_path) as h5:
             created = attrs_dict(h5.attrs).get("created")
             sources.update({i: cache_path for i in h5.keys()})
     for part in parts:
@@ -117,7 +125,7 @@ def merge(cache_path: Path, parts: Iterable[Path], provenance: Mapping[str, Any]
         with h5py.File(tmp, "w") as dst:
             set_root_attrs(dst, root)
             for src_path, ids in by_file.items():
-                with h5py.File(src_path, "r") as src:
+                with open_read_only(src_path) as src:
                     for id_ in ids:
                         src.copy(src[id_], dst, name=id_)
     for part in parts:
