@@ -108,3 +108,22 @@ def test_train_config_takes_bokehnet_with_its_own_geometry():
                     with_depth=False)
     with pytest.raises(ConfigError, match="multiple of 32"):
         TrainConfig(run="r", data_root="d", dataset="x", model="pynet", crop=48, depth_source="gt")
+
+
+def test_gpu_defaults_resolve_from_the_device():
+    """--precision auto and --workers (unset) resolve once, from the device: fp32 and 2 workers on a CPU; on a
+    CUDA device bf16 (where supported) and the cores per GPU (torchrun's LOCAL_WORLD_SIZE), at most 8."""
+    import os
+    from unittest import mock
+
+    from bokehpipe.train.config import TrainConfig, _auto_workers
+
+    cfg = TrainConfig(run="r", data_root="d", dataset="x", depth_source="gt")
+    assert (cfg.precision, cfg.workers) == ("fp32", 2)
+    assert TrainConfig(run="r", data_root="d", dataset="x", depth_source="gt", workers=0).workers == 0
+    with mock.patch.object(os, "sched_getaffinity", return_value=set(range(32))), \
+            mock.patch.dict(os.environ, {"LOCAL_WORLD_SIZE": "8"}):
+        assert _auto_workers("cuda:3") == 3
+    with mock.patch.object(os, "sched_getaffinity", return_value=set(range(64))), \
+            mock.patch.dict(os.environ, {"LOCAL_WORLD_SIZE": "1"}):
+        assert _auto_workers("cuda") == 8

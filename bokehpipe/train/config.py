@@ -18,6 +18,7 @@ from bokehpipe.config import cli_field
 from bokehpipe.errors import ConfigError
 
 PRECISIONS = ("bf16", "fp16", "fp32")
+PRECISION_CHOICES = ("auto", *PRECISIONS)
 LR_SCHEDULES = ("constant", "cosine")
 MIN_CROP = 64  # level 7 works at crop / 32 pixels; instance norm needs more than one
 
@@ -123,6 +124,28 @@ KIND_DEFAULTS: dict[str, dict[str, Any]] = {
 MODEL_NAMES: tuple[str, ...] = tuple(MODEL_HELP)
 
 
+def _auto_precision(device: str) -> str:
+    """bf16 where the GPU has it (autocast, no loss scaling needed), fp32 elsewhere."""
+    if not device.startswith("cuda"):
+        return "fp32"
+    import torch
+
+    return "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "fp32"
+
+
+def _auto_workers(device: str) -> int:
+    """Data loading keeps a GPU fed only with several decoding processes: the cores this process may use,
+    shared among the GPUs of its node (torchrun's LOCAL_WORLD_SIZE), less one for the training process; two on
+    a CPU, where the workers compete with training for the same cores."""
+    import os
+
+    if not device.startswith("cuda"):
+        return 2
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 2)
+    per_gpu = cores // max(1, int(os.environ.get("LOCAL_WORLD_SIZE", 1)))
+    return max(1, min(8, per_gpu - 1))
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Everything a run depends on. Plain types only, so it round-trips through JSON and weights-only checkpoints.
@@ -160,8 +183,13 @@ class TrainConfig:
     lr_schedule: str = cli_field("constant", choices=LR_SCHEDULES,
                                  help="constant (the paper's), or cosine decay to 0 over each level's steps.")
     accumulate: int = cli_field(1, min=1, help="Micro-batches per step, so the paper's batch sizes fit a smaller GPU.")
-    precision: str = cli_field("fp32", choices=PRECISIONS,
-                               help="Autocast precision (fp16 uses a GradScaler; CUDA only).")
+    precision: str = cli_field("auto", choices=PRECISION_CHOICES,
+                               help="Autocast precision: auto is bf16 on a CUDA device that supports it, else fp32 "
+                                    "(fp16 uses a GradScaler; CUDA only).")
+    channels_last: bool = cli_field(False, help="Channels-last memory format (faster convolutions on tensor-core "
+                                                "GPUs).")
+    compile: bool = cli_field(False, help="torch.compile each level's forward pass (CUDA; the first steps of a "
+                                          "level pay for compiling).")
     device: str = cli_field("cpu", cli_default="auto", help="cpu, cuda or auto (cuda when available).")
     init: str | None = cli_field(None, param="init_from", metavar="PATH",
                                  help="Start the first level from another run's (or file's) weights.")
@@ -179,7 +207,8 @@ class TrainConfig:
     vgg_weights: str | None = cli_field(None, path=True, metavar="PATH",
                                         help="torchvision's vgg19-dcbb9e9d.pth (default: store/weights/, see "
                                              "`bokehpipe weights fetch vgg19`).")
-    workers: int = cli_field(2, min=0, help="DataLoader worker processes.")
+    workers: int | None = cli_field(None, min=0, help="DataLoader worker processes per training process "
+                                                       "(default: 2 on a CPU; on a GPU the cores per GPU, up to 8).")
     threads: int = cli_field(0, min=0, help="torch CPU threads per process (0: torch's default).")
     seed: int = cli_field(0, help="Seed (each process uses seed + rank).")
     deterministic: bool = cli_field(False, help="Deterministic kernels only (slower on GPU).")
@@ -210,6 +239,10 @@ class TrainConfig:
         missing = [lv for lv in levels if lv not in self.schedule]
         if missing:
             raise ConfigError(f"no schedule for levels {missing}; add them to [train.schedule]")
+        if self.precision == "auto":
+            object.__setattr__(self, "precision", _auto_precision(self.device))
+        if self.workers is None:
+            object.__setattr__(self, "workers", _auto_workers(self.device))
         if self.precision not in PRECISIONS:
             raise ConfigError(f"precision {self.precision!r}: use one of {', '.join(PRECISIONS)}")
         if self.kind == "correction" and levels != (1,):

@@ -123,7 +123,7 @@ def _train(cfg: TrainConfig, store: ArtifactStore, dist: DistInfo, resume: str, 
     source = plan.resume_state["model"] if plan.resume_state else plan.init_model
     if source is not None:
         model.load_state_dict(source)
-    model.to(dist.device)
+    model.to(dist.device, memory_format=_memory_format(cfg))
     say("model", name=cfg.model, params=count_parameters(model), in_chans=cfg.in_chans)
     vgg = None
     if plan.vgg_path is not None and any(cfg.uses_perceptual(lv) for lv in plan.levels_todo):
@@ -226,6 +226,10 @@ def _model_kwargs(cfg: TrainConfig, model: nn.Module) -> dict[str, Any]:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in kw.items()}
 
 
+def _memory_format(cfg: TrainConfig) -> torch.memory_format:
+    return torch.channels_last if cfg.channels_last else torch.preserve_format
+
+
 def _autocast(cfg: TrainConfig, device: torch.device) -> contextlib.AbstractContextManager:
     if cfg.precision == "fp32":
         return contextlib.nullcontext()
@@ -252,7 +256,20 @@ def _loader(ds: Any, cfg: TrainConfig, dist: DistInfo, **kw: Any) -> DataLoader:
     workers = cfg.workers
     prepare_workers(workers)
     return DataLoader(ds, num_workers=workers, collate_fn=collate, worker_init_fn=worker_init if workers else None,
-                      pin_memory=dist.device.type == "cuda", prefetch_factor=2 if workers else None, **kw)
+                      pin_memory=dist.device.type == "cuda", prefetch_factor=2 if workers else None,
+                      persistent_workers=bool(workers) and "batch_sampler" not in kw, **kw)
+
+
+def _val_loader(plan: Plan, level: int, dist: DistInfo, gen: GeneratorTraining) -> DataLoader | None:
+    """This rank's shard of the validation split at `level`, built once per level: its worker processes
+    persist between validations instead of starting anew each time."""
+    cfg = plan.cfg
+    if not cfg.val_every:
+        return None
+    ds = gen.val_set(plan, level)
+    shard = Subset(ds, list(range(dist.rank, len(ds), dist.world)))
+    batch = 1 if not cfg.val_crop else max(1, cfg.schedule[level].batch // (dist.world * cfg.accumulate))
+    return _loader(shard, cfg, dist, batch_size=batch)
 
 
 @dataclass
@@ -315,6 +332,9 @@ def _train_level(model: nn.Module, level: int, plan: Plan, state: dict[str, Any]
     net: nn.Module = LevelForward(model, level)
     if dist.enabled:
         net = nn.parallel.DistributedDataParallel(net, device_ids=[dist.device] if dist.device.type == "cuda" else None)
+    if cfg.compile:
+        net = torch.compile(net)  # the checkpoints keep saving `model` itself, never the compiled wrapper
+    val_loader = _val_loader(plan, level, dist, gen)
     sampler = StepSampler(len(gen.train_set(plan, level, crop)), batch=sched.batch, steps=sched.steps, seed=cfg.seed,
                           level=level, start_step=ls.start, rank=dist.rank, world=dist.world,
                           accumulate=cfg.accumulate)
@@ -322,7 +342,7 @@ def _train_level(model: nn.Module, level: int, plan: Plan, state: dict[str, Any]
     say("level_start", level=level, start=ls.start, steps=sched.steps, batch=sched.batch, crop=crop,
         lr=cfg.level_lr(level), params=sum(p.numel() for _, p in _level_parameters(model, level)))
     if state is None and plan.init_info is not None and level == plan.levels_todo[0] and cfg.val_every:
-        _score_start(model, level, plan, dist, log, say, ls, gen)  # best.pt must beat the --init weights
+        _score_start(model, level, plan, dist, log, say, ls, val_loader)  # best.pt must beat the --init weights
     meter = _Meter()
     stopped = False
     for step in range(ls.start, sched.steps):
@@ -338,7 +358,7 @@ def _train_level(model: nn.Module, level: int, plan: Plan, state: dict[str, Any]
             _log_train(level, done, cfg.lr_at(level, step), meter, dist, log, say)
         is_best = flat = False
         if cfg.val_every and (done % cfg.val_every == 0 or final):
-            is_best = _validate_and_log(model, level, done, plan, dist, log, say, ls, gen)
+            is_best = _validate_and_log(model, level, done, plan, dist, log, say, ls, val_loader)
             meter.t_interval = time.perf_counter()  # validation time is not training speed
             flat = not final and _plateaued(ls, cfg, done, sched.steps)
         if flat:
@@ -387,7 +407,7 @@ def _optimiser_step(net: nn.Module, batches: Iterator[dict[str, Any]], level: in
     amp = _autocast(cfg, dist.device)
     for micro in range(cfg.accumulate):
         item = _next(batches)
-        x = item["input"].to(dist.device, non_blocking=True)
+        x = item["input"].to(dist.device, non_blocking=True, memory_format=_memory_format(cfg))
         y = item["target"].to(dist.device, non_blocking=True)
         n = x.shape[0]
         sync = net.no_sync() if dist.enabled and micro < cfg.accumulate - 1 else contextlib.nullcontext()
@@ -419,9 +439,9 @@ def _log_train(level: int, done: int, lr: float, meter: _Meter, dist: DistInfo, 
 
 
 def _validate_and_log(model: nn.Module, level: int, done: int, plan: Plan, dist: DistInfo, log: MetricsLog | None,
-                      say: Callback, ls: _LevelState, gen: GeneratorTraining) -> bool:
+                      say: Callback, ls: _LevelState, loader: DataLoader) -> bool:
     """Validate, log the row, and say whether this step is the level's best so far."""
-    ls.last_val = validate(model, level, plan, dist, gen)
+    ls.last_val = validate(model, level, plan, dist, loader)
     is_best = distributed.broadcast_flag(dist, ls.last_val["val_psnr"] > ls.best)
     if is_best:
         ls.best = ls.last_val["val_psnr"]
@@ -434,9 +454,9 @@ def _validate_and_log(model: nn.Module, level: int, done: int, plan: Plan, dist:
 
 
 def _score_start(model: nn.Module, level: int, plan: Plan, dist: DistInfo, log: MetricsLog | None, say: Callback,
-                 ls: _LevelState, gen: GeneratorTraining) -> None:
+                 ls: _LevelState, loader: DataLoader) -> None:
     """Score the --init weights at step 0 and keep them as best.pt, so that no step that is worse replaces them."""
-    _validate_and_log(model, level, 0, plan, dist, log, say, ls, gen)
+    _validate_and_log(model, level, 0, plan, dist, log, say, ls, loader)
     if dist.is_main:
         _save(model, level, 0, plan, ls, dist, None, final=False, is_best=True)
 
@@ -466,21 +486,18 @@ def _checkpoint_state(model: nn.Module, ls: _LevelState, cfg: TrainConfig, level
 
 
 @torch.no_grad()
-def validate(model: nn.Module, level: int, plan: Plan, dist: DistInfo, gen: GeneratorTraining) -> dict[str, float]:
+def validate(model: nn.Module, level: int, plan: Plan, dist: DistInfo, loader: DataLoader) -> dict[str, float]:
     """Mean PSNR/SSIM over the validation split at `level`'s scale, sharded over ranks; SSIM is left out
     (NaN) where the level's images are smaller than its 11-px window. `identity` scores what the untrained
     generator returns (the input for PyNET, scatter for a correction)."""
     from bokehpipe.metrics import psnr, ssim
 
     cfg = plan.cfg
-    ds = gen.val_set(plan, level)
-    shard = Subset(ds, list(range(dist.rank, len(ds), dist.world)))
-    batch = 1 if not cfg.val_crop else max(1, cfg.schedule[level].batch // (dist.world * cfg.accumulate))
     model.eval()
     sums = [0.0] * 6  # psnr, ssim, n_ssim, identity psnr, identity ssim, n
     with _autocast(cfg, dist.device):
-        for item in _iter_loader(_loader(shard, cfg, dist, batch_size=batch)):
-            x, y = item["input"].to(dist.device), item["target"].to(dist.device)
+        for item in _iter_loader(loader):
+            x, y = item["input"].to(dist.device, memory_format=_memory_format(cfg)), item["target"].to(dist.device)
             src = item["source"].to(dist.device)
             pred = model(x, level).float().clamp(0, 1)
             sums[0] += float(psnr(pred, y).clamp(max=PSNR_CAP).sum())
