@@ -15,6 +15,7 @@ its two nearest levels (a partition of unity, so no energy is lost).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 
 import cv2
@@ -208,3 +209,65 @@ def blur_varying(premult: np.ndarray, radius: np.ndarray | float, *, edge: float
         out[box] += blur_disc(part, r, edge=edge)
     return out
 
+
+
+# --- lens-true blur from metric depth --------------------------------------------------------------------
+
+APSC_SENSOR_MM = 22.3  # Canon 7D (EBB!'s camera): APS-C sensor width
+FULL_FRAME_MM = 36.0  # the 35 mm film frame's width, what EXIF's FocalLengthIn35mmFilm refers to
+
+
+@dataclass(frozen=True)
+class Lens:
+    """A virtual thin lens on a sensor `sensor_mm` wide. The default is EBB!'s: 50 mm at f/1.8 on APS-C."""
+
+    focal_mm: float = 50.0
+    f_number: float = 1.8
+    sensor_mm: float = APSC_SENSOR_MM
+
+    def __post_init__(self) -> None:
+        for name in ("focal_mm", "f_number", "sensor_mm"):
+            value = getattr(self, name)
+            if not (np.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+
+
+def coc_per_dioptre(lens: Lens, focus_m: float, width_px: int) -> float:
+    """CoC radius in pixels per inverse metre of |1/z - 1/z_f| for a `width_px`-wide photo focused at `focus_m`.
+
+    Thin lens: the blur-circle diameter on the sensor is `f^2 / (N (z_f - f)) * |z - z_f| / z`, i.e.
+    `f^2 z_f / (N (z_f - f)) * |1/z_f - 1/z|`, and `width_px / sensor` pixels per metre of sensor.
+    """
+    f, sensor = lens.focal_mm / 1000.0, lens.sensor_mm / 1000.0
+    if not focus_m > f:
+        raise ValueError(f"focus distance {focus_m} m must lie beyond the focal length ({lens.focal_mm:g} mm)")
+    return f * f * focus_m / (2.0 * lens.f_number * (focus_m - f)) * width_px / sensor
+
+
+def thin_lens_coc_diameter(depth_m: np.ndarray | float, focus_m: float, lens: Lens, width_px: int
+                           ) -> np.ndarray | float:
+    """Blur-circle diameter in pixels at metric depth `depth_m` (inf allowed: the far background)."""
+    inv = 1.0 / np.asarray(depth_m, dtype=np.float64)
+    return 2.0 * coc_per_dioptre(lens, focus_m, width_px) * np.abs(inv - 1.0 / focus_m)
+
+
+@dataclass(frozen=True)
+class RelativeBlur:
+    """A metric scene as the disparity renderers take it: normalised disparity (near = 1), the focus in it,
+    and the internal aperture that makes `coc_radius` equal the lens's CoC radius at every pixel."""
+
+    disparity: np.ndarray
+    focus: float
+    aperture: float
+
+
+def metric_to_relative(depth_m: np.ndarray, focus_m: float, lens: Lens) -> RelativeBlur:
+    """Metric depth (H, W) -> the normalised disparity, focus and aperture of the same blur: disparity is
+    linear in 1/z, so min-max normalising 1/z and scaling the aperture by its span keeps every CoC exact."""
+    inv = 1.0 / np.asarray(depth_m, dtype=np.float64)
+    lo, hi = float(inv.min()), float(inv.max())
+    span = max(hi - lo, 1e-12)
+    width = int(np.asarray(depth_m).shape[1])
+    aperture = coc_per_dioptre(lens, focus_m, width) * span / coc_scale(width, 1.0)
+    disp = ((inv - lo) / span).astype(np.float32)
+    return RelativeBlur(disp, float((1.0 / focus_m - lo) / span), float(aperture))
