@@ -67,6 +67,65 @@ def _check_jpeg_complete(path: Path, data: np.ndarray) -> None:
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
+MAX_PIXELS_ENV = "BOKEHPIPE_MAX_PIXELS"
+DEFAULT_MAX_PIXELS = 250_000_000  # a 54 MP camera file is far inside; a 400 MP "photo" of 1 MB is a bomb
+_JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+
+
+def max_pixels() -> int:
+    """The pixel budget a decoded image may have (BOKEHPIPE_MAX_PIXELS raises or lowers it)."""
+    text = os.environ.get(MAX_PIXELS_ENV, "")
+    try:
+        value = int(float(text)) if text else DEFAULT_MAX_PIXELS
+    except ValueError:
+        raise ImageReadError(f"{MAX_PIXELS_ENV}={text!r}: expected a number of pixels, e.g. 400000000") from None
+    return max(1, value)
+
+
+def declared_size(data: np.ndarray) -> tuple[int, int] | None:
+    """(width, height) a PNG, JPEG or BMP header declares, read without decoding; None for other formats."""
+    head = data[:32].tobytes()
+    if head.startswith(_PNG_SIGNATURE) and len(head) >= 24:
+        return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+    if head.startswith(b"BM") and len(head) >= 26:
+        return abs(int.from_bytes(head[18:22], "little", signed=True)), abs(
+            int.from_bytes(head[22:26], "little", signed=True))
+    if head.startswith(b"\xff\xd8"):
+        return _jpeg_size(data)
+    return None
+
+
+def _jpeg_size(data: np.ndarray) -> tuple[int, int] | None:
+    i, n = 2, data.size
+    while i + 9 < n:
+        if data[i] != 0xFF:
+            return None
+        marker = int(data[i + 1])
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        length = int(data[i + 2]) << 8 | int(data[i + 3])
+        if marker in _JPEG_SOF:
+            return int(data[i + 7]) << 8 | int(data[i + 8]), int(data[i + 5]) << 8 | int(data[i + 6])
+        if marker in (0xD9, 0xDA) or length < 2:
+            return None
+        i += 2 + length
+    return None
+
+
+def _check_pixel_budget(path: Path, data: np.ndarray) -> None:
+    """Refuse an image whose header declares more pixels than the budget, before decoding allocates them."""
+    size = declared_size(data)
+    if size is None:
+        return
+    w, h = size
+    budget = max_pixels()
+    if w * h > budget:
+        raise ImageReadError(f"{path}: its header declares {w}x{h} = {w * h / 1e6:.0f} MP, above the pixel "
+                             f"budget of {budget / 1e6:.0f} MP; if the image is genuine, raise it with "
+                             f"{MAX_PIXELS_ENV}={w * h}")
+
+
 def _check_png_complete(path: Path, data: np.ndarray) -> None:
     """Walk a PNG's chunks: a truncated file or a zero-size header is refused here, in one line, before libpng
     prints its own complaints to the terminal."""
@@ -127,6 +186,7 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
     """Decode an image file to an upright RGB float32 array (H, W, 3) in [0, 1]."""
     path = Path(path)
     data = _read_bytes(path)
+    _check_pixel_budget(path, data)
     _check_jpeg_complete(path, data)
     _check_png_complete(path, data)
     # IMREAD_COLOR applies EXIF orientation and converts gray/palette/RGBA/CMYK to 3 channels;
@@ -159,6 +219,7 @@ def read_map(path: str | os.PathLike[str]) -> np.ndarray:
             raise ImageReadError(f"{path}: expected a 2-D depth array, got shape {arr.shape}")
         return arr.astype(np.float32)
     data = _read_bytes(path)
+    _check_pixel_budget(path, data)
     _check_jpeg_complete(path, data)
     _check_png_complete(path, data)
     img = _decode(data, cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR, path)
@@ -236,24 +297,37 @@ def _encode(arr: np.ndarray, *, bits: int) -> np.ndarray:
     return out
 
 
+def _write_encoded(path: Path, img: np.ndarray, ext: str, params: list[int]) -> Path:
+    """Encode in memory, then write the bytes through Python into a temporary file that replaces `path`: any
+    file name the OS takes works (OpenCV's own writer crashes on names that are not UTF-8), and a full disk is
+    said as such. A folder standing where the file should go is refused by its own name."""
+    kind = ext.lstrip(".").upper()
+    if path.is_dir():
+        raise ImageReadError(f"{path}: is a folder, so the {kind} cannot be written there; move it or choose "
+                             "another output")
+    ok, buf = cv2.imencode(ext, img, params)
+    if not ok:
+        raise ImageReadError(f"{path}: OpenCV could not encode the {kind}")
+    try:
+        with atomic_path(path, suffix=ext) as tmp, open(tmp, "wb") as fh:
+            buf.tofile(fh)
+    except OSError as exc:
+        why = exc.strerror or str(exc)
+        raise ImageReadError(f"{path}: cannot write the {kind} ({why}); free space or choose another output "
+                             "folder (nothing earlier was changed)") from None
+    return path
+
+
 def write_png(path: str | os.PathLike[str], arr: np.ndarray, *, bits: int = 8) -> Path:
     """Write an RGB (H, W, 3) or gray (H, W) float array in [0, 1] as 8- or 16-bit PNG, atomically."""
     if bits not in (8, 16):
         raise ValueError(f"bits must be 8 or 16, got {bits}")
-    path = Path(path)
-    with atomic_path(path, suffix=".png") as tmp:
-        if not cv2.imwrite(str(tmp), _encode(arr, bits=bits), [cv2.IMWRITE_PNG_COMPRESSION, 3]):
-            raise ImageReadError(f"{path}: OpenCV could not write the PNG")
-    return path
+    return _write_encoded(Path(path), _encode(arr, bits=bits), ".png", [cv2.IMWRITE_PNG_COMPRESSION, 3])
 
 
 def write_jpeg(path: str | os.PathLike[str], arr: np.ndarray, *, quality: int = 95) -> Path:
     """Write an RGB float array in [0, 1] as a JPEG (4:2:0, like camera files), atomically."""
-    path = Path(path)
-    with atomic_path(path, suffix=".jpg") as tmp:
-        if not cv2.imwrite(str(tmp), _encode(arr, bits=8), [cv2.IMWRITE_JPEG_QUALITY, int(quality)]):
-            raise ImageReadError(f"{path}: OpenCV could not write the JPEG")
-    return path
+    return _write_encoded(Path(path), _encode(arr, bits=8), ".jpg", [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
 
 
 def write_image(path: str | os.PathLike[str], arr: np.ndarray, *, quality: int = 95) -> Path:

@@ -1,0 +1,82 @@
+"""Bad inputs a new user tries, one class per test: each ends in one line naming the file and the fix, and
+nothing the user had is lost."""
+
+from __future__ import annotations
+
+import errno
+import os
+import struct
+import zlib
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from bokehpipe.errors import ImageReadError
+
+
+def _png_bomb(path: Path, side: int) -> Path:
+    """A tiny PNG whose header declares side x side gray pixels (all zero, so it compresses to almost nothing)."""
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+
+    rows = zlib.compressobj(9)
+    raw = b"".join(rows.compress(b"\x00" * (side + 1)) for _ in range(side)) + rows.flush()
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0))
+                     + chunk(b"IDAT", raw) + chunk(b"IEND", b""))
+    return path
+
+
+def test_a_decompression_bomb_is_refused_by_its_header_before_decoding(tmp_path, monkeypatch):
+    from bokehpipe.data import io
+
+    bomb = _png_bomb(tmp_path / "bomb.png", 20000)
+    assert bomb.stat().st_size < 1_000_000  # 400 MP declared in well under a megabyte
+    decoded = []
+    monkeypatch.setattr(io, "_decode", lambda *a: decoded.append(1))
+    with pytest.raises(ImageReadError, match=r"bomb\.png: its header declares 20000x20000 = 400 MP.*"
+                                             r"BOKEHPIPE_MAX_PIXELS=400000000"):
+        io.read_image(bomb)
+    with pytest.raises(ImageReadError, match="400 MP"):
+        io.read_map(bomb)
+    assert not decoded  # refused before any pixel was allocated
+    monkeypatch.setenv("BOKEHPIPE_MAX_PIXELS", "100")
+    ok, jpg = cv2.imencode(".jpg", np.zeros((20, 30, 3), np.uint8))
+    (tmp_path / "small.jpg").write_bytes(jpg.tobytes())
+    with pytest.raises(ImageReadError, match="30x20"):  # the limit is the user's to set, JPEG headers too
+        io.read_image(tmp_path / "small.jpg")
+
+
+def test_a_file_name_that_is_not_utf8_is_read_and_written(tmp_path):
+    from bokehpipe.data.io import read_image, write_jpeg, write_png
+
+    image = np.random.default_rng(0).random((12, 16, 3)).astype(np.float32)
+    name = tmp_path / os.fsdecode(b"bad\xff\xfe.jpg")
+    write_jpeg(name, image)
+    assert read_image(name).shape == (12, 16, 3)
+    write_png(name.with_suffix(".png"), image)
+    assert sorted(os.listdir(os.fsencode(tmp_path))) == [b"bad\xff\xfe.jpg", b"bad\xff\xfe.png"]  # no temporaries
+
+
+def test_an_output_that_is_a_folder_is_named_not_its_temporary(tmp_path):
+    from bokehpipe.data.io import write_png
+
+    (tmp_path / "out.png").mkdir()
+    with pytest.raises(ImageReadError, match=r"out\.png: is a folder") as err:
+        write_png(tmp_path / "out.png", np.zeros((4, 4, 3), np.float32))
+    assert str(err.value).startswith(f"{tmp_path / 'out.png'}: ")
+
+
+def test_a_full_disk_while_writing_is_said_and_the_old_file_stays(tmp_path, monkeypatch):
+    from bokehpipe.data import io
+
+    old = io.write_png(tmp_path / "a.png", np.zeros((4, 4, 3), np.float32)).read_bytes()
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(io, "open", full, raising=False)
+    with pytest.raises(ImageReadError, match=r"a\.png: cannot write the PNG \(No space left on device\)"):
+        io.write_png(tmp_path / "a.png", np.ones((4, 4, 3), np.float32))
+    assert (tmp_path / "a.png").read_bytes() == old and os.listdir(tmp_path) == ["a.png"]
