@@ -80,3 +80,30 @@ def test_a_full_disk_while_writing_is_said_and_the_old_file_stays(tmp_path, monk
     with pytest.raises(ImageReadError, match=r"a\.png: cannot write the PNG \(No space left on device\)"):
         io.write_png(tmp_path / "a.png", np.ones((4, 4, 3), np.float32))
     assert (tmp_path / "a.png").read_bytes() == old and os.listdir(tmp_path) == ["a.png"]
+
+
+def test_synth_overwrite_replaces_only_a_set_it_made(run_cli, tmp_path):
+    """`synth --out FOLDER --overwrite` on a folder of the user's (a photo and a folder of notes) refuses and
+    leaves it whole; on a set synth made, it replaces it."""
+    folder = tmp_path / "mine"
+    (folder / "notes").mkdir(parents=True)
+    (folder / "photo.jpg").write_bytes(b"precious")
+    (folder / "notes" / "a.txt").write_text("keep")
+    args = ["synth", "v", "--count", "1", "--size", "32x32", "--workers", "1", "--out", folder]
+    for extra in ([], ["--overwrite"]):
+        res = run_cli(*args, *extra)
+        assert res.exit_code != 0 and "not a set made by `bokehpipe synth`" in res.output
+        assert "--overwrite to replace" not in res.output
+    assert (folder / "photo.jpg").read_bytes() == b"precious" and (folder / "notes" / "a.txt").is_file()
+    made = tmp_path / "made"
+    assert run_cli("synth", "v", "--count", "1", "--size", "32x32", "--workers", "1", "--out", made).exit_code == 0
+    again = run_cli("synth", "v", "--count", "1", "--size", "32x32", "--workers", "1", "--out", made)
+    assert again.exit_code != 0 and "--overwrite" in again.output
+    assert run_cli("synth", "v", "--count", "2", "--size", "32x32", "--workers", "1", "--out", made,
+                   "--overwrite").exit_code == 0
+    assert len(list((made / "Training" / "original").iterdir())) == 2
+
+
+def test_synth_refuses_a_size_beyond_the_pixel_budget_before_allocating(run_cli):
+    res = run_cli("synth", "huge", "--count", "1", "--size", "100000x100000", "--workers", "1")
+    assert res.exit_code != 0 and "10000 MP per image" in res.output and "Traceback" not in res.output

@@ -18,6 +18,7 @@ set is byte-identical for a seed whatever the number of workers. A set is built 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import multiprocessing
@@ -221,6 +222,23 @@ def split_ids(count: int, val_fraction: float) -> dict[str, list[str]]:
     return {"train": [str(i) for i in range(count - n_val)], "val": [str(i) for i in range(count - n_val, count)]}
 
 
+def _check_replaceable(root: Path, overwrite: bool) -> None:
+    """`--overwrite` replaces only a set this command wrote (its metadata.json says so): never a folder of the
+    user's that happens to be named as the output."""
+    if not root.exists():
+        return
+    if root.is_dir() and not any(root.iterdir()):
+        return  # an empty folder holds nothing to lose
+    ours = False
+    with contextlib.suppress(OSError, ValueError):
+        ours = json.loads((root / "metadata.json").read_text()).get("generator") == "bokehpipe synth"
+    if not ours:
+        raise BokehpipeError(f"{root}: exists and is not a set made by `bokehpipe synth`, so it is left as it is "
+                             "(--overwrite replaces only such sets); choose another --out or name")
+    if not overwrite:
+        raise BokehpipeError(f"{root}: dataset already exists; pass --overwrite to replace it or choose another name")
+
+
 def write_synthetic_set(root: str | os.PathLike[str], *, count: int, width: int, height: int, seed: int,
                         val_fraction: float = 0.06, defects: bool = True, workers: int = 2, overwrite: bool = False,
                         progress: Callable[[int], None] | None = None,
@@ -235,8 +253,13 @@ def write_synthetic_set(root: str | os.PathLike[str], *, count: int, width: int,
         raise BokehpipeError(f"synth needs --count >= 1 and a size of at least 16x16, got {count} and {width}x{height}")
     if not 0 <= val_fraction < 1:
         raise BokehpipeError(f"--val-fraction must be in [0, 1), got {val_fraction}")
-    if root.exists() and not overwrite:
-        raise BokehpipeError(f"{root}: dataset already exists; pass --overwrite to replace it or choose another name")
+    from bokehpipe.data.io import MAX_PIXELS_ENV, max_pixels
+
+    if width * height > max_pixels():
+        raise BokehpipeError(f"--size {width}x{height} is {width * height / 1e6:.0f} MP per image, above the pixel "
+                             f"budget of {max_pixels() / 1e6:.0f} MP; choose a smaller size (EBB!'s is 1536x1024) "
+                             f"or raise {MAX_PIXELS_ENV}")
+    _check_replaceable(root, overwrite)
     params = {"seed": int(seed), "count": int(count), "width": int(width), "height": int(height),
               "defects": bool(defects), "generator_version": GENERATOR_VERSION}
     if aperture_range is not None:
