@@ -107,3 +107,25 @@ def test_synth_overwrite_replaces_only_a_set_it_made(run_cli, tmp_path):
 def test_synth_refuses_a_size_beyond_the_pixel_budget_before_allocating(run_cli):
     res = run_cli("synth", "huge", "--count", "1", "--size", "100000x100000", "--workers", "1")
     assert res.exit_code != 0 and "10000 MP per image" in res.output and "Traceback" not in res.output
+
+
+def test_a_full_disk_while_saving_a_checkpoint_is_one_line_and_keeps_the_last_one(tmp_path, monkeypatch):
+    import torch
+
+    from bokehpipe.errors import BokehpipeError
+    from bokehpipe.train import checkpoint
+
+    path = tmp_path / "last.pt"
+    checkpoint.save_checkpoint(path, {"step": 1})
+
+    def full(obj, f):
+        Path(f).write_bytes(b"partial")
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 64 vs 0")
+
+    monkeypatch.setattr(torch, "save", full)
+    monkeypatch.setattr(checkpoint.shutil, "disk_usage", lambda p: type("U", (), {"free": 0})())
+    with pytest.raises(BokehpipeError, match=r"last\.pt: could not write the checkpoint \(no space left on the "
+                                             r"device\); the earlier checkpoints are intact.*resume"):
+        checkpoint.save_checkpoint(path, {"step": 2})
+    monkeypatch.undo()
+    assert torch.load(path, weights_only=True)["step"] == 1 and os.listdir(tmp_path) == ["last.pt"]

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from bokehpipe.errors import BokehpipeError
 from bokehpipe.models.checkpoint import FORMAT
 from bokehpipe.store import atomic_path
 
@@ -47,8 +49,17 @@ def _to_lists(x: Any) -> Any:
 
 
 def save_checkpoint(path: str | os.PathLike[str], state: dict[str, Any]) -> Path:
-    """`torch.save` into a temp file beside `path`, then `os.replace`; never a half-written `path`."""
+    """`torch.save` into a temp file beside `path`, then `os.replace`; never a half-written `path`. A write that
+    fails (a full disk ends in torch's "enforce fail" RuntimeError) is one line: what failed, that the earlier
+    checkpoints are whole, and that the same command resumes."""
     path = Path(path)
-    with atomic_path(path) as tmp:
-        torch.save({"format": FORMAT, **state}, tmp)
+    try:
+        with atomic_path(path) as tmp:
+            torch.save({"format": FORMAT, **state}, tmp)
+    except (OSError, RuntimeError) as exc:
+        free = shutil.disk_usage(path.parent).free if path.parent.is_dir() else 0
+        why = "no space left on the device" if free < (64 << 20) or "No space" in str(exc) else \
+            str(exc).strip().splitlines()[0][:120]
+        raise BokehpipeError(f"{path}: could not write the checkpoint ({why}); the earlier checkpoints are intact: "
+                             "free space and run the same command again to resume") from None
     return path
