@@ -129,3 +129,15 @@ def test_a_full_disk_while_saving_a_checkpoint_is_one_line_and_keeps_the_last_on
         checkpoint.save_checkpoint(path, {"step": 2})
     monkeypatch.undo()
     assert torch.load(path, weights_only=True)["step"] == 1 and os.listdir(tmp_path) == ["last.pt"]
+
+
+def test_depth_options_typed_before_verify_are_taken(run_cli):
+    """`depth --dataset ref --split val --source gt verify` verifies that cache (with two sets in the store it
+    used to answer "pick one with --dataset NAME" although it was given)."""
+    for argv in (["synth", "ref", "--count", "4", "--size", "64x64", "--workers", "1", "--val-fraction", "0.5"],
+                 ["synth", "other", "--count", "2", "--size", "64x64", "--workers", "1"],
+                 ["depth", "--dataset", "ref", "--split", "val", "--source", "gt"]):
+        assert run_cli(*argv).exit_code == 0
+    res = run_cli("depth", "--dataset", "ref", "--split", "val", "--source", "gt", "verify")
+    assert res.exit_code == 0, res.output
+    assert "gt/val.h5" in res.output and "2/2 maps ok" in res.output

@@ -152,16 +152,24 @@ def _choose_defaults(state, data, dataset, split, source, model, device, weights
 
 
 def _cache_path(state, data, dataset, split, source, model):
-    """(dataset root, cache path, source) for verify/export; a midas cache without --model is looked up."""
+    """(dataset root, cache path, source, split) for verify/export; a midas cache without --model is looked up;
+    options typed before the subcommand (`depth --dataset D --split S verify`) count as the subcommand's."""
     from bokehpipe.choices import choose_dataset, dataset_depth_source
 
     store = state.store
+    # `depth --dataset D --split S verify`: options typed before the subcommand belong to the group
+    ctx = click.get_current_context()
+    group = ctx.parent.params if ctx.parent is not None else {}
+    data, dataset, source, model = (v if v is not None else group.get(k) for k, v in
+                                    (("data", data), ("dataset", dataset), ("source", source), ("model", model)))
+    if ctx.get_parameter_source("split") == click.core.ParameterSource.DEFAULT and group.get("split"):
+        split = group["split"]
     data, dataset, _ = choose_dataset(store, data=data, dataset=dataset, pipeline=state.pipeline, command="depth")
     root, name = store.resolve_dataset(data=data, dataset=dataset)
     if source is None:
         source = "midas" if model else (dataset_depth_source(root, split) or "midas")
     if source != "midas":
-        return root, store.depth_cache(name, source, split), source
+        return root, store.depth_cache(name, source, split), source, split
     if model is None:
         found = sorted(p.parent.name for p in (store.depth_dir / name).glob(f"*/{split}.h5")
                        if p.parent.name not in SOURCES)
@@ -169,7 +177,7 @@ def _cache_path(state, data, dataset, split, source, model):
             raise click.ClickException(f"{store.depth_dir / name}: {len(found)} MiDaS caches for split {split!r} "
                                        f"({', '.join(found) or 'none'}); pass --model")
         model = found[0]
-    return root, store.depth_cache(name, model, split), source
+    return root, store.depth_cache(name, model, split), source, split
 
 
 @depth.command("verify")
@@ -185,7 +193,7 @@ def verify(state, data, dataset, split, source, model, quick, as_json) -> None:
     from bokehpipe.data.ebb import load_index
     from bokehpipe.depth.cache import verify_cache
 
-    root, path, source = _cache_path(state, data, dataset, split, source, model)
+    root, path, source, split = _cache_path(state, data, dataset, split, source, model)
     pairs = load_index(root).split(split)
     expected = {p.id: (p.input if source == "midas" else p.depth) for p in pairs if
                 source == "midas" or p.depth is not None}
@@ -217,7 +225,7 @@ def export(state, data, dataset, split, source, model, fmt, out, resolution, bit
     from bokehpipe.depth.export import export_png
     from bokehpipe.progress import progress_bar
 
-    _, path, _ = _cache_path(state, data, dataset, split, source, model)
+    _, path, _, split = _cache_path(state, data, dataset, split, source, model)
     out_dir = Path(out) if out else path.with_name(f"{path.stem}-pynet")
     with progress_bar(desc="export", unit="map") as bar:
         n = export_png(path, out_dir, resolution=resolution, bits=int(bits), tick=bar.update)
