@@ -292,7 +292,7 @@ def run_eval(store: Any, *, data: str | None, dataset: str | None, split: str, r
     root, name = store.resolve_dataset(data=data, dataset=dataset)
     pairs = load_index(root).split(split, require_targets=True)[:limit]
     methods = build_methods(baselines, device=device, bokehnet_weights=bokehnet_weights)
-    methods += [learned_method(store.run(r), device) for r in runs]
+    methods += [learned_method(store.existing_run(r), device) for r in runs]
     from bokehpipe.depth.cache import open_depth_cache
 
     depth, depth_note = None, "none"

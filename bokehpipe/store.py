@@ -222,6 +222,14 @@ class ArtifactStore:
     def run(self, name: str) -> Path:
         return self.runs_dir / _check_name("run", name)
 
+    def existing_run(self, name: str) -> Path:
+        """runs/<name>/ when it holds a run; else one line naming the runs that exist."""
+        path = self.run(name)
+        if not (path / "checkpoints").is_dir():
+            runs = ", ".join(self.list_runs()) or "none yet; train one with `bokehpipe train`"
+            raise BokehpipeError(f"{path}: no run {name!r} in the store {self.root} (runs: {runs})")
+        return path
+
     def run_finished(self, name: str) -> bool:
         """The one "finished" rule for every generator: the training loop wrote runs/<name>/done.json."""
         return (self.run(name) / RUN_DONE).is_file()

@@ -141,3 +141,12 @@ def test_depth_options_typed_before_verify_are_taken(run_cli):
     res = run_cli("depth", "--dataset", "ref", "--split", "val", "--source", "gt", "verify")
     assert res.exit_code == 0, res.output
     assert "gt/val.h5" in res.output and "2/2 maps ok" in res.output
+
+
+def test_a_run_that_does_not_exist_is_named_with_the_runs_that_do(run_cli):
+    assert run_cli("synth", "ref", "--count", "2", "--size", "64x64", "--workers", "1", "--val-fraction",
+                   "0.5").exit_code == 0
+    for argv in (["eval", "--dataset", "ref", "--split", "val", "--run", "nosuch"], ["export", "--run", "nosuch"]):
+        res = run_cli(*argv)
+        assert res.exit_code != 0 and "no run 'nosuch' in the store" in res.output and "runs: none yet" in res.output
+        assert "checkpoint not found" not in res.output

@@ -25,13 +25,9 @@ def export(state, run_name: str, out: Path | None, pipeline_name: str | None, wh
     them and `train --init FILE` starts from them."""
     import subprocess
 
-    from bokehpipe.errors import BokehpipeError
     from bokehpipe.train.export import export_weights
 
-    run_dir = state.store.run(run_name)
-    if not run_dir.is_dir():
-        runs = ", ".join(state.store.list_runs()) or "none"
-        raise BokehpipeError(f"{run_dir}: no run {run_name!r} in the store (runs: {runs})")
+    run_dir = state.store.existing_run(run_name)
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
                                 cwd=Path(__file__).resolve().parent).stdout.strip()
