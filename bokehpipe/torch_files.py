@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,9 @@ def load_weights_only(path: str | os.PathLike[str], *, what: str, fix: str, map_
 
     path = Path(path)
     try:
-        return torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
+        with warnings.catch_warnings():  # torch's own warnings about foreign pickles: our one line says it all
+            warnings.simplefilter("ignore", UserWarning)
+            return torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
     except FileNotFoundError:
         raise BokehpipeError(f"{path}: {what} not found; {fix}") from None
     except IsADirectoryError:

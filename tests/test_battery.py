@@ -150,3 +150,19 @@ def test_a_run_that_does_not_exist_is_named_with_the_runs_that_do(run_cli):
         res = run_cli(*argv)
         assert res.exit_code != 0 and "no run 'nosuch' in the store" in res.output and "runs: none yet" in res.output
         assert "checkpoint not found" not in res.output
+
+
+def test_a_raw_pickle_as_weights_is_one_line_without_torch_warnings(tmp_path):
+    import pickle
+    import warnings
+
+    from bokehpipe.errors import BokehpipeError
+    from bokehpipe.torch_files import load_weights_only
+
+    path = tmp_path / "raw.pt"
+    path.write_bytes(pickle.dumps({"a": 1, "b": object}, protocol=4))
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        with pytest.raises(BokehpipeError, match=r"raw\.pt: not a plain checkpoint"):
+            load_weights_only(path, what="weights", fix="pass the official file")
+    assert not [w for w in seen if issubclass(w.category, UserWarning)]
