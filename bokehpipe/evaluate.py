@@ -35,7 +35,7 @@ TABLE_COLUMNS = (("psnr", "PSNR", True), ("ssim", "SSIM", True), ("ms_ssim", "MS
 
 @dataclass
 class Method:
-    """One thing to score: a baseline or a learned run; `renderer` follows bokehpipe.infer.engine.Renderer."""
+    """One thing to score: a baseline or a learned run; `renderer` follows bokehpipe.render.interface.Renderer."""
 
     name: str
     kind: str  # identity | classical | learned
@@ -68,7 +68,8 @@ def classical_method(name: str, tiles: Any = None, device: str = "cpu") -> Metho
     """A classical depth-aware renderer (gaussian or scatter) with `predict`'s per-image focus/aperture. Photos
     without metadata get auto-focus and the renderer's calibrated f/1.8 aperture, as `infer` renders them; the
     learned default renderer is `bokehnet_method`."""
-    from bokehpipe.infer.engine import ClassicalRenderer, TilePolicy
+    from bokehpipe.render.classical import ClassicalRenderer
+    from bokehpipe.render.tiling import TilePolicy
 
     return Method(name, "classical", True, ClassicalRenderer(name, tiles=tiles or TilePolicy()))
 
@@ -76,8 +77,7 @@ def classical_method(name: str, tiles: Any = None, device: str = "cpu") -> Metho
 def bokehnet_method(device: str = "cpu", weights: str | Path | None = None) -> Method:
     """BokehNet (scatter + its learned correction; it takes focus and aperture exactly as scatter does): the
     shipped weights, or a `bokehnet export` file."""
-    from bokehpipe.infer.engine import BokehNetRenderer
-    from bokehpipe.render.learned import load_bokehnet
+    from bokehpipe.render.learned import BokehNetRenderer, load_bokehnet
 
     model, info = load_bokehnet(weights)
     return Method("bokehnet", "classical", True, BokehNetRenderer(model), {
@@ -110,8 +110,9 @@ def build_methods(names: Sequence[str], *, device: str = "cpu",
 
 
 def learned_method(run_dir: Path, device: str, tiles: Any = None) -> Method:
-    from bokehpipe.infer.engine import LearnedRenderer, TilePolicy
     from bokehpipe.models.checkpoint import load_for_inference
+    from bokehpipe.render.learned import LearnedRenderer
+    from bokehpipe.render.tiling import TilePolicy
 
     model, record = load_for_inference(run_dir, device=device)
     renderer = LearnedRenderer(model, level=record.level, with_depth=record.with_depth, device=device,
