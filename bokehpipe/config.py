@@ -28,7 +28,8 @@ def cli_field(default: Any = dataclasses.MISSING, *, help: str, **option: Any) -
     `option` says only how the option differs from the field (plain data; library code never imports click):
     `decls` (option names, default `--<name-with-dashes>`), `param` (click's parameter name), `flag` (the
     off-switch of a boolean, e.g. `--no-depth`), `min`/`max` (an integer or float range), `choices`, `path`
-    (a file path), `size` (a (width, height) field typed as WxH: `sizes.parse_size` keywords), `metavar`, and
+    (a file path), `size` (a (width, height) field typed as WxH: `sizes.parse_size` keywords), `device` (True: the
+    shared --device type, `device.parse_device`), `metavar`, and
     `cli_default` where the command's default differs from the field's (None
     for "chosen at run time", e.g. the dataset's own validation split).
     """

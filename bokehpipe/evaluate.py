@@ -35,10 +35,10 @@ TABLE_COLUMNS = (("psnr", "PSNR", True), ("ssim", "SSIM", True), ("ms_ssim", "MS
 
 @dataclass
 class Method:
-    """One thing to score: a baseline or a learned run; `renderer` follows bokehpipe.infer.engine.Renderer."""
+    """One thing to score: a baseline or a learned run; `renderer` follows bokehpipe.render.interface.Renderer."""
 
     name: str
-    kind: str  # identity | classical | learned
+    kind: str  # identity | steerable (takes focus and aperture: classical renderers, BokehNet) | learned
     needs_depth: bool
     renderer: Any = None
     info: dict[str, Any] = field(default_factory=dict)
@@ -46,7 +46,7 @@ class Method:
     def predict(self, rgb: np.ndarray, disp: np.ndarray | None, meta: dict[str, Any] | None) -> np.ndarray:
         if self.kind == "identity":
             return rgb
-        if self.kind == "classical" and meta is not None:
+        if self.kind == "steerable" and meta is not None:
             out = self.renderer.render_one(rgb, disp, focus=meta["focus"], aperture=meta["aperture"])
             return np.clip(out, 0.0, 1.0).astype(np.float32)
         return self.renderer.render_batch([rgb], [disp])[0]
@@ -68,19 +68,19 @@ def classical_method(name: str, tiles: Any = None, device: str = "cpu") -> Metho
     """A classical depth-aware renderer (gaussian or scatter) with `predict`'s per-image focus/aperture. Photos
     without metadata get auto-focus and the renderer's calibrated f/1.8 aperture, as `infer` renders them; the
     learned default renderer is `bokehnet_method`."""
-    from bokehpipe.infer.engine import ClassicalRenderer, TilePolicy
+    from bokehpipe.render.classical import ClassicalRenderer
+    from bokehpipe.render.tiling import TilePolicy
 
-    return Method(name, "classical", True, ClassicalRenderer(name, tiles=tiles or TilePolicy()))
+    return Method(name, "steerable", True, ClassicalRenderer(name, tiles=tiles or TilePolicy()))
 
 
 def bokehnet_method(device: str = "cpu", weights: str | Path | None = None) -> Method:
     """BokehNet (scatter + its learned correction; it takes focus and aperture exactly as scatter does): the
     shipped weights, or a `bokehnet export` file."""
-    from bokehpipe.infer.engine import BokehNetRenderer
-    from bokehpipe.render.learned import load_bokehnet
+    from bokehpipe.render.learned import BokehNetRenderer, load_bokehnet
 
     model, info = load_bokehnet(weights)
-    return Method("bokehnet", "classical", True, BokehNetRenderer(model), {
+    return Method("bokehnet", "steerable", True, BokehNetRenderer(model), {
         "path": info["path"], "run": info.get("run"), "step": info.get("step"),
         "schedule_steps": info.get("train_config", {}).get("steps")})
 
@@ -110,13 +110,15 @@ def build_methods(names: Sequence[str], *, device: str = "cpu",
 
 
 def learned_method(run_dir: Path, device: str, tiles: Any = None) -> Method:
-    from bokehpipe.infer.engine import LearnedRenderer, TilePolicy
-    from bokehpipe.models.checkpoint import load_for_inference
+    """A trained run (its finest level's best checkpoint): a correction of scatter (BokehNet) is steered like the
+    classical renderers; an end-to-end generator renders what it learned."""
+    from bokehpipe.render.learned import generator_renderer, load_generator
+    from bokehpipe.render.tiling import TilePolicy
 
-    model, record = load_for_inference(run_dir, device=device)
-    renderer = LearnedRenderer(model, level=record.level, with_depth=record.with_depth, device=device,
-                               tiles=tiles or TilePolicy(), name=run_dir.name)
-    return Method(run_dir.name, "learned", record.with_depth, renderer, record.summary())
+    model, record = load_generator(run_dir, device=device)
+    renderer = generator_renderer(model, record, device=device, tiles=tiles or TilePolicy(), name=run_dir.name)
+    kind = "steerable" if record.kind == "correction" else "learned"
+    return Method(run_dir.name, kind, record.with_depth, renderer, record.summary())
 
 
 def evaluate(pairs: Sequence[Pair], methods: Sequence[Method], *, depth: Any | None,

@@ -92,8 +92,9 @@ class _Half(nn.Module):
 
 
 def test_too_small_photo_line_names_the_file(tmp_path):
-    from bokehpipe.infer.engine import LearnedRenderer, run_jobs
+    from bokehpipe.infer.engine import run_jobs
     from bokehpipe.infer.files import find_inputs, plan_jobs
+    from bokehpipe.render.learned import LearnedRenderer
 
     write_png(tmp_path / "in/tiny.png", np.zeros((1, 1, 3), np.float32))
     inputs = find_inputs(tmp_path / "in")

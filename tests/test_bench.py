@@ -22,7 +22,7 @@ def test_bench_tiny_writes_every_row(run_cli, store_root):
     settings = data["settings"]  # how it was made: every option, with where its value came from
     assert settings["models"] == {"value": "pynet-xs", "source": "commandline"}
     assert settings["size"]["value"] == [192, 128] and settings["repeats"]["value"] == 1
-    assert settings["device"] == {"value": "cpu", "source": "default"}
+    assert settings["device"] == {"value": "auto", "source": "default"}  # the one --device default
 
 
 def test_bad_size_is_one_line(run_cli):

@@ -215,7 +215,8 @@ def test_bokehnet_pipeline_runs_end_to_end_on_a_tiny_budget(run_cli, store_root,
 
 def test_bokehnet_renderer_tiles_scatter_like_the_classical_renderer(shipped):
     """Large photos: scatter goes through tiles (bounded memory), the network runs at working scale anyway."""
-    from bokehpipe.infer.engine import BokehNetRenderer, TilePolicy
+    from bokehpipe.render.learned import BokehNetRenderer
+    from bokehpipe.render.tiling import TilePolicy
 
     image, disp, _ = _scene(192, 128)
     whole = BokehNetRenderer(shipped, focus=1.0, aperture=0.5).render_one(image, disp)
@@ -229,7 +230,7 @@ def test_bokehnet_renderer_takes_a_half_size_map_like_the_classical_renderer(shi
     """Maps arrive at their stored size (a PyNET-Bokeh map is half the photo's size): the default renderer brings
     them to the photo's size the one way (`fit_to_photo`), with auto-focus and with a focus point."""
     from bokehpipe.data.disparity import fit_to_photo
-    from bokehpipe.infer.engine import BokehNetRenderer
+    from bokehpipe.render.learned import BokehNetRenderer
 
     image, disp, _ = _scene(192, 128)
     half = disp[::2, ::2].copy()
@@ -240,11 +241,39 @@ def test_bokehnet_renderer_takes_a_half_size_map_like_the_classical_renderer(shi
         np.testing.assert_array_equal(out, r.render_one(image, fit_to_photo(half, image.shape)))
 
 
+def test_a_bokehnet_photo_fits_its_half_size_map_once_for_the_render_and_the_saved_map(shipped, tmp_path,
+                                                                                     monkeypatch):
+    """The job runner fits a stored-size map to the photo once; scatter, the focus rule, the network's view and the
+    saved depth PNG all use that one fit, and the runner reports the focus the renderer chose."""
+    import bokehpipe.data.disparity as disparity
+    from bokehpipe.infer.depth_inputs import DirDepth
+    from bokehpipe.infer.engine import run_jobs
+    from bokehpipe.infer.files import find_inputs, plan_jobs
+    from bokehpipe.render.learned import BokehNetRenderer
+
+    image, disp, _ = _scene(192, 128)
+    write_png(tmp_path / "in" / "a.png", image)
+    write_png(tmp_path / "depth" / "a.png", disp[::2, ::2].copy(), bits=16)
+    fits: list[tuple[int, ...]] = []
+    real = disparity.resize
+
+    def counting(arr, size, *args, **kwargs):
+        fits.append(np.shape(arr))
+        return real(arr, size, *args, **kwargs)
+
+    monkeypatch.setattr(disparity, "resize", counting)  # the resize inside fit_to_photo, wherever it is called
+    jobs = plan_jobs(find_inputs(tmp_path / "in"), tmp_path / "in", tmp_path / "out")
+    [done] = run_jobs(jobs, BokehNetRenderer(shipped, focus_point=(96, 64)), DirDepth(tmp_path / "depth"))
+    assert done.ok and fits == [(64, 96)]
+    assert done.focus is not None and done.focus.reason == "the point (96, 64)" and done.focus.disparity > 0.9
+    assert read_map(tmp_path / "out" / "a.depth.png").shape == (128, 192)
+
+
 def test_classical_focus_point_reads_a_half_size_map_at_photo_coordinates():
     """`--focus-at X,Y` is in photo pixels: with a half-size map the classical renderer must look the point up
     after bringing the map to the photo's size (a point in the photo's right half lies outside the half map)."""
     from bokehpipe.data.disparity import fit_to_photo
-    from bokehpipe.infer.engine import ClassicalRenderer
+    from bokehpipe.render.classical import ClassicalRenderer
 
     image, disp, _ = _scene(192, 128)
     half = disp[::2, ::2].copy()

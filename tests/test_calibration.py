@@ -64,11 +64,12 @@ def test_a_missing_aperture_becomes_the_calibrated_one_in_one_place():
     import re
     from pathlib import Path
 
-    from bokehpipe.infer.engine import BokehNetRenderer, ClassicalRenderer
+    from bokehpipe.render.classical import ClassicalRenderer
+    from bokehpipe.render.learned import BokehNetRenderer
 
     assert ClassicalRenderer("scatter").aperture == DEFAULT_APERTURE
     assert BokehNetRenderer(torch.nn.Identity()).aperture == DEFAULT_APERTURE
     pkg = Path(__file__).resolve().parent.parent / "bokehpipe"
     users = sorted(str(p.relative_to(pkg)) for p in pkg.rglob("*.py")  # files that import or define it
                    if re.search(r"import[^\n]*\bDEFAULT_APERTURE\b|^DEFAULT_APERTURE =", p.read_text(), re.M))
-    assert users == ["infer/engine.py", "render/__init__.py", "render/calibration.py", "render/learned.py"]
+    assert users == ["render/__init__.py", "render/calibration.py", "render/classical.py", "render/learned.py"]

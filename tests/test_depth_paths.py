@@ -20,8 +20,10 @@ from bokehpipe.depth.cache import DepthCache, Entry, write_entries
 from bokehpipe.depth.producers import MapProducer
 from bokehpipe.evaluate import Method, classical_method, evaluate
 from bokehpipe.infer.depth_inputs import DirDepth, open_cache
-from bokehpipe.infer.engine import ClassicalRenderer, LearnedRenderer, run_jobs
+from bokehpipe.infer.engine import run_jobs
 from bokehpipe.infer.files import plan_jobs
+from bokehpipe.render.classical import ClassicalRenderer
+from bokehpipe.render.learned import LearnedRenderer
 
 W, H = 192, 128  # multiples of 64: the training centre crop and infer's padding both leave the input whole
 

@@ -43,8 +43,39 @@ def test_with_two_gpus(monkeypatch):
 @pytest.mark.parametrize("bad", ["gpu", "cuda:x", "mps:0", ""])
 def test_unknown_names_are_refused(monkeypatch, bad):
     _gpus(monkeypatch, 1)
-    with pytest.raises(ConfigError, match="use auto, cpu, cuda or cuda:N"):
+    with pytest.raises(ConfigError, match="use auto, cpu, cuda, cuda:N or mps"):
         resolve_device(bad)
+
+
+def test_mps_is_taken_when_asked_for_and_there(monkeypatch):
+    _gpus(monkeypatch, 0)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    assert resolve_device("MPS") == "mps" and resolve_device("auto") == "cpu"  # auto: CUDA or the CPU
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    with pytest.raises(ConfigError, match="no Apple GPU.*--device cpu"):
+        resolve_device("mps")
+
+
+def test_every_device_option_is_the_one_shared_option():
+    """`--device` is declared once (cli/common.device_option): the same type, default and help on every command
+    that has one, and a misspelt value is refused while parsing, before any work."""
+    from click.testing import CliRunner
+
+    from bokehpipe.cli import COMMANDS, cli
+    from bokehpipe.cli.common import DeviceType
+
+    ctx = cli.make_context("bokehpipe", ["info"])
+    found = {}
+    for name in COMMANDS:
+        command = cli.get_command(ctx, name)
+        for sub in [command, *getattr(command, "commands", {}).values()]:
+            for param in sub.params:
+                if param.name == "device":
+                    found[sub.name] = (type(param.type), param.default, param.help)
+    assert {"infer", "eval", "bench", "depth"} <= set(found)
+    assert set(found.values()) == {(DeviceType, "auto", found["infer"][2])}, found
+    result = CliRunner().invoke(cli, ["infer", ".", "--device", "cuda:x"])
+    assert result.exit_code == 2 and "use auto, cpu, cuda, cuda:N or mps" in result.output
 
 
 def test_under_torchrun_every_cuda_request_is_the_local_rank_gpu(monkeypatch):

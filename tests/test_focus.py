@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from bokehpipe.errors import BokehpipeError
-from bokehpipe.render.focus import Focus, choose_focus, focus_at
+from bokehpipe.render.focus import Focus, choose_focus, focus_at, resolve_focus
 
 
 def _subject_and_near_edge(h: int = 120, w: int = 180, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -39,6 +41,29 @@ def test_focus_at_reads_the_point_and_says_so():
     assert focus_at(disp, 5, 60).disparity == pytest.approx(0.9)
     with pytest.raises(BokehpipeError, match="outside the 180x120 image"):
         focus_at(disp, 180, 0)
+
+
+def test_resolve_focus_takes_a_value_then_a_point_then_auto_focus_and_refuses_both():
+    image, disp = _subject_and_near_edge()
+    assert resolve_focus(image, disp, focus=0.25) == Focus(0.25, -1, -1, "as given by --focus")
+    assert resolve_focus(image, disp, point=(5, 60)) == focus_at(disp, 5, 60)
+    assert resolve_focus(image, disp) == choose_focus(image, disp)
+    with pytest.raises(BokehpipeError, match="either --focus or --focus-at, not both"):
+        resolve_focus(image, disp, focus=0.25, point=(5, 60))
+    with pytest.raises(BokehpipeError, match="finite disparity"):
+        resolve_focus(image, disp, focus=float("nan"))
+
+
+def test_renderers_and_commands_decide_the_focus_only_through_resolve_focus():
+    """"No focus given, so auto-focus" is decided in one place: the renderers, the job runner, eval and the
+    commands never call the auto-focus or the point rule themselves."""
+    import re
+
+    pkg = Path(__file__).resolve().parents[1] / "bokehpipe"
+    files = [*pkg.glob("render/*.py"), *pkg.glob("infer/*.py"), *pkg.glob("cli/*.py"), pkg / "evaluate.py"]
+    callers = sorted(str(f.relative_to(pkg)) for f in files
+                     if re.search(r"\b(choose_focus|focus_at)\(", f.read_text()) and f.name != "focus.py")
+    assert callers == []
 
 
 def test_choose_focus_rejects_mismatched_inputs():

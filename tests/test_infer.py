@@ -17,9 +17,9 @@ from torch import nn
 
 from bokehpipe.data.io import read_image, read_map, resize, write_jpeg, write_png
 from bokehpipe.errors import BokehpipeError
-from bokehpipe.infer.engine import LearnedRenderer, TilePolicy
 from bokehpipe.infer.files import find_inputs, plan_jobs
-from bokehpipe.infer.tiling import axis_starts, axis_window, tiled_apply
+from bokehpipe.render.learned import LearnedRenderer
+from bokehpipe.render.tiling import TilePolicy, axis_starts, axis_window, tiled_apply
 
 REAL_PHOTOS_WITH_DEPTH = {  # the real-photo extra: folder, its maps, and the sizes it must keep
     "pynet_samples/images": ("pynet_samples/depth_maps",
@@ -409,7 +409,7 @@ def test_scatter_at_full_size_on_real_photos(run_cli, tmp_path, realdata):
 
 def test_scatter_tiles_match_the_whole_photo():
     from bokehpipe.data.disparity import fit_to_photo
-    from bokehpipe.infer.engine import ClassicalRenderer
+    from bokehpipe.render.classical import ClassicalRenderer
 
     rgb, half = _generated(1, 271, 338)  # portrait, odd width on purpose
     disp = fit_to_photo(half, rgb.shape)
@@ -521,6 +521,7 @@ def test_a_half_size_map_is_fitted_to_the_photo_once_per_photo(tmp_path, monkeyp
     """The classical renderers and the saved depth PNG share one fit of a half-size map (not one each)."""
     import bokehpipe.infer.engine as engine
     from bokehpipe.infer.depth_inputs import DirDepth
+    from bokehpipe.render.classical import ClassicalRenderer
 
     rng = np.random.default_rng(1)
     write_jpeg(tmp_path / "in" / "a.jpg", rng.random((48, 64, 3), dtype=np.float32))
@@ -535,6 +536,6 @@ def test_a_half_size_map_is_fitted_to_the_photo_once_per_photo(tmp_path, monkeyp
 
     monkeypatch.setattr(engine, "fit_to_photo", counting)
     jobs = plan_jobs(find_inputs(tmp_path / "in"), tmp_path / "in", tmp_path / "out")
-    [done] = engine.run_jobs(jobs, engine.ClassicalRenderer("gaussian"), DirDepth(str(tmp_path / "depth")))
+    [done] = engine.run_jobs(jobs, ClassicalRenderer("gaussian"), DirDepth(str(tmp_path / "depth")))
     assert done.ok and resampled == [(24, 32)]
     assert read_map(tmp_path / "out" / "a.depth.png").shape == (48, 64)

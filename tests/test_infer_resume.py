@@ -20,12 +20,12 @@ N = 12
 # the kill lands mid-folder whatever the machine's speed. Library code has no such hook.
 SLOW = """
 import time
-from bokehpipe.infer import engine
-_render_batch = engine.ClassicalRenderer.render_batch
+from bokehpipe.render import classical
+_render_batch = classical.ClassicalRenderer.render_batch
 def render_batch(self, rgbs, disps):
     time.sleep(0.4)
     return _render_batch(self, rgbs, disps)
-engine.ClassicalRenderer.render_batch = render_batch
+classical.ClassicalRenderer.render_batch = render_batch
 """
 
 

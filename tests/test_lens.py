@@ -61,7 +61,8 @@ def _jpeg_with_focal_35(path: Path, f35: int | None, order: str) -> Path:
         bo = {"<": b"II", ">": b"MM"}[order]
         # TIFF header, IFD0 with one entry (Exif pointer -> offset 26), Exif IFD with FocalLengthIn35mmFilm
         tiff = bo + struct.pack(order + "HI", 42, 8)
-        tiff += struct.pack(order + "H", 1) + struct.pack(order + "HHII", 0x8769, 4, 1, 26) + struct.pack(order + "I", 0)
+        tiff += struct.pack(order + "H", 1) + struct.pack(order + "HHII", 0x8769, 4, 1, 26)
+        tiff += struct.pack(order + "I", 0)
         tiff += struct.pack(order + "H", 1) + struct.pack(order + "HHIHH", 0xA405, 3, 1, f35, 0)
         tiff += struct.pack(order + "I", 0)
         app1 = b"Exif\x00\x00" + tiff

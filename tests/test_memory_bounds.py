@@ -11,11 +11,12 @@ import numpy as np
 import pytest
 import torch
 from test_bokehnet import _scene
-from test_infer import LocalNet
+from tiny_nets import LocalNet
 
-from bokehpipe.infer.engine import BokehNetRenderer, ClassicalRenderer, LearnedRenderer, TilePolicy
-from bokehpipe.infer.tiling import crop_in_place, tiled_apply
 from bokehpipe.physics import clip_unit
+from bokehpipe.render.classical import ClassicalRenderer
+from bokehpipe.render.learned import BokehNetRenderer, LearnedRenderer
+from bokehpipe.render.tiling import TilePolicy, crop_in_place, tiled_apply
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -127,3 +127,19 @@ def test_gpu_defaults_resolve_from_the_device():
     with mock.patch.object(os, "sched_getaffinity", return_value=set(range(64))), \
             mock.patch.dict(os.environ, {"LOCAL_WORLD_SIZE": "1"}):
         assert _auto_workers("cuda") == 8
+
+
+def test_a_device_field_takes_the_shared_device_type():
+    """`cli_field(device=True)`: the one --device type (cli/common.DeviceType), refused while parsing when misspelt."""
+    from bokehpipe.cli.common import DeviceType
+
+    @dataclass(frozen=True)
+    class Run:
+        device: str = cli_field("cpu", cli_default="auto", device=True, help="Where it runs.")
+
+    seen: dict = {}
+    cmd = click.command()(options_from_dataclass(Run)(lambda **p: seen.update(p)))
+    assert isinstance(cmd.params[0].type, DeviceType)
+    assert CliRunner().invoke(cmd, ["--device", "CUDA:1"]).exit_code == 0 and seen["device"] == "cuda:1"
+    bad = CliRunner().invoke(cmd, ["--device", "gpu"])
+    assert bad.exit_code == 2 and "use auto, cpu, cuda, cuda:N or mps" in bad.output

@@ -128,9 +128,12 @@ def test_cli_render_takes_a_folder_of_npy_maps_named_like_the_inputs(run_cli, tm
                      "--out", tmp_path / "out_unit")
     assert single.exit_code == 0, single.output  # one normalisation: the x5 map and the unit map render alike
     assert np.array_equal(read_image(tmp_path / "out" / "x.png"), read_image(tmp_path / "out_unit" / "x.png"))
-    (tmp_path / "maps" / "y.npy").unlink()
-    line = _error_line(run_cli("render", tmp_path / "photos", "--depth", tmp_path / "maps", "--out", tmp_path / "o"))
-    assert "no depth map named y.*" in line and not (tmp_path / "o").exists()
+    (tmp_path / "maps" / "y.npy").unlink()  # a photo without a map is skipped with one line, the others render
+    result = run_cli("render", tmp_path / "photos", "--depth", tmp_path / "maps", "--out", tmp_path / "o")
+    skipped = [line for line in result.output.splitlines() if line.startswith("skipped: ")]
+    assert result.exit_code == 1 and len(skipped) == 1 and "no depth map named y.*" in skipped[0], result.output
+    assert "1 of 2 image(s) could not be rendered" in result.output
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["x.png"]
 
 
 def test_cli_render_resizes_a_smaller_map_with_a_warning_and_refuses_another_aspect(run_cli, photo, tmp_path):
@@ -158,9 +161,22 @@ def test_cli_render_bad_inputs_fail_with_one_clear_line(run_cli, photo, tmp_path
         run_cli("render", image, "--depth", depth, "--aperture", "f/0", "--out", tmp_path / "o"))
     assert "either --focus or --focus-at" in _error_line(
         run_cli("render", image, "--depth", depth, "--focus", "0.5", "--focus-at", "1,1", "--out", tmp_path / "o"))
-    assert "would replace an input" in _error_line(
+    assert "would overwrite an input" in _error_line(
         run_cli("render", image, "--depth", depth, "--out", image.parent))
     assert not (tmp_path / "o").exists()
+    refused = run_cli("render", image, "--depth", depth, "--focus", "2", "--out", tmp_path / "o")
+    assert refused.exit_code == 2 and "2.0 is not in the range 0.0<=x<=1.0" in refused.output  # as infer refuses it
+
+
+def test_cli_render_never_writes_over_a_depth_map_even_with_overwrite(run_cli, tmp_path):
+    """The maps are inputs too: an output named like a map in the --depth folder is refused before any work."""
+    image, disp = _scene()
+    write_png(tmp_path / "photos" / "a.jpg", image)
+    write_png(tmp_path / "maps" / "a.png", disp, bits=16)
+    before = (tmp_path / "maps" / "a.png").read_bytes()
+    line = _error_line(run_cli("render", tmp_path / "photos", "--depth", tmp_path / "maps", "--out", tmp_path / "maps",
+                               "--overwrite"))
+    assert "would overwrite an input" in line and (tmp_path / "maps" / "a.png").read_bytes() == before
 
 
 def test_cli_render_refuses_existing_outputs_without_overwrite(run_cli, photo, tmp_path):

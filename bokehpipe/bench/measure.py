@@ -52,8 +52,8 @@ def measure(kind: str, name: str, size: tuple[int, int], device: str, repeats: i
     out = {"kind": kind, "name": name, "size": f"{size[0]}x{size[1]}", "device": device,
            "threads": torch.get_num_threads()}
     if kind == "model":
-        from bokehpipe.infer.engine import LearnedRenderer
         from bokehpipe.models import count_parameters, create_model
+        from bokehpipe.render.learned import LearnedRenderer
 
         torch.manual_seed(0)
         model = create_model(name, in_chans=4)
@@ -83,8 +83,7 @@ def measure(kind: str, name: str, size: tuple[int, int], device: str, repeats: i
         out.update(params=count_parameters(model), level=level, crop=crop, batch=batch)
         out["images_per_s"] = batch / _timed(step, repeats)
     elif kind == "renderer" and name == "bokehnet":  # the shipped default: scatter + the learned correction
-        from bokehpipe.infer.engine import BokehNetRenderer
-        from bokehpipe.render.learned import load_bokehnet
+        from bokehpipe.render.learned import BokehNetRenderer, load_bokehnet
 
         renderer = BokehNetRenderer(load_bokehnet()[0])
         out["s_per_image"] = _timed(lambda: renderer.render_one(rgb, disp), repeats)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from bokehpipe.cli.common import SizeType, parameter_sources, pass_state
+from bokehpipe.cli.common import SizeType, device_option, parameter_sources, pass_state
 
 
 def _names(text: str) -> list[str]:
@@ -27,7 +27,7 @@ def _names(text: str) -> list[str]:
               help="Training crop (half resolution).")
 @click.option("--batch", type=click.IntRange(1), default=2, show_default=True, help="Training batch.")
 @click.option("--size", type=SizeType(), default="1536x1024", show_default=True, help="Photo size (EBB!: 1536x1024).")
-@click.option("--device", default="cpu", show_default=True)
+@device_option
 @click.option("--repeats", type=click.IntRange(1), default=2, show_default=True, help="Timed runs after a warm-up.")
 @click.option("--threads", type=click.IntRange(1, 256), default=None,
               help="torch CPU threads per measurement (default: torch's; 1 is steadier on a busy machine).")

@@ -1,4 +1,5 @@
-"""Small pieces every subcommand shares: the store from the context, options defined once, JSON output."""
+"""Small pieces every subcommand shares: the store from the context, options defined once (`--device`, focus and
+aperture, datasets, sizes), JSON output."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import click
 from bokehpipe.cli import CliState
 
 pass_state = click.make_pass_decorator(CliState)
+
+METHOD_CHOICES = ("scatter", "gaussian")  # bokehpipe.render.METHODS (not imported here: --help stays light)
 
 
 class SizeType(click.ParamType):
@@ -33,6 +36,77 @@ class SizeType(click.ParamType):
             return parse_size(value, minimum=self.minimum, multiple=self.multiple)
         except BokehpipeError as exc:
             self.fail(str(exc), param, ctx)
+
+
+class DeviceType(click.ParamType):
+    """`--device`: its spelling checked while options are parsed (`bokehpipe.device.parse_device`, no torch);
+    whether the device is there is decided by the library's one `resolve_device` call."""
+
+    name = "DEVICE"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        from bokehpipe.device import parse_device
+        from bokehpipe.errors import ConfigError
+
+        try:
+            return parse_device(value)
+        except ConfigError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+def device_option(func):
+    """`--device`, the same on every command that runs a model: one type, one default (auto)."""
+    from bokehpipe.device import DEFAULT, HELP
+
+    return click.option("--device", type=DeviceType(), default=DEFAULT, show_default=True, help=HELP)(func)
+
+
+class PointType(click.ParamType):
+    """`--focus-at X,Y`: a pixel of the photo, as (x, y)."""
+
+    name = "X,Y"
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
+        return "X,Y"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> tuple[int, int]:
+        if isinstance(value, tuple):
+            return value
+        try:
+            x, y = (int(round(float(v))) for v in str(value).split(","))
+        except ValueError:
+            self.fail(f"{value!r} is not X,Y in pixels, e.g. 768,512", param, ctx)
+        return x, y
+
+
+class ApertureType(click.ParamType):
+    """`--aperture f/N|SCALE` read by `bokehpipe.render.calibration.read_aperture`; a bad value is that function's
+    one-line error (not a usage screen), as for any other bad input."""
+
+    name = "f/N|SCALE"
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
+        return "f/N|SCALE"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from bokehpipe.render.calibration import Aperture, read_aperture
+
+        return value if isinstance(value, Aperture) else read_aperture(str(value))
+
+
+def focus_options(func):
+    """`--focus`, `--focus-at` and `--aperture`, the same on every command that renders with a chosen focus and
+    aperture (`infer`, `render`); which focus a photo gets is `bokehpipe.render.focus.resolve_focus`'s rule."""
+    func = click.option("--aperture", type=ApertureType(), default=None,
+                        help="An f-number (f/2.8, calibrated on real f/16 -> f/N pairs) or the internal CoC scale (a "
+                             "plain number: radius = SCALE * 40 px * (width / 1536) * |disparity - focus|).  "
+                             "[default: f/1.8]")(func)
+    func = click.option("--focus-at", "focus_point", type=PointType(), default=None,
+                        help="Focus on what is at pixel X,Y of each photo.")(func)
+    func = click.option("--focus", type=click.FloatRange(0.0, 1.0), default=None,
+                        help="Disparity in focus (0 far .. 1 near, after per-image min-max); default: the subject, "
+                             "found automatically.")(func)
+    return func
 
 
 def dataset_options(func):
@@ -70,7 +144,7 @@ def echo_json(obj: Any) -> None:
 
 def tile_progress(desc: str = "this photo"):
     """A callback `(done, total)` that shows a second progress bar while one photo renders tile by tile, or
-    block by block through a learned model on a CPU (a large photo can take minutes; issue 13)."""
+    block by block through a learned model on a CPU (a large photo can take minutes)."""
     from bokehpipe.progress import progress_bar
 
     bar = None

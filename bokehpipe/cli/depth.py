@@ -9,7 +9,7 @@ import sys
 
 import click
 
-from bokehpipe.cli.common import dataset_options, echo_json, pass_state
+from bokehpipe.cli.common import dataset_options, device_option, echo_json, pass_state
 from bokehpipe.depth import SOURCES
 from bokehpipe.depth.variants import variant_names
 
@@ -58,7 +58,7 @@ def _print_report(report) -> None:
               help="MiDaS checkpoint file (default: store/weights/<model>.pt; see `bokehpipe weights`).")
 @click.option("--batch-size", type=click.IntRange(1, 1024), default=None,
               help="Images per forward pass (MiDaS, same input size) or per written part (default 1 / 8).")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@device_option
 @click.option("--precision", type=click.Choice(["fp32", "fp16", "bf16"]), default="fp32", show_default=True,
               help="Autocast dtype on a GPU; part of the cache identity.")
 @click.option("--workers", type=click.IntRange(0, 64), default=None,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from bokehpipe.cli.common import dataset_options, pass_state
+from bokehpipe.cli.common import dataset_options, device_option, pass_state
 
 
 @click.command("eval")
@@ -33,7 +33,7 @@ from bokehpipe.cli.common import dataset_options, pass_state
 @click.option("--limit", type=click.IntRange(1), default=None, help="Score only the first N images of the split.")
 @click.option("--save-predictions", type=click.IntRange(0), default=0, show_default=True,
               help="Keep the predictions for the first N images as PNG (<report folder>/predictions/<method>/).")
-@click.option("--device", default="cpu", show_default=True, help="Device for learned runs and metrics.")
+@device_option
 @click.option("--tag", default=None, help="Report folder name (default: <dataset>-<split>[-<depth-source>]).")
 @pass_state
 def eval_(state, data, dataset, split, runs, baselines, bokehnet_weights, depth_source, focus, align, limit,

@@ -1,4 +1,4 @@
-"""`bokehpipe infer FOLDER`: bokeh on your own photos at full resolution, plus a static gallery (issue 6)."""
+"""`bokehpipe infer FOLDER`: bokeh on your own photos at full resolution, plus a static gallery."""
 
 from __future__ import annotations
 
@@ -7,9 +7,7 @@ from pathlib import Path
 
 import click
 
-from bokehpipe.cli.common import pass_state
-
-METHOD_CHOICES = ("scatter", "gaussian")  # bokehpipe.render.METHODS (not imported here: --help stays light)
+from bokehpipe.cli.common import METHOD_CHOICES, device_option, focus_options, pass_state
 
 
 @click.command()
@@ -31,14 +29,7 @@ METHOD_CHOICES = ("scatter", "gaussian")  # bokehpipe.render.METHODS (not import
                    "else midas_v21_small_256 on CPU / dpt_hybrid_384 on GPU).")
 @click.option("--weights", type=click.Path(exists=True, dir_okay=False), default=None,
               help="MiDaS checkpoint file for --depth-model (default: the store's weights/ copy).")
-@click.option("--focus", type=click.FloatRange(0.0, 1.0), default=None,
-              help="Disparity in focus (0 far .. 1 near; default: the subject, found automatically). With the "
-                   "default renderer or --method.")
-@click.option("--focus-at", "focus_at_", default=None, metavar="X,Y",
-              help="Focus on what is at pixel X,Y of each photo. With the default renderer or --method.")
-@click.option("--aperture", "aperture_text", default=None, metavar="f/N|SCALE",
-              help="An f-number (f/2.8, calibrated on real pairs) or the internal CoC scale (a plain number). "
-                   "With the default renderer or --method.  [default: f/1.8]")
+@focus_options
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Output folder  [default: <store>/renders/<run or method>/]")
 @click.option("--overwrite", is_flag=True, help="Render every photo again (default: keep renders in --out).")
@@ -49,7 +40,7 @@ METHOD_CHOICES = ("scatter", "gaussian")  # bokehpipe.render.METHODS (not import
               help="Always tile, with tiles of this side (full-resolution pixels).")
 @click.option("--tile-overlap", type=click.IntRange(min=0), default=128, show_default=True,
               help="Overlap between tiles (full-resolution pixels); the outer quarter of it is discarded.")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@device_option
 @click.option("--batch-size", type=click.IntRange(1, 256), default=None,
               help="Photos of one size rendered together  [default: 4 on GPU, 1 on CPU]")
 @click.option("--only-with-depth", is_flag=True,
@@ -60,7 +51,7 @@ METHOD_CHOICES = ("scatter", "gaussian")  # bokehpipe.render.METHODS (not import
 @pass_state
 def infer(state, folder: Path, recursive: bool, run_name: str | None, checkpoint: Path | None, method: str | None,
           depth_dir: str | None, depth_cache: str | None, depth_model: str | None, weights: str | None,
-          focus: float | None, focus_at_: str | None, aperture_text: str | None, out_dir: Path | None, overwrite: bool,
+          focus: float | None, focus_point: tuple[int, int] | None, aperture, out_dir: Path | None, overwrite: bool,
           max_pixels: int | None, tile: int | None, tile_overlap: int, device: str, batch_size: int | None,
           fmt: str, only_with_depth: bool) -> None:
     """Render every photo in FOLDER: by default with the shipped BokehNet (scatter + learned correction);
@@ -69,31 +60,18 @@ def infer(state, folder: Path, recursive: bool, run_name: str | None, checkpoint
     Writes OUT/<name>.<format> (upright, the photo's size), OUT/<name>.depth.png (the disparity used) and
     OUT/index.html, a gallery with a before/after slider. Inputs are never written to; a rerun renders only
     the photos whose render is missing (--overwrite redoes all). Unreadable photos are skipped with one
-    line each; the exit status is non-zero if any photo failed.
+    line each; the exit status is non-zero if any photo failed. --focus, --focus-at and --aperture steer the
+    default renderer and --method (a trained PyNET run learned its own focus and blur).
     """
     from bokehpipe.cli.common import tile_progress
-    from bokehpipe.cli.render import _parse_point
-    from bokehpipe.infer.defaults import choose_renderer
     from bokehpipe.infer.session import InferOptions, plan_session
     from bokehpipe.progress import progress_bar
-    from bokehpipe.render.calibration import parse_aperture
 
-    choice = choose_renderer(state.store, run_name, checkpoint, method)
-    if not (run_name or checkpoint or method):
-        click.echo(choice.reason, err=True)
-        if choice.kind != "default":  # "default": the shipped BokehNet (InferOptions with no model source)
-            run_name, checkpoint, method = (choice.value if choice.kind == "run" else None,
-                                            choice.value if choice.kind == "checkpoint" else None,
-                                            choice.value if choice.kind == "method" else None)
-    if focus is not None and focus_at_ is not None:
-        raise click.UsageError("give either --focus or --focus-at, not both")
-    point = _parse_point(focus_at_)
-    aperture = parse_aperture(aperture_text) if aperture_text is not None else None
     opts = InferOptions(folder=folder, recursive=recursive, run=run_name, checkpoint=checkpoint, method=method,
                         depth_dir=depth_dir, depth_cache=depth_cache, depth_model=depth_model, weights=weights,
-                        focus=focus, focus_point=point, aperture=aperture, out_dir=out_dir,
-                        overwrite=overwrite, max_pixels=max_pixels, tile=tile, tile_overlap=tile_overlap,
-                        device=device, batch_size=batch_size, fmt=fmt,
+                        focus=focus, focus_point=focus_point, aperture=aperture.scale if aperture else None,
+                        out_dir=out_dir, overwrite=overwrite, max_pixels=max_pixels, tile=tile,
+                        tile_overlap=tile_overlap, device=device, batch_size=batch_size, fmt=fmt,
                         only_with_depth=only_with_depth)
     session = plan_session(opts, state.store)
     session.renderer.on_tile = tile_progress()

@@ -54,6 +54,11 @@ def _option(f: dataclasses.Field, spec: Mapping[str, Any], hint: Any) -> Decorat
         decls[0] = f"{decls[0]}/{spec['flag']}"
     elif base is bool:
         kwargs["is_flag"] = True
+    elif spec.get("device"):  # the shared --device type (cli/common.device_option)
+        from bokehpipe.cli.common import DeviceType
+        from bokehpipe.device import HELP
+
+        kwargs["type"], kwargs["help"] = DeviceType(), HELP
     elif "choices" in spec:
         kwargs["type"] = click.Choice(list(spec["choices"]))
     elif "size" in spec:  # a (width, height) field: a WxH option, its default shown as WxH

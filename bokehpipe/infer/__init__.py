@@ -1,9 +1,9 @@
-"""Full-resolution inference on folders of photos (`bokehpipe infer`): inputs and outputs (`files`), depth
-sources (`depth_inputs`), rendering with tiling (`engine`, `tiling`), the static gallery (`gallery`) and the
-whole run as one call (`session`)."""
+"""Rendering folders of photos (`bokehpipe infer`, `bokehpipe render`): inputs and outputs (`files`), depth
+sources (`depth_inputs`), the one job runner (`engine`: read, render, write), the static gallery (`gallery`)
+and each command's run as one call (`session` for infer, `render_run` for render). The renderers themselves,
+classical and learned, are `bokehpipe.render`'s."""
 
-from bokehpipe.infer.engine import ClassicalRenderer, LearnedRenderer, Outcome, TilePolicy, run_jobs
+from bokehpipe.infer.engine import Outcome, run_jobs
 from bokehpipe.infer.session import InferOptions, Session, plan_session
 
-__all__ = ["ClassicalRenderer", "InferOptions", "LearnedRenderer", "Outcome", "Session", "TilePolicy",
-           "plan_session", "run_jobs"]
+__all__ = ["InferOptions", "Outcome", "Session", "plan_session", "run_jobs"]

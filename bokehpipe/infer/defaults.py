@@ -3,7 +3,8 @@
 Order, as timm and torch.hub have taught users to expect (a model works out of the box, yours wins once
 you have one): an explicit --run / --checkpoint / --method; else the packaged default model
 (`bokehpipe/pretrained/bokehnet.pt`, when the package ships one); else the store's newest finished run;
-else the classical `scatter` renderer, which needs no training. No torch import here.
+else the classical `scatter` renderer, which needs no training. `infer.session.plan_session` asks once per run,
+the one place that decides what renders. No torch import here.
 """
 
 from __future__ import annotations
@@ -12,10 +13,10 @@ from pathlib import Path
 
 from bokehpipe.choices import Choice
 from bokehpipe.errors import BokehpipeError
-from bokehpipe.render.learned import SHIPPED_WEIGHTS
+from bokehpipe.pretrained import BOKEHNET_WEIGHTS
 from bokehpipe.store import RUN_DONE, ArtifactStore
 
-PACKAGED_DEFAULT = SHIPPED_WEIGHTS  # the shipped BokehNet (bokehpipe.render.learned)
+PACKAGED_DEFAULT = BOKEHNET_WEIGHTS  # the shipped BokehNet (loaded by bokehpipe.render.learned)
 FALLBACK_METHOD = "scatter"
 OTHERWISE = "--run NAME, --checkpoint PATH or --method scatter|gaussian to choose another"
 

@@ -5,6 +5,7 @@ Three sources, one protocol (`bokehpipe.data.disparity.DisparitySource`, the one
 - `--depth DIR`: maps named like the photos (`DIR/<sub>/<stem>.png|.npy|...`, else `DIR/<stem>.*`), 8- or
   16-bit PNG, `.npy` or float TIFF, near = bright, at any resolution; normalised by the one rule
   (`bokehpipe.data.disparity.normalise`), so a folder of maps gives what a cache built from it gives.
+  `bokehpipe render --depth` takes such a folder too, or one map file for one photo (`MapFile`).
 - `--depth-cache PATH.h5`: a phase-one cache (`bokehpipe.depth.cache.DepthCache`), looked up by the photo's stem.
 - `--depth-model VARIANT`: MiDaS run on the fly (phase one's model code; weights never downloaded here).
 
@@ -31,11 +32,13 @@ from bokehpipe.errors import BokehpipeError
 class DirDepth:
     """`--depth DIR`: one map per photo, found by relative path and stem."""
 
-    def __init__(self, folder: str | os.PathLike[str]) -> None:
+    def __init__(self, folder: str | os.PathLike[str], *, fix: str = "add one or use --depth-model / --depth-cache"
+                 ) -> None:
         self.folder = Path(folder).expanduser().resolve()
         if not self.folder.is_dir():
             raise BokehpipeError(f"{self.folder}: depth folder not found (given by --depth)")
         self.description = f"maps from {self.folder}"
+        self.fix = fix  # the end of the line about a photo without a map: what this command offers instead
 
     def find(self, photo: Photo) -> Path:
         stem = photo.id
@@ -45,8 +48,8 @@ class DirDepth:
                 for cand in (base / f"{stem}{suffix}", base / f"{stem}{suffix.upper()}"):
                     if cand.is_file():
                         return cand
-        raise BokehpipeError(f"{photo.path}: no depth map named {stem}.png/.npy in {self.folder}; add one or use "
-                             "--depth-model / --depth-cache")
+        raise BokehpipeError(f"{photo.path}: no depth map named {stem}.* in {self.folder} (expected one of "
+                             f"{', '.join(stem + s for s in MAP_SUFFIXES)}); {self.fix}")
 
     def has(self, photo: Photo) -> bool:
         try:
@@ -56,13 +59,40 @@ class DirDepth:
         return True
 
     def disparity(self, photo: Photo, rgb: np.ndarray) -> np.ndarray:
-        path = self.find(photo)
-        disp = read_map(path)
-        check_map_fits(disp.shape, rgb.shape, path)  # the one rule (learned models resize maps themselves)
-        return normalise_map(disp, path)
+        return read_photo_map(self.find(photo), rgb)
 
     def protected(self) -> list[Path]:
         return [p for p in self.folder.rglob("*") if p.is_file()]
+
+
+class MapFile:
+    """`render PHOTO --depth FILE`: one map file, for the one photo given."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        if not Path(path).exists():
+            raise BokehpipeError(f"{path}: depth map not found; check --depth")
+        self.path = Path(path).expanduser().resolve()
+        self.description = f"the map {self.path}"
+
+    def find(self, photo: Photo) -> Path:
+        return self.path
+
+    def has(self, photo: Photo) -> bool:
+        return True
+
+    def disparity(self, photo: Photo, rgb: np.ndarray) -> np.ndarray:
+        return read_photo_map(self.path, rgb)
+
+    def protected(self) -> list[Path]:
+        return [self.path]
+
+
+def read_photo_map(path: Path, rgb: np.ndarray) -> np.ndarray:
+    """A map file for a photo, at its stored size: refused when its aspect ratio is not the photo's, normalised
+    by the one rule (learned models resize maps themselves, classical renderers fit them to the photo)."""
+    disp = read_map(path)
+    check_map_fits(disp.shape, rgb.shape, path)
+    return normalise_map(disp, path)
 
 
 def open_cache(path: str | os.PathLike[str]) -> DisparitySource:

@@ -1,5 +1,5 @@
-"""Which files `bokehpipe infer FOLDER` reads and which it writes (issue 6: never over an input; issue 13: a
-rerun renders only the photos whose render is missing, `--overwrite` redoes all).
+"""Which files `bokehpipe infer FOLDER` and `bokehpipe render` read and which they write (never over an input,
+a depth map included; an `infer` rerun renders only the photos whose render is missing, `--overwrite` redoes all).
 
 Everything is decided before the first pixel is rendered: the plan lists every input and every path that
 will be written, so a refused run changes nothing. Outputs mirror the input's subfolders under `--out`:
@@ -11,6 +11,8 @@ FOLDER/sub/b.png      -> OUT/sub/b.<fmt>, OUT/sub/b.depth.png
 FOLDER/c.tif          -> OUT/c.<fmt>, OUT/c.depth.png, OUT/c.input.jpg (browsers cannot show TIFF)
                          OUT/index.html, OUT/gallery.json
 ```
+
+`bokehpipe render` writes the renders alone (`companions=False`): OUT/<stem>.png per photo.
 """
 
 from __future__ import annotations
@@ -36,17 +38,17 @@ GALLERY_DATA = "gallery.json"
 
 @dataclass(frozen=True)
 class Job:
-    """One photo to render: where it is, its path relative to FOLDER, and the two files it produces."""
+    """One photo to render: where it is, its path relative to FOLDER, and the files it produces."""
 
     input: Path
     rel: Path
     output: Path
-    depth_output: Path
+    depth_output: Path | None = None  # the disparity used, for infer's gallery (`render` writes none)
     preview_output: Path | None = None  # an upright JPEG of the input when browsers cannot show the file
 
     @property
     def outputs(self) -> tuple[Path, ...]:
-        return (self.output, self.depth_output) + ((self.preview_output,) if self.preview_output else ())
+        return tuple(p for p in (self.output, self.depth_output, self.preview_output) if p is not None)
 
     @property
     def name(self) -> str:
@@ -95,44 +97,58 @@ def find_inputs(folder: str | os.PathLike[str], *, recursive: bool = False,
 
 def plan_jobs(inputs: list[Path], folder: str | os.PathLike[str], out_dir: str | os.PathLike[str], *,
               fmt: str = "jpg", protected: Iterable[str | os.PathLike[str]] = ()) -> list[Job]:
-    """Output paths for every input; raises if any of them would land on an input or on another output.
+    """`infer`'s jobs: outputs mirror each photo's place under `folder` (`jobs_for`, with companions)."""
+    root = Path(folder).expanduser().resolve()
+    # a photo's place is where it was found under FOLDER (a symlink may point anywhere, even outside it)
+    rels = [p.relative_to(root) if p.is_relative_to(root) else p.resolve().relative_to(root) for p in inputs]
+    return jobs_for(inputs, rels, out_dir, fmt=fmt, protected=protected)
+
+
+def jobs_for(inputs: list[Path], rels: list[Path], out_dir: str | os.PathLike[str], *, fmt: str = "jpg",
+             protected: Iterable[str | os.PathLike[str]] = (), companions: bool = True) -> list[Job]:
+    """Output paths for every input (`rels`: where each goes under `out_dir`); raises if any of them would land
+    on an input or on another output.
 
     `protected` adds files that must never be written (depth maps given with `--depth`, a depth cache).
-    Two photos with the same stem in one folder (`a.jpg`, `a.png`) keep their extension in the output name.
+    With `companions` (infer), each render gets its saved depth map, a browser preview when needed and the
+    gallery beside it, and two photos with the same stem in one folder (`a.jpg`, `a.png`) keep their extension
+    in the output name; without (render), each photo gives `<stem>.<fmt>` alone and a shared stem is refused.
     """
     if fmt not in FORMATS:
         raise BokehpipeError(f"unknown output format {fmt!r}; use one of {', '.join(FORMATS)}")
-    root = Path(folder).expanduser().resolve()
     out = Path(out_dir).expanduser().resolve()
-    # a photo's place is where it was found under FOLDER (a symlink may point anywhere, even outside it)
-    rels = [p.relative_to(root) if p.is_relative_to(root) else p.resolve().relative_to(root) for p in inputs]
     stems: dict[Path, list[Path]] = defaultdict(list)
     for rel in rels:
         stems[rel.with_suffix("")].append(rel)
     jobs = []
     for path, rel in zip(inputs, rels, strict=True):
         base = rel.with_suffix("")
+        if not companions:
+            jobs.append(Job(input=path.resolve(), rel=rel, output=out / f"{base}.{fmt}"))
+            continue
         if len(stems[base]) > 1:  # a.jpg and a.png: a_jpg.<fmt>, a_png.<fmt>
             base = base.with_name(f"{base.name}_{rel.suffix.lstrip('.').lower()}")
         preview = None if rel.suffix.lower() in BROWSER_SUFFIXES else out / f"{base}{PREVIEW_SUFFIX}"
         jobs.append(Job(input=path.resolve(), rel=rel, output=out / f"{base}.{fmt}",
                         depth_output=out / f"{base}{DEPTH_SUFFIX}", preview_output=preview))
-    _check_collisions(jobs, out, {p.resolve() for p in inputs} | {Path(p).expanduser().resolve() for p in protected})
+    inputs_ = {p.resolve() for p in inputs} | {Path(p).expanduser().resolve() for p in protected}
+    _check_collisions(jobs, out, inputs_, companions=companions)
     return jobs
 
 
-def _check_collisions(jobs: list[Job], out: Path, inputs: set[Path]) -> None:
+def _check_collisions(jobs: list[Job], out: Path, inputs: set[Path], *, companions: bool = True) -> None:
     written: dict[Path, Path] = {}
+    other = " (the default is store/renders/<name>/) or --format" if companions else ""  # infer's choices
     for job in jobs:
         for target in job.outputs:
             if target in inputs:
                 raise BokehpipeError(f"{target}: writing the render of {job.input} there would overwrite an input; "
-                                     "choose another --out (the default is store/renders/<name>/) or --format")
+                                     f"choose another --out{other}")
             if target in written:
                 raise BokehpipeError(f"{target}: both {written[target]} and {job.input} would be rendered to this "
                                      "file; rename one of them")
             written[target] = job.input
-    for name in (GALLERY_NAME, GALLERY_DATA):
+    for name in (GALLERY_NAME, GALLERY_DATA) if companions else ():
         if out / name in inputs or out / name in written:
             raise BokehpipeError(f"{out / name}: the gallery file would overwrite {out / name}; choose another --out")
 

@@ -1,10 +1,10 @@
 """One `bokehpipe infer` run as a library call: options -> plan (checked before anything is written) -> run.
 
-`plan_session` resolves the renderer (trained run, checkpoint or classical method), the depth source and
-every output path, and refuses early (nothing written) when an output would land on an input or MiDaS
-weights are missing. `Session.run` holds the --out folder's lock, keeps the renders an earlier run finished
-(unless `overwrite`), renders the rest, writes, and refreshes the gallery. The CLI only adds a progress
-bar and the printing.
+`plan_session` decides what renders, once (the model flag given, else `defaults.choose_renderer`'s default:
+BokehNet, a trained run or checkpoint, or a classical method), then the depth source and every output path,
+and refuses early (nothing written) when an output would land on an input or MiDaS weights are missing.
+`Session.run` holds the --out folder's lock, keeps the renders an earlier run finished (unless `overwrite`),
+renders the rest, writes, and refreshes the gallery. The CLI only adds a progress bar and the printing.
 """
 
 from __future__ import annotations
@@ -13,17 +13,24 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from bokehpipe.choices import Choice
 from bokehpipe.data.disparity import DisparitySource
 from bokehpipe.device import resolve_device
 from bokehpipe.errors import BokehpipeError, ConfigError
 from bokehpipe.locks import exclusive
 from bokehpipe.models.checkpoint import CheckpointRecord
 from bokehpipe.paths import check_writable_dir
+from bokehpipe.render.classical import ClassicalRenderer
+from bokehpipe.render.focus import check_focus_request
+from bokehpipe.render.interface import Renderer
+from bokehpipe.render.tiling import TilePolicy
 from bokehpipe.store import ArtifactStore, remove_stale_temporaries
 
+from .defaults import choose_renderer
 from .depth_inputs import open_depth_source
-from .engine import BokehNetRenderer, ClassicalRenderer, LearnedRenderer, Outcome, Renderer, TilePolicy, run_jobs
+from .engine import Outcome, run_jobs
 from .files import GALLERY_NAME, PREVIEW_SUFFIX, Job, find_inputs, plan_jobs, split_finished
 from .gallery import Entry, load_entries, relative_link, write_gallery
 
@@ -144,29 +151,57 @@ class Session:
             except ImageReadError:
                 continue
             before = job.preview_output if job.preview_output and job.preview_output.is_file() else job.input
+            saved = job.depth_output if job.depth_output is not None and job.depth_output.is_file() else None
             entries.append(Entry(name=job.rel.as_posix(), before=relative_link(before, self.out_dir), render=render,
-                                 depth=relative_link(job.depth_output, self.out_dir) if job.depth_output.is_file()
-                                 else None, width=width, height=height, source=self.name))
+                                 depth=relative_link(saved, self.out_dir) if saved else None, width=width,
+                                 height=height, source=self.name))
         return entries
 
 
-def uses_default(opts: InferOptions) -> bool:
-    """No --run, --checkpoint or --method: the shipped BokehNet renders."""
-    return not (opts.method or opts.run or opts.checkpoint)
-
-
-def _render_name(opts: InferOptions) -> str:
-    if opts.method:
-        return opts.method
-    if uses_default(opts):
+def _render_name(choice: Choice) -> str:
+    """The name renders are filed under (store/renders/<name>/, the gallery's source)."""
+    if choice.kind == "default":
         return "bokehnet"
-    if opts.run:
-        return opts.run
-    path = Path(opts.checkpoint).resolve()  # type: ignore[arg-type]
+    if choice.kind != "checkpoint":
+        return str(choice.value)
+    path = Path(choice.value).resolve()
     parts = path.parts
     if "checkpoints" in parts:  # runs/<run>/checkpoints/level1/best.pt -> <run>
         return parts[parts.index("checkpoints") - 1]
     return path.stem if path.is_file() else path.name
+
+
+@dataclass
+class _Generator:
+    """What renders, decided once (`choose_renderer`) and loaded: a trained generator (the shipped BokehNet, a
+    run, a checkpoint or an exported weights file: its record says its kind) or a classical method."""
+
+    kind: str  # learned | classical
+    model: Any = None
+    record: CheckpointRecord | None = None
+    needs_depth: bool = True
+
+
+def _load_generator(choice: Choice, store: ArtifactStore, notes: list[str]) -> _Generator:
+    from bokehpipe.render.learned import load_generator
+
+    if choice.kind == "method":
+        return _Generator("classical")
+    path = (None if choice.kind == "default" else store.existing_run(str(choice.value)) if choice.kind == "run"
+            else Path(choice.value))
+    model, record = load_generator(path)
+    if record.kind == "correction":
+        if choice.kind != "default":
+            prov = record.provenance
+            notes.append(f"model: BokehNet from {record.path} (run {prov.get('run', path and path.name)}, step "
+                         f"{prov.get('step', record.step)})")
+    else:
+        notes.append(f"model {record.model} level {record.level} "
+                     f"({'RGB + depth' if record.with_depth else 'RGB only'}) from {record.path}")
+        if record.level != 1:
+            notes.append(f"note: this run is trained only to level {record.level}; its output is upsampled to "
+                         "full resolution")
+    return _Generator("learned", model, record, record.with_depth)
 
 
 def _default_midas(record: CheckpointRecord | None, device: str) -> tuple[str, str | None]:
@@ -186,65 +221,40 @@ def _default_midas(record: CheckpointRecord | None, device: str) -> tuple[str, s
 
 
 def plan_session(opts: InferOptions, store: ArtifactStore) -> Session:
-    """Everything decided and checked, nothing written yet."""
+    """Everything decided and checked, nothing written yet: the one place that decides what renders."""
     device = resolve_device(opts.device)
-    name = _render_name(opts)
+    check_focus_request(opts.focus, opts.focus_point)
+    choice = choose_renderer(store, opts.run, opts.checkpoint, opts.method)
+    notes = [] if opts.run or opts.checkpoint or opts.method else [choice.reason]
+    name = _render_name(choice)
     out_dir = Path(opts.out_dir).expanduser().resolve() if opts.out_dir else store.renders(name)
     check_writable_dir(out_dir)  # before any model or photo is loaded
-    folder = Path(opts.folder).expanduser().resolve()
-    notes: list[str] = []
-    tiles = TilePolicy(max_pixels=opts.max_pixels, tile=opts.tile, overlap=opts.tile_overlap)
-
-    model = record = None
-    aperture = None if opts.aperture is None else float(opts.aperture)  # None: the renderer's calibrated f/1.8
-    from bokehpipe.render.learned import is_bokehnet_weights, load_bokehnet
-
-    retrained = opts.checkpoint is not None and is_bokehnet_weights(opts.checkpoint)  # a `bokehnet export` file
-    use_bokehnet = uses_default(opts) or retrained
+    gen = _load_generator(choice, store, notes)
     steered = opts.focus is not None or opts.focus_point is not None or opts.aperture is not None
-    if steered and not (use_bokehnet or opts.method):
-        raise ConfigError("--focus, --focus-at and --aperture steer BokehNet (the default, or a --checkpoint BokehNet "
-                          "file) and --method; a trained PyNET run learned its own focus and blur")
-    if use_bokehnet:
-        bokehnet, info = load_bokehnet(opts.checkpoint if retrained else None)
-        if retrained:
-            notes.append(f"model: BokehNet weights {info['path']} (run {info.get('run', '?')}, step "
-                         f"{info.get('step', '?')})")
-        needs_depth = True
-    elif opts.method is None:
-        from bokehpipe.models.checkpoint import find_checkpoint, load_for_inference
-
-        if opts.run is not None:
-            run_dir = store.run(opts.run)
-            if not run_dir.is_dir():
-                known = ", ".join(store.list_runs()) or "none"
-                raise BokehpipeError(f"{run_dir}: no run {opts.run!r} in the store (known: {known}); train one "
-                                     "with `bokehpipe train` or pass --checkpoint PATH")
-            ckpt = find_checkpoint(run_dir, "best")
-        else:
-            ckpt = Path(opts.checkpoint)  # type: ignore[arg-type]
-        model, record = load_for_inference(ckpt, device="cpu")
-        needs_depth = record.with_depth
-        notes.append(f"model {record.model} level {record.level} "
-                     f"({'RGB + depth' if needs_depth else 'RGB only'}) from {record.path}")
-        if record.level != 1:
-            notes.append(f"note: this run is trained only to level {record.level}; its output is upsampled to "
-                         "full resolution")
-    else:
-        needs_depth = True
+    if steered and gen.record is not None and gen.record.kind != "correction":
+        raise ConfigError("--focus, --focus-at and --aperture steer BokehNet (the default, or a BokehNet run or "
+                          "weights file) and --method; a trained PyNET run learned its own focus and blur")
     default_model = None
-    if needs_depth and not (opts.depth_dir or opts.depth_cache or opts.depth_model):
-        default_model, warning = _default_midas(record, device)
+    if gen.needs_depth and not (opts.depth_dir or opts.depth_cache or opts.depth_model):
+        default_model, warning = _default_midas(gen.record, device)
         notes += [f"no depth given: running MiDaS {default_model} on every photo"] + ([warning] if warning else [])
     depth = open_depth_source(depth_dir=opts.depth_dir, depth_cache=opts.depth_cache, depth_model=opts.depth_model,
-                              weights=opts.weights, store=store, device=device, required=needs_depth,
+                              weights=opts.weights, store=store, device=device, required=gen.needs_depth,
                               default_model=default_model)
+    jobs, unusable = _plan_jobs(opts, out_dir, depth, notes)
+    renderer = _renderer(gen, choice, opts, device, name)
+    batch = opts.batch_size or (4 if device.startswith("cuda") and gen.kind == "learned" else 1)
+    return Session(name=name, out_dir=out_dir, jobs=jobs, renderer=renderer, depth=depth, device=device,
+                   batch_size=batch, notes=notes, store=store, overwrite=opts.overwrite, unusable=unusable)
 
-    previous = load_entries(out_dir)
+
+def _plan_jobs(opts: InferOptions, out_dir: Path, depth: DisparitySource, notes: list[str]) -> tuple[list[Job], int]:
+    """The photos of FOLDER (earlier outputs among them left out) and their outputs; (jobs, unusable entries)."""
+    folder = Path(opts.folder).expanduser().resolve()
     exclude: list[str | os.PathLike[str]] = [out_dir] if out_dir != folder else []
     if opts.depth_dir:
         exclude.append(opts.depth_dir)
-    for e in previous:  # earlier renders, maps and previews that sit among the inputs (--out FOLDER)
+    for e in load_entries(out_dir):  # earlier renders, maps and previews that sit among the inputs (--out FOLDER)
         exclude += [out_dir / e.render] + ([out_dir / e.depth] if e.depth else [])
         if e.before.endswith(PREVIEW_SUFFIX):
             exclude.append(out_dir / e.before)
@@ -263,17 +273,16 @@ def plan_session(opts: InferOptions, store: ArtifactStore) -> Session:
             raise BokehpipeError(f"{folder}: no photo has a depth map in {depth.description}")
         notes.append(f"--only-with-depth: {len(jobs) - len(kept)} of {len(jobs)} photos have no map and are left out")
         jobs = kept
+    return jobs, len(unusable)
 
-    renderer: Renderer
-    if use_bokehnet:
-        renderer = BokehNetRenderer(bokehnet, focus=opts.focus, aperture=aperture, tiles=tiles,
-                                    focus_point=opts.focus_point)
-    elif model is not None:
-        renderer = LearnedRenderer(model, level=record.level, with_depth=needs_depth,  # type: ignore[union-attr]
-                                   device=device, tiles=tiles, name=name)
-    else:
-        renderer = ClassicalRenderer(opts.method, focus=opts.focus, aperture=aperture,  # type: ignore[arg-type]
-                                     tiles=tiles, focus_point=opts.focus_point)
-    batch = opts.batch_size or (4 if device.startswith("cuda") and model is not None else 1)
-    return Session(name=name, out_dir=out_dir, jobs=jobs, renderer=renderer, depth=depth, device=device,
-                   batch_size=batch, notes=notes, store=store, overwrite=opts.overwrite, unusable=len(unusable))
+
+def _renderer(gen: _Generator, choice: Choice, opts: InferOptions, device: str, name: str) -> Renderer:
+    from bokehpipe.render.learned import generator_renderer
+
+    tiles = TilePolicy(max_pixels=opts.max_pixels, tile=opts.tile, overlap=opts.tile_overlap)
+    if gen.kind == "learned":
+        return generator_renderer(gen.model, gen.record, device=device, tiles=tiles, focus=opts.focus,
+                                  aperture=opts.aperture, focus_point=opts.focus_point,
+                                  name=None if gen.record.kind == "correction" else name)
+    return ClassicalRenderer(str(choice.value), focus=opts.focus, aperture=opts.aperture, tiles=tiles,
+                             focus_point=opts.focus_point)

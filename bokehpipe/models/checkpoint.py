@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from bokehpipe.errors import BokehpipeError
+from bokehpipe.pretrained import BOKEHNET_WEIGHTS
 from bokehpipe.torch_files import load_checkpoint
 
 FORMAT = "bokehpipe-pynet/1"
@@ -29,8 +30,7 @@ WEIGHTS_FORMAT = "bokehpipe-bokehnet/1"
 """An exported weights file (fp16 `state_dict`, `model`, `config` = its registry kwargs, `provenance`), for every
 generator (the name predates the others): what `export` writes and `infer` loads."""
 LEVELS_FINE_TO_COARSE = (1, 2, 3, 4, 5, 6, 7)
-PRETRAINED_DIR = Path(__file__).resolve().parent.parent / "pretrained"
-SHIPPED_WEIGHTS = {"bokehnet": PRETRAINED_DIR / "bokehnet.pt"}
+SHIPPED_WEIGHTS = {"bokehnet": BOKEHNET_WEIGHTS}
 """The weights the package ships per model (`--init default`, infer's default renderer)."""
 
 
@@ -97,6 +97,7 @@ class CheckpointRecord:
     step: int = 0
     depth_source: str | None = None  # the maps it was trained on (gt, png, a MiDaS variant)
     path: Path | None = None
+    provenance: dict[str, Any] = field(default_factory=dict)  # an exported weights file's: data, run, step, ...
 
     @classmethod
     def from_checkpoint(cls, ck: dict[str, Any], path: Path | None = None) -> CheckpointRecord:
@@ -126,7 +127,8 @@ class CheckpointRecord:
         provenance = payload.get("provenance", {})
         return cls(model=model, level=int(payload.get("level", 1)), with_depth=bool(payload.get("with_depth", True)),
                    in_chans=in_chans, model_kwargs=kwargs, config=dict(provenance.get("train_config") or {}),
-                   step=int(provenance.get("step", 0)), depth_source=None, path=path)
+                   step=int(provenance.get("step", 0)), depth_source=None, path=path,
+                   provenance=dict(provenance))
 
     def summary(self) -> dict[str, Any]:
         """The plain fields eval records beside a learned method's scores."""

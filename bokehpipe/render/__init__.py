@@ -1,4 +1,5 @@
-"""Classical depth-aware bokeh renderers: the baselines every learned model must beat, and a no-training mode.
+"""Bokeh rendering: classical depth-aware methods (the baselines every learned model must beat, and a no-training
+mode), and in `render.learned` trained generators, each on a full-size photo.
 
 `render(image, disparity, method, focus=..., aperture=...)` takes an sRGB image in [0, 1] and a normalised
 disparity map in [0, 1] (near = 1, as MiDaS and `bokehpipe synth` give), both (H, W). The CoC radius is
@@ -9,8 +10,11 @@ disparity is the physically matched single-image baseline.
 Methods (the table `METHODS`): `gaussian` (background mask + one Gaussian, the phone portrait mode of 2020)
 and `scatter` (disc CoC in linear light, depth-ordered layers, highlight boost).
 
-Auto-focus (`focus=None`) is `bokehpipe.render.focus.choose_focus`: a face where there is one, else the
-salient central subject. Apertures as f-numbers: `bokehpipe.render.calibration`.
+Focus follows the one rule `bokehpipe.render.focus.resolve_focus`; auto-focus (`focus=None`) is `choose_focus`:
+a face where there is one, else the salient central subject. Apertures as f-numbers: `bokehpipe.render.calibration`.
+
+A classical method on a full-size photo (the map fitted to it, scatter tiled exactly when memory asks):
+`bokehpipe.render.classical.ClassicalRenderer`; a learned generator (PyNET, BokehNet): `bokehpipe.render.learned`.
 """
 
 from __future__ import annotations
@@ -24,14 +28,14 @@ import numpy as np
 from bokehpipe.errors import BokehpipeError
 from bokehpipe.physics import K_REF, REF_WIDTH, clip_unit, coc_radius
 from bokehpipe.render.calibration import DEFAULT_APERTURE
-from bokehpipe.render.focus import Focus, choose_focus, focus_at
+from bokehpipe.render.focus import Focus, choose_focus, focus_at, resolve_focus
 from bokehpipe.render.gaussian import render_gaussian
 from bokehpipe.render.scatter import render_scatter
 
 METHODS: dict[str, Callable[..., np.ndarray]] = {"gaussian": render_gaussian, "scatter": render_scatter}
 
 __all__ = ["METHODS", "K_REF", "REF_WIDTH", "Focus", "choose_focus", "coc_radius", "focus_at", "method_options",
-           "render"]
+           "render", "resolve_focus"]
 
 
 def method_options(method: str) -> dict[str, object]:
@@ -69,10 +73,7 @@ def render(image: np.ndarray, disparity: np.ndarray, method: str = "scatter", *,
         raise BokehpipeError("disparity map contains NaN or infinite values; fill or re-estimate it")
     if not (isinstance(aperture, (int, float)) and math.isfinite(aperture) and aperture > 0):
         raise BokehpipeError(f"aperture must be a number > 0, got {aperture}")
-    if focus is None:
-        focus = choose_focus(image, disparity).disparity
-    elif not math.isfinite(focus):
-        raise BokehpipeError(f"focus must be a finite disparity (0 = far, 1 = near), got {focus}")
+    focus = resolve_focus(image, disparity, focus=focus).disparity
     unknown = sorted(set(method_options_) - set(method_options(method)))
     if unknown:
         raise BokehpipeError(f"method {method!r} has no option {', '.join(unknown)}; "

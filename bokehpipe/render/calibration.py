@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import dataclass
 
 from bokehpipe.errors import BokehpipeError
 from bokehpipe.physics import F_NUMBER_INPUT
@@ -62,3 +63,19 @@ def parse_aperture(text: str) -> float:
 
 DEFAULT_APERTURE = aperture_for_f_number(DEFAULT_F_NUMBER)
 """The internal aperture of the calibrated f/1.8 look: the default everywhere an aperture is not given."""
+
+
+@dataclass(frozen=True)
+class Aperture:
+    """An aperture as a user gave it: the internal scale, and how a message names it (the f-number as typed, or
+    the scale with the f-number it corresponds to)."""
+
+    scale: float
+    label: str
+
+
+def read_aperture(text: str) -> Aperture:
+    """`parse_aperture` plus the name to print: "f/2.8" stays "f/2.8", "0.5" becomes "0.5 (about f/1.9)"."""
+    scale = parse_aperture(text)
+    label = text.strip() if _F_NUMBER.match(text) else f"{scale:g} (about f/{f_number_for_aperture(scale):.2g})"
+    return Aperture(scale, label)

@@ -1,6 +1,8 @@
 """Where to focus: on the subject a photographer would pick, or on a point or disparity the user names.
 
-`choose_focus(image, disparity)` (auto-focus), in order:
+`resolve_focus(image, disparity, focus=..., point=...)` is the one rule every renderer and command follows: a
+disparity given wins, else the point given (`focus_at`), else auto-focus. `choose_focus(image, disparity)`
+(auto-focus), in order:
 
 1. A face: the largest plausible face from OpenCV's shipped Haar cascades (frontal, and profile both ways),
    framed towards the middle (cascades also fire on bark and foliage near the edges: `FACE_MIN_CENTRE`);
@@ -17,13 +19,14 @@ Disparity is bokehpipe's normalised disparity everywhere ([0, 1], near = 1).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import lru_cache
 
 import cv2
 import numpy as np
 
-from bokehpipe.errors import BokehpipeError
+from bokehpipe.errors import BokehpipeError, ConfigError
 from bokehpipe.physics import clip_unit
 
 FACE_CASCADES = ("haarcascade_frontalface_default.xml", "haarcascade_profileface.xml")
@@ -68,6 +71,26 @@ def focus_at(disparity: np.ndarray, x: int, y: int, radius: int = 8) -> Focus:
         raise BokehpipeError(f"focus point ({x}, {y}) lies outside the {w}x{h} image; give 0 <= X < {w}, 0 <= Y < {h}")
     value = float(np.median(d[max(0, y - radius):y + radius + 1, max(0, x - radius):x + radius + 1]))
     return Focus(value, int(x), int(y), f"the point ({x}, {y})")
+
+
+def check_focus_request(focus: float | None, point: tuple[int, int] | None) -> None:
+    """Refuse a focus given twice (a disparity and a point), before any photo is read."""
+    if focus is not None and point is not None:
+        raise ConfigError("give either --focus or --focus-at, not both")
+
+
+def resolve_focus(image: np.ndarray, disparity: np.ndarray, *, focus: float | None = None,
+                  point: tuple[int, int] | None = None) -> Focus:
+    """The focus for one photo: `focus` (a disparity) when given, else the disparity at `point` (x, y) in the
+    photo's pixels, else auto-focus (`choose_focus`). `disparity` is at the photo's size."""
+    check_focus_request(focus, point)
+    if focus is not None:
+        if not math.isfinite(focus):
+            raise BokehpipeError(f"focus must be a finite disparity (0 = far, 1 = near), got {focus}")
+        return Focus(float(focus), -1, -1, "as given by --focus")
+    if point is not None:
+        return focus_at(disparity, *point)
+    return choose_focus(image, disparity)
 
 
 FOCUS_BAND = 0.01

@@ -190,7 +190,7 @@ class TrainConfig:
                                                 "GPUs).")
     compile: bool = cli_field(False, help="torch.compile each level's forward pass (CUDA; the first steps of a "
                                           "level pay for compiling).")
-    device: str = cli_field("cpu", cli_default="auto", help="cpu, cuda or auto (cuda when available).")
+    device: str = cli_field("cpu", cli_default="auto", device=True, help="")  # the shared --device
     init: str | None = cli_field(None, param="init_from", metavar="PATH",
                                  help="Start the first level from another run's (or file's) weights.")
     val_every: int = cli_field(1000, min=0, help="Validate every N steps and at the end of each level (0: never).")

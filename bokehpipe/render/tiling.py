@@ -1,10 +1,11 @@
-"""Overlapping tiles blended with a raised-cosine window: full-resolution inference in bounded memory.
+"""Full-size photos in bounded memory: when to tile (`TilePolicy`) and how (overlapping tiles blended with a
+raised-cosine window, `tiled_apply`). Every renderer in `bokehpipe.render` (classical and learned) tiles here.
 
-A photo that exceeds `--max-pixels` (or device memory) is cut into tiles of side `tile` that overlap by
-`overlap` input pixels. Each tile goes through the network alone; the outputs are blended with a window
-that is exactly zero on the outer quarter of every interior overlap, rises as a raised cosine
-(0.5 - 0.5 cos) over the middle half and is one elsewhere, then normalised by the summed weights. Two
-consequences:
+A photo whose working memory exceeds the policy's budget (or `--max-pixels`, or device memory) is cut into
+tiles of side `tile` that overlap by `overlap` input pixels. Each tile goes through the renderer alone; the
+outputs are blended with a window that is exactly zero on the outer quarter of every interior overlap, rises
+as a raised cosine (0.5 - 0.5 cos) over the middle half and is one elsewhere, then normalised by the summed
+weights. Two consequences:
 
 - No seams: the weights are smooth and sum to one everywhere.
 - Exactness where it can hold: a pixel only takes values from tiles in which it lies at least
@@ -21,9 +22,46 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import torch
+
+DEFAULT_OVERLAP = 128  # full-resolution pixels; 64 at PyNET's input, i.e. 16 px clean margin per side
+DEFAULT_MEMORY_MB = 1024  # a photo whose working memory exceeds this is tiled
+# Each tile of a tiled photo gets less: the photo's own full-size planes (the decoded photo, its map and the
+# output, 12 + 4 + 12 bytes a pixel: 1.5 GB at 54 MP) and the interpreter (~0.6 GB with torch) already hold
+# most of a 3 GB budget (2 GB at 1536x1024, 3 GB at 54 MP, for every renderer).
+DEFAULT_TILE_MEMORY_MB = 512
+
+
+@dataclass(frozen=True)
+class TilePolicy:
+    """When to tile and how (all sizes in full-resolution pixels).
+
+    By default a photo is tiled when the renderer's working memory for it (its `bytes_per_pixel` times the
+    pixels) would exceed `memory_mb`: every renderer declares what it needs per pixel, so a 54 MP photo goes
+    through tiles on an 8 GB laptop without any option, and small photos never tile."""
+
+    max_pixels: int | None = None  # tile photos with more pixels than this
+    tile: int | None = None  # always tile with this side
+    overlap: int = DEFAULT_OVERLAP
+    memory_mb: float | None = DEFAULT_MEMORY_MB  # None: no memory-driven tiling
+    tile_memory_mb: float = DEFAULT_TILE_MEMORY_MB  # working memory of one tile, once a photo is tiled
+
+    def tile_side(self, height: int, width: int, bytes_per_pixel: float | None = None,
+                  tile_share: float = 1.0) -> int | None:
+        """Side of the tiles for a photo (None: whole). `tile_share` of `tile_memory_mb` is what a renderer
+        that keeps more full-size planes while it tiles gives each tile."""
+        if self.tile is not None:
+            return int(self.tile)
+        if self.max_pixels is not None and height * width > self.max_pixels:
+            return max(1, int(math.isqrt(int(self.max_pixels))))
+        if self.max_pixels is None and self.memory_mb and bytes_per_pixel:
+            if height * width * bytes_per_pixel > self.memory_mb * 2**20:
+                budget = min(self.memory_mb, self.tile_memory_mb * tile_share)
+                return max(1, math.isqrt(int(budget * 2**20 / bytes_per_pixel)))
+        return None
 
 
 def axis_starts(length: int, tile: int, overlap: int, align: int = 1) -> list[int]:
