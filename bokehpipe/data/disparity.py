@@ -89,5 +89,5 @@ def fit_to_photo(disp: np.ndarray, shape: tuple[int, ...], where: str | os.PathL
     disp = np.asarray(disp, dtype=np.float32)
     if disp.shape == (h, w):
         return disp
-    check_map_fits(disp.shape, (h, w), where)  # another aspect ratio: refused, never stretched (issue 13)
+    check_map_fits(disp.shape, (h, w), where)  # another aspect ratio: refused, never stretched
     return np.clip(resize(disp, (w, h), clip=False), 0.0, 1.0)

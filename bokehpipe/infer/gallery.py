@@ -1,4 +1,4 @@
-"""The static `index.html` gallery that `bokehpipe infer` writes next to its renders (issue 6).
+"""The static `index.html` gallery that `bokehpipe infer` writes next to its renders.
 
 One card per photo: the render, a before/after slider over the input, and the depth map used. Plain HTML,
 CSS and a few lines of JavaScript, no server and no external URL, so the folder opens from `file://` and

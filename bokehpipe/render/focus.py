@@ -42,9 +42,8 @@ CENTRE_Y = 0.45
 FACE_MIN_CENTRE = 0.5
 """A face is the subject only where the centre prior, across the width, keeps at least this share of its peak:
 the middle 59% of the width, at any height (a standing person's head sits near the top of a tall frame). Haar
-cascades also fire on bark, foliage and lettering, mostly towards the frame's sides: of 8 detections on the
-real photos in ../shared/realdata, the 4 false ones sit at x < 0.2 or > 0.8 of the width, the true faces at
-0.28 to 0.65, and a photographer rarely puts the face they focus on at the very side."""
+cascades also fire on bark, foliage and lettering, mostly towards the frame's sides, and a photographer rarely
+puts the face they focus on at the very side."""
 HIST_BINS = 64
 LAYERS = 10
 """Disparity bands a figure is cut from (a subject spans about one band; a slanted ground plane several)."""
