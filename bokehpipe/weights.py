@@ -2,7 +2,8 @@
 
 A table, not code paths: each entry names the official URL, the file name in `store/weights/`, and the
 sha256 where the publisher gives one (torchvision encodes the first hex digits of it in the file name;
-MiDaS publishes none, so its files are checked by size and recorded by their measured sha256).
+MiDaS and Depth Anything V2 publish none with their code, so their files are recorded by their measured
+sha256), and the licence where it limits use (Depth Anything V2 Base/Large: non-commercial).
 `resolve` downloads a missing file on first use, as timm and torch.hub do: into `store/weights/`, through a
 hidden `.<file>.part` that a rerun resumes with an HTTP Range request (or restarts when the server ignores
 it), verified before one `os.replace` moves it under its final name, so a half or wrong file never sits
@@ -37,6 +38,7 @@ class WeightsSpec:
     sha256_prefix: str | None = None  # torchvision-style prefix in the file name
     size: int | None = None  # bytes, when known
     description: str = ""
+    licence: str = ""  # the publisher's licence for the weights, where it restricts use (shown by `weights list`)
 
     def check_digest(self, digest: str) -> bool:
         if self.sha256 is not None:
@@ -45,6 +47,9 @@ class WeightsSpec:
             return digest.startswith(self.sha256_prefix)
         return True
 
+
+APACHE_2 = "Apache-2.0"
+NON_COMMERCIAL = "CC BY-NC 4.0: non-commercial use only"
 
 # The table. Add a checkpoint by adding a row here (no registration by import side effect).
 _SPECS: tuple[WeightsSpec, ...] = (
@@ -98,6 +103,35 @@ _SPECS: tuple[WeightsSpec, ...] = (
     WeightsSpec("dpt_next_vit_large_384", "dpt_next_vit_large_384.pt",
                 "https://github.com/isl-org/MiDaS/releases/download/v3_1/dpt_next_vit_large_384.pt",
                 description="MiDaS v3.1 DPT, Next-ViT-L, ImageNet-1K-6M (72M params)"),
+    # Depth Anything V2 checkpoints (bokehpipe/depth/depth_anything.py): one row per variant.
+    WeightsSpec("depth_anything_v2_vits", "depth_anything_v2_vits.pth",
+                "https://huggingface.co/depth-anything/Depth-Anything-V2-Small/resolve/main/depth_anything_v2_vits.pth",
+                description="Depth Anything V2 Small, DINOv2 ViT-S/14 (25M params); relative depth",
+                licence=APACHE_2),
+    WeightsSpec("depth_anything_v2_vitb", "depth_anything_v2_vitb.pth",
+                "https://huggingface.co/depth-anything/Depth-Anything-V2-Base/resolve/main/depth_anything_v2_vitb.pth",
+                description="Depth Anything V2 Base, DINOv2 ViT-B/14 (97M params); relative depth",
+                licence=NON_COMMERCIAL),
+    WeightsSpec("depth_anything_v2_vitl", "depth_anything_v2_vitl.pth",
+                "https://huggingface.co/depth-anything/Depth-Anything-V2-Large/resolve/main/depth_anything_v2_vitl.pth",
+                description="Depth Anything V2 Large, DINOv2 ViT-L/14 (335M params); relative depth",
+                licence=NON_COMMERCIAL),
+    WeightsSpec("depth_anything_v2_metric_hypersim_vits", "depth_anything_v2_metric_hypersim_vits.pth",
+                "https://huggingface.co/depth-anything/Depth-Anything-V2-Metric-Hypersim-Small/resolve/main/depth_anything_v2_metric_hypersim_vits.pth",
+                description="Depth Anything V2 Small, metric (Hypersim, indoor, <= 20 m)",
+                licence=APACHE_2),
+    WeightsSpec("depth_anything_v2_metric_vkitti_vits", "depth_anything_v2_metric_vkitti_vits.pth",
+                "https://huggingface.co/depth-anything/Depth-Anything-V2-Metric-VKITTI-Small/resolve/main/depth_anything_v2_metric_vkitti_vits.pth",
+                description="Depth Anything V2 Small, metric (Virtual KITTI 2, outdoor, <= 80 m)",
+                licence=APACHE_2),
+    WeightsSpec("depth_anything_v2_metric_hypersim_vitb", "depth_anything_v2_metric_hypersim_vitb.pth",
+                "https://huggingface.co/depth-anything/Depth-Anything-V2-Metric-Hypersim-Base/resolve/main/depth_anything_v2_metric_hypersim_vitb.pth",
+                description="Depth Anything V2 Base, metric (Hypersim, indoor, <= 20 m)",
+                licence=NON_COMMERCIAL),
+    WeightsSpec("depth_anything_v2_metric_vkitti_vitl", "depth_anything_v2_metric_vkitti_vitl.pth",
+                "https://huggingface.co/depth-anything/Depth-Anything-V2-Metric-VKITTI-Large/resolve/main/depth_anything_v2_metric_vkitti_vitl.pth",
+                description="Depth Anything V2 Large, metric (Virtual KITTI 2, outdoor, <= 80 m)",
+                licence=NON_COMMERCIAL),
 )
 
 REGISTRY: dict[str, WeightsSpec] = {spec.name: spec for spec in _SPECS}
@@ -245,5 +279,6 @@ def status(store: ArtifactStore) -> list[dict]:
         path = store.weights(spec.filename)
         rows.append({"name": spec.name, "url": spec.url, "sha256": spec.sha256 or
                      (f"{spec.sha256_prefix}..." if spec.sha256_prefix else None), "size": spec.size,
-                     "path": str(path), "present": path.is_file(), "description": spec.description})
+                     "path": str(path), "present": path.is_file(), "description": spec.description,
+                     "licence": spec.licence})
     return rows

@@ -30,6 +30,7 @@ from bokehpipe.errors import BokehpipeError
 DTYPES = {"float32": torch.float32, "int64": torch.int64}
 # Real builds + official files + forward in the default run; the rest (100M-345M params) are `slow`.
 FAST = ("midas_v21_small_256", "dpt_levit_224", "dpt_swin2_tiny_256")
+MIDAS = [n for n in variant_names() if VARIANTS[n].arch != "depth_anything"]  # DA-V2: test_depth_anything.py
 
 
 def _spec(specs: Path, name: str) -> dict:
@@ -55,7 +56,7 @@ def _official_tensors(spec: dict, device: str = "cpu", seed: int = 0) -> dict[st
 
 def test_table_matches_official_index(midas_specs):
     index = json.loads((midas_specs / "index.json").read_text())["variants"]
-    assert set(index) == set(VARIANTS)
+    assert set(index) == set(MIDAS)
     for name, info in index.items():
         spec = registry.get_spec(get_variant(name).weights_name)
         assert spec.url == info["checkpoint_url"] == _spec(midas_specs, name)["checkpoint"]["url"]
@@ -64,11 +65,11 @@ def test_table_matches_official_index(midas_specs):
         assert get_variant(name).keep_aspect == _spec(midas_specs, name)["input"]["keep_aspect_ratio"]
         assert list(get_variant(name).mean) == _spec(midas_specs, name)["input"]["mean"]
     assert default_variant("cuda") == "dpt_hybrid_384" and default_variant("cpu") == "midas_v21_small_256"
-    with pytest.raises(BokehpipeError, match="unknown MiDaS variant"):
+    with pytest.raises(BokehpipeError, match="unknown depth model"):
         get_variant("midas_v4")
 
 
-@pytest.mark.parametrize("name", variant_names())
+@pytest.mark.parametrize("name", MIDAS)
 def test_state_dict_equals_official_format(name, midas_specs):
     """Meta device: no memory, so every variant (up to 345M params) is checked in the default run."""
     spec = _spec(midas_specs, name)
@@ -106,7 +107,7 @@ def test_official_file_loads_strict_and_predicts(name, midas_specs, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", [n for n in VARIANTS if n not in FAST])
+@pytest.mark.parametrize("name", [n for n in MIDAS if n not in FAST])
 def test_official_file_loads_strict_and_predicts_large(name, midas_specs, tmp_path):
     _check_variant_end_to_end(name, midas_specs, tmp_path)
 
@@ -192,7 +193,7 @@ def test_network_input_is_the_official_recipe(name, size, expected):
 
 def test_prediction_resize_and_normalisation():
     pred = torch.arange(12, dtype=torch.float32).reshape(1, 3, 4)
-    out = resize_prediction(pred, (8, 6))
+    out = resize_prediction(pred, (8, 6), get_variant("dpt_hybrid_384"))
     ref = torch.nn.functional.interpolate(pred[:, None], size=(6, 8), mode="bicubic", align_corners=False)[:, 0]
     assert out.shape == (1, 6, 8) and torch.equal(out, ref)
     data, lo, hi = normalise(np.array([[2.0, 4.0], [6.0, 10.0]]))

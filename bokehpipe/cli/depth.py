@@ -16,7 +16,8 @@ from bokehpipe.depth.variants import variant_names
 
 def _cache_options(func):
     func = click.option("--model", type=click.Choice(variant_names()), default=None, metavar="VARIANT",
-                        help=f"MiDaS variant (--source midas): {', '.join(variant_names())}.")(func)
+                        help=f"Depth network (--source midas: MiDaS or Depth Anything V2; metric ones are stored "
+                             f"as 1/depth with their scale): {', '.join(variant_names())}.")(func)
     func = click.option("--source", type=click.Choice(SOURCES), default=None,
                         help="midas (computed), gt (synthetic ground truth) or png (PyNET maps). Default: the "
                              "dataset's own maps when every photo has one, else midas.")(func)
@@ -55,7 +56,8 @@ def _print_report(report) -> None:
 @click.group(invoke_without_command=True)
 @_cache_options
 @click.option("--weights", type=click.Path(dir_okay=False), default=None,
-              help="MiDaS checkpoint file (default: store/weights/<model>.pt; see `bokehpipe weights`).")
+              help="Checkpoint file of --model (default: store/weights/<model>.pt or .pth; see `bokehpipe "
+                   "weights`).")
 @click.option("--batch-size", type=click.IntRange(1, 1024), default=None,
               help="Images per forward pass (MiDaS, same input size) or per written part (default 1 / 8).")
 @device_option
@@ -74,7 +76,8 @@ def depth(ctx: click.Context, data, dataset, split, source, model, weights, batc
     """Cache a depth map per photo of a split in store/depth/<dataset>/<model-or-source>/<split>.h5.
 
     \b
-    --source midas runs MiDaS; default --model: dpt_hybrid_384 on a GPU, midas_v21_small_256 on a CPU.
+    --source midas runs a depth network (MiDaS or Depth Anything V2, --model); default --model:
+    dpt_hybrid_384 on a GPU, midas_v21_small_256 on a CPU.
     --source gt reads a synthetic set's disparity; --source png PyNET-style 8-bit maps.
     Resumable: a rerun skips cached ids, so it can be killed any time. Under
     `torchrun --nproc-per-node N -m bokehpipe depth ...` each rank computes a shard and rank 0 merges

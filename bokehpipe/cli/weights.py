@@ -20,7 +20,7 @@ def _size(n: int | None) -> str:
 
 @click.group()
 def weights() -> None:
-    """Pretrained checkpoints (MiDaS, VGG-19, LPIPS): list them, fetch them into store/weights/."""
+    """Pretrained checkpoints (MiDaS, Depth Anything V2, VGG-19, LPIPS): list them, fetch them into store/weights/."""
 
 
 @weights.command("list")
@@ -28,7 +28,7 @@ def weights() -> None:
 @click.option("--hash", "measure", is_flag=True, help="Also measure the sha256 of files that are present (slow).")
 @pass_state
 def list_(state, as_json: bool, measure: bool) -> None:
-    """Name, URL, known sha256, size and whether the file is in the store."""
+    """Name, URL, licence where it limits use, known sha256, size and whether the file is in the store."""
     from bokehpipe import weights as registry
 
     rows = registry.status(state.store)
@@ -38,13 +38,16 @@ def list_(state, as_json: bool, measure: bool) -> None:
     if as_json:
         echo_json(rows)
         return
+    width = max(len(row["name"]) for row in rows)
     for row in rows:
         mark = "present" if row["present"] else "missing"
-        click.echo(f"{row['name']:<24} {mark:<8} {_size(row['size']):>9}  {row['url']}")
+        click.echo(f"{row['name']:<{width}} {mark:<8} {_size(row['size']):>9}  {row['url']}")
+        if row["licence"]:
+            click.echo(f"{'':<{width}} licence {row['licence']}")
         if row["sha256"]:
-            click.echo(f"{'':<24} sha256 {row['sha256']}")
+            click.echo(f"{'':<{width}} sha256 {row['sha256']}")
         if measure and row.get("measured_sha256"):
-            click.echo(f"{'':<24} measured sha256 {row['measured_sha256']}")
+            click.echo(f"{'':<{width}} measured sha256 {row['measured_sha256']}")
     click.echo(f"store: {state.store.weights_dir}")
 
 

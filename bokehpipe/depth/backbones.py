@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bokehpipe.depth.variants import MidasVariant
+from bokehpipe.depth.variants import DepthVariant
 
 
 class Backbone(nn.Module):
@@ -43,7 +43,7 @@ class Backbone(nn.Module):
         return out
 
 
-def _timm(variant: MidasVariant) -> nn.Module:
+def _timm(variant: DepthVariant) -> nn.Module:
     return timm.create_model(variant.timm_name, pretrained=False)
 
 
@@ -56,7 +56,7 @@ class EfficientNetLite3(Backbone):
     original had `act1`; keys and shapes are otherwise identical.
     """
 
-    def __init__(self, variant: MidasVariant) -> None:
+    def __init__(self, variant: DepthVariant) -> None:
         super().__init__()
         net = _timm(variant)
         self.layer1 = nn.Sequential(net.conv_stem, net.bn1, nn.Identity(), *net.blocks[0:2])
@@ -74,7 +74,7 @@ class EfficientNetLite3(Backbone):
 class ResNeXt101(Backbone):
     """`pretrained.layer1..4` over timm's resnext101_32x8d (torch.hub WSL-Images in the original)."""
 
-    def __init__(self, variant: MidasVariant) -> None:
+    def __init__(self, variant: DepthVariant) -> None:
         super().__init__()
         net = _timm(variant)
         self.layer1 = nn.Sequential(net.conv1, net.bn1, net.act1, net.maxpool, net.layer1)
@@ -155,7 +155,7 @@ class _TokenBackbone(Backbone):
     patch = 16
     token_levels = (1, 2, 3, 4)  # levels taken from transformer blocks (the hybrid takes 1-2 from its CNN)
 
-    def __init__(self, variant: MidasVariant) -> None:
+    def __init__(self, variant: DepthVariant) -> None:
         super().__init__()
         self.hooks = variant.hooks
         self.model = _timm(variant)
@@ -219,7 +219,7 @@ class BEiT(_TokenBackbone):
     non-persistent (recomputed); `remap` drops them.
     """
 
-    def __init__(self, variant: MidasVariant) -> None:
+    def __init__(self, variant: DepthVariant) -> None:
         super().__init__(variant)
         self._index_cache: dict[tuple[int, int, str], torch.Tensor] = {}
 

@@ -108,6 +108,18 @@ class FeatureFusionBlockCustom(nn.Module):
         return self.out_conv(out)
 
 
+def fuse_levels(scratch: nn.Module, levels: list[torch.Tensor]) -> torch.Tensor:
+    """DPT's coarse-to-fine fusion of the `layer{i}_rn` outputs (3 or 4 levels): each `refinenet` resizes to
+    the next finer level's size; the finest one doubles its input (DPT, LeViT DPT, Depth Anything V2)."""
+    if len(levels) == 3:
+        p = scratch.refinenet3(levels[2], size=levels[1].shape[2:])
+    else:
+        p = scratch.refinenet4(levels[3], size=levels[2].shape[2:])
+        p = scratch.refinenet3(p, levels[2], size=levels[1].shape[2:])
+    p = scratch.refinenet2(p, levels[1], size=levels[0].shape[2:])
+    return scratch.refinenet1(p, levels[0])
+
+
 def make_scratch(in_channels: tuple[int, ...], features: int, *, expand: bool = False) -> nn.Module:
     """`scratch.layer{i}_rn`: 3x3 convs (no bias) bringing every encoder level to the decoder width."""
     scratch = nn.Module()

@@ -2,8 +2,9 @@
 
 Layout: `store/depth/<dataset>/<model-or-source>/<split>.h5` holds
 one float16 dataset per image id (name = id), chunked and gzip-compressed, values = relative inverse
-depth normalised to [0, 1] with near = 1. Root attributes are the provenance (schema version, source,
-model, weights sha256, input rule, normalisation, precision, versions, creation time); each dataset
+depth normalised to [0, 1] with near = 1 (from a metric network: 1/depth, `depth_units` = "metres").
+Root attributes are the provenance (schema version, source, model, weights sha256, input rule,
+normalisation, precision, depth units, versions, creation time); each dataset
 carries `image_size` (w, h of the photo), `source_file`, `source_sha256`, `source_bytes`, `raw_min`,
 `raw_max`. Resolution: MiDaS maps at the photo's full decoded size; `gt`/`png` maps at their native size
 (PyNET maps are half resolution). Consumers read a map at its stored size through the one protocol
@@ -57,14 +58,17 @@ def fill_command(dataset: str, split: str, source: str, model: str, data_root: s
 
 def make_provenance(*, source: str, model: str, dataset: str, split: str, dataset_root: str,
                     weights_sha256: str = "", weights_file: str = "", input_rule: str = "native",
-                    normalisation: str, precision: str = "fp32", command: str = "") -> dict[str, Any]:
-    """Root attributes of a cache (and of each shard part): identity fields plus context."""
+                    normalisation: str, precision: str = "fp32", command: str = "",
+                    depth_units: str = "relative") -> dict[str, Any]:
+    """Root attributes of a cache (and of each shard part): identity fields plus context. `depth_units`
+    "metres": the maps are 1/depth of a metric network and raw_min/raw_max are in 1/m (see `normalisation`)."""
     if source not in SOURCES:
         raise BokehpipeError(f"unknown depth source {source!r}; use one of {', '.join(SOURCES)}")
     return {
         "kind": KIND, "schema_version": SCHEMA_VERSION, "source": source, "model": model,
         "weights_sha256": weights_sha256, "weights_file": weights_file, "input_rule": input_rule,
-        "normalisation": normalisation, "precision": precision, "dataset": dataset, "split": split,
+        "normalisation": normalisation, "precision": precision, "depth_units": depth_units, "dataset": dataset,
+        "split": split,
         "dataset_root": dataset_root, "fill_command": command,
         "bokehpipe_version": package_version("bokehpipe"), "torch_version": package_version("torch"),
         "timm_version": package_version("timm"), "h5py_version": h5py.__version__, "numpy_version": np.__version__,

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from bokehpipe.depth.backbones import Backbone, _timm
-from bokehpipe.depth.variants import MidasVariant
+from bokehpipe.depth.variants import DepthVariant
 
 
 class Swin(Backbone):
@@ -28,7 +28,7 @@ class Swin(Backbone):
 
     _DROP = ("attn_mask", "relative_position_index", "relative_coords_table")
 
-    def __init__(self, variant: MidasVariant) -> None:
+    def __init__(self, variant: DepthVariant) -> None:
         super().__init__()
         self.hooks = variant.hooks
         self.model = _timm(variant)
@@ -88,7 +88,7 @@ class LeViT(Backbone):
     `head(_dist).l` -> `.linear`; `attention_bias_idxs` buffers are recomputed by timm.
     """
 
-    def __init__(self, variant: MidasVariant) -> None:
+    def __init__(self, variant: DepthVariant) -> None:
         super().__init__()
         self.model = _timm(variant)
         self.depths = [len(stage.blocks) for stage in self.model.stages]
@@ -152,7 +152,7 @@ class NextViT(Backbone):
     `stages.s.blocks.j`, calls the MLP convs `fc1`/`fc2` and the classifier `head.fc` (`proj_head.0`).
     """
 
-    def __init__(self, variant: MidasVariant) -> None:
+    def __init__(self, variant: DepthVariant) -> None:
         super().__init__()
         self.model = _timm(variant)
         self.depths = [len(stage.blocks) for stage in self.model.stages]
@@ -181,8 +181,10 @@ class NextViT(Backbone):
 
 
 def adapters() -> dict[str, type[nn.Module]]:
-    """Backbone key of `MidasVariant.backbone` -> adapter class."""
+    """Backbone key of `DepthVariant.backbone` -> adapter class."""
     from bokehpipe.depth import backbones as b
+    from bokehpipe.depth.depth_anything import DinoV2
 
     return {"efficientnet_lite3": b.EfficientNetLite3, "resnext101": b.ResNeXt101, "vit": b.ViT,
-            "vit_hybrid": b.HybridViT, "beit": b.BEiT, "swin": Swin, "levit": LeViT, "next_vit": NextViT}
+            "vit_hybrid": b.HybridViT, "beit": b.BEiT, "swin": Swin, "levit": LeViT, "next_vit": NextViT,
+            "dinov2": DinoV2}

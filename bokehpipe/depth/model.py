@@ -1,9 +1,11 @@
-"""MiDaS networks assembled from a variant row: MidasNet_small, MidasNet (v2.1) and DPTDepthModel.
+"""Depth networks assembled from a variant row: MidasNet_small, MidasNet (v2.1), DPTDepthModel and
+Depth Anything V2 (bokehpipe.depth.depth_anything); one builder, one filter, one loader for all of them.
 
-Module names (`pretrained.*`, `scratch.*`) follow isl-org/MiDaS `midas/midas_net_custom.py`,
-`midas/midas_net.py` and `midas/dpt_depth.py`, so the released files load with `strict=True` after
-`checkpoint_filter_fn` (timm's convention for foreign checkpoints) has renamed what current timm renamed.
-Checkpoints are read with `torch.load(weights_only=True)`: a checkpoint is data, never code.
+Module names (`pretrained.*`, `scratch.*`, `depth_head.*`) follow the official code (isl-org/MiDaS
+`midas/midas_net_custom.py`, `midas/midas_net.py`, `midas/dpt_depth.py`; DepthAnything/Depth-Anything-V2
+`depth_anything_v2/dpt.py`), so the released files load with `strict=True` after `checkpoint_filter_fn`
+(timm's convention for foreign checkpoints) has renamed what current timm renamed. Checkpoints are read
+with `torch.load(weights_only=True)`: a checkpoint is data, never code.
 """
 
 from __future__ import annotations
@@ -20,27 +22,29 @@ from bokehpipe.depth.blocks import (
     FeatureFusionBlock,
     FeatureFusionBlockCustom,
     dpt_head,
+    fuse_levels,
     make_scratch,
     midas_head,
     stem_transpose,
 )
 from bokehpipe.depth.hierarchical import adapters
-from bokehpipe.depth.variants import MidasVariant, get_variant
+from bokehpipe.depth.variants import DepthVariant, get_variant
 from bokehpipe.errors import BokehpipeError
 
 
-class MidasModel(nn.Module):
-    """Common surface: `forward(x) -> (B, h, w)` relative inverse depth at the network's resolution."""
+class DepthModel(nn.Module):
+    """Common surface: `forward(x) -> (B, h, w)` at the network's resolution, in the variant's units
+    (relative inverse depth, or metres for a metric variant); `pretrained` is the backbone adapter."""
 
-    variant: MidasVariant
+    variant: DepthVariant
 
-    def __init__(self, variant: MidasVariant) -> None:
+    def __init__(self, variant: DepthVariant) -> None:
         super().__init__()
         self.variant = variant
         self.pretrained = adapters()[variant.backbone](variant)
 
 
-class _RefineNetModel(MidasModel):
+class _RefineNetModel(DepthModel):
     """MiDaS v2.1's decoder order (both sizes): four encoder levels fused coarse to fine by RefineNet blocks."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -56,7 +60,7 @@ class _RefineNetModel(MidasModel):
 class MidasNetSmall(_RefineNetModel):
     """MiDaS v2.1 small: EfficientNet-Lite3, decoder widths 64/128/256/512 (`expand`), align_corners=True."""
 
-    def __init__(self, variant: MidasVariant) -> None:
+    def __init__(self, variant: DepthVariant) -> None:
         super().__init__(variant)
         f = variant.features
         self.scratch = make_scratch(variant.feature_channels, f, expand=True)
@@ -71,7 +75,7 @@ class MidasNetSmall(_RefineNetModel):
 class MidasNet(_RefineNetModel):
     """MiDaS v2.1 (ResNeXt-101): plain RefineNet fusion without `out_conv`."""
 
-    def __init__(self, variant: MidasVariant) -> None:
+    def __init__(self, variant: DepthVariant) -> None:
         super().__init__(variant)
         f = variant.features
         self.scratch = make_scratch(variant.feature_channels, f)
@@ -80,11 +84,11 @@ class MidasNet(_RefineNetModel):
         self.scratch.output_conv = midas_head(f, f // 2, identity_tail=False)
 
 
-class DPTDepthModel(MidasModel):
+class DPTDepthModel(DepthModel):
     """DPT: encoder levels -> 3x3 convs to 256 -> fusion from coarse to fine -> head. LeViT has 3 levels
     and a transposed-conv stem (x4) before the head."""
 
-    def __init__(self, variant: MidasVariant) -> None:
+    def __init__(self, variant: DepthVariant) -> None:
         super().__init__(variant)
         f = variant.features
         self.levels = len(variant.feature_channels)
@@ -101,31 +105,30 @@ class DPTDepthModel(MidasModel):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         s = self.scratch
         rn = [getattr(s, f"layer{i}_rn")(t) for i, t in enumerate(self.pretrained(x), start=1)]
-        if self.levels == 3:
-            p = s.refinenet3(rn[2], size=rn[1].shape[2:])
-        else:
-            p = s.refinenet4(rn[3], size=rn[2].shape[2:])
-            p = s.refinenet3(p, rn[2], size=rn[1].shape[2:])
-        p = s.refinenet2(p, rn[1], size=rn[0].shape[2:])
-        p = s.refinenet1(p, rn[0])
+        p = fuse_levels(s, rn)
         if s.stem_transpose is not None:
             p = s.stem_transpose(p)
         return s.output_conv(p).squeeze(1)
 
 
-_ARCHS: dict[str, type[MidasModel]] = {"midas_small": MidasNetSmall, "midas": MidasNet, "dpt": DPTDepthModel}
+def _archs() -> dict[str, type[DepthModel]]:
+    """`DepthVariant.arch` -> model class (Depth Anything V2 imported here: its module builds on this one)."""
+    from bokehpipe.depth.depth_anything import DepthAnythingV2
+
+    return {"midas_small": MidasNetSmall, "midas": MidasNet, "dpt": DPTDepthModel, "depth_anything": DepthAnythingV2}
 
 
-def create_midas(name: str, *, device: str | torch.device | None = None) -> MidasModel:
-    """Build a variant with random weights (timm `pretrained=False`); `device="meta"` allocates nothing."""
+def create_midas(name: str, *, device: str | torch.device | None = None) -> DepthModel:
+    """Build any variant of the table (MiDaS or Depth Anything V2) with random weights (timm
+    `pretrained=False`); `device="meta"` allocates nothing."""
     variant = get_variant(name)
     with torch.device(device) if device is not None else contextlib.nullcontext():
-        model = _ARCHS[variant.arch](variant)
+        model = _archs()[variant.arch](variant)
     return model.eval()
 
 
-def checkpoint_filter_fn(state_dict: Mapping[str, torch.Tensor], model: MidasModel) -> dict[str, torch.Tensor]:
-    """Official MiDaS keys -> this model's keys: `pretrained.*` through the backbone's filter, rest as is.
+def checkpoint_filter_fn(state_dict: Mapping[str, torch.Tensor], model: DepthModel) -> dict[str, torch.Tensor]:
+    """Official keys -> this model's keys: `pretrained.*` through the backbone's filter, the rest as is.
 
     Idempotent: this model's own `state_dict()` passes unchanged, so `torch.save(model.state_dict())` is a
     loadable checkpoint too."""
@@ -137,11 +140,12 @@ def checkpoint_filter_fn(state_dict: Mapping[str, torch.Tensor], model: MidasMod
 
 
 def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
-    """`torch.load(weights_only=True)` of a MiDaS file: a plain state_dict, or {'model': ..., 'optimizer': ...}."""
+    """`torch.load(weights_only=True)` of a depth network's file: a plain state_dict, or
+    {'model': ..., 'optimizer': ...}."""
     from bokehpipe.torch_files import load_weights_only
 
     path = Path(path)
-    obj = load_weights_only(path, what="MiDaS weights file",
+    obj = load_weights_only(path, what="depth network weights file",
                             fix="use the official release file (`bokehpipe weights list` names it and its URL), or "
                                 "save a plain state_dict with torch.save(model.state_dict(), PATH) and pass that")
     if isinstance(obj, Mapping) and "optimizer" in obj and "model" in obj:
@@ -151,7 +155,7 @@ def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
     return dict(obj)
 
 
-def load_state(model: MidasModel, state_dict: Mapping[str, torch.Tensor], *, source: str = "checkpoint") -> None:
+def load_state(model: DepthModel, state_dict: Mapping[str, torch.Tensor], *, source: str = "checkpoint") -> None:
     """Filter, then `load_state_dict(strict=True)`; a mismatch names the variant and the first odd keys."""
     filtered = checkpoint_filter_fn(state_dict, model)
     own = model.state_dict()
@@ -169,18 +173,19 @@ def load_state(model: MidasModel, state_dict: Mapping[str, torch.Tensor], *, sou
     model.load_state_dict(filtered, strict=True, assign=any(t.is_meta for t in own.values()))
 
 
-def load_midas(name: str, path: str | os.PathLike[str], *, device: str | torch.device = "cpu") -> MidasModel:
+def load_midas(name: str, path: str | os.PathLike[str], *, device: str | torch.device = "cpu") -> DepthModel:
     """Build `name` and load an official checkpoint file into it (strict), in eval mode on `device`."""
     model = create_midas(name)
     load_state(model, read_checkpoint(path), source=str(path))
     return model.to(device).eval()
 
 
-def predict(model: MidasModel, image, *, net_size: int | None = None):
-    """Raw relative inverse depth (H, W) float32 for one RGB image (H, W, 3) in [0, 1].
+def predict_raw(model: DepthModel, image, *, net_size: int | None = None):
+    """The network's output (H, W) float32 at the photo's size, in the variant's units, for one RGB image
+    (H, W, 3) in [0, 1]: relative inverse depth, or metres for a metric variant. No normalisation.
 
-    The official recipe end to end: keep-aspect bicubic resize to the variant's size (multiple of 32),
-    normalise, forward, bicubic (align_corners=False) back to the photo's size. No [0, 1] normalisation.
+    The official recipe end to end: the variant's keep-aspect bicubic resize (bokehpipe.depth.transforms),
+    normalise, forward, and the variant's resize back to the photo's size.
     """
     from bokehpipe.depth.transforms import prepare, resize_prediction
 
@@ -188,4 +193,13 @@ def predict(model: MidasModel, image, *, net_size: int | None = None):
     x = torch.from_numpy(prepare(image, model.variant, net_size))[None].to(param.device)
     with torch.inference_mode():
         pred = model(x)
-        return resize_prediction(pred, (image.shape[1], image.shape[0]))[0].float().cpu().numpy()
+        size = (image.shape[1], image.shape[0])
+        return resize_prediction(pred, size, model.variant)[0].float().cpu().numpy()
+
+
+def predict(model: DepthModel, image, *, net_size: int | None = None):
+    """Inverse depth (H, W) float32 for one RGB image (H, W, 3) in [0, 1], what the cache normalises: a
+    relative variant's raw output, a metric variant's 1/metres (bokehpipe.depth.transforms.to_inverse_depth)."""
+    from bokehpipe.depth.transforms import to_inverse_depth
+
+    return to_inverse_depth(predict_raw(model, image, net_size=net_size), model.variant)

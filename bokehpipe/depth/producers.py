@@ -3,8 +3,10 @@
 Not to be confused with the one protocol every consumer reads maps through
 (`bokehpipe.data.disparity.DisparitySource`): a producer writes cache entries, a source hands one map over.
 
-- `midas`: a MiDaS variant on the photo, preprocessed and resized back as the official `run.py` does
-  (bokehpipe.depth.transforms), at the photo's full decoded size.
+- `midas`: a network of the depth table (MiDaS or Depth Anything V2) on the photo, preprocessed and resized
+  back as its official script does (bokehpipe.depth.transforms), at the photo's full decoded size. A metric
+  network's metres are stored as normalised 1/depth with the range in raw_min/raw_max (1/m), and the cache
+  says so in its `normalisation` and `depth_units` attributes.
 - `gt`: `Pair.depth` of a synthetic set (`Training/depth/<id>.png`, 16-bit disparity, near = bright).
 - `png`: `Pair.depth` of an EBB!/PyNET-style folder (`original_depth/` or `depth_maps/`: 8-bit maps at half
   resolution, near = bright, as the paper fed them to PyNET).
@@ -28,8 +30,7 @@ from bokehpipe.data.disparity import normalise
 from bokehpipe.data.ebb import Pair
 from bokehpipe.data.io import read_image, read_map
 from bokehpipe.depth.cache import Entry
-from bokehpipe.depth.transforms import NORMALISATION
-from bokehpipe.depth.variants import MidasVariant
+from bokehpipe.depth.variants import DepthVariant
 from bokehpipe.errors import BokehpipeError
 from bokehpipe.store import file_digest
 
@@ -99,7 +100,7 @@ class MapProducer:
 class _Photos:
     """Map-style dataset for torch's DataLoader: decode + preprocess in workers; errors come back as text."""
 
-    def __init__(self, pairs: list[Pair], variant: MidasVariant, net_size: int | None) -> None:
+    def __init__(self, pairs: list[Pair], variant: DepthVariant, net_size: int | None) -> None:
         self.pairs, self.variant, self.net_size = pairs, variant, net_size
 
     def __len__(self) -> int:
@@ -123,11 +124,11 @@ def _as_is(item: tuple) -> tuple:
 
 
 class MidasProducer:
-    """`midas`: runs one MiDaS variant, batching photos whose network inputs have the same size."""
+    """`midas`: runs one network of the depth table, batching photos whose network inputs have the same size."""
 
     name = "midas"
 
-    def __init__(self, variant: MidasVariant, weights: Path, *, device: str, precision: str = "fp32",
+    def __init__(self, variant: DepthVariant, weights: Path, *, device: str, precision: str = "fp32",
                  batch_size: int = 1, workers: int = 0, net_size: int | None = None) -> None:
         if precision not in PRECISIONS:
             raise BokehpipeError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
@@ -149,9 +150,12 @@ class MidasProducer:
         rule = self.variant.input_rule()
         if self.net_size:
             rule += f"; net size override {self.net_size}"
+        from bokehpipe.depth.transforms import normalisation_rule
+
         return {"model": self.variant.name, "weights_sha256": self.weights_sha256(),
-                "weights_file": self.weights.name, "input_rule": rule, "normalisation": NORMALISATION,
-                "precision": self.precision}
+                "weights_file": self.weights.name, "input_rule": rule,
+                "normalisation": normalisation_rule(self.variant), "precision": self.precision,
+                "depth_units": "metres" if self.variant.metric else "relative"}
 
     def check(self, pairs: list[Pair], split: str) -> None:
         return None
@@ -166,7 +170,7 @@ class MidasProducer:
     def _predict(self, items: list[tuple]) -> list[Entry]:
         import torch
 
-        from bokehpipe.depth.transforms import resize_prediction
+        from bokehpipe.depth.transforms import resize_prediction, to_inverse_depth
 
         model = self.model()
         x = torch.stack([torch.as_tensor(it[1]) for it in items]).to(self.device)
@@ -179,9 +183,9 @@ class MidasProducer:
                 pred = model(x)
             out = []
             for i, (id_, _, size, src, digest, nbytes, _) in enumerate(items):
-                raw = resize_prediction(pred[i:i + 1], size)[0].float().cpu().numpy()
+                raw = resize_prediction(pred[i:i + 1], size, self.variant)[0].float().cpu().numpy()
                 try:
-                    data, lo, hi = normalise(raw)
+                    data, lo, hi = normalise(to_inverse_depth(raw, self.variant))
                 except BokehpipeError as exc:
                     raise BokehpipeError(f"{src}: {exc}") from None
                 out.append(Entry(id_, data.astype(np.float16), tuple(size), src, digest, nbytes, lo, hi))
