@@ -176,7 +176,7 @@ def test_backbone_taps_equal_timm_intermediates(monkeypatch):
     fast); at another size the position table is resized and the grids follow the input."""
     import timm
 
-    from bokehpipe.depth import depth_anything
+    from bokehpipe.depth import dinov2 as depth_anything
 
     monkeypatch.setattr(depth_anything, "_timm", lambda v: timm.create_model(
         "vit_small_patch14_dinov2", pretrained=False, img_size=42, embed_dim=32, depth=4, num_heads=2))
@@ -200,7 +200,7 @@ def test_backbone_taps_equal_timm_intermediates(monkeypatch):
 def test_position_table_is_the_official_resize():
     """Native grid and square input: the stored table as it is. Otherwise bicubic with scale (grid + 0.1) / 37
     (not an exact-size resize): the class position is kept and the grid follows the input."""
-    from bokehpipe.depth.depth_anything import dinov2_pos_embed
+    from bokehpipe.depth.dinov2 import dinov2_pos_embed
 
     table = torch.randn(1, 1 + 37 * 37, 8)
     assert dinov2_pos_embed(table, (37, 37), (518, 518), torch.float32) is table
@@ -310,12 +310,10 @@ def _check_against_official(name: str) -> None:
         torch.testing.assert_close(ours(x), expected, rtol=1e-5, atol=1e-5 * float(expected.abs().max()))
 
 
-@pytest.mark.parametrize("name", SMALL)
-def test_equals_official_code(name):
-    _check_against_official(name)
-
-
 @pytest.mark.slow
-@pytest.mark.parametrize("name", [n for n in NAMES if n not in SMALL])
-def test_equals_official_code_large(name):
-    _check_against_official(name)
+def test_equals_official_code_for_every_variant():
+    """Every variant, relative and metric, against the official implementation (one test: where the official
+    code is not importable it is one skip, not seven)."""
+    _official_module()
+    for name in NAMES:
+        _check_against_official(name)

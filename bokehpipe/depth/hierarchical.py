@@ -183,7 +183,7 @@ class NextViT(Backbone):
 def adapters() -> dict[str, type[nn.Module]]:
     """Backbone key of `DepthVariant.backbone` -> adapter class."""
     from bokehpipe.depth import backbones as b
-    from bokehpipe.depth.depth_anything import DinoV2
+    from bokehpipe.depth.dinov2 import DinoV2
 
     return {"efficientnet_lite3": b.EfficientNetLite3, "resnext101": b.ResNeXt101, "vit": b.ViT,
             "vit_hybrid": b.HybridViT, "beit": b.BEiT, "swin": Swin, "levit": LeViT, "next_vit": NextViT,

@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from bokehpipe.depth.base import DepthModel
 from bokehpipe.depth.blocks import (
     FeatureFusionBlock,
     FeatureFusionBlockCustom,
@@ -27,21 +28,8 @@ from bokehpipe.depth.blocks import (
     midas_head,
     stem_transpose,
 )
-from bokehpipe.depth.hierarchical import adapters
 from bokehpipe.depth.variants import DepthVariant, get_variant
 from bokehpipe.errors import BokehpipeError
-
-
-class DepthModel(nn.Module):
-    """Common surface: `forward(x) -> (B, h, w)` at the network's resolution, in the variant's units
-    (relative inverse depth, or metres for a metric variant); `pretrained` is the backbone adapter."""
-
-    variant: DepthVariant
-
-    def __init__(self, variant: DepthVariant) -> None:
-        super().__init__()
-        self.variant = variant
-        self.pretrained = adapters()[variant.backbone](variant)
 
 
 class _RefineNetModel(DepthModel):
