@@ -5,6 +5,8 @@ the official implementation's for the same weights and photo."""
 
 from __future__ import annotations
 
+import functools
+import gzip
 import json
 import os
 import sys
@@ -32,21 +34,24 @@ from bokehpipe.depth.variants import VARIANTS, get_variant
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 REPO = Path(__file__).resolve().parent.parent
-SPECS = Path(os.environ.get("BOKEHPIPE_SHARED", REPO.parent / "shared")) / "depth_anything"
+FORMATS = Path(__file__).resolve().parent / "data" / "depth_anything_formats.json.gz"  # see tests/data/README.md
 NAMES = [n for n, v in VARIANTS.items() if v.arch == "depth_anything"]
 SMALL = ("depth_anything_v2_vits", "depth_anything_v2_metric_hypersim_vits")  # same keys, other head
 OUTPUT_BIAS = "depth_head.scratch.output_conv2.2.bias"
 
 
+@functools.lru_cache(maxsize=1)
+def _formats() -> dict[str, dict]:
+    return json.loads(gzip.decompress(FORMATS.read_bytes()))
+
+
 @pytest.fixture
-def da_specs() -> Path:
-    if not SPECS.is_dir():
-        pytest.skip(f"{SPECS} not present (the official checkpoints' key lists live outside the repo)")
-    return SPECS
+def da_specs() -> dict[str, dict]:
+    return _formats()
 
 
 def _spec(name: str) -> dict:
-    return json.loads((SPECS / f"{name}.json").read_text())
+    return _formats()[name]
 
 
 def _official_tensors(spec: dict, device: str = "cpu", seed: int = 0) -> dict[str, torch.Tensor]:
@@ -63,15 +68,13 @@ def _official_tensors(spec: dict, device: str = "cpu", seed: int = 0) -> dict[st
 @pytest.fixture(scope="module")
 def vits_file(tmp_path_factory) -> Path:
     """One random file in the official ViT-S format (relative and metric ViT-S share every key and shape)."""
-    if not SPECS.is_dir():
-        pytest.skip(f"{SPECS} not present")
     path = tmp_path_factory.mktemp("dav2") / "depth_anything_v2_vits.pth"
     torch.save(_official_tensors(_spec("depth_anything_v2_vits")), path)
     return path
 
 
 def test_table_matches_the_released_files(da_specs):
-    assert sorted(NAMES) == sorted(p.stem for p in da_specs.glob("*.json"))
+    assert sorted(NAMES) == sorted(da_specs)
     for name in NAMES:
         spec, v, w = _spec(name), get_variant(name), registry.get_spec(name)
         assert w.url == spec["checkpoint"]["url"] and w.filename == f"{name}.pth"
@@ -317,3 +320,28 @@ def test_equals_official_code_for_every_variant():
     _official_module()
     for name in NAMES:
         _check_against_official(name)
+
+
+def test_infer_and_render_without_depth_run_depth_anything_small(run_cli, store_root, tmp_path, vits_file):
+    """A photo with no map: with the small checkpoint in the store, infer and render run Depth Anything V2 small
+    and say so first; offline without it, one line names the file and the URL."""
+    import shutil
+
+    from bokehpipe.data.io import write_jpeg
+
+    photos = tmp_path / "photos"
+    write_jpeg(photos / "a.jpg", np.random.default_rng(0).random((56, 84, 3)).astype(np.float32))
+    missing = run_cli("--offline", "infer", photos, "--out", tmp_path / "none")
+    assert missing.exit_code != 0
+    lines = [ln for ln in missing.output.splitlines() if ln.startswith("Error")]
+    assert len(lines) == 1 and "depth_anything_v2_vits.pth" in lines[0]
+    assert registry.get_spec("depth_anything_v2_vits").url in lines[0]
+    (store_root / "weights").mkdir(parents=True, exist_ok=True)
+    shutil.copy(vits_file, store_root / "weights" / "depth_anything_v2_vits.pth")
+    res = run_cli("--offline", "infer", photos, "--out", tmp_path / "out")
+    assert res.exit_code == 0, res.output
+    assert res.output.splitlines()[0].startswith("depth: depth_anything_v2_vits on every photo")
+    assert (tmp_path / "out" / "a.jpg").is_file() and (tmp_path / "out" / "a.depth.png").is_file()
+    res = run_cli("--offline", "render", photos, "--out", tmp_path / "render")
+    assert res.exit_code == 0, res.output
+    assert res.output.splitlines()[0].startswith("depth: depth_anything_v2_vits on every photo")

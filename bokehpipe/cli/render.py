@@ -9,14 +9,15 @@ from pathlib import Path
 
 import click
 
-from bokehpipe.cli.common import METHOD_CHOICES, focus_options
+from bokehpipe.cli.common import METHOD_CHOICES, device_option, focus_options, pass_state
 from bokehpipe.errors import BokehpipeError
 
 
 @click.command()
 @click.argument("inputs", nargs=-1, required=True)
-@click.option("--depth", "depth_path", required=True, type=click.Path(path_type=Path),
-              help="Disparity map (PNG 8/16-bit or .npy; near = bright) or a folder of maps named like the inputs.")
+@click.option("--depth", "depth_path", default=None, type=click.Path(path_type=Path),
+              help="Disparity map (PNG 8/16-bit or .npy; near = bright) or a folder of maps named like the inputs "
+                   "(default: Depth Anything V2 small run on each photo).")
 @click.option("--method", type=click.Choice(METHOD_CHOICES), default="scatter", show_default=True)
 @focus_options
 @click.option("--highlight", type=float, default=None, help="scatter: gain for saturated pixels (default 2, 1 = off).")
@@ -24,9 +25,11 @@ from bokehpipe.errors import BokehpipeError
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Output folder; each result is <input stem>.png.")
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs (never an input).")
-def render(inputs: tuple[str, ...], depth_path: Path, method: str, focus: float | None,
+@device_option
+@pass_state
+def render(state, inputs: tuple[str, ...], depth_path: Path | None, method: str, focus: float | None,
            focus_point: tuple[int, int] | None, aperture, highlight: float | None, gamma: float | None,
-           out_dir: Path, overwrite: bool) -> None:
+           out_dir: Path, overwrite: bool, device: str) -> None:
     """Render bokeh for INPUT photos (files or folders) from their disparity maps, without a trained model.
 
     The same classical path as `bokehpipe infer --method` (map lookup, normalisation, renderer, writer);
@@ -40,9 +43,16 @@ def render(inputs: tuple[str, ...], depth_path: Path, method: str, focus: float 
     from bokehpipe.render.calibration import DEFAULT_F_NUMBER
 
     options = {k: v for k, v in {"highlight": highlight, "gamma": gamma}.items() if v is not None}
+    from bokehpipe.device import resolve_device
+
     opts = RenderOptions(inputs=[Path(p) for p in inputs], depth=depth_path, out_dir=out_dir, method=method,
                          focus=focus, focus_point=focus_point, aperture=aperture.scale if aperture else None,
-                         options=options, overwrite=overwrite)
+                         options=options, overwrite=overwrite, store=state.store,
+                         device=resolve_device(device))
+    if depth_path is None:
+        from bokehpipe.depth.variants import PHOTO_DEFAULT
+
+        click.echo(f"depth: {PHOTO_DEFAULT} on every photo (no --depth given; --depth FILE|DIR to choose)", err=True)
     plan = plan_render(opts, warn=lambda line: click.echo(line, err=True))
     plan.renderer.on_tile = tile_progress()
     label = aperture.label if aperture else f"f/{DEFAULT_F_NUMBER:g}"

@@ -24,6 +24,10 @@ HALF = (0.5, 0.5, 0.5)
 
 DEFAULT_GPU = "dpt_hybrid_384"
 DEFAULT_CPU = "midas_v21_small_256"
+"""Phase one's defaults on a dataset (`bokehpipe depth`): MiDaS, the paper's path."""
+PHOTO_DEFAULT = "depth_anything_v2_vits"
+"""The depth network for a user's photo when no map is given (`infer`, `render`): Depth Anything V2 small, the
+field's current depth (Apache-2.0), on any device."""
 
 
 @dataclass(frozen=True)

@@ -106,7 +106,8 @@ def open_cache(path: str | os.PathLike[str]) -> DisparitySource:
 
 
 class ModelDepth:
-    """`--depth-model VARIANT`: MiDaS on the fly with phase one's model, preprocessing and normalisation.
+    """`--depth-model VARIANT` (or the default for photos): a depth network (MiDaS or Depth Anything V2) on the fly,
+    with phase one's model, preprocessing and normalisation.
 
     The weights path is resolved when the source is opened (missing weights stop the run before anything is
     written, with the offline instructions); the network is built on the first photo.
@@ -121,7 +122,7 @@ class ModelDepth:
         self.weights_path = registry.resolve(self.variant.weights_name, store, weights,
                                              flag="--weights PATH (with --depth-model), or --depth DIR of depth maps")
         self.device = device
-        self.description = f"MiDaS {self.variant.name} on the fly"
+        self.description = f"{self.variant.name} on the fly"
         self._model: Any = None
         self._lock = threading.Lock()
 

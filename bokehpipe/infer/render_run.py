@@ -20,7 +20,7 @@ from bokehpipe.errors import BokehpipeError, ImageReadError
 from bokehpipe.paths import check_writable_dir, resolve_input
 from bokehpipe.render.classical import ClassicalRenderer
 
-from .depth_inputs import DirDepth, MapFile
+from .depth_inputs import DirDepth, MapFile, ModelDepth
 from .engine import Outcome, run_jobs
 from .files import Job, jobs_for
 
@@ -28,7 +28,7 @@ from .files import Job, jobs_for
 @dataclass
 class RenderOptions:
     inputs: list[Path]  # photo files or folders of photos (not recursive), as given
-    depth: Path  # one map file (one photo) or a folder of maps named like the photos
+    depth: Path | None  # one map file (one photo) or a folder of maps named like the photos; None: the network
     out_dir: Path
     method: str = "scatter"
     focus: float | None = None
@@ -36,6 +36,8 @@ class RenderOptions:
     aperture: float | None = None  # internal scale; None = the calibrated f/1.8
     options: dict[str, Any] = field(default_factory=dict)  # scatter's own (highlight, gamma)
     overwrite: bool = False
+    store: Any = None  # where the default depth network's weights are (depth None)
+    device: str = "cpu"
 
 
 @dataclass
@@ -62,8 +64,9 @@ def plan_render(opts: RenderOptions, *, warn: Callable[[str], None] | None = Non
     check_writable_dir(out_dir)
     problems: list[str] = []
     photos = given_photos(opts.inputs, problems)
-    depth = _maps(opts.depth, photos)
-    jobs = jobs_for(photos, [Path(p.name) for p in photos], out_dir, fmt="png", protected=depth.protected(),
+    depth = _maps(opts.depth, photos) if opts.depth is not None else _network(opts)
+    jobs = jobs_for(photos, [Path(p.name) for p in photos], out_dir, fmt="png",
+                    protected=depth.protected(),
                     companions=False)
     for job in jobs:
         if job.output.exists() and not opts.overwrite:
@@ -98,6 +101,13 @@ def given_photos(paths: list[Path], problems: list[str]) -> list[Path]:
     if not out and not problems:
         raise BokehpipeError(f"no images found in {', '.join(map(str, paths))}")
     return out
+
+
+def _network(opts: RenderOptions) -> ModelDepth:
+    """No --depth: the default depth network for photos (the one `infer` runs), weights checked up front."""
+    from bokehpipe.depth.variants import PHOTO_DEFAULT
+
+    return ModelDepth(PHOTO_DEFAULT, store=opts.store, device=opts.device)
 
 
 def _maps(depth: Path, photos: list[Path]) -> DirDepth | MapFile:

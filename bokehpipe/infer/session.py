@@ -204,20 +204,19 @@ def _load_generator(choice: Choice, store: ArtifactStore, notes: list[str]) -> _
     return _Generator("learned", model, record, record.with_depth)
 
 
-def _default_midas(record: CheckpointRecord | None, device: str) -> tuple[str, str | None]:
-    """The MiDaS variant to run when no depth is given: the one the run was trained on, else the device's
-    default; plus a warning when the run was trained on other maps."""
-    from bokehpipe.depth.variants import default_variant, get_variant
+def _default_depth(record: CheckpointRecord | None) -> tuple[str, str | None]:
+    """The depth network to run when no map is given: the one a trained run was trained on (a PyNET run on MiDaS
+    maps keeps MiDaS), else Depth Anything V2 small; plus a warning when the run's maps were not a network's."""
+    from bokehpipe.depth.variants import PHOTO_DEFAULT, get_variant
 
-    fallback = default_variant("cuda" if device.startswith("cuda") else "cpu")
     trained_with = record.depth_source if record is not None else None
-    if not trained_with:
-        return fallback, None
+    if not trained_with or trained_with == "gt" and record.kind == "correction":
+        return PHOTO_DEFAULT, None
     try:
         return get_variant(str(trained_with)).name, None
     except BokehpipeError:
-        return fallback, (f"warning: the run was trained on {trained_with!r} depth; MiDaS {fallback} maps may "
-                          "differ from them (pass --depth DIR with maps like the training ones)")
+        return PHOTO_DEFAULT, (f"warning: the run was trained on {trained_with!r} depth; {PHOTO_DEFAULT} maps may "
+                               "differ from them (pass --depth DIR with maps like the training ones)")
 
 
 def plan_session(opts: InferOptions, store: ArtifactStore) -> Session:
@@ -236,8 +235,10 @@ def plan_session(opts: InferOptions, store: ArtifactStore) -> Session:
                           "weights file) and --method; a trained PyNET run learned its own focus and blur")
     default_model = None
     if gen.needs_depth and not (opts.depth_dir or opts.depth_cache or opts.depth_model):
-        default_model, warning = _default_midas(gen.record, device)
-        notes += [f"no depth given: running MiDaS {default_model} on every photo"] + ([warning] if warning else [])
+        default_model, warning = _default_depth(gen.record)
+        notes.insert(0, f"depth: {default_model} on every photo (no --depth given; --depth DIR or --depth-model "
+                        "NAME to choose)")
+        notes += [warning] if warning else []
     depth = open_depth_source(depth_dir=opts.depth_dir, depth_cache=opts.depth_cache, depth_model=opts.depth_model,
                               weights=opts.weights, store=store, device=device, required=gen.needs_depth,
                               default_model=default_model)
