@@ -76,7 +76,7 @@ def test_three_commands_as_typed(tmp_path: Path, monkeypatch):
     r = _run("--offline", "infer", "folder/", "--overwrite")  # no depth given, no weights, no network
     assert r.exit_code != 0 and "Traceback" not in r.output
     (error,) = [ln for ln in r.output.splitlines() if ln.startswith("Error:")]
-    assert "midas_v21_small_256" in error and "downloads are off" in error and "--depth DIR" in error
+    assert "depth_anything_v2_vits" in error and "downloads are off" in error and "--depth DIR" in error
 
     assert _run("synth", "other", "--count", "3", "--size", "192x128", "--workers", "1").exit_code == 0
     r = _run("depth", "--split", "train")

@@ -193,7 +193,7 @@ def _load_generator(choice: Choice, store: ArtifactStore, notes: list[str]) -> _
     if record.kind == "correction":
         if choice.kind != "default":
             prov = record.provenance
-            notes.append(f"model: BokehNet from {record.path} (run {prov.get('run', path and path.name)}, step "
+            notes.append(f"model: BokehNet weights {record.path} (run {prov.get('run', path and path.name)}, step "
                          f"{prov.get('step', record.step)})")
     else:
         notes.append(f"model {record.model} level {record.level} "
