@@ -169,8 +169,9 @@ def _summary(state, page) -> None:
     click.echo(f"figure           {figure}")
     click.echo(f"eval report      {summary_path.parent}")
     click.echo("\nnext:")
+    width = max(len(cmd) for cmd, _ in NEXT)
     for cmd, why in NEXT:
-        click.echo(f"  {cmd:<52} {why}")
+        click.echo(f"  {cmd:<{width}}  {why}")
 
 
 NEXT = (

@@ -30,8 +30,8 @@ h1{font-weight:500;font-size:1.3rem} h2{font-size:1rem;font-weight:500;margin:.2
 button{background:#333;color:#ddd;border:1px solid #555;border-radius:4px;padding:.3rem .7rem;cursor:pointer}
 button:active{background:#555}
 .meta{font-size:.8rem;color:#999;margin-top:.3rem}
-.cmd{display:block;background:#000;color:#9f9;padding:.5rem;margin:.3rem 0;overflow-x:auto;white-space:pre;
- user-select:all;font-size:.8rem}
+.cmd{display:block;background:#000;color:#9f9;padding:.5rem;margin:.3rem 0;white-space:pre-wrap;
+ overflow-wrap:anywhere;user-select:all;font-size:.8rem}
 """
 
 _JS = """
