@@ -116,12 +116,9 @@ def _refocus_step(state, force: bool, number: str):
 
 def _default_renderer():
     """render(image, disparity, focus, aperture) with the shipped BokehNet, exactly as `infer` renders."""
-    from bokehpipe.infer.engine import BokehNetRenderer
-    from bokehpipe.render.learned import load_bokehnet
+    from bokehpipe.render.learned import BokehNetRenderer, load_bokehnet
 
-    renderer = BokehNetRenderer(load_bokehnet()[0])
-    return lambda image, disparity, focus, aperture: renderer.render_one(image, disparity, focus=focus,
-                                                                         aperture=aperture)
+    return BokehNetRenderer(load_bokehnet()[0]).render_fitted
 
 
 def _sample_photos(samples):

@@ -31,17 +31,18 @@ import math
 import os
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from bokehpipe.errors import BokehpipeError
+from bokehpipe.infer.refocus_page import MARKER, ORIGINAL, Stack, page_html
 
 RenderFn = Callable[[np.ndarray, np.ndarray, float, float], np.ndarray]
-"""render(image, disparity, focus, aperture) -> image: sRGB float (H, W, 3), disparity near = 1, the internal
-aperture scale (`render.calibration`); the caller passes the product's default renderer."""
+"""render(image, disparity, focus, aperture) -> image: sRGB float (H, W, 3), disparity (H, W) near = 1 at the
+image's size, the internal aperture scale (`render.calibration`): a full-size renderer's `render_fitted`
+(`render.classical.ClassicalRenderer`, `render.learned.BokehNetRenderer`), the product's default in practice."""
 
 PREVIEW_SIDE = 640
 """The preview's longer side in pixels (a portrait is as tall as a landscape photo is wide)."""
@@ -58,9 +59,6 @@ BLUR_TOLERANCE_PX = 0.5
 """Two focus planes whose blur radii at an aperture differ by at most this many preview pixels anywhere look
 the same there: no plane is added closer than that at the widest aperture, and at a narrower one such planes
 share one render (`shared_renders`)."""
-ORIGINAL = "original.jpg"
-MARKER = "bokehpipe refocus"
-"""The page's <meta name="generator">: an index.html without it is someone else's page and is not replaced."""
 DEFAULT_COMMAND = "bokehpipe infer FOLDER"
 
 
@@ -71,27 +69,6 @@ class RefocusPhoto:
     name: str
     image: np.ndarray
     disparity: np.ndarray
-
-
-@dataclass(frozen=True)
-class Stack:
-    """What the page needs of one photo: sizes, planes, the click grid, the auto-focus and its files."""
-
-    name: str
-    folder: str
-    width: int
-    height: int
-    preview: tuple[int, int]
-    planes: list[float]
-    auto_plane: int
-    auto: dict[str, Any]
-    grid: str
-    grid_shape: tuple[int, int]
-    f_numbers: list[float]
-    command: str
-    files: list[list[str]] = field(default_factory=list)
-    """files[k][i]: the image shown at f_numbers[k] and plane i (`shared_renders`; the original at f/16)."""
-    bytes: int = 0
 
 
 def check_f_numbers(f_numbers: Sequence[float]) -> list[float]:
@@ -172,9 +149,9 @@ def stack_file(plane: int, f_number: float) -> str:
 
 def plane_tolerance(preview_width: int, f_number: float) -> float:
     """The disparity step that changes the blur radius by `BLUR_TOLERANCE_PX` preview pixels at `f_number`
-    (the CoC radius is linear in disparity, `render.physics.coc_scale`); inf at f/16 and above (no blur)."""
+    (the CoC radius is linear in disparity, `physics.coc_scale`); inf at f/16 and above (no blur)."""
+    from bokehpipe.physics import F_NUMBER_INPUT, coc_scale
     from bokehpipe.render.calibration import aperture_for_f_number
-    from bokehpipe.render.physics import F_NUMBER_INPUT, coc_scale
 
     if f_number >= F_NUMBER_INPUT:
         return math.inf
@@ -265,7 +242,6 @@ def write_refocus_gallery(out_dir: str | os.PathLike[str], photos: Sequence[Refo
     (its size measured), so a command can report progress. OUT must not hold another page's index.html
     (e.g. infer's before/after gallery): write this one to its own folder, such as OUT/refocus.
     """
-    from bokehpipe.infer.refocus_page import page_html
     from bokehpipe.store import atomic_write_text
 
     out = Path(out_dir)

@@ -1,10 +1,11 @@
 """The refocus gallery's `index.html`: one card per photo, inline CSS and JavaScript, no external URL.
 
-The photos' data (planes, click grid, auto-focus, command) is one JSON block the script reads; images are
-linked by relative paths into each photo's subfolder (`refocus.stack_file`), so the folder opens from
-`file://`. Controls: click the photo to focus there; the slider steps through the f-numbers (f/16 is the
-photo as shot); hold the "original" button (or tick "show original") to compare. Under the photo: the
-command that renders the shown setting at full size, with the photo's own pixel coordinates.
+Its input is one `Stack` per photo (planes, click grid, auto-focus, files, command; decided and rendered by
+`bokehpipe.infer.refocus`), written as one JSON block the script reads; images are linked by relative paths
+into each photo's subfolder (`refocus.stack_file`), so the folder opens from `file://`. Controls: click the
+photo to focus there; the slider steps through the f-numbers (f/16 is the photo as shot); hold the "original"
+button (or tick "show original") to compare. Under the photo: the command that renders the shown setting at
+full size, with the photo's own pixel coordinates.
 """
 
 from __future__ import annotations
@@ -12,10 +13,37 @@ from __future__ import annotations
 import html
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
-from bokehpipe.infer.refocus import MARKER, ORIGINAL, Stack
+from bokehpipe.physics import F_NUMBER_INPUT
 from bokehpipe.render.calibration import DEFAULT_F_NUMBER
-from bokehpipe.render.physics import F_NUMBER_INPUT
+
+ORIGINAL = "original.jpg"
+MARKER = "bokehpipe refocus"
+"""The page's <meta name="generator">: an index.html without it is someone else's page and is not replaced."""
+
+
+@dataclass(frozen=True)
+class Stack:
+    """What the page needs of one photo: sizes, planes, the click grid, the auto-focus and its files."""
+
+    name: str
+    folder: str
+    width: int
+    height: int
+    preview: tuple[int, int]
+    planes: list[float]
+    auto_plane: int
+    auto: dict[str, Any]
+    grid: str
+    grid_shape: tuple[int, int]
+    f_numbers: list[float]
+    command: str
+    files: list[list[str]] = field(default_factory=list)
+    """files[k][i]: the image shown at f_numbers[k] and plane i (`shared_renders`; the original at f/16)."""
+    bytes: int = 0
+
 
 _CSS = """
 body{font-family:system-ui,sans-serif;margin:1.5rem;background:#111;color:#ddd}
