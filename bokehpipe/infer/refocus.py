@@ -10,7 +10,7 @@ shrunk to the preview, matches its preview to ~40 dB PSNR), not a second JavaScr
 from it; and a browser cannot read the pixels of a `file://` image into a canvas, so in-browser rendering would
 need every image inlined as base64. The cost is disk and render time, stated on the page for each photo: with
 the defaults (up to 6 planes x 6 f-numbers, 640 px, JPEG quality 75, planes that look alike at an f-number
-sharing one render: 17-32 files), about 1 MB for a 3:2 photo (1.8 MB for a detailed portrait, 0.3-0.9 MB for
+sharing one render: 17-32 files), about 1 MB for a 3:2 photo (1.8 MB for a detailed portrait, 0.4-0.8 MB for
 the demo's generated scenes), and 17-22 s of CPU per photo with the shipped BokehNet.
 
 Focus planes (`focus_planes`): what a click can focus on is `render.focus.focus_at` (the rule `--focus-at`
