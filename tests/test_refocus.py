@@ -145,3 +145,17 @@ def test_refuses_to_replace_another_page_and_bad_inputs(tmp_path: Path):
     bad[0, 0] = np.nan
     with pytest.raises(BokehpipeError, match="x: the disparity map has NaN"):
         write_refocus_gallery(tmp_path / "r", [RefocusPhoto("x", image, bad)], Recorder())
+
+
+def test_infer_writes_the_refocus_page_for_a_few_photos_unless_told_not_to(run_cli, tmp_path, synthetic_photos):
+    """`infer` writes OUT/refocus/index.html beside its before/after gallery (up to 12 photos unasked); the page's
+    command renders one photo with the same depth and method; --no-refocus leaves it out."""
+    folder, depth = synthetic_photos.images, synthetic_photos.depth_maps
+    res = run_cli("infer", folder, "--depth", depth, "--method", "scatter", "--out", tmp_path / "a")
+    assert res.exit_code == 0, res.output
+    page = tmp_path / "a" / "refocus" / "index.html"
+    assert page.is_file() and f"refocus gallery: {page}" in res.output
+    text = page.read_text(encoding="utf-8")
+    assert f"--depth {depth}" in text and "--method scatter" in text
+    res = run_cli("infer", folder, "--depth", depth, "--method", "scatter", "--out", tmp_path / "b", "--no-refocus")
+    assert res.exit_code == 0 and not (tmp_path / "b" / "refocus").exists()

@@ -17,8 +17,7 @@ DEMO_EVAL_TAG = "demo"
 DEMO_RUN = "demo-depth"
 DEMO_RENDERS = "demo"
 SAMPLES = "photos/demo-photos/Training"  # the sample photos (generated scenes) and their true disparity
-REFOCUS = "refocus"  # the refocus gallery's folder inside the renders
-REFOCUSED = "demo-refocused"  # where the page's full-size command renders
+REFOCUS = "refocus"  # the refocus gallery's folder inside the renders (infer --refocus writes it)
 
 SAYS = {
     "synth": "a small synthetic EBB!-style set: f/16 inputs, f/1.8 targets, true disparity",
@@ -27,7 +26,8 @@ SAYS = {
     "depth-val": "phase one: the held-out split's depth cache",
     "train": "phase two: train PyNET (identity skip, quarter width) from scratch, briefly (finest level only)",
     "eval": "score it on the held-out split beside its input, classical scatter and the shipped BokehNet",
-    "render-samples": "the shipped default renderer (BokehNet) on the sample photos: infer's before/after gallery",
+    "render-samples": "the shipped default renderer (BokehNet) on the sample photos: infer's before/after gallery "
+                      "and its refocus gallery (click to focus, f/1.4..f/16)",
 }
 
 
@@ -49,23 +49,21 @@ def demo(state, force: bool) -> None:
     The long demo (levels 4..1, with and without depth, 14-58 minutes): `bokehpipe experiment demo_full`.
     """
     start, cpu0, load = time.perf_counter(), cpu_seconds(), os.getloadavg()[0]
-    total = _run_steps(state, force)
-    page = _refocus_step(state, force, f"[{total}/{total}]")
-    _summary(state, page)
+    _run_steps(state, force)
+    _summary(state, state.store.renders(DEMO_RENDERS) / REFOCUS / "index.html")
     click.echo(f"\nbokehpipe demo: {time.perf_counter() - start:.0f} s wall (load average {load:.1f} at the start), "
                f"{cpu_seconds() - cpu0:.0f} s CPU (user + system); store {state.store.root}")
 
 
-def _run_steps(state, force: bool) -> int:
-    """The pipeline's [[steps]] in order, each announced with what it does and timed (reused ones say so);
-    returns the number of steps the demo has (the refocus gallery is the last)."""
+def _run_steps(state, force: bool) -> None:
+    """The pipeline's [[steps]] in order, each announced with what it does and timed (reused ones say so)."""
     from bokehpipe.cli.experiment import invoke_step
     from bokehpipe.config import load_pipeline
     from bokehpipe.experiments import load_steps, run_steps
 
     path, pipeline = load_pipeline(DEMO_PIPELINE)
     steps = load_steps(pipeline, path)
-    total = len(steps) + 1  # + the refocus gallery
+    total = len(steps)
 
     def on_step(step, what) -> None:
         number = [s.name for s in steps].index(step.name) + 1
@@ -81,62 +79,6 @@ def _run_steps(state, force: bool) -> int:
                     fg="green", err=True)
 
     run_steps(path.stem, steps, state.store, invoke, force=force, on_step=on_step)
-    return total
-
-
-def _refocus_step(state, force: bool, number: str):
-    """The refocus gallery of the sample photos, rendered by the shipped default (infer's own renderer)."""
-    import shlex
-
-    from bokehpipe.infer.refocus import PREVIEW_SIDE, write_refocus_gallery
-
-    out = state.store.renders(DEMO_RENDERS) / REFOCUS
-    click.secho(f"\n{number} the refocus gallery: the shipped default renders each sample photo at a few focus planes "
-                f"x f/1.4..f/16 ({PREVIEW_SIDE} px previews)", bold=True, err=True)
-    if (out / "index.html").is_file() and not force:
-        click.echo("      reused: the store has it (--force redoes it)", err=True)
-        return out / "index.html"
-    began, cpu = time.perf_counter(), cpu_seconds()
-    samples = state.store.root / SAMPLES
-    renderer = _default_renderer()
-
-    def said(stack) -> None:
-        count = len({name for row in stack.files for name in row})
-        click.echo(f"      {stack.name}: {len(stack.planes)} focus planes, {count} files, "
-                   f"{stack.bytes / 1024:.0f} KB ({time.perf_counter() - began:.0f} s so far)", err=True)
-
-    words = ["infer", samples / "original", "--depth", samples / "depth", "--out", state.store.renders(REFOCUSED)]
-    command = "bokehpipe " + " ".join(shlex.quote(str(w)) for w in words) + " --overwrite"
-    page = write_refocus_gallery(out, _sample_photos(samples), renderer, command=command, on_photo=said,
-                                 title="bokehpipe demo: refocus the sample photos")
-    click.secho(f"      refocus: {time.perf_counter() - began:.1f} s wall, {cpu_seconds() - cpu:.1f} s CPU",
-                fg="green", err=True)
-    return page
-
-
-def _default_renderer():
-    """render(image, disparity, focus, aperture) with the shipped BokehNet, exactly as `infer` renders."""
-    from bokehpipe.render.learned import BokehNetRenderer, load_bokehnet
-
-    return BokehNetRenderer(load_bokehnet()[0]).render_fitted
-
-
-def _sample_photos(samples):
-    """The sample photos and their maps, read as `infer --depth DIR` reads them."""
-    from bokehpipe.data.disparity import Photo, fit_to_photo
-    from bokehpipe.data.io import is_image_file, read_image
-    from bokehpipe.infer.depth_inputs import DirDepth
-    from bokehpipe.infer.refocus import RefocusPhoto
-
-    depth = DirDepth(samples / "depth")
-    photos = []
-    for path in sorted((samples / "original").iterdir(), key=lambda p: (len(p.stem), p.stem)):
-        if is_image_file(path):
-            rgb = read_image(path)
-            disparity = fit_to_photo(depth.disparity(Photo(path.stem, path, path.relative_to(samples / "original")),
-                                                     rgb), rgb.shape)
-            photos.append(RefocusPhoto(path.name, rgb, disparity))
-    return photos
 
 
 def _summary(state, page) -> None:
@@ -172,7 +114,7 @@ def _summary(state, page) -> None:
 
 
 NEXT = (
-    ("bokehpipe infer YOUR_PHOTOS/", "the shipped default on your photos (MiDaS depth; weights once)"),
+    ("bokehpipe infer YOUR_PHOTOS/", "the shipped default on your photos (Depth Anything V2 depth; weights once)"),
     ("bokehpipe infer YOUR_PHOTOS/ --focus-at X,Y --aperture f/2.8", "your focus point and blur"),
     ("bokehpipe train --with-depth", "train PyNET longer on this set (levels 4..1, ~10 min on a CPU)"),
     ("bokehpipe experiment demo_full", "the long demo: with and without depth (14-58 min)"),

@@ -11,7 +11,7 @@ from bokehpipe.cli.common import METHOD_CHOICES, device_option, focus_options, p
 
 
 @click.command()
-@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("folder", metavar="FOLDER|PHOTO", type=click.Path(exists=True, path_type=Path))
 @click.option("--recursive", is_flag=True, help="Also render photos in subfolders (outputs mirror them).")
 @click.option("--run", "run_name", metavar="NAME", default=None,
               help="Trained run in the store: its newest best checkpoint of the finest trained level.")
@@ -48,12 +48,15 @@ from bokehpipe.cli.common import METHOD_CHOICES, device_option, focus_options, p
                    "not failed.")
 @click.option("--format", "fmt", type=click.Choice(["jpg", "png"]), default="jpg", show_default=True,
               help="Output format (8-bit; JPEG quality 95).")
+@click.option("--refocus/--no-refocus", default=None,
+              help="Also write OUT/refocus/index.html: click a photo to focus there, drag f/1.4..f/16 (pre-rendered "
+                   "previews; about 20 s of CPU and 1 MB a photo)  [default: on for up to 12 photos]")
 @pass_state
 def infer(state, folder: Path, recursive: bool, run_name: str | None, checkpoint: Path | None, method: str | None,
           depth_dir: str | None, depth_cache: str | None, depth_model: str | None, weights: str | None,
           focus: float | None, focus_point: tuple[int, int] | None, aperture, out_dir: Path | None, overwrite: bool,
           max_pixels: int | None, tile: int | None, tile_overlap: int, device: str, batch_size: int | None,
-          fmt: str, only_with_depth: bool) -> None:
+          fmt: str, only_with_depth: bool, refocus: bool | None) -> None:
     """Render every photo in FOLDER: by default with the shipped BokehNet (scatter + learned correction);
     or with a trained run, a checkpoint or a classical renderer.
 
@@ -98,6 +101,32 @@ def infer(state, folder: Path, recursive: bool, run_name: str | None, checkpoint
         click.echo(f"{summary.seconds_per_photo:.2f} s/photo rendering on {session.device}"
                    + (f", {summary.tiled} tiled" if summary.tiled else ""))
     click.echo(f"gallery: {summary.gallery}")
+    _refocus(session, refocus)
     if summary.failed:
         raise click.ClickException(f"{summary.failed} of {summary.total} photo(s) could not be rendered "
                                    "(listed above)")
+
+
+def _refocus(session, wanted: bool | None) -> None:
+    """The refocus page of the photos rendered (or kept) in this folder, when the renderer can be steered."""
+    from bokehpipe.infer.session import REFOCUS_AUTO_MAX
+
+    if not session.can_refocus:
+        if wanted:
+            click.echo("refocus gallery: not written: a trained end-to-end model renders only the focus and blur it "
+                       "learned (the default renderer and --method can be refocused)", err=True)
+        return
+    done = [job for job in session.jobs if job.output.is_file()]
+    if not done:
+        return
+    if wanted is None and len(done) > REFOCUS_AUTO_MAX:
+        click.echo(f"refocus gallery: not written for {len(done)} photos (more than {REFOCUS_AUTO_MAX}); --refocus "
+                   "writes it", err=True)
+        return
+    if wanted is False:
+        return
+
+    def said(stack) -> None:
+        click.echo(f"refocus {stack.name}: {len(stack.planes)} focus planes, {stack.bytes / 1e6:.2f} MB", err=True)
+
+    click.echo(f"refocus gallery: {session.write_refocus(done, on_photo=said)} (click to focus, f/1.4..f/16)")

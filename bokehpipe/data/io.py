@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 from pathlib import Path
 from typing import Literal
 
@@ -42,6 +43,7 @@ def is_image_file(path: str | os.PathLike[str]) -> bool:
 
 
 def _read_bytes(path: Path) -> np.ndarray:
+    _check_regular_file(path)
     try:
         data = np.fromfile(path, dtype=np.uint8)
     except FileNotFoundError:
@@ -53,6 +55,21 @@ def _read_bytes(path: Path) -> np.ndarray:
     if data.size == 0:
         raise ImageReadError(f"{path}: empty file (0 bytes); re-copy or re-download it")
     return data
+
+
+def _check_regular_file(path: Path) -> None:
+    """Only a regular file is read: a FIFO or a device named like a photo would block the reader for good."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise ImageReadError(f"{path}: file not found") from None
+    except OSError as exc:
+        raise ImageReadError(f"{path}: cannot read ({exc.strerror})") from None
+    if stat.S_ISDIR(mode):
+        raise ImageReadError(f"{path}: is a folder, not an image file")
+    if not stat.S_ISREG(mode):
+        raise ImageReadError(f"{path}: not a regular file (a pipe, socket or device named like an image); "
+                             "remove it or move it out of the folder")
 
 
 def _check_jpeg_complete(path: Path, data: np.ndarray) -> None:

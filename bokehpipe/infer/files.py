@@ -78,7 +78,11 @@ def find_inputs(folder: str | os.PathLike[str], *, recursive: bool = False,
 
     def usable(path: Path) -> bool:
         try:
-            return resolve_input(path) not in skip
+            resolved = resolve_input(path)
+            if resolved.exists() and not (resolved.is_file() or resolved.is_dir()):
+                raise ImageReadError(f"{path}: not a regular file (a pipe, socket or device named like an image); "
+                                     "remove it or move it out of the folder")
+            return resolved not in skip
         except ImageReadError as exc:
             if problems is not None:
                 problems.append(str(exc))

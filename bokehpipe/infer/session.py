@@ -72,6 +72,9 @@ class Summary:
     kept: int = 0  # finished renders of an earlier run, left as they were
 
 
+REFOCUS_AUTO_MAX = 12  # photos up to which `infer` writes the refocus page unasked (about 20 s of CPU each)
+
+
 @dataclass
 class Session:
     name: str
@@ -85,8 +88,32 @@ class Session:
     store: ArtifactStore | None = None
     overwrite: bool = False
     unusable: int = 0  # entries among the photos that could not even be opened (symlink loops), listed in notes
+    refocus_command: str = ""  # how the refocus page renders one photo at full size (`{name}` = the photo)
 
     LOCK_NAME = ".bokehpipe-infer.lock"
+    REFOCUS_FOLDER = "refocus"
+
+    @property
+    def can_refocus(self) -> bool:
+        """A renderer that takes focus and aperture (BokehNet, the classical ones) can fill a refocus page; an
+        end-to-end generator renders the one focus and blur it learned."""
+        return hasattr(self.renderer, "render_fitted")
+
+    def write_refocus(self, jobs: list[Job], on_photo: Callable[[Any], None] | None = None) -> Path:
+        """The refocus gallery (`infer/refocus.py`) of `jobs` in OUT/refocus: each photo re-read with its map, as
+        rendered, and pre-rendered at a few focus planes x f/1.4..f/16 by this session's renderer."""
+        from bokehpipe.data.disparity import fit_to_photo
+        from bokehpipe.data.io import read_image
+        from bokehpipe.infer.refocus import RefocusPhoto, write_refocus_gallery
+
+        photos = []
+        for job in jobs:
+            rgb = read_image(job.input)
+            photos.append(RefocusPhoto(job.rel.as_posix(), rgb, fit_to_photo(self.depth.disparity(job.photo, rgb),
+                                                                             rgb.shape)))
+        return write_refocus_gallery(self.out_dir / self.REFOCUS_FOLDER, photos, self.renderer.render_fitted,
+                                     command=self.refocus_command, on_photo=on_photo,
+                                     title=f"bokehpipe refocus: {self.out_dir.name}")
 
     @property
     def depth_description(self) -> str:
@@ -246,12 +273,32 @@ def plan_session(opts: InferOptions, store: ArtifactStore) -> Session:
     renderer = _renderer(gen, choice, opts, device, name)
     batch = opts.batch_size or (4 if device.startswith("cuda") and gen.kind == "learned" else 1)
     return Session(name=name, out_dir=out_dir, jobs=jobs, renderer=renderer, depth=depth, device=device,
-                   batch_size=batch, notes=notes, store=store, overwrite=opts.overwrite, unusable=unusable)
+                   batch_size=batch, notes=notes, store=store, overwrite=opts.overwrite, unusable=unusable,
+                   refocus_command=_refocus_command(opts, out_dir))
+
+
+def _refocus_command(opts: InferOptions, out_dir: Path) -> str:
+    """`bokehpipe infer` on one photo of this run with this run's model and depth: the page appends the focus
+    point and f-number the user chose."""
+    import shlex
+
+    folder = Path(opts.folder).expanduser().resolve()
+    photo = folder if folder.is_file() else folder / "{name}"
+    words = ["bokehpipe", "infer", str(photo).replace("{name}", "__NAME__")]
+    paths = (("--checkpoint", opts.checkpoint), ("--depth", opts.depth_dir), ("--depth-cache", opts.depth_cache))
+    names = (("--run", opts.run), ("--method", opts.method), ("--depth-model", opts.depth_model))
+    words += [w for flag, value in paths if value for w in (flag, str(Path(value).expanduser().resolve()))]
+    words += [w for flag, value in names if value for w in (flag, str(value))]
+    words += ["--out", str(out_dir / "full-size"), "--overwrite"]
+    return " ".join(shlex.quote(w) for w in words).replace("__NAME__", "{name}")
 
 
 def _plan_jobs(opts: InferOptions, out_dir: Path, depth: DisparitySource, notes: list[str]) -> tuple[list[Job], int]:
-    """The photos of FOLDER (earlier outputs among them left out) and their outputs; (jobs, unusable entries)."""
+    """The photos of FOLDER, or the one PHOTO given (earlier outputs among them left out), and their outputs;
+    (jobs, unusable entries)."""
     folder = Path(opts.folder).expanduser().resolve()
+    single = folder if folder.is_file() else None
+    folder = folder.parent if single is not None else folder
     exclude: list[str | os.PathLike[str]] = [out_dir] if out_dir != folder else []
     if opts.depth_dir:
         exclude.append(opts.depth_dir)
@@ -260,7 +307,14 @@ def _plan_jobs(opts: InferOptions, out_dir: Path, depth: DisparitySource, notes:
         if e.before.endswith(PREVIEW_SUFFIX):
             exclude.append(out_dir / e.before)
     unusable: list[str] = []
-    inputs = find_inputs(folder, recursive=opts.recursive, exclude=exclude, problems=unusable)
+    if single is not None:  # one photo: its folder is not searched (its outputs mirror it there)
+        from bokehpipe.data.io import is_image_file
+
+        if not is_image_file(single):
+            raise BokehpipeError(f"{single}: not a photo bokehpipe reads (.jpg, .png, .tif, .bmp, .webp)")
+        inputs = [single]
+    else:
+        inputs = find_inputs(folder, recursive=opts.recursive, exclude=exclude, problems=unusable)
     notes += [f"skipped: {why}" for why in unusable]
     if not inputs:
         raise BokehpipeError(f"{folder}: no photos found (.jpg, .png, .tif, .bmp, .webp"
