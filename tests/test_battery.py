@@ -166,3 +166,14 @@ def test_a_raw_pickle_as_weights_is_one_line_without_torch_warnings(tmp_path):
         with pytest.raises(BokehpipeError, match=r"raw\.pt: not a plain checkpoint"):
             load_weights_only(path, what="weights", fix="pass the official file")
     assert not [w for w in seen if issubclass(w.category, UserWarning)]
+
+
+@pytest.mark.parametrize("value", ["1e9", "f/1e-9", "f/0.0001", "inf", "-1"])
+def test_an_aperture_no_lens_has_is_refused_while_parsing(run_cli, tmp_path, value):
+    """Numbers that would allocate hundreds of GB (a CoC radius of millions of pixels) are refused by the one
+    aperture parser, for infer and render alike, before a photo is read."""
+    for command in ("infer", "render"):
+        res = run_cli(command, tmp_path, "--aperture", value, "--out", tmp_path / "out", "--method", "scatter")
+        errors = [line for line in res.output.splitlines() if line.startswith("Error")]
+        assert res.exit_code != 0 and len(errors) == 1 and "aperture" in errors[0], res.output
+        assert "Traceback" not in res.output

@@ -42,6 +42,13 @@ def f_number_for_aperture(aperture: float) -> float:
     return 1.0 / (aperture / CALIBRATION_K + 1.0 / F_NUMBER_INPUT)
 
 
+MIN_F_NUMBER = 0.7
+"""The widest f-number taken (the fastest lenses made are about f/0.95); below it the blur is no lens's."""
+MAX_APERTURE = 4.0
+"""The largest internal scale taken: about 8 times f/1.8's blur (a CoC radius of 160 px across the whole
+disparity range of a 1536-px-wide photo); beyond it a render is a smear whose memory grows without bound."""
+
+
 def parse_aperture(text: str) -> float:
     """Read an aperture as a user types it: "f/2.8", "F/2.8", "f2.8" are f-numbers; a plain number such as
     "0.5" is the internal scale itself (the one the synthetic sets record). Returns the internal scale."""
@@ -54,15 +61,19 @@ def parse_aperture(text: str) -> float:
     if match:
         if not (math.isfinite(value) and value > 0):
             raise BokehpipeError(f"aperture {raw!r}: the f-number must be a number > 0; write it like f/1.8 or f/2.8")
+        if value < MIN_F_NUMBER:
+            raise BokehpipeError(f"aperture {raw!r}: f-numbers below f/{MIN_F_NUMBER:g} are wider than any lens; "
+                                 "choose one such as f/1.4 or f/2.8")
         return aperture_for_f_number(value)
-    if not (math.isfinite(value) and value > 0):
-        raise BokehpipeError(f"aperture {raw!r} is neither an f-number (f/1.8, f/2.8) nor an internal scale > 0 "
-                             "(e.g. 0.5)")
+    if not (math.isfinite(value) and 0 < value <= MAX_APERTURE):
+        raise BokehpipeError(f"aperture {raw!r} is neither an f-number (f/1.8, f/2.8) nor an internal scale in "
+                             f"(0, {MAX_APERTURE:g}] (f/1.8 is {DEFAULT_APERTURE_TEXT})")
     return value
 
 
 DEFAULT_APERTURE = aperture_for_f_number(DEFAULT_F_NUMBER)
 """The internal aperture of the calibrated f/1.8 look: the default everywhere an aperture is not given."""
+DEFAULT_APERTURE_TEXT = f"{DEFAULT_APERTURE:.3f}"
 
 
 @dataclass(frozen=True)
