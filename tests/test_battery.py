@@ -177,3 +177,19 @@ def test_an_aperture_no_lens_has_is_refused_while_parsing(run_cli, tmp_path, val
         errors = [line for line in res.output.splitlines() if line.startswith("Error")]
         assert res.exit_code != 0 and len(errors) == 1 and "aperture" in errors[0], res.output
         assert "Traceback" not in res.output
+
+
+def test_a_rerun_with_other_settings_into_the_same_out_is_refused(run_cli, tmp_path, synthetic_photos):
+    """Each render records what made it; a rerun into the same --out keeps only renders made the same way, and
+    one with another aperture or method is refused with what differs (it used to keep the old renders, exit 0)."""
+    folder, depth, out = synthetic_photos.images, synthetic_photos.depth_maps, tmp_path / "out"
+    base = ["infer", folder, "--depth", depth, "--out", out, "--no-refocus"]
+    assert run_cli(*base, "--method", "scatter").exit_code == 0
+    again = run_cli(*base, "--method", "scatter")
+    assert again.exit_code == 0 and "kept" in again.output
+    other = run_cli(*base, "--method", "scatter", "--aperture", "f/4")
+    assert other.exit_code != 0 and "made with other settings (aperture None there, " in other.output
+    assert "--overwrite" in other.output
+    method = run_cli(*base, "--method", "gaussian")
+    assert method.exit_code != 0 and "renderer 'scatter' there, 'gaussian' now" in method.output
+    assert run_cli(*base, "--method", "gaussian", "--overwrite").exit_code == 0

@@ -14,8 +14,9 @@ from __future__ import annotations
 import html
 import os
 import urllib.parse
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from bokehpipe.errors import BokehpipeError
 from bokehpipe.store import atomic_write_json, atomic_write_text, read_json
@@ -34,6 +35,7 @@ class Entry:
     width: int
     height: int
     source: str  # run / checkpoint / method that made the render
+    settings: dict[str, Any] = field(default_factory=dict)  # what made it (renderer, depth, focus, aperture)
 
 
 def relative_link(target: Path, out_dir: Path) -> str:

@@ -89,6 +89,7 @@ class Session:
     overwrite: bool = False
     unusable: int = 0  # entries among the photos that could not even be opened (symlink loops), listed in notes
     refocus_command: str = ""  # how the refocus page renders one photo at full size (`{name}` = the photo)
+    settings: dict[str, Any] = field(default_factory=dict)  # what makes a render (recorded with each one)
 
     LOCK_NAME = ".bokehpipe-infer.lock"
     REFOCUS_FOLDER = "refocus"
@@ -131,9 +132,27 @@ class Session:
         with exclusive(self.out_dir / self.LOCK_NAME, what=f"renders into {self.out_dir}"):
             remove_stale_temporaries(self.out_dir)  # left by a killed run; the finished files are whole
             todo, kept = self.todo()
+            self._check_kept_settings(kept)
             if on_start is not None:
                 on_start(len(todo), len(kept))
             return self._run(todo, kept, on_done)
+
+    def _check_kept_settings(self, kept: list[Job]) -> None:
+        """Renders kept from an earlier run must have been made the way this run would make them: a rerun with
+        another aperture, focus, depth or renderer into the same --out is refused, naming what differs."""
+        earlier = {e.render: e.settings for e in load_entries(self.out_dir)}
+        differ: dict[str, tuple[Any, Any]] = {}
+        count = 0
+        for job in kept:
+            made = earlier.get(relative_link(job.output, self.out_dir))
+            if not made or made == self.settings:
+                continue  # recorded the same way, or by a version that recorded nothing
+            count += 1
+            differ.update({k: (made.get(k), v) for k, v in self.settings.items() if made.get(k) != v})
+        if count:
+            said = "; ".join(f"{k} {a!r} there, {b!r} now" for k, (a, b) in sorted(differ.items()))
+            raise BokehpipeError(f"{self.out_dir}: {count} render(s) there were made with other settings ({said}); "
+                                 "choose another --out, or pass --overwrite to render them again with these")
 
     def _run(self, todo: list[Job], kept: list[Job], on_done: Callable[[Outcome], None] | None) -> Summary:
         on_gpu = self.device.startswith("cuda")
@@ -144,7 +163,8 @@ class Session:
                          before=relative_link(o.job.preview_output or o.job.input, self.out_dir),
                          render=relative_link(o.job.output, self.out_dir),
                          depth=relative_link(o.job.depth_output, self.out_dir) if o.job.depth_output in o.wrote
-                         else None, width=o.size[0], height=o.size[1], source=self.name) for o in done]
+                         else None, width=o.size[0], height=o.size[1], source=self.name, settings=self.settings)
+                   for o in done]
         entries += self._kept_entries(kept)
         gallery = self.out_dir / GALLERY_NAME
         if entries or not gallery.is_file():
@@ -274,7 +294,19 @@ def plan_session(opts: InferOptions, store: ArtifactStore) -> Session:
     batch = opts.batch_size or (4 if device.startswith("cuda") and gen.kind == "learned" else 1)
     return Session(name=name, out_dir=out_dir, jobs=jobs, renderer=renderer, depth=depth, device=device,
                    batch_size=batch, notes=notes, store=store, overwrite=opts.overwrite, unusable=unusable,
-                   refocus_command=_refocus_command(opts, out_dir))
+                   refocus_command=_refocus_command(opts, out_dir),
+                   settings=_render_settings(opts, gen, name, depth))
+
+
+def _render_settings(opts: InferOptions, gen: _Generator, name: str, depth: DisparitySource) -> dict[str, Any]:
+    """Everything that makes a render what it is, as plain values: recorded with each render in gallery.json, and
+    compared when a rerun would keep earlier renders."""
+    model = None
+    if gen.record is not None:
+        model = f"{gen.record.model} {gen.record.path} step {gen.record.step}"
+    return {"renderer": name, "model": model, "depth": depth.description, "focus": opts.focus,
+            "focus_at": list(opts.focus_point) if opts.focus_point else None,
+            "aperture": round(opts.aperture, 6) if opts.aperture is not None else None}
 
 
 def _refocus_command(opts: InferOptions, out_dir: Path) -> str:
