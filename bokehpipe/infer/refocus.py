@@ -87,19 +87,20 @@ def preview_size(width: int, height: int, side: int) -> tuple[int, int]:
 
 
 def focus_grid(disparity: np.ndarray, columns: int = GRID_COLUMNS) -> np.ndarray:
-    """`focus_at`'s disparity at the centre of each cell of a grid over the photo, (rows, columns).
+    """The focus a click there gets (`resolve_focus` with that point) at the centre of each cell of a grid over
+    the photo, (rows, columns).
 
     Cell (r, c) covers the fractions [c / columns, (c + 1) / columns) of the width (rows likewise); the page
     maps a click to its cell the same way, and the photo pixel of a fraction u is floor(u * width).
     """
-    from bokehpipe.render.focus import focus_at
+    from bokehpipe.render.focus import resolve_focus
 
     h, w = disparity.shape
     columns = max(1, min(columns, w))
     rows = max(1, min(h, round(columns * h / w)))
     xs = [min(w - 1, int((c + 0.5) / columns * w)) for c in range(columns)]
     ys = [min(h - 1, int((r + 0.5) / rows * h)) for r in range(rows)]
-    return np.array([[focus_at(disparity, x, y).disparity for x in xs] for y in ys], np.float32)
+    return np.array([[resolve_focus(None, disparity, point=(x, y)).disparity for x in xs] for y in ys], np.float32)
 
 
 def focus_planes(grid: np.ndarray, auto: float, count: int, tolerance: float) -> list[float]:
@@ -188,12 +189,12 @@ def _checked(photo: RefocusPhoto) -> tuple[np.ndarray, np.ndarray]:
 def plan_stack(index: int, photo: RefocusPhoto, *, preview_side: int, f_numbers: Sequence[float], planes: int,
                command: str) -> Stack:
     """Decide one photo's planes and click grid (no rendering): the auto-focus, the grid, the planes."""
-    from bokehpipe.render.focus import choose_focus
+    from bokehpipe.render.focus import resolve_focus
 
     image, disparity = _checked(photo)
     h, w = disparity.shape
     pw, ph = preview_size(w, h, preview_side)
-    auto = choose_focus(image, disparity)
+    auto = resolve_focus(image, disparity)
     grid = focus_grid(disparity)
     tolerance = min(plane_tolerance(pw, min(f_numbers)), 1.0)
     chosen = focus_planes(grid, auto.disparity, max(1, min(planes, 36)), tolerance)

@@ -78,10 +78,11 @@ def check_focus_request(focus: float | None, point: tuple[int, int] | None) -> N
         raise ConfigError("give either --focus or --focus-at, not both")
 
 
-def resolve_focus(image: np.ndarray, disparity: np.ndarray, *, focus: float | None = None,
+def resolve_focus(image: np.ndarray | None, disparity: np.ndarray, *, focus: float | None = None,
                   point: tuple[int, int] | None = None) -> Focus:
     """The focus for one photo: `focus` (a disparity) when given, else the disparity at `point` (x, y) in the
-    photo's pixels, else auto-focus (`choose_focus`). `disparity` is at the photo's size."""
+    photo's pixels, else auto-focus (`choose_focus`, the one that needs the image). `disparity` is at the photo's
+    size."""
     check_focus_request(focus, point)
     if focus is not None:
         if not math.isfinite(focus):
@@ -89,6 +90,8 @@ def resolve_focus(image: np.ndarray, disparity: np.ndarray, *, focus: float | No
         return Focus(float(focus), -1, -1, "as given by --focus")
     if point is not None:
         return focus_at(disparity, *point)
+    if image is None:
+        raise BokehpipeError("auto-focus needs the photo")
     return choose_focus(image, disparity)
 
 
