@@ -193,3 +193,15 @@ def test_a_rerun_with_other_settings_into_the_same_out_is_refused(run_cli, tmp_p
     method = run_cli(*base, "--method", "gaussian")
     assert method.exit_code != 0 and "renderer 'scatter' there, 'gaussian' now" in method.output
     assert run_cli(*base, "--method", "gaussian", "--overwrite").exit_code == 0
+
+
+def test_a_bad_depth_cache_or_weights_file_is_one_line_not_one_per_photo(run_cli, tmp_path, synthetic_photos):
+    (tmp_path / "bad.h5").write_text("garbage")
+    (tmp_path / "bad.pt").write_text("garbage")
+    folder = synthetic_photos.images
+    for extra in (["--depth-cache", tmp_path / "bad.h5"],
+                  ["--depth-model", "depth_anything_v2_vits", "--weights", tmp_path / "bad.pt"]):
+        res = run_cli("infer", folder, "--out", tmp_path / "out", *extra)
+        lines = [ln for ln in res.output.splitlines() if "bad." in ln]
+        assert res.exit_code != 0 and len(lines) == 1 and lines[0].startswith("Error: "), res.output
+        assert not (tmp_path / "out").exists()

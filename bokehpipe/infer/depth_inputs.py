@@ -102,7 +102,9 @@ def open_cache(path: str | os.PathLike[str]) -> DisparitySource:
     path = Path(path).expanduser().resolve()
     if not path.is_file():
         raise BokehpipeError(f"{path}: depth cache not found (given by --depth-cache)")
-    return DepthCache(path)
+    cache = DepthCache(path)
+    cache.ids()  # opened once here: a damaged file is one line before any photo, not one per photo
+    return cache
 
 
 class ModelDepth:
@@ -123,17 +125,18 @@ class ModelDepth:
                                              flag="--weights PATH (with --depth-model), or --depth DIR of depth maps")
         self.device = device
         self.description = f"{self.variant.name} on the fly"
-        self._model: Any = None
         self._lock = threading.Lock()
+        from bokehpipe.depth.model import load_midas
+
+        # built now: a damaged or foreign weights file is one line before any photo, not one per photo
+        self._model: Any = load_midas(self.variant.name, self.weights_path, device=self.device)
 
     def predict(self, rgb: np.ndarray) -> np.ndarray:
         """Normalised disparity (H, W) for an RGB photo: phase one's single-image prediction (official resize,
         bicubic back to the photo's size) and its per-image min-max, as the depth cache stores it."""
-        from bokehpipe.depth.model import load_midas, predict
+        from bokehpipe.depth.model import predict
 
-        with self._lock:  # one build, and one forward at a time if several reader threads share it
-            if self._model is None:
-                self._model = load_midas(self.variant.name, self.weights_path, device=self.device)
+        with self._lock:  # one forward at a time if several reader threads share it
             raw = predict(self._model, rgb)
         return normalise(raw)[0]
 
