@@ -271,3 +271,13 @@ def metric_to_relative(depth_m: np.ndarray, focus_m: float, lens: Lens) -> Relat
     aperture = coc_per_dioptre(lens, focus_m, width) * span / coc_scale(width, 1.0)
     disp = ((inv - lo) / span).astype(np.float32)
     return RelativeBlur(disp, float((1.0 / focus_m - lo) / span), float(aperture))
+
+
+def lens_aperture(lens: Lens, focus: float, inverse_range: tuple[float, float], width_px: int) -> float:
+    """The internal aperture that gives a normalised map (min-max of 1/z over `inverse_range`, in 1/m) the lens's
+    CoC at every pixel when focused at normalised disparity `focus`: the relative renderers' way to render a
+    metric map lens-true. A focus nearer than twice the focal length is taken at twice the focal length."""
+    lo, hi = (float(v) for v in inverse_range)
+    span = max(hi - lo, 1e-12)
+    focus_m = max(1.0 / max(lo + float(focus) * span, 1e-9), 2.0 * lens.focal_mm / 1000.0)
+    return coc_per_dioptre(lens, focus_m, width_px) * span / coc_scale(width_px, 1.0)

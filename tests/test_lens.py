@@ -88,3 +88,57 @@ def test_field_of_view_from_exif(tmp_path: Path, order: str):
     assert lens == Lens() and "EBB!" in why
     (tmp_path / "c.jpg").write_bytes(b"\xff\xd8\xff\xe1\x00")  # truncated: not recorded, no crash
     assert focal_length_35mm(tmp_path / "c.jpg") is None
+
+
+def test_a_metric_map_renders_lens_true_through_the_job_runner(tmp_path):
+    """A depth source that knows its map is metric (its 1/z range) gets the lens's blur: the job runner hands
+    the range to a renderer with a lens, which renders exactly what scatter renders at the aperture the thin
+    lens gives for that focus distance; a relative map (no range) keeps the calibrated f/1.8."""
+    from bokehpipe.data.disparity import normalise
+    from bokehpipe.data.io import read_image, write_jpeg
+    from bokehpipe.infer.engine import run_jobs
+    from bokehpipe.infer.files import find_inputs, plan_jobs
+    from bokehpipe.physics import lens_aperture
+    from bokehpipe.render import render
+    from bokehpipe.render.calibration import DEFAULT_APERTURE
+    from bokehpipe.render.classical import ClassicalRenderer
+
+    rng = np.random.default_rng(3)
+    write_jpeg(tmp_path / "in" / "a.jpg", rng.random((48, 96, 3)).astype(np.float32))
+    depth_m = np.full((48, 96), 20.0, np.float32)
+    depth_m[12:36, 30:66] = 1.5  # a subject at 1.5 m before a background at 20 m
+    disp, lo, hi = normalise(1.0 / depth_m)
+
+    class Metric:
+        description = "a metric map"
+
+        def __init__(self, metric: bool) -> None:
+            self.metric = metric
+
+        def has(self, photo):
+            return True
+
+        def disparity(self, photo, rgb):
+            return disp
+
+        def metric_range(self, photo):
+            return (lo, hi) if self.metric else None
+
+        def protected(self):
+            return []
+
+    outs = {}
+    for metric in (True, False):
+        jobs = plan_jobs(find_inputs(tmp_path / "in"), tmp_path / "in", tmp_path / f"out{metric}", fmt="png")
+        [done] = run_jobs(jobs, ClassicalRenderer("scatter", focus_point=(48, 24), lens=Lens(85.0, 2.8)),
+                          Metric(metric))
+        assert done.ok, done.message
+        outs[metric] = read_image(jobs[0].output)
+    photo = read_image(tmp_path / "in" / "a.jpg")
+    lens_true = lens_aperture(Lens(85.0, 2.8, 22.3 * 85 / 50), float(disp[24, 48]), (lo, hi), 96)
+    assert lens_true == pytest.approx(thin_lens_coc_diameter(20.0, 1.5, Lens(85.0, 2.8, 22.3 * 85 / 50), 96) / 2
+                                      / (40 * 96 / 1536) / float(disp.max() - disp.min()), rel=1e-3)
+    for metric, aperture in ((True, lens_true), (False, DEFAULT_APERTURE)):
+        want = render(photo, disp, "scatter", focus=float(disp[24, 48]), aperture=aperture)
+        assert np.abs(outs[metric] - want).max() <= 1 / 255 + 1e-6
+    assert np.abs(outs[True] - outs[False]).max() > 2 / 255  # the lens made a difference

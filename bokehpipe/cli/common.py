@@ -97,6 +97,10 @@ class ApertureType(click.ParamType):
 def focus_options(func):
     """`--focus`, `--focus-at` and `--aperture`, the same on every command that renders with a chosen focus and
     aperture (`infer`, `render`); which focus a photo gets is `bokehpipe.render.focus.resolve_focus`'s rule."""
+    func = click.option("--focal-length", type=click.FloatRange(min=1, max=2000), default=50.0, show_default=True,
+                        metavar="MM", help="The virtual lens for a metric depth map (a metric --depth-model or "
+                                            "cache): blur from the thin lens at --aperture's f-number, the photo's "
+                                            "field of view from Exif (else 50 mm on APS-C).")(func)
     func = click.option("--aperture", type=ApertureType(), default=None,
                         help="An f-number (f/2.8, calibrated on real f/16 -> f/N pairs) or the internal CoC scale (a "
                              "plain number: radius = SCALE * 40 px * (width / 1536) * |disparity - focus|).  "

@@ -54,7 +54,8 @@ from bokehpipe.cli.common import METHOD_CHOICES, device_option, focus_options, p
 @pass_state
 def infer(state, folder: Path, recursive: bool, run_name: str | None, checkpoint: Path | None, method: str | None,
           depth_dir: str | None, depth_cache: str | None, depth_model: str | None, weights: str | None,
-          focus: float | None, focus_point: tuple[int, int] | None, aperture, out_dir: Path | None, overwrite: bool,
+          focus: float | None, focus_point: tuple[int, int] | None, aperture, focal_length: float,
+          out_dir: Path | None, overwrite: bool,
           max_pixels: int | None, tile: int | None, tile_overlap: int, device: str, batch_size: int | None,
           fmt: str, only_with_depth: bool, refocus: bool | None) -> None:
     """Render every photo in FOLDER: by default with the shipped BokehNet (scatter + learned correction);
@@ -73,6 +74,7 @@ def infer(state, folder: Path, recursive: bool, run_name: str | None, checkpoint
     opts = InferOptions(folder=folder, recursive=recursive, run=run_name, checkpoint=checkpoint, method=method,
                         depth_dir=depth_dir, depth_cache=depth_cache, depth_model=depth_model, weights=weights,
                         focus=focus, focus_point=focus_point, aperture=aperture.scale if aperture else None,
+                        f_number=aperture.f_number if aperture else None, focal_length=focal_length,
                         out_dir=out_dir, overwrite=overwrite, max_pixels=max_pixels, tile=tile,
                         tile_overlap=tile_overlap, device=device, batch_size=batch_size, fmt=fmt,
                         only_with_depth=only_with_depth)

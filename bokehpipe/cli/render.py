@@ -28,7 +28,8 @@ from bokehpipe.errors import BokehpipeError
 @device_option
 @pass_state
 def render(state, inputs: tuple[str, ...], depth_path: Path | None, method: str, focus: float | None,
-           focus_point: tuple[int, int] | None, aperture, highlight: float | None, gamma: float | None,
+           focus_point: tuple[int, int] | None, aperture, focal_length: float, highlight: float | None,
+           gamma: float | None,
            out_dir: Path, overwrite: bool, device: str) -> None:
     """Render bokeh for INPUT photos (files or folders) from their disparity maps, without a trained model.
 
@@ -47,6 +48,7 @@ def render(state, inputs: tuple[str, ...], depth_path: Path | None, method: str,
 
     opts = RenderOptions(inputs=[Path(p) for p in inputs], depth=depth_path, out_dir=out_dir, method=method,
                          focus=focus, focus_point=focus_point, aperture=aperture.scale if aperture else None,
+                         f_number=aperture.f_number if aperture else None, focal_length=focal_length,
                          options=options, overwrite=overwrite, store=state.store,
                          device=resolve_device(device))
     if depth_path is None:

@@ -43,6 +43,15 @@ class Photo:
     rel: Path | None = None
 
 
+@dataclass(frozen=True)
+class MetricMap:
+    """What makes a normalised map metric: the range of 1/z (1/m) it was normalised from, and the photo's Exif
+    35 mm focal length when recorded (its field of view; None: not recorded)."""
+
+    inverse_range: tuple[float, float]
+    focal_35mm: float | None = None
+
+
 class DisparitySource(Protocol):
     """Gives one photo's disparity at its stored resolution, [0, 1], near = 1, float32.
 

@@ -233,6 +233,13 @@ class DepthCache:
     def has(self, photo: Photo) -> bool:
         return photo.id in self
 
+    def metric_range(self, photo: Photo) -> tuple[float, float] | None:
+        """The 1/z range (1/m) a metric network's map was normalised from; None for relative maps."""
+        if self.attrs().get("depth_units") != "metres" or photo.id not in self:
+            return None
+        entry = self.entry_attrs(photo.id)
+        return float(entry["raw_min"]), float(entry["raw_max"])
+
     def disparity(self, photo: Photo, rgb: np.ndarray | None = None) -> np.ndarray:
         """The photo's map at its stored size (the consumer resizes it where it uses it)."""
         if photo.id not in self:

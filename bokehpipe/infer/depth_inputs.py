@@ -126,25 +126,39 @@ class ModelDepth:
         self.device = device
         self.description = f"{self.variant.name} on the fly"
         self._lock = threading.Lock()
+        self._ranges: dict[str, tuple[float, float]] = {}
         from bokehpipe.depth.model import load_midas
 
         # built now: a damaged or foreign weights file is one line before any photo, not one per photo
         self._model: Any = load_midas(self.variant.name, self.weights_path, device=self.device)
 
     def predict(self, rgb: np.ndarray) -> np.ndarray:
+        return self._predict(rgb)[0]
+
+    def _predict(self, rgb: np.ndarray) -> tuple[np.ndarray, tuple[float, float]]:
         """Normalised disparity (H, W) for an RGB photo: phase one's single-image prediction (official resize,
         bicubic back to the photo's size) and its per-image min-max, as the depth cache stores it."""
         from bokehpipe.depth.model import predict
 
         with self._lock:  # one forward at a time if several reader threads share it
             raw = predict(self._model, rgb)
-        return normalise(raw)[0]
+        disp, lo, hi = normalise(raw)
+        return disp, (lo, hi)
 
     def has(self, photo: Photo) -> bool:
         return True
 
     def disparity(self, photo: Photo, rgb: np.ndarray) -> np.ndarray:
-        return self.predict(rgb)
+        disp, inverse_range = self._predict(rgb)
+        if self.variant.metric:
+            with self._lock:
+                self._ranges[photo.id] = inverse_range
+        return disp
+
+    def metric_range(self, photo: Photo) -> tuple[float, float] | None:
+        """A metric network's 1/z range (1/m) for the photo's map just given; None for a relative network."""
+        with self._lock:
+            return self._ranges.pop(photo.id, None) if self.variant.metric else None
 
     def protected(self) -> list[Path]:
         return [Path(self.weights_path)]

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from bokehpipe.data.disparity import DisparitySource, fit_to_photo
+from bokehpipe.data.disparity import DisparitySource, MetricMap, fit_to_photo
 from bokehpipe.data.io import read_image, write_image, write_jpeg, write_png
 from bokehpipe.errors import BokehpipeError
 from bokehpipe.render.focus import Focus
@@ -46,6 +46,7 @@ class _Loaded:
     disp: np.ndarray | None = None
     error: str = ""
     seconds: float = 0.0
+    metric: MetricMap | None = None  # a metric map's scale, for a renderer with a lens
 
     @property
     def nbytes(self) -> int:
@@ -68,9 +69,15 @@ def _load(job: Job, depth: DisparitySource | None) -> _Loaded:
     try:
         rgb = read_image(job.input)
         disp = depth.disparity(job.photo, rgb) if depth is not None else None
+        inverse_range = getattr(depth, "metric_range", lambda _: None)(job.photo) if depth is not None else None
     except BokehpipeError as exc:
         return _Loaded(job, error=naming(job, exc))
-    return _Loaded(job, rgb, disp, seconds=time.perf_counter() - t0)
+    metric = None
+    if inverse_range is not None:
+        from bokehpipe.data.exif import focal_length_35mm
+
+        metric = MetricMap(inverse_range, focal_length_35mm(job.input))
+    return _Loaded(job, rgb, disp, seconds=time.perf_counter() - t0, metric=metric)
 
 
 def _prefetch(jobs: list[Job], depth: DisparitySource | None, ahead: int, threads: int) -> Iterator[_Loaded]:
@@ -128,7 +135,11 @@ def run_jobs(jobs: list[Job], renderer: Renderer, depth: DisparitySource | None,
             if renderer.maps_at_photo_size:  # fitted once per photo: for the render and for the saved map alike
                 for b in batch:
                     b.disp = None if b.disp is None else fit_to_photo(b.disp, b.rgb.shape)  # type: ignore[union-attr]
-            outs = renderer.render_batch([b.rgb for b in batch], [b.disp for b in batch])  # type: ignore[misc]
+            metric = [b.metric for b in batch]
+            if getattr(renderer, "lens", None) is not None and any(metric):  # a metric map, lens-true
+                outs = renderer.render_batch([b.rgb for b in batch], [b.disp for b in batch], metric=metric)
+            else:
+                outs = renderer.render_batch([b.rgb for b in batch], [b.disp for b in batch])  # type: ignore[misc]
         except BokehpipeError as exc:
             for b in batch:
                 finish(Outcome(b.job, False, naming(b.job, exc)))

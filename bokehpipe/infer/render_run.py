@@ -34,6 +34,8 @@ class RenderOptions:
     focus: float | None = None
     focus_point: tuple[int, int] | None = None  # (x, y) in each photo's pixels
     aperture: float | None = None  # internal scale; None = the calibrated f/1.8
+    f_number: float | None = None  # --aperture typed as f/N: the virtual lens's, for metric maps
+    focal_length: float = 50.0  # mm: the virtual lens for metric maps
     options: dict[str, Any] = field(default_factory=dict)  # scatter's own (highlight, gamma)
     overwrite: bool = False
     store: Any = None  # where the default depth network's weights are (depth None)
@@ -58,8 +60,11 @@ def plan_render(opts: RenderOptions, *, warn: Callable[[str], None] | None = Non
     every output path. `warn(line)` hears of maps fitted to a photo of another size."""
     if opts.options and opts.method != "scatter":
         raise BokehpipeError(f"--{next(iter(opts.options))} applies to --method scatter only")
+    from bokehpipe.render.lens import virtual_lens
+
+    lens = virtual_lens(opts.aperture, opts.f_number, opts.focal_length)
     renderer = ClassicalRenderer(opts.method, focus=opts.focus, focus_point=opts.focus_point, aperture=opts.aperture,
-                                 options=opts.options)  # tiles large photos
+                                 options=opts.options, lens=lens)
     out_dir = Path(opts.out_dir).expanduser()
     check_writable_dir(out_dir)
     problems: list[str] = []

@@ -22,6 +22,7 @@ from bokehpipe.errors import BokehpipeError, ConfigError
 from bokehpipe.locks import exclusive
 from bokehpipe.models.checkpoint import CheckpointRecord
 from bokehpipe.paths import check_writable_dir
+from bokehpipe.physics import Lens
 from bokehpipe.render.classical import ClassicalRenderer
 from bokehpipe.render.focus import check_focus_request
 from bokehpipe.render.interface import Renderer
@@ -49,6 +50,8 @@ class InferOptions:
     focus: float | None = None
     focus_point: tuple[int, int] | None = None  # (x, y) in each photo's pixels: `--focus-at`
     aperture: float | None = None  # internal scale; None = the calibrated f/1.8
+    f_number: float | None = None  # --aperture typed as f/N: the virtual lens's, for metric maps
+    focal_length: float = 50.0  # mm: the virtual lens for metric maps (EBB!'s 50 mm)
     out_dir: Path | None = None
     overwrite: bool = False
     max_pixels: int | None = None
@@ -369,7 +372,13 @@ def _renderer(gen: _Generator, choice: Choice, opts: InferOptions, device: str, 
     tiles = TilePolicy(max_pixels=opts.max_pixels, tile=opts.tile, overlap=opts.tile_overlap)
     if gen.kind == "learned":
         return generator_renderer(gen.model, gen.record, device=device, tiles=tiles, focus=opts.focus,
-                                  aperture=opts.aperture, focus_point=opts.focus_point,
+                                  aperture=opts.aperture, focus_point=opts.focus_point, lens=_lens(opts),
                                   name=None if gen.record.kind == "correction" else name)
     return ClassicalRenderer(str(choice.value), focus=opts.focus, aperture=opts.aperture, tiles=tiles,
-                             focus_point=opts.focus_point)
+                             focus_point=opts.focus_point, lens=_lens(opts))
+
+
+def _lens(opts: InferOptions) -> Lens | None:
+    from bokehpipe.render.lens import virtual_lens
+
+    return virtual_lens(opts.aperture, opts.f_number, opts.focal_length)

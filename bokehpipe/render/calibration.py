@@ -83,10 +83,13 @@ class Aperture:
 
     scale: float
     label: str
+    f_number: float | None = None  # when typed as an f-number: what a lens-true render of a metric map uses
 
 
 def read_aperture(text: str) -> Aperture:
     """`parse_aperture` plus the name to print: "f/2.8" stays "f/2.8", "0.5" becomes "0.5 (about f/1.9)"."""
     scale = parse_aperture(text)
-    label = text.strip() if _F_NUMBER.match(text) else f"{scale:g} (about f/{f_number_for_aperture(scale):.2g})"
-    return Aperture(scale, label)
+    match = _F_NUMBER.match(text)
+    if match:
+        return Aperture(scale, text.strip(), float(match.group("n")))
+    return Aperture(scale, f"{scale:g} (about f/{f_number_for_aperture(scale):.2g})")

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 import torch
 
-from bokehpipe.data.disparity import fit_to_photo
+from bokehpipe.data.disparity import MetricMap, fit_to_photo
 from bokehpipe.errors import BokehpipeError
-from bokehpipe.physics import EDGE, coc_scale
+from bokehpipe.physics import EDGE, Lens, coc_scale, lens_aperture
 from bokehpipe.render import METHODS, render
 from bokehpipe.render.calibration import DEFAULT_APERTURE
 from bokehpipe.render.focus import Focus, check_focus_request, resolve_focus
@@ -42,7 +43,7 @@ class ClassicalRenderer:
 
     def __init__(self, method: str, *, focus: float | None = None, aperture: float | None = None,
                  tiles: TilePolicy = TilePolicy(), options: dict[str, Any] | None = None,
-                 focus_point: tuple[int, int] | None = None) -> None:
+                 focus_point: tuple[int, int] | None = None, lens: Lens | None = None) -> None:
         if method not in METHODS:
             raise BokehpipeError(f"unknown method {method!r}; known: {', '.join(METHODS)}")
         check_focus_request(focus, focus_point)
@@ -57,6 +58,7 @@ class ClassicalRenderer:
         self.bytes_per_pixel = CLASSICAL_BYTES_PER_PIXEL.get(method, 0.0)
         self.on_tile: Callable[[int, int], None] | None = None
         self.chosen_focus: list[Focus | None] = []
+        self.lens = lens  # a virtual lens: metric maps are rendered lens-true with it (relative maps ignore it)
 
     def batch_key(self, rgb: np.ndarray) -> tuple[int, ...]:
         return (id(rgb),)  # classical renderers run one photo at a time
@@ -69,12 +71,19 @@ class ClassicalRenderer:
         return resolve_focus(rgb, disp, focus=self.focus, point=self.focus_point)
 
     def render_one(self, rgb: np.ndarray, disp: np.ndarray, *, focus: float | None = None,
-                   aperture: float | None = None) -> np.ndarray:
+                   aperture: float | None = None, metric: MetricMap | None = None) -> np.ndarray:
         """One photo and its map at any size (brought to the photo's size here, `fit_to_photo`, the one way);
-        `focus`/`aperture` override the renderer's own for this photo. The focus used is `chosen_focus[0]`."""
+        `focus`/`aperture` override the renderer's own for this photo. The focus used is `chosen_focus[0]`.
+        A map that is metric (`metric`: its 1/z range and the photo's field of view) under a `lens` is rendered
+        lens-true: the aperture follows from the lens and the focus distance (`physics.lens_aperture`)."""
         disp = fit_to_photo(disp, rgb.shape)  # first: a focus point is in photo pixels
         chosen = self.focus_for(rgb, disp, focus)
         self.chosen_focus = [chosen]
+        if aperture is None and metric is not None and self.lens is not None:
+            from bokehpipe.render.lens import sensor_width
+
+            lens = replace(self.lens, sensor_mm=sensor_width(self.lens.focal_mm, metric.focal_35mm))
+            aperture = lens_aperture(lens, chosen.disparity, metric.inverse_range, disp.shape[1])
         return self.render_fitted(rgb, disp, chosen.disparity, self.aperture if aperture is None else aperture)
 
     def render_fitted(self, rgb: np.ndarray, disp: np.ndarray, focus: float, aperture: float) -> np.ndarray:
@@ -97,13 +106,15 @@ class ClassicalRenderer:
         out = tiled_apply(one_tile, _PhotoTiles(rgb, disp), tile=tile, overlap=overlap, progress=self.on_tile)
         return out[0].permute(1, 2, 0).numpy()
 
-    def render_batch(self, rgbs: list[np.ndarray], disps: list[np.ndarray | None]) -> list[np.ndarray]:
+    def render_batch(self, rgbs: list[np.ndarray], disps: list[np.ndarray | None],
+                     metric: list[MetricMap | None] | None = None) -> list[np.ndarray]:
         outs: list[np.ndarray] = []
         chosen: list[Focus | None] = []
-        for rgb, disp in zip(rgbs, disps, strict=True):
+        for i, (rgb, disp) in enumerate(zip(rgbs, disps, strict=True)):
             if disp is None:
                 raise BokehpipeError(f"--method {self.method} needs a depth map")
-            out = np.ascontiguousarray(self.render_one(rgb, disp), dtype=np.float32)
+            out = np.ascontiguousarray(self.render_one(rgb, disp, metric=metric[i] if metric else None),
+                                       dtype=np.float32)
             chosen += self.chosen_focus
             outs.append(np.clip(out, 0.0, 1.0, out=out))
         self.chosen_focus = chosen

@@ -39,7 +39,7 @@ from bokehpipe.data.datasets import make_network_input
 from bokehpipe.data.io import resize
 from bokehpipe.errors import BokehpipeError
 from bokehpipe.models.checkpoint import CheckpointRecord
-from bokehpipe.physics import clip_unit
+from bokehpipe.physics import Lens, clip_unit
 from bokehpipe.pretrained import BOKEHNET_WEIGHTS
 from bokehpipe.render.calibration import DEFAULT_APERTURE
 from bokehpipe.render.classical import ClassicalRenderer
@@ -229,12 +229,13 @@ def load_bokehnet(path: str | os.PathLike[str] | None = None) -> tuple[Any, dict
 
 def generator_renderer(model: Any, record: CheckpointRecord, *, device: str = "cpu", tiles: TilePolicy = TilePolicy(),
                        focus: float | None = None, aperture: float | None = None,
-                       focus_point: tuple[int, int] | None = None, name: str | None = None) -> Any:
+                       focus_point: tuple[int, int] | None = None, name: str | None = None,
+                       lens: Lens | None = None) -> Any:
     """The renderer a generator's kind calls for: a correction of scatter takes focus and aperture; an end-to-end
     generator (PyNET) renders what it learned, at its finest trained level."""
     if record.kind == "correction":
         return BokehNetRenderer(model, focus=focus, aperture=aperture, tiles=tiles, focus_point=focus_point,
-                                name=name or "bokehnet")
+                                name=name or "bokehnet", lens=lens)
     return LearnedRenderer(model, level=record.level, with_depth=record.with_depth, device=device, tiles=tiles,
                            name=name or record.model)
 
@@ -347,8 +348,8 @@ class BokehNetRenderer(ClassicalRenderer):
 
     def __init__(self, model: torch.nn.Module, *, focus: float | None = None, aperture: float | None = None,
                  tiles: TilePolicy = TilePolicy(), focus_point: tuple[int, int] | None = None,
-                 name: str = "bokehnet") -> None:
-        super().__init__("scatter", focus=focus, aperture=aperture, tiles=tiles, focus_point=focus_point)
+                 name: str = "bokehnet", lens: Lens | None = None) -> None:
+        super().__init__("scatter", focus=focus, aperture=aperture, tiles=tiles, focus_point=focus_point, lens=lens)
         self.model, self.name = model.eval(), name
 
     def render_fitted(self, rgb: np.ndarray, disp: np.ndarray, focus: float, aperture: float) -> np.ndarray:
