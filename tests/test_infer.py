@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from tiny_nets import LocalNet
 from torch import nn
 
 from bokehpipe.data.io import read_image, read_map, resize, write_jpeg, write_png
@@ -32,28 +33,6 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # --- stand-ins and helpers -------------------------------------------------------------------------------
-
-class LocalNet(nn.Module):
-    """Fully convolutional, no global statistics, a 4x pooling and a x2 output like PyNET level 1.
-
-    Receptive field radius at its input: 1 + 2 * (1 + 1) + a bit = under 8 px, so a 32-px overlap (8 px
-    clean margin) must reproduce the untiled output exactly."""
-
-    multiple = 8
-
-    def __init__(self, in_chans: int = 4) -> None:
-        super().__init__()
-        torch.manual_seed(0)
-        self.a = nn.Conv2d(in_chans, 8, 3, padding=1)
-        self.b = nn.Conv2d(8, 8, 3, padding=1)
-        self.head = nn.Conv2d(8 + in_chans, 3, 3, padding=1)
-
-    def forward(self, x: torch.Tensor, level: int = 1) -> torch.Tensor:
-        y = torch.relu(self.a(x))
-        y = nn.functional.interpolate(torch.relu(self.b(nn.functional.avg_pool2d(y, 4))), scale_factor=4)
-        y = self.head(torch.cat([y, x], 1))
-        return nn.functional.interpolate(torch.sigmoid(y), scale_factor=2, mode="nearest")
-
 
 class UpsampleNet(nn.Module):
     """Returns its RGB input upsampled x2: the pipeline's geometry must give the photo back."""
