@@ -234,6 +234,10 @@ def test_metric_maps_keep_their_scale_in_the_cache(store_root, tmp_path, vits_fi
         assert cache.attrs["depth_units"] == "metres" and cache.attrs["normalisation"] == METRIC_NORMALISATION
         attrs = cache.entry_attrs("1")
         metres = depth_metres(cache.read("1"), attrs["raw_min"], attrs["raw_max"])
+        from bokehpipe.data.disparity import Photo
+
+        photo = Photo("1", data / "Training" / "original" / "1.jpg")
+        assert cache.metric_range(photo) == (attrs["raw_min"], attrs["raw_max"])  # what a lens-true render reads
     with h5py.File(result.path, "r") as h5:
         assert h5["1"].dtype == np.float16
     truth = predict_raw(model, read_image(data / "Training" / "original" / "1.jpg"), net_size=28)

@@ -235,7 +235,7 @@ class DepthCache:
 
     def metric_range(self, photo: Photo) -> tuple[float, float] | None:
         """The 1/z range (1/m) a metric network's map was normalised from; None for relative maps."""
-        if self.attrs().get("depth_units") != "metres" or photo.id not in self:
+        if self.attrs.get("depth_units") != "metres" or photo.id not in self:
             return None
         entry = self.entry_attrs(photo.id)
         return float(entry["raw_min"]), float(entry["raw_max"])
