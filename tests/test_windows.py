@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from toy_data import PngDepth, write_toy_dataset
 from torch.utils.data import DataLoader
+from toy_data import PngDepth, write_toy_dataset
 
 from bokehpipe.data.datasets import BokehPairs, StepSampler, batch_to_device, collate, make_network_input
 from bokehpipe.data.disparity import normalise_map

@@ -47,7 +47,8 @@ def check(path: str, json_output: bool, workers: int | None) -> None:
 @click.option("--data", "data_path", type=click.Path(exists=True, file_okay=False), default=None,
               help="Dataset folder in an EBB!-style layout.")
 @click.option("--dataset", default=None, metavar="NAME", help="Dataset in the store (default: the only one).")
-@click.option("--split", default="train", show_default=True, help="Split to prepare (run it again for the validation split).")
+@click.option("--split", default="train", show_default=True,
+              help="Split to prepare (run it again for the validation split).")
 @click.option("--depth-source", default=None, metavar="SRC",
               help="Depth cache whose maps to prepare (default: the split's only cache).")
 @click.option("--no-depth", is_flag=True, help="RGB and targets only, for `train --no-depth`.")

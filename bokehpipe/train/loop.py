@@ -494,18 +494,19 @@ def validate(model: nn.Module, level: int, plan: Plan, dist: DistInfo, loader: D
     cfg = plan.cfg
     model.eval()
     sums = [0.0] * 6  # psnr, ssim, n_ssim, identity psnr, identity ssim, n
-    with _autocast(cfg, dist.device):
-        for item in _iter_loader(loader):
-            item = batch_to_device(item, dist.device, _memory_format(cfg))
-            x, y, src = item["input"], item["target"], item["source"]
-            pred = model(x, level).float().clamp(0, 1)
-            sums[0] += float(psnr(pred, y).clamp(max=PSNR_CAP).sum())
-            sums[3] += float(psnr(src, y).clamp(max=PSNR_CAP).sum())
-            sums[5] += y.shape[0]
-            if min(y.shape[-2:]) >= SSIM_MIN_SIDE:
-                sums[1] += float(ssim(pred, y).sum())
-                sums[4] += float(ssim(src, y).sum())
-                sums[2] += y.shape[0]
+    for item in _iter_loader(loader):  # outside autocast: a worker forked inside it would inherit it
+        item = batch_to_device(item, dist.device, _memory_format(cfg))
+        x, y, src = item["input"], item["target"], item["source"]
+        with _autocast(cfg, dist.device):
+            pred = model(x, level)
+        pred = pred.float().clamp(0, 1)
+        sums[0] += float(psnr(pred, y).clamp(max=PSNR_CAP).sum())
+        sums[3] += float(psnr(src, y).clamp(max=PSNR_CAP).sum())
+        sums[5] += y.shape[0]
+        if min(y.shape[-2:]) >= SSIM_MIN_SIDE:
+            sums[1] += float(ssim(pred, y).sum())
+            sums[4] += float(ssim(src, y).sum())
+            sums[2] += y.shape[0]
     p, s, ns, ip, is_, n = distributed.all_sum(dist, sums)
     nan = float("nan")
     return {"val_psnr": p / n, "val_ssim": s / ns if ns else nan, "val_psnr_identity": ip / n,
