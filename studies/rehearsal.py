@@ -157,10 +157,14 @@ class Rehearsal:
         self.save()
         return row
 
-    def save(self) -> None:
+    def save(self, final: bool = False) -> None:
+        """Progress goes to `<json>.partial` (a killed rehearsal leaves no finished-looking result)."""
         from bokehpipe.store import atomic_write_json
 
-        atomic_write_json(self.args.json, self.result)
+        partial = self.args.json.with_name(self.args.json.name + ".partial")
+        atomic_write_json(self.args.json if final else partial, self.result)
+        if final:
+            partial.unlink(missing_ok=True)
 
     # synth, depth, midas, prepare -----------------------------------------------------------------------
     def data(self) -> None:
@@ -557,6 +561,7 @@ def main(argv: list[str] | None = None) -> int:
         if phase not in args.skip:
             getattr(r, phase)()
     r.project()
+    r.save(final=True)
     print(table(r.result))
     print(f"wrote {args.json}")
     return 0
