@@ -4,6 +4,7 @@
 <root>/datasets/<name>/                  synthetic sets in the EBB! released layout
 <root>/weights/<file>                    MiDaS, VGG-19, LPIPS checkpoints (sha256-verified)
 <root>/depth/<dataset>/<model>/<split>.h5
+<root>/inputs/<dataset>/<depth>/<split>.h5   half-size training inputs prepared once (optional)
 <root>/runs/<run>/                       config, metrics.csv, checkpoints/level<L>/{last,best}.pt
 <root>/renders/<run>/                    inference outputs and index.html
 <root>/reports/                          eval tables, bench.json, figures
@@ -198,6 +199,10 @@ class ArtifactStore:
         return self.root / "depth"
 
     @property
+    def inputs_dir(self) -> Path:
+        return self.root / "inputs"
+
+    @property
     def runs_dir(self) -> Path:
         return self.root / "runs"
 
@@ -217,6 +222,11 @@ class ArtifactStore:
 
     def depth_cache(self, dataset: str, model: str, split: str) -> Path:
         return self.depth_dir / _check_name("dataset", dataset) / _check_name("depth model", model) / (
+            f"{_check_name('split', split)}.h5")
+
+    def prepared_inputs(self, dataset: str, depth: str | None, split: str) -> Path:
+        """A split's prepared half-size inputs with the maps of depth cache `depth` (None: RGB only, `rgb/`)."""
+        return self.inputs_dir / _check_name("dataset", dataset) / _check_name("depth model", depth or "rgb") / (
             f"{_check_name('split', split)}.h5")
 
     def run(self, name: str) -> Path:

@@ -47,7 +47,7 @@ def _child(args: argparse.Namespace) -> None:
     import torch
     from torch.utils.data import DataLoader
 
-    from bokehpipe.data.datasets import BokehPairs, StepSampler, collate, prepare_workers, worker_init
+    from bokehpipe.data.datasets import BokehPairs, StepSampler, batch_to_device, collate, prepare_workers, worker_init
     from bokehpipe.data.ebb import load_index
     from bokehpipe.losses import level_loss
     from bokehpipe.models import create_model
@@ -69,7 +69,7 @@ def _child(args: argparse.Namespace) -> None:
     it = iter(loader)
 
     def step() -> None:
-        batch = next(it)
+        batch = batch_to_device(next(it), "cpu")
         opt.zero_grad(set_to_none=True)
         loss, _ = level_loss(args.level, model(batch["input"], args.level), batch["target"])
         loss.backward()
@@ -135,7 +135,7 @@ def _denormals(args: argparse.Namespace) -> None:
     """The micro-benchmark above, then (with --steps N) denormal counts along N steps of a real level."""
     import torch
 
-    from bokehpipe.data.datasets import BokehPairs, StepSampler, collate
+    from bokehpipe.data.datasets import BokehPairs, StepSampler, batch_to_device, collate
     from bokehpipe.data.ebb import load_index
     from bokehpipe.losses import level_loss
     from bokehpipe.models import create_model
@@ -158,7 +158,7 @@ def _denormals(args: argparse.Namespace) -> None:
     ds = BokehPairs(pairs, level=args.level, crop=64, with_depth=False, augment=True)
     t_prev = time.perf_counter()
     for i, idx in enumerate(StepSampler(len(ds), batch=8, steps=args.steps, seed=0, level=args.level)):
-        batch = collate([ds[j] for j in idx])
+        batch = batch_to_device(collate([ds[j] for j in idx]), "cpu")
         opt.zero_grad(set_to_none=True)
         loss, _ = level_loss(args.level, model(batch["input"], args.level), batch["target"])
         loss.backward()

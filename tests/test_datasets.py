@@ -12,7 +12,13 @@ import pytest
 import torch
 from toy_data import PngDepth, write_toy_dataset
 
-from bokehpipe.data.datasets import BokehPairs, StepSampler, check_depth_coverage, make_network_input
+from bokehpipe.data.datasets import (
+    BokehPairs,
+    StepSampler,
+    batch_to_device,
+    check_depth_coverage,
+    make_network_input,
+)
 from bokehpipe.data.disparity import normalise_map
 from bokehpipe.data.ebb import load_index
 from bokehpipe.data.io import read_image, read_map, resize, write_png
@@ -50,13 +56,20 @@ def test_level_scaling_and_centre_crop_alignment(toy: Path, level: int):
     ds = BokehPairs(pairs, level=level, crop=64, with_depth=True, depth=PngDepth(pairs))
     item = ds[0]
     side = int(64 * 2 ** (2 - level))
-    assert item["input"].shape == (4, 64, 64) and item["target"].shape == (3, side, side)
-    # centre crop of the 96x64 half-resolution frame: y = 0, x = 16 -> target rows 0..128, cols 32..160
+    assert item["input"].shape == (3, 64, 64) and item["disparity"].shape == (1, 64, 64)
+    assert item["target"].shape == (3, side, side)
+    assert item["input"].dtype == item["target"].dtype == torch.uint8 and item["disparity"].dtype == torch.float16
+    batch = batch_to_device(item, "cpu")
+    assert batch["input"].shape == (4, 64, 64) and batch["input"].dtype == torch.float32
+    # centre crop of the 96x64 half-resolution frame: y = 0, x = 16 -> target rows 0..128, cols 32..160; the
+    # target pyramid: full size, its 2x2 means rounded to 8 bits, then means of those
     full = read_image(pairs[0].target)[0:128, 32:160]
-    np.testing.assert_allclose(item["target"].numpy(), resize(full, (side, side)).transpose(2, 0, 1), atol=1e-6)
+    np.testing.assert_allclose(batch["target"].numpy(), resize(full, (side, side)).transpose(2, 0, 1),
+                               atol=1.01 / 255 if level > 1 else 0)
     disp = normalise_map(read_map(pairs[0].depth), pairs[0].depth)  # the one rule every source applies
     expect = make_network_input(read_image(pairs[0].input), disp, with_depth=True)[:, 0:64, 16:80]
-    np.testing.assert_allclose(item["input"].numpy(), expect, atol=1e-6)
+    np.testing.assert_array_equal(batch["input"][:3].numpy(), np.rint(expect[:3] * 255) / np.float32(255))
+    np.testing.assert_array_equal(batch["input"][3].numpy(), expect[3].astype(np.float16).astype(np.float32))
 
 
 def test_whole_image_validation_crops_to_multiple_of_32(toy: Path):
@@ -64,7 +77,7 @@ def test_whole_image_validation_crops_to_multiple_of_32(toy: Path):
     ds = BokehPairs(pairs, level=1, crop=None, with_depth=False, with_source=True)
     item = ds[1]
     assert item["input"].shape == (3, 64, 96) and item["target"].shape == (3, 128, 192)
-    assert item["source"].shape == item["target"].shape
+    assert item["source"].shape == item["target"].shape and "disparity" not in item
 
 
 def test_augmentation_keeps_input_and_target_aligned(tmp_path: Path):
@@ -77,7 +90,7 @@ def test_augmentation_keeps_input_and_target_aligned(tmp_path: Path):
     corr, shuffled = [], []
     for micro in sampler:
         for key in micro:
-            item = ds[key]
+            item = batch_to_device(ds[key], "cpu")
             a, b = item["input"].numpy().ravel(), item["target"].numpy().ravel()
             corr.append(np.corrcoef(a, b)[0, 1])
             shuffled.append(np.corrcoef(a, np.rot90(item["target"].numpy(), 1, axes=(1, 2)).ravel())[0, 1])

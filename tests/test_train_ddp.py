@@ -121,3 +121,31 @@ def test_two_process_ddp_matches_whole_batch_single_process_at_level7(runs: Path
     assert _rel(_moments(a, "exp_avg_sq"), _moments(b, "exp_avg_sq")) < 1e-2
     lossa, lossb = _train_losses(runs, "ddp")[:3], _train_losses(runs, "whole")[:3]
     assert lossa == pytest.approx(lossb, rel=1e-4)
+
+
+@pytest.mark.slow
+def test_gloo_run_with_depth_workers_and_bf16(tmp_path: Path):
+    """Two CPU ranks (gloo) with the depth channel, DataLoader workers (persistent validation workers too) and
+    bf16 autocast train what one process trains on the same micro-batches (`--accumulate 2`), bit for bit."""
+    data = write_toy_dataset(tmp_path / "toy", n_train=6, n_val=2, size=(128, 128))
+    store = tmp_path / "store"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    for split in ("train", "val"):
+        subprocess.run([sys.executable, "-m", "bokehpipe", "--store", str(store), "depth", "--data", str(data),
+                        "--split", split, "--source", "gt"], check=True, capture_output=True, env=env, timeout=300)
+    common = ["--store", str(store), "train", "--data", str(data), "--depth-source", "gt", "--model", "pynet-xs",
+              "--levels", "7..6", "--crop", "64", "--batch", "4", "--steps", "2", "--val-split", "val",
+              "--val-every", "2", "--log-every", "1", "--workers", "1", "--threads", "1", "--precision", "bf16",
+              "--device", "cpu"]
+    for cmd in ([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m",
+                 "bokehpipe", *common, "--run-name", "ddp"],
+                [sys.executable, "-m", "bokehpipe", *common, "--run", "split", "--accumulate", "2"]):
+        done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+        assert done.returncode == 0, done.stderr[-3000:]
+    runs = store / "runs"
+    a, b = _ck(runs, "ddp", 6), _ck(runs, "split", 6)
+    assert a["ddp"] == {"world_size": 2, "max_param_divergence": 0.0}
+    assert a["config"]["precision"] == "bf16" and a["info"]["with_depth"] and a["info"]["model_kwargs"]["in_chans"] == 4
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+    assert a["val"]["val_images"] == 2 and math.isfinite(a["val"]["val_psnr"])
+    assert _train_losses(runs, "ddp") == pytest.approx(_train_losses(runs, "split"), rel=1e-6)

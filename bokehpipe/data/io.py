@@ -173,8 +173,9 @@ def _check_png_complete(path: Path, data: np.ndarray) -> None:
         pos += 12 + length
 
 
-def _to_float(img: np.ndarray, path: Path) -> np.ndarray:
-    """Samples to float32 in [0, 1], scaled in place: one float copy (650 MB for a 54 MP photo), not two."""
+def to_unit_float(img: np.ndarray, path: str | os.PathLike[str] = "image") -> np.ndarray:
+    """Samples (8/16-bit or float) to float32 in [0, 1], scaled in place: one float copy (650 MB for a 54 MP
+    photo), not two. `read_image` is `read_samples` followed by this; a window of a photo can be converted alone."""
     if img.dtype in (np.uint8, np.uint16):
         out = img.astype(np.float32)
         return np.divide(out, 255.0 if img.dtype == np.uint8 else 65535.0, out=out)
@@ -201,6 +202,12 @@ def _decode(data: np.ndarray, flags: int, path: Path) -> np.ndarray | None:
 
 def read_image(path: str | os.PathLike[str]) -> np.ndarray:
     """Decode an image file to an upright RGB float32 array (H, W, 3) in [0, 1]."""
+    return to_unit_float(read_samples(path), path)
+
+
+def read_samples(path: str | os.PathLike[str]) -> np.ndarray:
+    """Decode an image file to an upright RGB array (H, W, 3) of its stored samples (uint8, uint16 or float),
+    not yet scaled: training crops a window first and converts only that (`to_unit_float`)."""
     path = Path(path)
     data = _read_bytes(path)
     _check_pixel_budget(path, data)
@@ -213,7 +220,7 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
     if img is None:
         raise ImageReadError(f"{path}: not a readable image (corrupt, or not an image despite its name)")
     cv2.cvtColor(img, cv2.COLOR_BGR2RGB, dst=img)  # in place, before the 4x larger float copy exists
-    return _to_float(img, path)
+    return img
 
 
 def read_map(path: str | os.PathLike[str]) -> np.ndarray:
@@ -242,7 +249,7 @@ def read_map(path: str | os.PathLike[str]) -> np.ndarray:
     img = _decode(data, cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR, path)
     if img is None:
         raise ImageReadError(f"{path}: not a readable depth map (corrupt, or not an image despite its name)")
-    img = _to_float(img, path)
+    img = to_unit_float(img, path)
     if img.ndim == 3:
         img = _gray_channels(img[..., :3], path)
     return np.ascontiguousarray(img, dtype=np.float32)

@@ -209,6 +209,10 @@ class TrainConfig:
                                              "`bokehpipe weights fetch vgg19`).")
     workers: int | None = cli_field(None, min=0, help="DataLoader worker processes per training process "
                                                        "(default: 2 on a CPU; on a GPU the cores per GPU, up to 8).")
+    prepared: bool = cli_field(True, flag="--no-prepared",
+                               help="Cut samples from the split's prepared half-size inputs (`bokehpipe data "
+                                    "prepare`) where the store has them: the same samples, without decoding "
+                                    "full-size photos; --no-prepared always decodes the photos.")
     threads: int = cli_field(0, min=0, help="torch CPU threads per process (0: torch's default).")
     seed: int = cli_field(0, help="Seed (each process uses seed + rank).")
     deterministic: bool = cli_field(False, help="Deterministic kernels only (slower on GPU).")

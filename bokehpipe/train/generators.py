@@ -47,14 +47,14 @@ class PyNETTraining:
 
         cfg = plan.cfg
         return BokehPairs(plan.train_pairs, level=level, crop=crop, with_depth=cfg.with_depth,
-                          depth=plan.train_depth, augment=True)
+                          depth=plan.train_depth, augment=True, prepared=plan.train_prepared)
 
     def val_set(self, plan: Any, level: int) -> Any:
         from bokehpipe.data.datasets import BokehPairs
 
         cfg = plan.cfg
         return BokehPairs(plan.val_pairs, level=level, crop=cfg.val_crop or None, with_depth=cfg.with_depth,
-                          depth=plan.val_depth, with_source=True)
+                          depth=plan.val_depth, with_source=True, prepared=plan.val_prepared)
 
     def loss(self, level: int, pred: torch.Tensor, target: torch.Tensor, vgg: Any) -> tuple[torch.Tensor,
                                                                                           dict[str, torch.Tensor]]:

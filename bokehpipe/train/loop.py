@@ -33,7 +33,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Subset
 
 from bokehpipe import distributed
-from bokehpipe.data.datasets import StepSampler, collate, prepare_workers, worker_init
+from bokehpipe.data.datasets import StepSampler, batch_to_device, collate, prepare_workers, worker_init
 from bokehpipe.device import env_world
 from bokehpipe.distributed import DistInfo
 from bokehpipe.errors import BokehpipeError
@@ -406,9 +406,8 @@ def _optimiser_step(net: nn.Module, batches: Iterator[dict[str, Any]], level: in
     content = vgg if cfg.uses_perceptual(level) else None
     amp = _autocast(cfg, dist.device)
     for micro in range(cfg.accumulate):
-        item = _next(batches)
-        x = item["input"].to(dist.device, non_blocking=True, memory_format=_memory_format(cfg))
-        y = item["target"].to(dist.device, non_blocking=True)
+        item = batch_to_device(_next(batches), dist.device, _memory_format(cfg))
+        x, y = item["input"], item["target"]
         n = x.shape[0]
         sync = net.no_sync() if dist.enabled and micro < cfg.accumulate - 1 else contextlib.nullcontext()
         with sync:
@@ -495,18 +494,19 @@ def validate(model: nn.Module, level: int, plan: Plan, dist: DistInfo, loader: D
     cfg = plan.cfg
     model.eval()
     sums = [0.0] * 6  # psnr, ssim, n_ssim, identity psnr, identity ssim, n
-    with _autocast(cfg, dist.device):
-        for item in _iter_loader(loader):
-            x, y = item["input"].to(dist.device, memory_format=_memory_format(cfg)), item["target"].to(dist.device)
-            src = item["source"].to(dist.device)
-            pred = model(x, level).float().clamp(0, 1)
-            sums[0] += float(psnr(pred, y).clamp(max=PSNR_CAP).sum())
-            sums[3] += float(psnr(src, y).clamp(max=PSNR_CAP).sum())
-            sums[5] += y.shape[0]
-            if min(y.shape[-2:]) >= SSIM_MIN_SIDE:
-                sums[1] += float(ssim(pred, y).sum())
-                sums[4] += float(ssim(src, y).sum())
-                sums[2] += y.shape[0]
+    for item in _iter_loader(loader):  # outside autocast: a worker forked inside it would inherit it
+        item = batch_to_device(item, dist.device, _memory_format(cfg))
+        x, y, src = item["input"], item["target"], item["source"]
+        with _autocast(cfg, dist.device):
+            pred = model(x, level)
+        pred = pred.float().clamp(0, 1)
+        sums[0] += float(psnr(pred, y).clamp(max=PSNR_CAP).sum())
+        sums[3] += float(psnr(src, y).clamp(max=PSNR_CAP).sum())
+        sums[5] += y.shape[0]
+        if min(y.shape[-2:]) >= SSIM_MIN_SIDE:
+            sums[1] += float(ssim(pred, y).sum())
+            sums[4] += float(ssim(src, y).sum())
+            sums[2] += y.shape[0]
     p, s, ns, ip, is_, n = distributed.all_sum(dist, sums)
     nan = float("nan")
     return {"val_psnr": p / n, "val_ssim": s / ns if ns else nan, "val_psnr_identity": ip / n,

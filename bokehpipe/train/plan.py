@@ -44,6 +44,8 @@ class Plan:
     val_pairs: list[Pair]
     train_depth: Any = None
     val_depth: Any = None
+    train_prepared: Any = None  # data.prepared.PreparedInputs of the training split, when the store has them
+    val_prepared: Any = None
     vgg_path: Path | None = None
     start_level: int | None = None  # None: nothing left to train
     start_step: int = 0
@@ -159,6 +161,10 @@ def make_plan(cfg: TrainConfig, store: ArtifactStore, resume: str = "auto") -> P
             plan.val_depth = _covered(store, cfg, val_pairs, cfg.val_split)
     if cfg.kind == "correction":
         _plan_examples(plan, synthetic_correction)
+    elif cfg.prepared:
+        plan.train_prepared = _prepared(store, plan, train_pairs, cfg.train_split, plan.train_depth)
+        if val_pairs:
+            plan.val_prepared = _prepared(store, plan, val_pairs, cfg.val_split, plan.val_depth)
     plan.vgg_path = _vgg_path(store, cfg)
     _plan_start(plan, resume)
     return plan
@@ -196,6 +202,29 @@ def _covered(store: ArtifactStore, cfg: TrainConfig, pairs: list[Pair], split: s
     except BokehpipeError as exc:
         raise BokehpipeError(f"{exc}, or train with --no-depth") from None
     return depth
+
+
+def _prepared(store: ArtifactStore, plan: Plan, pairs: list[Pair], split: str, depth: Any) -> Any:
+    """The split's prepared half-size inputs when the store has them for this depth source, serving every pair
+    they still match (the others are decoded); said in a note either way."""
+    from bokehpipe.data.prepared import PreparedInputs, stale_ids
+
+    cfg = plan.cfg
+    path = store.prepared_inputs(cfg.dataset, cfg.depth_source if cfg.with_depth else None, split)
+    if not path.is_file():
+        return None
+    prepared = PreparedInputs(path)
+    try:
+        stale, why = stale_ids(prepared, pairs, depth if cfg.with_depth else None)
+    finally:
+        prepared.close()
+    if len(stale) == len(pairs):
+        plan.notes.append(f"{path}: not used ({why}); decoding the photos of split {split!r} (run `bokehpipe data "
+                          f"prepare --dataset {cfg.dataset} --split {split}` to refresh it)")
+        return None
+    decoded = f"; {len(stale)} pairs decoded ({why})" if stale else ""
+    plan.notes.append(f"split {split!r}: samples cut from prepared inputs {path}{decoded}")
+    return PreparedInputs(path, exclude=stale)
 
 
 def _plan_examples(plan: Plan, synthetic: bool) -> None:
