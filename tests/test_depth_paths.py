@@ -88,7 +88,7 @@ def _infer_inputs(pair: Pair, source, tmp_path: Path, renderer) -> list:
     return outcomes
 
 
-def test_network_inputs_are_bit_identical_in_train_eval_and_infer(stored, tmp_path: Path):
+def test_network_inputs_agree_in_train_eval_and_infer(stored, tmp_path: Path):
     pair, folder, cache_path = stored
     cache = DepthCache(cache_path)
     item = BokehPairs([pair], level=1, crop=None, with_depth=True, depth=cache)[0]
