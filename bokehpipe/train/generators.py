@@ -83,14 +83,18 @@ class CorrectionTraining:
 
         splits = (("train", cfg.train_split, plan.recipe, cfg.limit),
                   ("val", cfg.val_split, plan.val_recipe, cfg.val_max))
-        for rank_builds in (True, False):  # the main process renders and caches; the others then read the cache
-            if rank_builds == dist.is_main:
-                for name, split, recipe, limit in splits:
-                    if split:
-                        self.examples[name] = load_or_build(plan.run_dir / "examples" / f"{name}.npz",
-                                                            plan.data_root, split, recipe, limit=limit,
-                                                            progress=progress if dist.is_main else None, real=plan.real)
-            distributed.barrier(dist)
+
+        def build(report: Callable[[int], None] | None) -> None:
+            for name, split, recipe, limit in splits:
+                if split:
+                    self.examples[name] = load_or_build(plan.run_dir / "examples" / f"{name}.npz", plan.data_root,
+                                                        split, recipe, limit=limit, progress=report, real=plan.real)
+
+        if dist.is_main:  # the main process renders the examples and caches them in the run folder ...
+            build(progress)
+        distributed.barrier(dist)
+        if not dist.is_main:  # ... and the other ranks read that cache
+            build(None)
         counts = ", ".join(f"{len(ex)} {name}" for name, ex in self.examples.items())
         say("note", text=f"examples: {counts} ({time.time() - t0:.0f} s)")
         for name, ex in self.examples.items():
