@@ -249,7 +249,7 @@ def working_size(width: int, height: int) -> tuple[int, int]:
 
 def to_working_size(a: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """A photo-sized array (H, W[, C]) at the network's working `size` (w, h), float32: area when shrinking,
-    bilinear otherwise. Inference and real-pair training examples (`train.bokehnet_data`) both go through it, so
+    bilinear otherwise. Inference and real-pair training examples (`train.correction_examples`) both go through it, so
     the shipped weights see what they were trained on (not `fit_to_photo`'s bicubic, module docstring)."""
     return resize(np.ascontiguousarray(a, dtype=np.float32), size, "area" if size[0] < a.shape[1] else "linear",
                   clip=False)
