@@ -210,10 +210,12 @@ class Rehearsal:
             out[level]["peak_rss_mb"] = row["peak_rss_mb"]
         self.result["loader"] = out
         n_train = self.result["dataset"]["splits"]["train"]
-        for n in sorted({min(100, n_train), n_train}):
-            self.measure(f"loader-memory-{n}", [sys.executable, __file__, "_stream", "--store", self.store.root,
-                                                "--dataset", a.dataset, "--level", max(a.levels), "--crop", a.crop,
-                                                "--samples", n, "--workers", a.workers])
+        few = min(100, n_train)
+        for samples, images in sorted({(few, few), (n_train, few), (n_train, n_train)}):
+            # same samples over few or all images: what grows with the number of images, not of samples
+            self.measure(f"loader-memory-{samples}s-{images}i", [
+                sys.executable, __file__, "_stream", "--store", self.store.root, "--dataset", a.dataset, "--level",
+                max(a.levels), "--crop", a.crop, "--samples", samples, "--images", images, "--workers", a.workers])
 
     # train, resume, ddp ---------------------------------------------------------------------------------
     def train_args(self, run: str, level: int, steps: int) -> list[Any]:
@@ -288,30 +290,33 @@ class Rehearsal:
 
     # flops and the projection -----------------------------------------------------------------------------
     def project(self) -> None:
+        """The paper's schedule on one GPU: compute time from counted FLOPs, and the time the measured loader
+        (decoding the photos, or cutting prepared inputs) needs to feed it; a level takes the longer of the two."""
         a = self.args
-        per_image = {level: flops_per_image(a.model, level, a.crop) for level in a.levels}
-        rows, total_gpu, total_data = {}, 0.0, 0.0
         achieved = a.gpu_tflops * 1e12 * a.mfu
+        loader = {int(k): v for k, v in self.result.get("loader", {}).items()}
+        rows, totals = {}, {"gpu": 0.0, "decoded": 0.0, "prepared": 0.0}
         for level in a.levels:
+            per_image = flops_per_image(a.model, level, a.crop)
             batch, steps = PAPER[level]
-            images = batch * steps
-            gpu_s = images * per_image[level] / achieved
-            rate = (self.result.get("loader", {}).get(level) or {})
-            data_rate = {k: (rate.get(k) or 0) * a.gpu_workers for k in ("decoded_per_s", "prepared_per_s")}
-            data_s = {k: images / v if v else None for k, v in data_rate.items()}
-            rows[level] = {"tflop_per_image": round(per_image[level] / 1e12, 4), "batch": batch, "steps": steps,
-                           "gpu_hours": round(gpu_s / 3600, 3),
-                           "loader_hours": {k: round(v / 3600, 3) if v else None for k, v in data_s.items()}}
-            total_gpu += gpu_s
-            total_data += max(gpu_s, data_s["prepared_per_s"] or data_s["decoded_per_s"] or 0)
+            gpu_s = batch * steps * per_image / achieved
+            feed = {}
+            for kind in ("decoded", "prepared"):
+                rate = (loader.get(level) or {}).get(f"{kind}_per_s") or 0.0
+                feed[kind] = batch * steps / (rate * a.gpu_workers) if rate else None
+                totals[kind] += max(gpu_s, feed[kind] or 0.0)
+            totals["gpu"] += gpu_s
+            rows[level] = {"tflop_per_image": round(per_image / 1e12, 4), "batch": batch, "steps": steps,
+                           "gpu_images_per_s": round(achieved / per_image, 1), "gpu_hours": round(gpu_s / 3600, 3),
+                           "loader_hours": {k: round(v / 3600, 3) if v else None for k, v in feed.items()}}
         self.result["projection"] = {
             "assumptions": f"{a.gpu_tflops:g} dense bf16 TFLOP/s peak (H100 SXM) at {a.mfu:.0%} achieved (MFU); "
                            f"{a.gpu_workers} loader workers at the per-worker rate measured here; FLOPs of model "
                            "forward + backward + losses (VGG-19 at level 1) counted by torch's FlopCounterMode on "
                            "fake tensors; Adam and validation left out",
-            "levels": rows, "gpu_hours": round(total_gpu / 3600, 2),
-            "gpu_or_loader_hours": round(total_data / 3600, 2)}
-        self.save()
+            "levels": rows, "gpu_hours": round(totals["gpu"] / 3600, 2),
+            "hours_decoding": round(totals["decoded"] / 3600, 2),
+            "hours_prepared": round(totals["prepared"] / 3600, 2)}
 
 
 def metrics(run_dir: Path, level: int) -> list[dict[str, Any]]:
@@ -418,7 +423,7 @@ def _datasets(args: argparse.Namespace, prepared: bool):
     from bokehpipe.store import ArtifactStore
 
     store = ArtifactStore.open(args.store)
-    pairs = load_index(store.dataset(args.dataset)).split("train")
+    pairs = load_index(store.dataset(args.dataset)).split("train")[:args.images or None]
     depth = DepthCache(store.depth_cache(args.dataset, "gt", "train"))
     path = store.prepared_inputs(args.dataset, "gt", "train")
     source = PreparedInputs(path) if prepared and path.is_file() else None
@@ -480,7 +485,8 @@ def table(result: dict[str, Any]) -> str:
     for name, row in result["phases"].items():
         note = ""
         if name.startswith("train-L"):
-            t = result.get("train", {}).get(int(name[7:]), {})
+            trained = result.get("train", {})
+            t = trained.get(int(name[7:])) or trained.get(name[7:]) or {}
             note = f"step {t.get('step_images_per_s')} img/s, checkpoint {t.get('checkpoint_mb')} MB"
         lines.append(f"{name:<20}{row['wall_s']:>10.1f}{row['peak_rss_mb']:>13}{row['peak_tree_pss_mb']:>13}  {note}")
     for level, row in result.get("loader", {}).items():
@@ -492,8 +498,9 @@ def table(result: dict[str, Any]) -> str:
                      f"read {d['read']['maps_per_s']} maps/s ({d['read']['mb_per_s']} MB/s)")
     if "projection" in result:
         p = result["projection"]
-        lines.append(f"paper schedule on one GPU: {p['gpu_hours']} h of compute, {p['gpu_or_loader_hours']} h "
-                     f"with the measured loader ({p['assumptions']})")
+        lines.append(f"paper schedule on one GPU: {p['gpu_hours']} h of compute; with the measured loader "
+                     f"{p['hours_decoding']} h decoding photos, {p['hours_prepared']} h from prepared inputs "
+                     f"({p['assumptions']})")
     return "\n".join(lines)
 
 
@@ -533,6 +540,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                                                "resume,ddp.")
     ap.add_argument("--timeout", type=float, default=None, help="Seconds any one phase may take.")
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--reproject", action="store_true",
+                    help="Only project the paper's schedule again (other --gpu-tflops, --mfu, --gpu-workers) from "
+                         "the measured --json.")
     args = ap.parse_args(argv)
     args.skip = {s.strip() for s in args.skip.split(",") if s.strip()}
     return args
@@ -542,7 +552,7 @@ def child_args(argv: list[str]) -> argparse.Namespace:
     ap = argparse.ArgumentParser()
     for name in ("--store", "--dataset"):
         ap.add_argument(name)
-    for name in ("--level", "--crop", "--samples", "--workers"):
+    for name in ("--level", "--crop", "--samples", "--workers", "--images"):
         ap.add_argument(name, type=int, default=0)
     return ap.parse_args(argv)
 
@@ -555,6 +565,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     r = Rehearsal(args)
     args.json = args.json or r.store.reports_dir / "rehearsal.json"
+    if args.reproject:  # other GPU assumptions on the measured result
+        r.result = json.loads(args.json.read_text())
+        r.project()
+        r.save(final=True)
+        print(table(r.result))
+        return 0
     r.result["settings"]["json"] = str(args.json)
     r.data()
     for phase in ("loader", "train", "resume", "ddp"):

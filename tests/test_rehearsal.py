@@ -28,7 +28,7 @@ def test_tiny_rehearsal_measures_every_phase(tmp_path: Path):
     r = json.loads(out.read_text())
     phases = r["phases"]
     for name in ("synth", "depth-train", "depth-val", "midas", "prepare-train", "loader-rate-L1", "train-L2",
-                 "train-L1", "resume-killed", "resume-again", "ddp"):
+                 "train-L1", "resume-killed", "resume-again", "ddp", "loader-memory-7s-7i"):
         assert phases[name]["wall_s"] > 0 and phases[name]["peak_rss_mb"] > 50, name
     assert phases["resume-killed"]["killed"] and r["resume"]["final_step"] == r["resume"]["planned_steps"] == 3
     assert "resuming level 7 at step 1" in r["resume"]["said"][0]
@@ -39,6 +39,8 @@ def test_tiny_rehearsal_measures_every_phase(tmp_path: Path):
     assert loader["decoded_bytes_per_sample"] == 64 * 64 * 3 + 64 * 64 * 2 + 128 * 128 * 3  # uint8 + float16
     levels = r["projection"]["levels"]
     assert levels["1"]["tflop_per_image"] > levels["2"]["tflop_per_image"] > 0  # the VGG-19 term at level 1
-    assert r["projection"]["gpu_hours"] > 0 and "MFU" in r["projection"]["assumptions"]
+    projection = r["projection"]
+    assert 0 < projection["gpu_hours"] <= projection["hours_prepared"] and "MFU" in projection["assumptions"]
+    assert projection["hours_decoding"] >= projection["gpu_hours"]
     assert r["depth_cache"]["read"]["maps_per_s"] > 0
     assert not out.with_name(out.name + ".partial").exists()
