@@ -151,7 +151,7 @@ def test_prepared_inputs_know_when_a_photo_changed(toy: Path, tmp_path: Path):
     photo = pairs[1].input
     photo.write_bytes(photo.read_bytes() + b"\0" * 16)  # another size: stale at a glance
     prepared = PreparedInputs(path)
-    assert stale_ids(prepared, pairs, None) == (["1"], "1 with changed photos")
+    assert stale_ids(prepared, pairs, None) == (["1"], "1 with changed photos or maps")
     problems = verify_prepared(path, pairs, None)
     assert any("1 of 4 pairs cannot be served" in p for p in problems)
     served = PreparedInputs(path, exclude=["1"])
@@ -179,3 +179,21 @@ def test_train_cuts_samples_from_prepared_inputs_and_trains_the_same(toy: Path, 
             for r in ("prepared", "decoded"))
     assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
     assert a["val"]["val_psnr"] == b["val"]["val_psnr"] and a["val"]["val_images"] == 2
+
+
+def test_a_remade_depth_map_makes_its_prepared_pair_stale(toy: Path, tmp_path: Path, run_cli, store_root: Path):
+    from bokehpipe.data.io import write_png
+    from bokehpipe.depth.cache import DepthCache
+
+    root = tmp_path / "maps"
+    shutil.copytree(toy, root)
+    assert run_cli("depth", "--data", root, "--split", "train", "--source", "gt").exit_code == 0
+    assert run_cli("data", "prepare", "--data", root, "--split", "train", "--workers", "1").exit_code == 0
+    write_png(root / "Training" / "depth" / "2.png", np.full((192, 256), 0.3, np.float32), bits=16)  # remade map
+    assert run_cli("depth", "--data", root, "--split", "train", "--source", "gt").exit_code == 0
+    pairs = load_index(root).split("train")
+    with DepthCache(store_root / "depth" / "maps" / "gt" / "train.h5") as depth:
+        prepared = PreparedInputs(store_root / "inputs" / "maps" / "gt" / "train.h5")
+        assert stale_ids(prepared, pairs, depth) == (["2"], "1 with changed photos or maps")
+    res = run_cli("data", "prepare", "--data", root, "--split", "train", "--workers", "1")
+    assert res.exit_code == 0 and "4 of 4 pairs prepared" in res.output  # not up to date: rebuilt

@@ -13,9 +13,9 @@ per second. `bokehpipe data prepare` writes, per pair, exactly what a sample is 
 Uncompressed, chunked 128x128 with Fletcher-32 checksums: a 512x512 crop reads only the chunks under it
 (about 5 ms against 40-50 ms of decoding). Samples read from here equal those decoded from the photos bit for
 bit; level 1 still decodes its full-size target. Keyed and checked like the depth cache: root attributes name
-the geometry and the depth cache's identity, each entry its photos' sizes and sha256 and the map's sha256.
-`stale_ids` (at every training start: identity, ids, file sizes) says which pairs cannot be served, and those
-are decoded instead; `verify_prepared` rehashes everything.
+the geometry and the depth cache's identity, each entry its photos' sizes and sha256 and the map's sha256 (and the
+sha256 the depth cache keeps of the map's source). `stale_ids` (at every training start: identity, ids, file sizes,
+map sources) says which pairs cannot be served, and those are decoded instead; `verify_prepared` rehashes all.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from bokehpipe.data.datasets import photo_of, read_pair_samples
+from bokehpipe.data.datasets import photo_of, prepare_workers, read_pair_samples
 from bokehpipe.data.disparity import DisparitySource
 from bokehpipe.data.ebb import Pair
 from bokehpipe.data.windows import Box, half_size, half_window, network_disparity, network_rgb, pack_network_rgb
@@ -78,10 +78,18 @@ def prepare_pair(pair: Pair, depth: DisparitySource | None) -> Entry:
         disp = depth.disparity(photo_of(pair), None)  # type: ignore[arg-type]  # a cache needs no pixels
         arrays["disparity"] = network_disparity(disp, frame, whole).astype(np.float16)
         attrs["depth_sha256"] = _array_digest(disp)
+        attrs["depth_source_sha256"] = _depth_source_digest(depth, pair.id)
     for name, path in (("input", pair.input), ("target", pair.target)):
         digest, nbytes = file_digest(path)
         attrs[f"{name}_sha256"], attrs[f"{name}_bytes"] = digest, np.int64(nbytes)
     return Entry(pair.id, arrays, attrs)
+
+
+def _depth_source_digest(depth: DisparitySource, id_: str) -> str:
+    """The sha256 a depth cache keeps of the file a map was made from ('' for sources without one): cheap to
+    compare at every start, and it changes when the map is remade from another file."""
+    entry_attrs = getattr(depth, "entry_attrs", None)
+    return str(entry_attrs(id_).get("source_sha256", "")) if entry_attrs is not None else ""
 
 
 def _array_digest(arr: np.ndarray) -> str:
@@ -110,9 +118,6 @@ _WORKER_DEPTH: list[DisparitySource | None] = [None]
 
 
 def _init_worker(depth: DisparitySource | None) -> None:
-    import cv2
-
-    cv2.setNumThreads(1)  # the processes are the parallelism
     _WORKER_DEPTH[0] = depth
 
 
@@ -128,6 +133,7 @@ def _entries(pairs: Sequence[Pair], depth: DisparitySource | None, workers: int)
         _init_worker(depth)
         yield from map(_prepare_in_worker, pairs)
         return
+    prepare_workers(workers)  # OpenCV's thread pool does not survive fork: single-threaded before forking
     ctx = multiprocessing.get_context("fork")  # the depth cache reopens its file in each process
     with ctx.Pool(workers, initializer=_init_worker, initargs=(depth,)) as pool:
         yield from pool.imap(_prepare_in_worker, pairs, chunksize=2)
@@ -225,9 +231,10 @@ def stale_ids(prepared: PreparedInputs, pairs: Sequence[Pair], depth: DisparityS
             return [p.id for p in pairs], "made with other depth maps"
     h5 = prepared._h5()
     missing = [p.id for p in pairs if p.id not in h5]
-    changed = [p.id for p in pairs if p.id in h5 and not _same_sizes(h5[p.id].attrs, p)]
+    changed = [p.id for p in pairs if p.id in h5 and not (_same_sizes(h5[p.id].attrs, p) and (
+        depth is None or h5[p.id].attrs.get("depth_source_sha256") == _depth_source_digest(depth, p.id)))]
     why = ", ".join(part for part in (f"{len(missing)} missing" if missing else "",
-                                      f"{len(changed)} with changed photos" if changed else "") if part)
+                                      f"{len(changed)} with changed photos or maps" if changed else "") if part)
     return missing + changed, why
 
 

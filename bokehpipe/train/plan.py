@@ -219,8 +219,9 @@ def _prepared(store: ArtifactStore, plan: Plan, pairs: list[Pair], split: str, d
     finally:
         prepared.close()
     if len(stale) == len(pairs):
+        depth_option = f"--depth-source {cfg.depth_source}" if cfg.with_depth else "--no-depth"
         plan.notes.append(f"{path}: not used ({why}); decoding the photos of split {split!r} (run `bokehpipe data "
-                          f"prepare --dataset {cfg.dataset} --split {split}` to refresh it)")
+                          f"prepare --dataset {cfg.dataset} --split {split} {depth_option}` to refresh it)")
         return None
     decoded = f"; {len(stale)} pairs decoded ({why})" if stale else ""
     plan.notes.append(f"split {split!r}: samples cut from prepared inputs {path}{decoded}")
