@@ -24,7 +24,7 @@ import numpy as np
 
 from bokehpipe.data.datasets import photo_of
 from bokehpipe.data.ebb import Pair, load_metadata
-from bokehpipe.data.io import read_image
+from bokehpipe.data.io import read_image, resize
 from bokehpipe.errors import BokehpipeError
 from bokehpipe.locks import exclusive, lock_beside
 from bokehpipe.store import atomic_write_json, atomic_write_text
@@ -124,7 +124,7 @@ def learned_method(run_dir: Path, device: str, tiles: Any = None) -> Method:
 def evaluate(pairs: Sequence[Pair], methods: Sequence[Method], *, depth: Any | None,
              metadata: dict[str, dict[str, Any]] | None = None, lpips: Any | None = None, align: bool = False,
              save_dir: Path | None = None, save_count: int = 0, focus_reference: Any | None = None,
-             progress: Callable[[int], None] | None = None) -> EvalResult:
+             downscale: int = 1, progress: Callable[[int], None] | None = None) -> EvalResult:
     """Score every method on every pair; rows carry `aligned` = False (and, when `align`, True for the colour
     gain oracle and "shift" for the integer shift + colour gain oracle).
 
@@ -132,6 +132,9 @@ def evaluate(pairs: Sequence[Pair], methods: Sequence[Method], *, depth: Any | N
     (`save_dir/<method>/<id>.png`) for figures: a figure then shows exactly what was scored.
     `focus_reference` (the exact maps' cache, when `depth` holds estimated maps of a synthetic set): the true
     focus is moved onto the estimated map (`transfer_focus`), so every method focuses on the true subject.
+    `downscale` K > 1 scores every prediction and its target after shrinking both K times (area): a generator
+    trained only to a coarse level is then judged at the resolution it outputs, not by the detail its
+    upsampled output cannot have; saved predictions stay at full size.
     """
     from bokehpipe.data.io import write_png
     from bokehpipe.metrics import PROTOCOL, score_pair
@@ -157,6 +160,8 @@ def evaluate(pairs: Sequence[Pair], methods: Sequence[Method], *, depth: Any | N
         if rgb.shape != target.shape:
             raise BokehpipeError(f"{pair.target}: target size differs from input {pair.input.name}; "
                                  "see `bokehpipe data check`")
+        shrink = _shrinker(rgb.shape, downscale, pair.input)
+        scored_target = shrink(target)
         # at its stored size, as training and `infer` read it: each method resizes it where it uses it
         disp = depth.disparity(photo_of(pair), rgb) if depth is not None else None
         meta = metadata.get(pair.id) if metadata else None
@@ -170,7 +175,7 @@ def evaluate(pairs: Sequence[Pair], methods: Sequence[Method], *, depth: Any | N
             if save_dir is not None and index < save_count:
                 write_png(save_dir / m.name / f"{pair.id}.png", np.clip(pred, 0.0, 1.0))
             for aligned in ((False, True, "shift") if align else (False,)):
-                scores = score_pair(pred, target, PROTOCOL, lpips=lpips, align=aligned)
+                scores = score_pair(shrink(pred), scored_target, PROTOCOL, lpips=lpips, align=aligned)
                 rows.append({"id": pair.id, "method": m.name, "aligned": aligned, "seconds": round(seconds, 4),
                              **scores})
         if progress is not None:
@@ -276,10 +281,21 @@ class EvalRun:
     notes: list[str]
 
 
+def _shrinker(shape: tuple[int, ...], factor: int, photo: Path) -> Callable[[np.ndarray], np.ndarray]:
+    """The one resize every scored image of a pair goes through: identity at factor 1, else area to 1/factor."""
+    if factor == 1:
+        return lambda img: img
+    h, w = shape[:2]
+    if h // factor < 16 or w // factor < 16:
+        raise BokehpipeError(f"{photo}: {w}x{h} shrunk {factor} times is under 16 px; use a smaller --downscale")
+    size = (w // factor, h // factor)
+    return lambda img: resize(np.ascontiguousarray(img, dtype=np.float32), size, "area")
+
+
 def run_eval(store: Any, *, data: str | None, dataset: str | None, split: str, runs: Sequence[str],
              baselines: Sequence[str], depth_source: str | None, focus: str = "metadata", align: bool = False,
              limit: int | None = None, save_predictions: int = 0, device: str = "cpu", tag: str | None = None,
-             command: str = "", bokehnet_weights: str | Path | None = None,
+             command: str = "", bokehnet_weights: str | Path | None = None, downscale: int = 1,
              progress: Callable[[int], Callable[[int], None]] | None = None) -> EvalRun:
     """Resolve the split, the methods and the depth cache, score, and write the reports (`write_reports`).
 
@@ -317,10 +333,10 @@ def run_eval(store: Any, *, data: str | None, dataset: str | None, split: str, r
     with exclusive(lock_beside(out_dir), what=f"the eval report {tag!r}"):  # one writer per tag
         result = evaluate(pairs, methods, depth=depth, metadata=metadata, lpips=lpips, align=align,
                           save_dir=out_dir / "predictions", save_count=save_predictions, focus_reference=reference,
-                          progress=progress(len(pairs)) if progress is not None else None)
+                          downscale=downscale, progress=progress(len(pairs)) if progress is not None else None)
         summary = summarize(result)
         summary.update(dataset=name, dataset_root=str(root), split=split, depth_source=depth_source,
-                       depth_cache=depth_note, align=align,
+                       depth_cache=depth_note, align=align, downscale=downscale,
                        focus=("metadata, moved onto the estimated maps" if reference is not None else "metadata")
                        if metadata else "auto",
                        protocol=PROTOCOL.describe(), lpips="present" if lpips is not None else f"absent: {lpips_note}",

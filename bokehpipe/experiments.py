@@ -145,25 +145,46 @@ def log_path(store: ArtifactStore, experiment: str) -> Path:
     return store.reports_dir / "experiments" / f"{experiment}.json"
 
 
+def _cpu_seconds() -> float:
+    """User + system CPU of this process and of its finished children (the steps' subprocesses)."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+def _update_log(path: Path, experiment: str, update: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+    """Read the log, apply `update`, write it back, under an exclusive `flock`: two `experiment` processes running
+    different steps of one pipeline (a long run beside its ablation) each keep the other's entries."""
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.with_name(f".{path.name}.flock").open("a") as guard:
+        fcntl.flock(guard, fcntl.LOCK_EX)
+        log: dict[str, Any] = read_json(path) if path.exists() else {"experiment": experiment, "steps": {}}
+        update(log)
+        atomic_write_json(path, log)
+    return log
+
+
 def run_steps(experiment: str, steps: Sequence[Step], store: ArtifactStore,
               invoke: Callable[[Step], None], *, force: bool = False,
               on_step: Callable[[Step, str], None] | None = None) -> dict[str, Any]:
-    """Run (or reuse) each step; the log keeps the last measured wall time of every step."""
+    """Run (or reuse) each step; the log keeps the last measured wall and CPU time of every step."""
     path = log_path(store, experiment)
-    log: dict[str, Any] = read_json(path) if path.exists() else {"experiment": experiment, "steps": {}}
+    log = _update_log(path, experiment, lambda _: None)
     for step in steps:
         if step.done(store) and not force:
             if on_step:
                 on_step(step, "reused")
-            log["steps"].setdefault(step.name, {})["reused_at"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
+            log = _update_log(path, experiment,
+                              lambda lg, s=step, at=stamp: lg["steps"].setdefault(s.name, {}).update(reused_at=at))
             continue
         if on_step:
             on_step(step, "running")
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), _cpu_seconds()
         invoke(step)
         entry = {"script": str(step.script)} if step.script else {}
-        log["steps"][step.name] = {**entry, "argv": list(step.argv), "wall_s": round(time.perf_counter() - start, 2),
-                                   "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
-        atomic_write_json(path, log)
-    atomic_write_json(path, log)
+        entry.update(argv=list(step.argv), wall_s=round(time.perf_counter() - start, 2),
+                     cpu_s=round(_cpu_seconds() - cpu, 2), finished=time.strftime("%Y-%m-%dT%H:%M:%S"))
+        log = _update_log(path, experiment, lambda lg, s=step, e=entry: lg["steps"].__setitem__(s.name, e))
     return log

@@ -6,6 +6,7 @@ import csv
 import json
 import math
 
+import numpy as np
 import pytest
 
 
@@ -99,3 +100,33 @@ def test_estimated_maps_get_the_true_focus_moved_onto_the_subject(run_cli, synth
     assert summary["methods"]["scatter"]["metrics"]["psnr"] == pytest.approx(psnr_moved, abs=1e-6)
     assert abs(psnr_moved - psnr_raw) > 0.05  # the moved focus is what the renderer used (which scores better
     # depends on the set: +0.11 dB here, +0.02 dB on bn-test-mono, -0.23 dB on exp-test; the point is the subject)
+
+
+def test_downscale_scores_shrunk_predictions_against_shrunk_targets(run_cli, synth_store):
+    """--downscale 4: identity's PSNR equals the PSNR of the input and target both shrunk 4x (area), computed
+    here independently; a factor that leaves under 16 px is one line."""
+    from bokehpipe.data.ebb import load_index
+    from bokehpipe.data.io import read_image, resize
+
+    result = run_cli("eval", "--dataset", "tiny", "--split", "train", "--baselines", "identity", "--downscale", "4",
+                     "--tag", "small", store=synth_store)
+    assert result.exit_code == 0, result.output
+    assert "scored at 1/4 size" in result.output
+    summary = json.loads((synth_store / "reports" / "eval" / "small" / "summary.json").read_text())
+    assert summary["downscale"] == 4
+    pairs = load_index(synth_store / "datasets" / "tiny").split("train", require_targets=True)
+    psnrs = []
+    for pair in pairs:
+        x, y = read_image(pair.input), read_image(pair.target)
+        size = (x.shape[1] // 4, x.shape[0] // 4)
+        mse = float(np.mean((resize(x, size, "area").astype(np.float64) - resize(y, size, "area")) ** 2))
+        psnrs.append(10 * math.log10(1 / mse))
+    assert math.isclose(summary["methods"]["identity"]["metrics"]["psnr"], sum(psnrs) / len(psnrs), rel_tol=1e-5)
+    full = run_cli("eval", "--dataset", "tiny", "--split", "train", "--baselines", "identity", "--tag", "full",
+                   store=synth_store)
+    assert full.exit_code == 0, full.output
+    full_psnr = json.loads((synth_store / "reports" / "eval" / "full" / "summary.json").read_text())
+    assert full_psnr["methods"]["identity"]["metrics"]["psnr"] != summary["methods"]["identity"]["metrics"]["psnr"]
+    bad = run_cli("eval", "--dataset", "tiny", "--split", "train", "--baselines", "identity", "--downscale", "64",
+                  "--tag", "tiny64", store=synth_store)
+    assert bad.exit_code != 0 and "smaller --downscale" in bad.output

@@ -132,3 +132,23 @@ def test_the_shipped_pipelines_name_scripts_that_exist():
         _, pipeline = load_pipeline(path)
         scripts += [s.script for s in load_steps(pipeline, path) if s.script] if "steps" in pipeline else []
     assert scripts and all(s.is_file() and s.parent.name == "studies" for s in scripts), scripts
+
+
+def test_two_processes_keep_each_others_log_entries(tmp_path):
+    """A long step and its ablation run as two `experiment` processes on one pipeline: the log written last must
+    still hold the other process's steps (each write re-reads the file under a lock), and CPU seconds are kept."""
+    from bokehpipe.experiments import Step, run_steps
+    from bokehpipe.store import ArtifactStore
+
+    store = ArtifactStore(tmp_path / "store")
+
+    def step(name: str) -> Step:
+        return Step(name=name, argv=("info",), creates=(), script=None)
+
+    def nested(_: Step) -> None:  # the other process finishes its step while this one runs
+        run_steps("exp", [step("ablation")], store, lambda s: None)
+
+    log = run_steps("exp", [step("main")], store, nested)
+    assert set(log["steps"]) == {"main", "ablation"}
+    saved = json.loads((store.reports_dir / "experiments" / "exp.json").read_text())
+    assert set(saved["steps"]) == {"main", "ablation"} and saved["steps"]["main"]["cpu_s"] >= 0

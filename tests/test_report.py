@@ -41,114 +41,89 @@ def _photos(root: Path, sub: str, names: list[str], depth_dir: str) -> None:
         write_png(root / depth_dir / f"{name}.png", _img(n + 30, 48, 32)[..., 0])
 
 
-SEED_RUNS = [f"exp-{k}-s{s}" for k in ("depth", "nodepth", "mono", "finest") for s in (0, 1, 2)]
+ABLATION_RUNS = [f"paper-abl-{k}-s{s}" for k in ("depth", "rgb") for s in (0, 1, 2)]
+METRICS_HEADER = ("level,step,kind,loss,l1,ssim,content,val_psnr,val_ssim,val_psnr_identity,val_ssim_identity,"
+                  "val_images,lr,images_per_s,elapsed_s\n")
+
+
+def _eval(ev: Path, tag: str, methods: dict[str, float], ids: list[str], root: Path, downscale: int = 1,
+          info: dict | None = None) -> None:
+    """summary.json (method -> mean PSNR) and per_image.csv (each id at the mean +-0.5, alternating)."""
+    (ev / tag).mkdir(parents=True, exist_ok=True)
+    summary = {"n_images": len(ids), "dataset_root": str(root), "downscale": downscale, "methods": {
+        m: {"kind": "x", "n": len(ids), "metrics": {"psnr": v, "ssim": 0.8, "ms_ssim": 0.85},
+            **({"info": info} if info and m == "paper-main" else {})} for m, v in methods.items()}}
+    (ev / tag / "summary.json").write_text(json.dumps(summary))
+    rows = ["id,method,aligned,psnr"] + [f"{i},{m},False,{v + (0.5 if n % 2 else -0.5) * (len(ids) % 2 == 0)}"
+                                         for m, v in methods.items() for n, i in enumerate(ids)]
+    (ev / tag / "per_image.csv").write_text("\n".join(rows) + "\n")
+
+
+def _run(store: Path, name: str, levels: list[int], with_depth: bool, seed: int, gains: dict[int, float]) -> None:
+    """config.json as train writes it, and metrics.csv with two validations per level (input at 25 dB) and a
+    resume inside the last level (elapsed_s restarts)."""
+    run = store / "runs" / name
+    run.mkdir(parents=True)
+    schedule = {str(lv): {"batch": 16 if lv > 4 else 4, "steps": 200, "crop": 256 if lv > 4 else None}
+                for lv in range(1, 8)}
+    cfg = {"levels": levels, "schedule": schedule, "model": "pynet-s", "lr": 0.0002, "crop": 128, "seed": seed,
+           "with_depth": with_depth, "depth_source": "gt", "perceptual": False, "plateau": 3, "val_max": 24}
+    (run / "config.json").write_text(json.dumps({"config": cfg, "model_kwargs": {"in_chans": 4 if with_depth else 3,
+                                                                                  "width": 0.5}}))
+    rows = []
+    for lv in levels:
+        for step, elapsed in ((100, 360.0), (200, 720.0)):
+            if lv == levels[-1] and step == 200:
+                elapsed = 300.0  # resumed after step 100: a new process, its clock restarted
+            rows.append(f"{lv},{step},train,1,,,,,,,,,0.0002,5,{elapsed}")
+            rows.append(f"{lv},{step},val,,,,,{25 + gains[lv] * step / 200},0.8,25,0.7,24,,,")
+    (run / "metrics.csv").write_text(METRICS_HEADER + "\n".join(rows) + "\n")
 
 
 def make_results(store: Path, realdata: Path) -> None:
-    """A tiny results set in the formats eval, train, infer and synth write, plus a tiny realdata tree."""
-    _pairs(store / "datasets" / "exp-test", ["0", "1"])
-    for name, counts in (("exp", {"train": ["0"] * 9, "val": ["1"]}), ("exp-test", {"train": ["0", "1"]})):
-        (store / "datasets" / name).mkdir(parents=True, exist_ok=True)
-        (store / "datasets" / name / "splits.json").write_text(json.dumps(counts))
-        (store / "datasets" / name / "metadata.json").write_text(json.dumps({"count": 10}))
-    data = store / "datasets" / "exp-test"
+    """A tiny paper_cpu results set in the formats eval, train, infer, synth and experiment write, and a realdata
+    tree."""
+    test = store / "datasets" / "paper-test"
+    _pairs(test, ["0", "1"])
+    (store / "datasets" / "paper").mkdir(parents=True)
+    (store / "datasets" / "paper" / "splits.json").write_text(json.dumps({"train": ["0"] * 9, "val": ["1"] * 3}))
+    _run(store, "paper-main", [7, 6, 5, 4, 3, 2, 1], True, 0, {7: -1.0, 6: -0.5, 5: 0.5, 4: 1, 3: 1, 2: 1, 1: 2.0})
+    for n, run in enumerate(ABLATION_RUNS):
+        _run(store, run, [7, 6, 5, 4], "depth" in run, n % 3, {7: -1.0, 6: 0.0, 5: 0.5, 4: 1.0})
     ev = store / "reports" / "eval"
-    gt = ["identity", "gaussian", "scatter"] + [f"exp-{k}-s{s}" for k in ("nodepth", "depth") for s in (0, 1, 2)]
-    tags = {"exp-test-gt": gt, "exp-test-mono": ["gaussian", "scatter"] + [f"exp-mono-s{s}" for s in (0, 1, 2)],
-            "exp-levels-test-gt": [f"exp-{k}-s{s}" for k in ("depth", "finest") for s in (0, 1, 2)]}
-    for tag, methods in tags.items():
-        (ev / tag).mkdir(parents=True)
-        (ev / tag / "summary.json").write_text(json.dumps(_summary(methods, data)))
-    for m in ("gaussian", "scatter", "exp-nodepth-s0", "exp-depth-s0"):
-        for i in ("0", "1"):
-            write_png(ev / "exp-test-gt" / "predictions" / m / f"{i}.png", _img(int(i) + 9))
+    ids = ["0", "1"]
+    info = {"level": 1}
+    _eval(ev, "paper-test", {"identity": 24.0, "gaussian": 25.0, "scatter": 30.0, "bokehnet": 31.0,
+                             "paper-main": 27.0}, ids, test, info=info)
+    for m in ("scatter", "bokehnet", "paper-main"):
+        for i in ids:
+            write_png(ev / "paper-test" / "predictions" / m / f"{i}.png", _img(int(i) + 9))
+    _eval(ev, "paper-test-auto", {"gaussian": 24.5, "scatter": 28.0, "bokehnet": 28.5}, ids, test)
+    # ablation at 1/8: depth seeds 28, 29, 30; rgb seeds 27, 27.5, 28 -> paired gains 1.0, 1.5, 2.0
+    _eval(ev, "paper-test-level4", {"identity": 26.0, "scatter": 33.0, **{
+        r: v for r, v in zip(ABLATION_RUNS, (28.0, 29.0, 30.0, 27.0, 27.5, 28.0), strict=True)}}, ids, test, 8)
+    _eval(ev, "paper-train-100", {"identity": 23.0, "paper-main": 26.5}, ids, test, info=info)
+    _eval(ev, "paper-val", {"identity": 23.5, "paper-main": 26.5}, ids, test, info=info)
     ebb_ids = ["2977", "2978", "2979", "4545", "4546", "4547"]
     _pairs(realdata / "ebb", ebb_ids[:3])
     _pairs(realdata / "ebb", ebb_ids[3:], depth=False)
-    rows = ["id,method,aligned,psnr,psnr_crop32"] + [f"{i},identity,{a},{20 + k},{21 + k}" for i in ebb_ids
-                                                     for k, a in enumerate(("False", "True", "shift"))]
-    (ev / "ebb-all-identity").mkdir()
-    (ev / "ebb-all-identity" / "per_image.csv").write_text("\n".join(rows) + "\n")
-    (ev / "ebb-all-identity" / "summary.json").write_text(json.dumps(_summary(["identity"], data)))
-    nodepth = [f"exp-nodepth-s{s}" for s in (0, 1, 2)]
-    for tag, methods, ids, shown in (
-            ("ebb-train", ["identity", "gaussian", "scatter", *(f"exp-depth-s{s}" for s in (0, 1, 2)), *nodepth],
-             ebb_ids[:3], ["gaussian", "scatter", "exp-depth-s0"]),
-            ("ebb-val294", ["identity", *nodepth], ebb_ids[3:], ["exp-nodepth-s0"])):
-        (ev / tag).mkdir()
-        (ev / tag / "summary.json").write_text(json.dumps(_summary(methods, realdata / "ebb")))
-        rows = ["id,method,aligned,psnr"] + [f"{i},{m},False,{20 + n}" for i in ids for n, m in enumerate(methods)]
-        (ev / tag / "per_image.csv").write_text("\n".join(rows) + "\n")
-        for m in shown:
-            for i in ids:
-                write_png(ev / tag / "predictions" / m / f"{i}.png", _img(int(i) % 7, 96, 64))
-    header = "level,step,kind,loss,l1,ssim,content,val_psnr,val_ssim,val_psnr_identity,val_ssim_identity,elapsed_s\n"
-    for run in SEED_RUNS:
-        (store / "runs" / run).mkdir(parents=True)
-        levels = [1] if "finest" in run else [4, 3, 2, 1]
-        rows = [f"{lv},{st},{kind},1,,,,{24 + st / 100},0.7,22,0.6,{st * 0.6}" for lv in levels for st in (100, 200)
-                for kind in ("train", "val")]
-        (store / "runs" / run / "metrics.csv").write_text(header + "\n".join(rows) + "\n")
-        schedule = {str(lv): {"batch": 4, "steps": 200} for lv in range(1, 8)}
-        cfg = {"levels": levels, "schedule": schedule, "model": "pynet-res-xs", "lr": 0.001, "crop": 64,
-               "with_depth": "nodepth" not in run, "depth_source": "gt", "perceptual": False}
-        (store / "runs" / run / "config.json").write_text(json.dumps({"config": cfg, "identity": {"width": 0.25}}))
-    _default_renderer_results(store, ev, data, realdata)
-    pyn = ("pynet_samples", ["2", "4"], "real-pynet"), ("pynet_samples_extra", ["1", "3"], "real-pynetx")
-    for sub, names, prefix in pyn:
+    _eval(ev, "paper-ebb-train", {"identity": 20.0, "gaussian": 20.5, "scatter": 22.0, "bokehnet": 22.25,
+                                  "paper-main": 21.0}, ebb_ids[:3], realdata / "ebb", info=info)
+    for m in ("scatter", "bokehnet", "paper-main"):
+        for i in ebb_ids[:3]:
+            write_png(ev / "paper-ebb-train" / "predictions" / m / f"{i}.png", _img(int(i) % 7, 96, 64))
+    _eval(ev, "paper-ebb-val294", {"identity": 19.0}, ebb_ids[3:], realdata / "ebb")
+    _eval(ev, "paper-ebb-val294-level4", {"identity": 24.0, **{r: 24.5 for r in ABLATION_RUNS[3:]}}, ebb_ids[3:],
+          realdata / "ebb", 8)
+    for sub, names, extra in (("pynet_samples", ["2", "4"], ""), ("pynet_samples_extra", ["1", "3"], "-extra")):
         _photos(realdata, f"{sub}/images", names, f"{sub}/depth_maps")
-        for m in ("gaussian", "scatter", "model"):
-            _renders(store / "renders" / f"{prefix}-{m}", names)
-    _photos(realdata, "portraits", ["21"], "portraits/disparity")  # the controls figure's second photo
-    vabd = ["0001"]
-    _photos(realdata, "vabd/input", vabd, "vabd/depth")
-    for folder, tag in (("8", "f8"), ("2_8", "f2.8"), ("1_8", "f1.8")):
-        _photos(realdata, f"vabd/{folder}", vabd, "vabd/depth")
-        _renders(store / "renders" / f"vabd-scatter-{tag}", vabd)
-
-
-def _default_renderer_results(store: Path, ev: Path, data: Path, realdata: Path) -> None:
-    """BokehNet's evals (synthetic held-out, real at full size), the 768-px real table and one bench run."""
-    (ev / "ebb-train-bokehnet").mkdir()
-    (ev / "ebb-train-bokehnet" / "summary.json").write_text(json.dumps(_summary(["bokehnet"], realdata / "ebb")))
-    synthetic = {**_summary(["identity", "gaussian", "scatter"], data), "dataset": data.name, "split": "val"}
-    synthetic["methods"].update(_summary(["bokehnet"], data, 2.5)["methods"])  # 27.50 vs scatter 27.00
-    (ev / "bn-test").mkdir()
-    (ev / "bn-test" / "summary.json").write_text(json.dumps(synthetic))
-    # per-image gains over scatter +1.0, +0.0, +0.5: mean 0.5, standard error 0.29, better on 67 % of pairs
-    per_image = ["id,method,psnr"] + [f"{i},{m},{v}" for i, (s, b) in enumerate(((27.0, 28.0), (27.0, 27.0),
-                                                                                   (27.0, 27.5)))
-                                      for m, v in (("scatter", s), ("bokehnet", b))]
-    (ev / "bn-test" / "per_image.csv").write_text("\n".join(per_image) + "\n")
-    # the same pairs with monocular-style depth: scatter 26.0, bokehnet 26.2 (+0.20; per pair +0.4, 0.0)
-    mono = {**synthetic, "methods": {m: {"metrics": {"psnr": v, "ssim": 0.8}} for m, v in (
-        ("identity", 25.0), ("gaussian", 25.5), ("scatter", 26.0), ("bokehnet", 26.2))}}
-    (ev / "bn-test-mono").mkdir()
-    (ev / "bn-test-mono" / "summary.json").write_text(json.dumps(mono))
-    (ev / "bn-test-mono" / "per_image.csv").write_text("id,method,psnr\n0,scatter,26.0\n0,bokehnet,26.4\n"
-                                                        "1,scatter,26.0\n1,bokehnet,26.0\n")
-    # three seeds of BokehNet on those pairs: gains over scatter +0.10, +0.30, +0.50 (mean 0.30, s.d. 0.20)
-    for seed, gain in enumerate((0.1, 0.3, 0.5)):
-        bokehnet = {"metrics": {"psnr": 27.0 + gain}, "info": {"schedule_steps": 600}}
-        trained = {**synthetic, "methods": {"scatter": {"metrics": {"psnr": 27.0}}, "bokehnet": bokehnet}}
-        (ev / f"bn-test-s{seed}").mkdir()
-        (ev / f"bn-test-s{seed}" / "summary.json").write_text(json.dumps(trained))
-    # a perfect renderer of the optics on those pairs: 28.00, 28.50 at the mean gain (1.50 above scatter's 27.00)
-    ceiling = {"dataset_root": str(data), "split": "val", "n_images": 2, "methods": {
-        "exact_optics": {"psnr": 28.0, "ssim": 0.9}, "exact_optics_mean_gain": {"psnr": 28.5, "ssim": 0.91}}}
-    (store / "reports" / "synthetic_ceiling.json").write_text(json.dumps(ceiling))
-    rows = [{"pair": pair, "method": m, "psnr": v} for pair, scores in (
-        ("ebb/2977@f/1.8", {"identity": 18.0, "scatter": 20.0, "bokehnet": 20.5}),  # bokehnet wins
-        ("vabd/0001@f/1.8", {"identity": 13.0, "scatter": 15.0, "bokehnet": 14.0}))  # scatter wins
-        for m, v in scores.items()]
-    (store / "reports" / "real_eval_768.json").write_text(json.dumps({"width": 768, "rows": rows}))
-    bench = {"commit": "abc", "image_size": "1536x1024", "repeats": 3, "threads": 2,
-             "machine": {"summary": "2-core CPU (test)", "torch": "x"},
-             "models": [{"name": "pynet", "params": 47_000_000, "s_per_image": 6.0, "peak_mb": 1400.0},
-                        {"name": "pynet-xs", "params": 3_000_000, "s_per_image": 0.9, "peak_mb": 860.0}],
-             "renderers": [{"name": "scatter", "s_per_image": 1.0, "peak_mb": 800.0},
-                           {"name": "bokehnet", "s_per_image": 2.0, "peak_mb": 840.0}]}
-    (store / "reports" / "bench.json").write_text(json.dumps(bench))
+        for m in ("paper-main", "scatter", "bokehnet"):
+            _renders(store / "renders" / f"paper-pynet-samples{extra}-{m}", names)
+    log = {"experiment": "paper_cpu", "steps": {
+        "synth": {"argv": ["synth", "paper"], "wall_s": 720.0, "cpu_s": 900.0},
+        "train-main": {"argv": ["train", "--dataset", "paper", "--run", "paper-main"], "wall_s": 5.0}}}
+    (store / "reports" / "experiments").mkdir(parents=True)
+    (store / "reports" / "experiments" / "paper_cpu.json").write_text(json.dumps(log))
 
 
 def _renders(out: Path, names: list[str]) -> None:
@@ -176,7 +151,8 @@ def test_missing_results_are_named_with_their_commands(run_cli, store_root, tmp_
     shutil.copy(REPO / "report.tex", tex)
     result = run_cli("report", "--tex", tex, "--no-compile")
     assert result.exit_code == 1
-    assert "bokehpipe experiment exp_depth" in result.output and "bokehpipe experiment exp_real" in result.output
+    assert "bokehpipe experiment paper_cpu --only eval-test" in result.output
+    assert "bokehpipe experiment paper_cpu --only ebb-train" in result.output
     assert not (tmp_path / "report").exists()  # nothing written when results are missing
 
 
@@ -192,39 +168,37 @@ def test_report_builds_from_a_tiny_results_set(run_cli, store_root, tmp_path, mo
     assert result.exit_code == 0, result.output
     pdf = tmp_path / "report.pdf"
     assert pdf.is_file() and pdf.stat().st_size > 10_000
-    controls = tmp_path / "report" / "figures" / "controls.jpg"  # drawn by the shipped BokehNet, not a placeholder
-    assert controls.is_file() and "controls.jpg" in (tmp_path / "report.tex").read_text()
-    assert read_image(controls).shape[1] > 1000
     log = (tmp_path / "report.log").read_text(errors="replace")
     assert not re.search(r"(Reference|Citation) `[^']*' on page \d+ undefined", log)
     numbers = (tmp_path / "report" / "tables" / "numbers.tex").read_text()
-    # every generated macro report.tex uses is in MACROS_USED, so a build with a missing result prints ?? there
     from bokehpipe.report.build import MACROS_USED
 
     made = set(re.findall(r"\\newcommand\{\\(\w+)\}", numbers))
     used = set(re.findall(r"\\([A-Za-z]+)", (REPO / "report.tex").read_text()))
     assert (made & used) - set(MACROS_USED) == set()
-    # exp-depth-s0..2 are methods 6..8 of exp-test-gt: PSNR 25 + 6..8, mean 32, sd 1; nodepth 3..5
-    assert "\\newcommand{\\PsnrDepth}{32.00}" in numbers and "\\newcommand{\\PsnrSdDepth}{1.00}" in numbers
-    assert "\\newcommand{\\DepthGain}{3.00}" in numbers
-    assert "\\newcommand{\\MisShiftGain}{1.00}" in numbers  # per-image CSV: raw 21, gain 22, shift 23
-    assert "??" not in numbers
-    assert "32.00 $\\pm$ 1.00" in (tmp_path / "report" / "tables" / "study.tex").read_text()
-    assert " 800 &" in (tmp_path / "report" / "tables" / "levels.tex").read_text()  # 4 levels x 200 steps
-    assert "pynet-res-xs x0.25" in (tmp_path / "report" / "tables" / "setup.tex").read_text()
-    # the default renderer: synthetic gain over scatter, wins at 768 px, and bench.json's time ratio
-    assert "\\newcommand{\\BnSynGain}{+0.50}" in numbers
-    assert "\\newcommand{\\BnSynSe}{0.29}" in numbers and "\\newcommand{\\BnSynWinPct}{67}" in numbers
-    assert "\\newcommand{\\BnSmallWins}{1}" in numbers and "\\newcommand{\\BnSmallPairs}{2}" in numbers
-    assert "\\newcommand{\\BenchBnOverScatter}{2.00}" in numbers
-    # the synthetic ceiling and the monocular-style depth run of the same pairs
-    assert "\\newcommand{\\BnHeadroom}{1.50}" in numbers and "\\newcommand{\\BnCeilPsnr}{28.00}" in numbers
-    assert "\\newcommand{\\BnSeedGain}{0.30 $\\pm$ 0.20}" in numbers and "\\newcommand{\\BnSeedSteps}{600}" in numbers
-    assert "\\newcommand{\\BnMonoGain}{+0.20}" in numbers and "\\newcommand{\\BnMonoWinPct}{50}" in numbers
-    bokehnet = (tmp_path / "report" / "tables" / "bokehnet.tex").read_text()
-    assert "Exact optics (ceiling) & 28.00 & 0.900 & --" in bokehnet
-    speed = (tmp_path / "report" / "tables" / "speed.tex").read_text()
-    assert "47.0M" in speed and "1400" in speed
+    assert set(MACROS_USED) <= made and "??" not in numbers
+    # main run: seven levels of 200 steps; the last resumed (360 s + 300 s), the others 720 s: 1.38 h
+    assert "\\newcommand{\\MainHours}{1.4}" in numbers and "\\newcommand{\\MainFinestGain}{+2.00}" in numbers
+    assert "\\newcommand{\\MainLevelsAboveInput}{5, 4, 3, 2, 1}" in numbers
+    levels = (tmp_path / "report" / "tables" / "levels.tex").read_text()
+    assert "7 & 256 & 16 & 200 / 200 & 24.50 & 25.00 & $-$0.50 & 0.20" in levels
+    assert "1 & 128 & 4 & 200 / 200 & 27.00 & 25.00 & +2.00 & 0.18" in levels
+    # the ablation: depth 29 +- 1, rgb 27.5 +- 0.5, paired gains 1.0, 1.5, 2.0
+    assert "\\newcommand{\\AblGain}{+1.50}" in numbers and "\\newcommand{\\AblGainSd}{0.50}" in numbers
+    assert "\\newcommand{\\AblDepth}{29.00 $\\pm$ 1.00}" in numbers
+    assert "\\newcommand{\\TestMainMinusScatter}{$-$3.00}" in numbers
+    assert "\\newcommand{\\FitTrainGain}{+3.50}" in numbers and "\\newcommand{\\FitTestGain}{+3.00}" in numbers
+    test = (tmp_path / "report" / "tables" / "test.tex").read_text()
+    assert "PyNET, main run (level 1) & 27.00 & 0.800 & 0.850 & 0.50 & 100" in test
+    ebb = (tmp_path / "report" / "tables" / "ebb.tex").read_text()
+    assert "2977 & train & 20.00 & 20.50 & 22.00 & 22.25 & 21.00" in ebb and "RGB only: 24.50 $\\pm$ 0.00" in ebb
+    assert "\\newcommand{\\EbbBokehnetWins}{3}" in numbers
+    setup = (tmp_path / "report" / "tables" / "setup.tex").read_text()
+    assert "16 (7--5), 4 (4--1)" in setup and "BokehNet (channels 16/32/64/96)" in setup
+    steps = (tmp_path / "report" / "tables" / "steps.tex").read_text()
+    assert "synth & 0.20 & 0.25" in steps and "train-main & 1.38 & --" in steps
+    for name in ("curves.pdf", "test_scenes.jpg", "ebb_pairs.jpg", "samples.jpg"):
+        assert (tmp_path / "report" / "figures" / name).stat().st_size > 5_000
 
 
 def test_every_results_file_is_read_once_per_build(store_root, tmp_path, monkeypatch):
@@ -250,10 +224,10 @@ def test_every_results_file_is_read_once_per_build(store_root, tmp_path, monkeyp
 
     monkeypatch.setattr(pathlib.Path, "open", counting_open)
     res, out = Results(ArtifactStore(store_root)), build.Outputs()
-    for part in (build._paper, build._study, build._real, build._default_renderer):
+    for part in build.PARTS:
         part(res, out)
     assert res.missing == []
-    assert opened["reports/eval/ebb-train/summary.json"] >= 1 and opened["runs/exp-depth-s0/metrics.csv"] >= 1
+    assert opened["reports/eval/paper-ebb-train/summary.json"] >= 1 and opened["runs/paper-main/metrics.csv"] >= 1
     assert {path: n for path, n in opened.items() if n > 1} == {}
 
 
@@ -271,10 +245,10 @@ def test_real_photo_figures_need_the_variable_and_draw_with_it(store_root, tmp_p
     build._real(res, out)
     assert [m.command for m in res.missing] == [REALDATA_COMMAND]
     assert "$BOKEHPIPE_REALDATA is missing" in res.missing[0].line()
-    assert all(out.figures[name] is None for name in ("ebb_pairs.jpg", "failure.jpg", "pynet.jpg", "vabd.jpg"))
+    assert all(out.figures[name] is None for name in ("ebb_pairs.jpg", "samples.jpg", "samples_extra.jpg"))
     monkeypatch.setenv("BOKEHPIPE_REALDATA", str(realdata))
     res, out = Results(ArtifactStore(store_root)), build.Outputs()
     build._real(res, out)
     assert res.missing == []
-    drawn = out.figures["vabd.jpg"](tmp_path / "vabd.jpg")
+    drawn = out.figures["samples.jpg"](tmp_path / "samples.jpg")
     assert read_image(drawn).shape[1] > 100

@@ -33,11 +33,14 @@ from bokehpipe.cli.common import dataset_options, device_option, pass_state
 @click.option("--limit", type=click.IntRange(1), default=None, help="Score only the first N images of the split.")
 @click.option("--save-predictions", type=click.IntRange(0), default=0, show_default=True,
               help="Keep the predictions for the first N images as PNG (<report folder>/predictions/<method>/).")
+@click.option("--downscale", type=click.IntRange(1, 64), default=1, show_default=True, metavar="K",
+              help="Score predictions and targets shrunk K times (area): 8 judges a run trained to level 4 at the "
+                   "resolution that level outputs.")
 @device_option
 @click.option("--tag", default=None, help="Report folder name (default: <dataset>-<split>[-<depth-source>]).")
 @pass_state
 def eval_(state, data, dataset, split, runs, baselines, bokehnet_weights, depth_source, focus, align, limit,
-          save_predictions, device, tag) -> None:
+          save_predictions, downscale, device, tag) -> None:
     """Score runs and baselines on --split; write per-image CSV, summary JSON and a LaTeX table.
 
     Protocol (bokehpipe.metrics.PROTOCOL): [0, 1], data range 1, SSIM 11-px Gaussian window sigma 1.5,
@@ -61,15 +64,16 @@ def eval_(state, data, dataset, split, runs, baselines, bokehnet_weights, depth_
                            baselines=[b.strip() for b in baselines.split(",") if b.strip()], depth_source=depth_source,
                            focus=focus, align=align, limit=limit, save_predictions=save_predictions, device=device,
                            tag=tag, command="bokehpipe " + " ".join(sys.argv[1:]), progress=progress,
-                           bokehnet_weights=bokehnet_weights)
+                           bokehnet_weights=bokehnet_weights, downscale=downscale)
     finally:
         for bar in bars:
             bar.close()
     summary, result = done.summary, done.result
     for note in done.notes:
         click.echo(note, err=True)
+    scale = f", scored at 1/{downscale} size" if downscale > 1 else ""
     click.echo(f"{summary['dataset']} / {summary['split']}: {result.n_images} images, depth: {depth_source or 'none'}, "
-               f"focus: {summary['focus']}, LPIPS: {'present' if summary['lpips'] == 'present' else 'absent'}")
+               f"focus: {summary['focus']}, LPIPS: {'present' if summary['lpips'] == 'present' else 'absent'}{scale}")
     click.echo(ev.text_table(summary))
     if align:
         click.echo("aligned (per-image colour gain fit on the target; a diagnostic, not a headline number):")

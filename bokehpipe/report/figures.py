@@ -118,10 +118,11 @@ def abs_diff(img: np.ndarray, target: np.ndarray, gain: float = 4.0) -> np.ndarr
 
 
 def comparison(photos: Sequence[dict[str, Any]], columns: Sequence[str], path: Path, *,
-               width_in: float = 7.0, label_size: float = 7) -> Path:
+               width_in: float = 7.0, label_size: float = 7, diff_label: str = "|x - target| x4") -> Path:
     """Full-width comparison: per photo a row of full images, a row of its two zoom windows (background |
-    depth edge, yellow and cyan boxes) and optionally a row of difference maps. Each photo dict has `label`,
-    `images` (one per column; None leaves a cell empty), `windows`, and optional `diffs` (per column or None)."""
+    depth edge, yellow and cyan boxes) and optionally a row of difference maps, labelled `diff_label`. Each photo
+    dict has `label`, `images` (one per column; None leaves a cell empty), `windows`, and optional `diffs` (per
+    column or None)."""
     n_cols = len(columns)
     heights: list[float] = []
     kinds: list[tuple[int, str]] = []
@@ -164,7 +165,7 @@ def comparison(photos: Sequence[dict[str, Any]], columns: Sequence[str], path: P
             if r == 0:
                 ax.set_title(columns[c], fontsize=label_size)
             if c == 0:
-                ax.set_ylabel({"full": ph["label"], "zoom": "zooms", "diff": "|x - target|"}[kind],
+                ax.set_ylabel({"full": ph["label"], "zoom": "zooms", "diff": diff_label}[kind],
                               fontsize=label_size - 1)
     fit_titles(fig, axes[0])
     return _save(fig, path, dpi=180)
@@ -182,25 +183,6 @@ def fit_titles(fig: plt.Figure, axes: Sequence[plt.Axes], margin: float = 0.96) 
         while text and title.get_window_extent(renderer).width > limit and width > 4:
             width -= 1
             title.set_text("\n".join(textwrap.wrap(text, width, break_long_words=False)) or text)
-
-
-def panel_rows(rows: Sequence[Sequence[tuple[np.ndarray, str]]], path: Path, *, width_in: float = 7.0,
-               dpi: int = 190, title_size: float = 6.5) -> Path:
-    """Rows of titled panels (image, title) at the images' own aspect, drawn at text width so the titles print
-    at a readable size (long ones wrapped to their column): each row one photo, each panel one setting of a
-    control (the default renderer's focus and aperture)."""
-    n_cols = max(len(r) for r in rows)
-    cell_w = width_in / n_cols
-    heights = [max(img.shape[0] / img.shape[1] for img, _ in r) * cell_w + 0.32 for r in rows]
-    fig, axes = plt.subplots(len(rows), n_cols, figsize=(width_in, sum(heights)), squeeze=False,
-                             gridspec_kw={"wspace": 0.03, "hspace": 0.02, "height_ratios": heights})
-    for row_axes, panels in zip(axes, rows, strict=True):
-        for ax, (img, title) in zip(row_axes, panels, strict=True):
-            ax.imshow(np.clip(img, 0, 1))
-            ax.set_title(title, fontsize=title_size)
-            ax.axis("off")
-        fit_titles(fig, row_axes)
-    return _save(fig, path, dpi=dpi)
 
 
 def architecture(levels: Sequence[dict[str, Any]], path: Path) -> Path:
@@ -227,6 +209,59 @@ def architecture(levels: Sequence[dict[str, Any]], path: Path) -> Path:
     ax.set_xlim(-0.1, n - 0.05)
     ax.set_ylim(-0.45, 0.25 * (max(lv["level"] for lv in levels) - 1) + 1.0)
     ax.set_axis_off()
+    return _save(fig, path)
+
+
+Series = Sequence[tuple[int, Sequence[tuple[int, float, float]]]]  # (level, [(step, psnr, input psnr)])
+
+
+def _concatenated(series: Series) -> tuple[list[float], list[float], list[tuple[int, float, float]]]:
+    """x (steps counted across levels), y (PSNR gain over the input) and (level, first x, last x) spans."""
+    xs, ys, spans, offset = [], [], [], 0
+    for level, vals in series:
+        if not vals:
+            continue
+        xs += [offset + s for s, _, _ in vals]
+        ys += [p - i for _, p, i in vals]
+        spans.append((level, offset, offset + vals[-1][0]))
+        offset += vals[-1][0]
+    return xs, ys, spans
+
+
+def training_curves(main: Series, ablation: dict[str, Sequence[Series]], path: Path) -> Path:
+    """Validation PSNR minus the input's (both at each level's output size) over steps counted across levels:
+    the main run coloured by level (left) and the ablation's seeds, mean and range, per condition (right)."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(7.0, 2.3), gridspec_kw={"width_ratios": [1.6, 1]})
+    xs, ys, spans = _concatenated(main)
+    cmap = plt.cm.viridis
+    for level, x0, x1 in spans:
+        part = [(x, y) for x, y in zip(xs, ys, strict=True) if x0 < x <= x1]
+        colour = cmap((7 - level) / 6)
+        left.plot([x for x, _ in part], [y for _, y in part], "o-", ms=2.5, lw=1, color=colour)
+        left.axvspan(x0, x1, color=colour, alpha=0.06, lw=0)
+        left.text((x0 + x1) / 2, 1.0, str(level), transform=left.get_xaxis_transform(), ha="center", va="bottom",
+                  fontsize=6.5, color=colour)
+    left.axhline(0, color="grey", lw=0.7, ls="--")
+    left.set_xlabel("training step (all levels, coarse to fine; level number on top)")
+    left.set_ylabel("val PSNR $-$ input PSNR (dB)")
+    for kind, colour, label in (("depth", "tab:blue", "RGB + depth"), ("rgb", "tab:orange", "RGB only")):
+        runs = [_concatenated(s) for s in ablation.get(kind, []) if s]
+        runs = [r for r in runs if r[0]]
+        if not runs:
+            continue
+        n = min(len(r[0]) for r in runs)
+        x = runs[0][0][:n]
+        stack = np.array([r[1][:n] for r in runs])
+        right.plot(x, stack.mean(0), "-", lw=1.1, color=colour, label=f"{label} ({len(runs)} seeds)")
+        right.fill_between(x, stack.min(0), stack.max(0), color=colour, alpha=0.2, lw=0)
+        for _, _, x1 in runs[0][2]:
+            right.axvline(x1, color="lightgrey", lw=0.5)
+    right.axhline(0, color="grey", lw=0.7, ls="--")
+    right.set_xlabel("ablation step (levels 7..4)")
+    right.legend(frameon=False, loc="lower right")
+    for ax in (left, right):
+        ax.spines[["top", "right"]].set_visible(False)
+    fig.tight_layout()
     return _save(fig, path)
 
 

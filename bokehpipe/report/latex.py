@@ -11,6 +11,8 @@ from bokehpipe.errors import BokehpipeError
 
 UNDEFINED = re.compile(r"(Reference|Citation) `[^']*' on page \d+ undefined|There were undefined references")
 PAGES = re.compile(r"Output written on .*?\((\d+) pages?")
+OVERFULL = re.compile(r"Overfull \\[hv]box \(([\d.]+)pt too (?:wide|high)\)[^\n]*lines? (\d+)")
+OVERFULL_LIMIT_PT = 1.0  # a box this much too wide shows in print; smaller ones do not
 
 
 def tex_available() -> bool:
@@ -18,7 +20,8 @@ def tex_available() -> bool:
 
 
 def compile_pdf(tex_path: Path, *, timeout: float = 300) -> tuple[Path, int]:
-    """latexmk (or pdflatex three times); returns (pdf, pages). Raises on errors or undefined references."""
+    """latexmk (or pdflatex three times); returns (pdf, pages). Raises on errors, undefined references or a box
+    overfull by more than a point."""
     tex_path = tex_path.resolve()
     if not tex_available():
         raise BokehpipeError("pdflatex not found: install TeX (Debian: apt-get install texlive-latex-recommended "
@@ -38,6 +41,11 @@ def compile_pdf(tex_path: Path, *, timeout: float = 300) -> tuple[Path, int]:
     undefined = UNDEFINED.findall(log_text) or (["undefined"] if "undefined references" in log_text else [])
     if undefined:
         raise BokehpipeError(f"{tex_path}: undefined references or citations; see {tex_path.with_suffix('.log')}")
+    overfull = [f"{float(pt):.1f} pt at line {line}" for pt, line in OVERFULL.findall(log_text)
+                if float(pt) > OVERFULL_LIMIT_PT]
+    if overfull:
+        raise BokehpipeError(f"{tex_path}: overfull boxes ({'; '.join(overfull[:5])}); see "
+                             f"{tex_path.with_suffix('.log')}")
     match = PAGES.search(log_text)
     return tex_path.with_suffix(".pdf"), int(match.group(1)) if match else 0
 

@@ -1,8 +1,10 @@
-"""Real photos in report.tex: EBB! pairs scored against their f/1.8 targets, the misalignment ceiling, the
-PyNET samples with the paper's depth, VABD at three apertures, and a failure case; all read from the store
-(eval summaries, per-image CSVs, saved predictions, infer renders) plus the photos themselves.
+"""Real photos in report.tex: the six EBB! pairs scored one by one against their f/1.8 targets, the three with a
+depth map shown with zooms, and the twelve photos published with the paper's own depth maps; all read from the
+store (eval per-image CSVs and saved predictions, infer renders) plus the photos themselves.
 
-No model here saw a real photo in training: the learned runs were trained on the synthetic `exp` set only.
+No model here saw a real photo in training. The renderers' f/1.8 aperture constant was fitted on the VABD
+scenes and on EBB! 2977-2979, so their scores on those three pairs have seen the pairs; the Val294 pairs and
+the twelve samples were seen by nothing.
 """
 
 from __future__ import annotations
@@ -16,80 +18,46 @@ import numpy as np
 from bokehpipe.data.io import read_image
 from bokehpipe.report import figures, tables
 from bokehpipe.report.photos import load_photo
-from bokehpipe.report.sources import Results
-from bokehpipe.report.study import mean_sd, pm, run_names
+from bokehpipe.report.sources import ABLATION, MAIN_RUN, Results
+from bokehpipe.report.stats import mean_sd, pm, signed
+from bokehpipe.report.synthetic import per_image_psnr
 
-TRAIN_IDS = ("2977", "2978", "2979")  # EBB! train split, with (Depth-Anything) depth in realdata
-MODEL_RUN = "exp-depth-s0"  # the PyNET-res-xs shown in figures (its seeds are scored in the tables)
+TRAIN_IDS = ("2977", "2978", "2979")  # EBB! train split, with a (Depth Anything V2) disparity map in realdata
+VAL_IDS = ("4545", "4546", "4547")  # Val294, no map
+COLUMNS = (("identity", "Input"), ("gaussian", "Gaussian"), ("scatter", "Scatter"), ("bokehnet", "BokehNet"),
+           (MAIN_RUN, "PyNET"))
 
 
-def misalignment_table(res: Results, numbers: dict[str, str]) -> str | None:
-    """Identity on the six pairs: raw, after a colour gain, after the best integer shift + gain (PSNR on the
-    32-px-border crop, which the shift never reaches, so the three columns compare like with like)."""
-    rows_csv = [r for r in res.per_image("ebb-all-identity") if r["method"] == "identity"]
-    if not rows_csv:
-        res.eval_summary("ebb-all-identity")  # records the miss with its command
+def pairs_table(res: Results, numbers: dict[str, str]) -> str | None:
+    """PSNR per pair and method at full size; the Val294 pairs (no depth) add the RGB-only runs at level 4's size."""
+    train, val = res.eval_summary("paper-ebb-train"), res.eval_summary("paper-ebb-val294")
+    small = res.eval_summary("paper-ebb-val294-level4")
+    if not train or not val or not small:
         return None
-    by_id: dict[str, dict[str, dict[str, str]]] = {}
-    for r in rows_csv:
-        by_id.setdefault(r["id"], {})[r["aligned"]] = r
-    rows, cols = [], {"False": [], "True": [], "shift": []}
-    for id_ in sorted(by_id, key=int):
-        modes = by_id[id_]
-        vals = [float(modes[m]["psnr_crop32"]) for m in ("False", "True", "shift")]
-        for m, v in zip(("False", "True", "shift"), vals, strict=True):
-            cols[m].append(v)
-        split = "train" if id_ in TRAIN_IDS else "Val294"
-        rows.append([id_, split] + [tables.fmt("psnr", v) for v in vals] + [tables.fmt("psnr", vals[2] - vals[0])])
-    means = [mean_sd(cols[m])[0] for m in ("False", "True", "shift")]
-    rows.append(["mean", ""] + [tables.fmt("psnr", v) for v in means] + [tables.fmt("psnr", means[2] - means[0])])
-    numbers["MisRaw"], numbers["MisGain"], numbers["MisShift"] = (tables.fmt("psnr", v) for v in means)
-    numbers["MisGainGain"] = tables.fmt("psnr", means[1] - means[0])
-    numbers["MisShiftGain"] = tables.fmt("psnr", means[2] - means[1])
-    numbers["MisPairs"] = str(len(by_id))
-    return tables.tabular(["Pair", "Split", "Raw", "+ gain", "+ shift + gain", "$\\Delta$"], rows, align="llrrrr")
-
-
-def ebb_table(res: Results, numbers: dict[str, str]) -> str | None:
-    train, val = res.eval_summary("ebb-train"), res.eval_summary("ebb-val294")
-    if not train or not val:
-        return None
-    keys = (("psnr", "PSNR"), ("ssim", "SSIM"), ("psnr_aligned", "PSNR, gain"))
-
-    def vals(summary: dict, methods: list[str], key: str) -> list[float]:
-        out = []
-        for m in methods:
-            entry = summary["methods"].get(m)
-            if not entry:
-                continue
-            src = entry.get("metrics_aligned" if key == "psnr_aligned" else "metrics", {})
-            metric = "psnr" if key == "psnr_aligned" else key
-            if metric in src:
-                out.append(float(src[metric]))
-        return out
-
+    full = {m: {**per_image_psnr(res, "paper-ebb-train", m), **per_image_psnr(res, "paper-ebb-val294", m)}
+            for m, _ in COLUMNS}
     rows = []
-    bokehnet = res.eval_summary("ebb-train-bokehnet")
-    extra = [("", bokehnet, "BokehNet (default)", ["bokehnet"])] if bokehnet else []
-    spec = [("2977--2979", train, "Identity", ["identity"]),
-            ("", train, "Gaussian", ["gaussian"]),
-            ("", train, "Scatter", ["scatter"]),
-            *extra,
-            ("", train, "PyNET-res-xs + depth", run_names("depth")),
-            ("", train, "PyNET-res-xs, RGB", run_names("nodepth")),
-            ("4545--4547", val, "Identity", ["identity"]),
-            ("", val, "PyNET-res-xs, RGB", run_names("nodepth"))]
-    for group, summary, label, methods in spec:
-        n = len(vals(summary, methods, "psnr"))
-        rows.append([group, tables.esc(label), str(n) if len(methods) > 1 else "--"]
-                    + [pm("psnr" if k != "ssim" else "ssim", vals(summary, methods, k)) for k, _ in keys])
-    for name, summary, methods in (("Identity", train, ["identity"]), ("Gaussian", train, ["gaussian"]),
-                                   ("Scatter", train, ["scatter"]), ("Depth", train, run_names("depth")),
-                                   ("NoDepth", train, run_names("nodepth")),
-                                   ("ValIdentity", val, ["identity"]), ("ValNoDepth", val, run_names("nodepth"))):
-        numbers["EbbPsnr" + name] = tables.fmt("psnr", mean_sd(vals(summary, methods, "psnr"))[0])
-        numbers["EbbPsnrAligned" + name] = tables.fmt("psnr", mean_sd(vals(summary, methods, "psnr_aligned"))[0])
-    return tables.tabular(["Pairs", "Method", "Seeds", *(label for _, label in keys)], rows, align="llrrrr")
+    for id_ in (*TRAIN_IDS, *VAL_IDS):
+        split = "train" if id_ in TRAIN_IDS else "Val294"
+        rows.append([id_, split, *(tables.fmt("psnr", full[m].get(id_)) for m, _ in COLUMNS)])
+    means = {m: mean_sd([full[m][i] for i in TRAIN_IDS if i in full[m]])[0] for m, _ in COLUMNS}
+    rows.append(["2977--2979", "mean", *(tables.fmt("psnr", means[m]) for m, _ in COLUMNS)])
+    ident_small = per_image_psnr(res, "paper-ebb-val294-level4", "identity")
+    rgb = [per_image_psnr(res, "paper-ebb-val294-level4", run) for run in ABLATION["rgb"]]
+    rgb_means = [mean_sd(list(r.values()))[0] for r in rgb if r]
+    rows.append(["4545--4547", "1/8 size", tables.fmt("psnr", mean_sd(list(ident_small.values()))[0]),
+                 "\\multicolumn{3}{c}{no depth map}", f"RGB only: {pm('psnr', rgb_means)}"])
+    for m, macro in (("identity", "Identity"), ("scatter", "Scatter"), ("bokehnet", "Bokehnet"),
+                     ("gaussian", "Gaussian"), (MAIN_RUN, "Main")):
+        numbers[f"Ebb{macro}"] = tables.fmt("psnr", means[m])
+    numbers["EbbMainMinusIdentity"] = signed("psnr", means[MAIN_RUN] - means["identity"])
+    numbers["EbbScatterMinusIdentity"] = signed("psnr", means["scatter"] - means["identity"])
+    numbers["EbbBokehnetMinusScatter"] = signed("psnr", means["bokehnet"] - means["scatter"])
+    wins = sum(full["bokehnet"].get(i, -1) > full["scatter"].get(i, 0) for i in TRAIN_IDS)
+    numbers["EbbBokehnetWins"] = str(wins)
+    numbers["EbbValIdentity"] = tables.fmt("psnr", mean_sd([full["identity"][i] for i in VAL_IDS
+                                                             if i in full["identity"]])[0])
+    return tables.tabular(["Pair", "Split", *(name for _, name in COLUMNS)], rows, align="llrrrrr")
 
 
 def _grey(disp: np.ndarray) -> np.ndarray:
@@ -97,125 +65,52 @@ def _grey(disp: np.ndarray) -> np.ndarray:
 
 
 def ebb_figure(res: Results) -> Callable[[Path], Path] | None:
-    """The three pairs with depth: input, gaussian, scatter, PyNET-res-xs, target; zooms; |x - target|."""
-    pred = res.eval_dir("ebb-train") / "predictions"
-    methods = [("gaussian", "Gaussian"), ("scatter", "Scatter"), (MODEL_RUN, "PyNET-res-xs + depth")]
+    """The three pairs with depth: input, scatter, BokehNet, PyNET, target, and |BokehNet - scatter| x8 (where
+    the learned correction acts); zooms; |x - target| x4."""
+    pred = res.eval_dir("paper-ebb-train") / "predictions"
+    methods = [("scatter", "Scatter"), ("bokehnet", "BokehNet"), (MAIN_RUN, "PyNET (main)")]
     if not all((pred / m / f"{i}.png").is_file() for m, _ in methods for i in TRAIN_IDS):
-        res._miss("EBB! predictions", pred, "bokehpipe experiment exp_real")
+        res._miss("EBB! predictions", pred, "bokehpipe experiment paper_cpu --only ebb-train")
         return None
     root = res.realdata("EBB! photos", "ebb/Training")
     if root is None:
         return None
     ebb = root / "ebb" / "Training"
-    bn = res.eval_dir("ebb-train-bokehnet") / "predictions" / "bokehnet"
-    if all((bn / f"{i}.png").is_file() for i in TRAIN_IDS):
-        methods.insert(2, ("bokehnet", "BokehNet (default)"))
 
     def draw(path: Path) -> Path:
         photos = []
         for id_ in TRAIN_IDS:
             rgb, disp = load_photo(ebb / "original" / f"{id_}.jpg", ebb / "depth" / f"{id_}.png")
             target = read_image(ebb / "bokeh" / f"{id_}.jpg")
-            outs = [read_image((bn if m == "bokehnet" else pred / m) / f"{id_}.png") for m, _ in methods]
-            imgs = [rgb, *outs, target]
+            outs = [read_image(pred / m / f"{id_}.png") for m, _ in methods]
+            imgs = [rgb, *outs, target, figures.abs_diff(outs[1], outs[0], gain=8.0)]
             photos.append({"label": f"EBB! {id_}", "images": imgs, "windows": figures.pick_windows(disp, rgb),
-                           "diffs": [figures.abs_diff(x, target) for x in imgs[:-1]] + [None]})
-        return figures.comparison(photos, ["Input (f/16)", *(t for _, t in methods), "Target (f/1.8)"], path)
+                           "diffs": [figures.abs_diff(x, target) for x in imgs[:4]] + [None, None]})
+        cols = ["Input (f/16)", *(t for _, t in methods), "Target (f/1.8)", "|BokehNet - scatter| x8"]
+        return figures.comparison(photos, cols, path, diff_label="|x - target| x4")
 
     return draw
 
 
-def failure_figure(res: Results, numbers: dict[str, str]) -> Callable[[Path], Path] | None:
-    """The pair where scatter gains least over doing nothing (per-image PSNR; it may be a loss), shown with its
-    depth map, and the RGB-only model on a Val294 pair, where it barely changes the photo."""
-    rows = res.per_image("ebb-train")
-    ident = {r["id"]: float(r["psnr"]) for r in rows if r["method"] == "identity" and r["aligned"] == "False"}
-    scat = {r["id"]: float(r["psnr"]) for r in rows if r["method"] == "scatter" and r["aligned"] == "False"}
-    if not ident or not scat:
-        return None
-    worst = min(scat, key=lambda i: scat[i] - ident[i])
-    numbers["FailId"] = worst
-    gain = scat[worst] - ident[worst]
-    numbers["FailGain"] = ("+" if gain >= 0 else "$-$") + tables.fmt("psnr", abs(gain))
-    val_pred = res.eval_dir("ebb-val294") / "predictions" / "exp-nodepth-s0"
-    root = res.realdata("EBB! photos", "ebb/Training")
-    if root is None:
-        return None
-    ebb = root / "ebb" / "Training"
-    pred = res.eval_dir("ebb-train") / "predictions" / "scatter" / f"{worst}.png"
-
-    def draw(path: Path) -> Path:
-        rgb, disp = load_photo(ebb / "original" / f"{worst}.jpg", ebb / "depth" / f"{worst}.png")
-        target = read_image(ebb / "bokeh" / f"{worst}.jpg")
-        out = read_image(pred)
-        photos = [{"label": f"EBB! {worst}", "images": [rgb, _grey(disp), out, target],
-                   "windows": figures.pick_windows(disp, rgb),
-                   "diffs": [figures.abs_diff(rgb, target), None, figures.abs_diff(out, target), None]}]
-        vals = sorted(val_pred.glob("*.png"))
-        if vals:
-            vid = vals[0].stem
-            vin = read_image(ebb / "original" / f"{vid}.jpg")
-            vout = read_image(vals[0])
-            vt = read_image(ebb / "bokeh" / f"{vid}.jpg")
-            photos.append({"label": f"EBB! {vid}", "images": [vin, None, vout, vt],
-                           "windows": figures.pick_windows(np.zeros(vin.shape[:2], np.float32), vin)[:1],
-                           "diffs": [figures.abs_diff(vin, vt), None, figures.abs_diff(vout, vin, gain=16.0), None]})
-        return figures.comparison(photos, ["Input (f/16)", "Depth (near = white)", "Render", "Target (f/1.8)"],
-                                  path, width_in=6.0)
-
-    return draw
-
-
-def pynet_figure(res: Results, extra: bool) -> Callable[[Path], Path] | None:
-    """The PyNET samples with the paper's own depth maps: every method, no target exists."""
-    prefix, sub = ("real-pynetx", "pynet_samples_extra") if extra else ("real-pynet", "pynet_samples")
-    folders = {m: res.renders(f"{prefix}-{m}") for m in ("gaussian", "scatter", "model")}
-    if any(v is None for v in folders.values()):
-        return None
-    bokehnet = res.store.renders(f"{prefix}-bokehnet")
-    if (bokehnet / "gallery.json").is_file():
-        folders["bokehnet"] = bokehnet
+def samples_figure(res: Results, extra: bool) -> Callable[[Path], Path] | None:
+    """The photos published with the paper's own depth maps (no target exists): input, the map, scatter, BokehNet
+    and the main PyNET run; zooms on the four of the main text, none on the appendix's eight."""
+    suffix, sub = ("-extra", "pynet_samples_extra") if extra else ("", "pynet_samples")
+    methods = [("scatter", "Scatter"), ("bokehnet", "BokehNet"), ("paper-main", "PyNET (main)")]
+    folders = {m: res.renders(f"paper-pynet-samples{suffix}-{m}") for m, _ in methods}
     real = res.realdata("PyNET samples", sub)
-    if real is None:
+    if any(v is None for v in folders.values()) or real is None:
         return None
     root = real / sub
 
     def draw(path: Path) -> Path:
-        photos = []
-        names = sorted((p.stem for p in (root / "images").glob("*.jpg")), key=int)
-        for name in names:
+        photos: list[dict[str, Any]] = []
+        for name in sorted((p.stem for p in (root / "images").glob("*.jpg")), key=int):
             rgb, disp = load_photo(root / "images" / f"{name}.jpg", root / "depth_maps" / f"{name}.png")
-            outs = [read_image(folders[m] / f"{name}.jpg") for m in folders]
-            imgs = [rgb, _grey(disp), *outs]
-            windows = figures.pick_windows(disp, rgb) if not extra else []
-            photos.append({"label": f"sample {name}", "images": imgs, "windows": windows})
-        cols = ["Input (f/16)", "Paper's depth", "Gaussian", "Scatter", "PyNET-res-xs + depth"]
-        cols += ["BokehNet (default)"] if "bokehnet" in folders else []
-        return figures.comparison(photos, cols, path)
-
-    return draw
-
-
-def vabd_figure(res: Results) -> Callable[[Path], Path] | None:
-    """VABD: scatter at f/8, f/2.8, f/1.8 (calibrated apertures) beside the real photos at those apertures."""
-    stops = (("8", "f8"), ("2_8", "f2.8"), ("1_8", "f1.8"))
-    folders = {tag: res.renders(f"vabd-scatter-{tag}") for _, tag in stops}
-    if any(v is None for v in folders.values()):
-        return None
-    real = res.realdata("VABD photos", "vabd")
-    if real is None:
-        return None
-    root = real / "vabd"
-
-    def draw(path: Path) -> Path:
-        photos = []
-        for name in sorted(p.stem for p in (root / "input").glob("*.jpg")):
-            rgb, disp = load_photo(root / "input" / f"{name}.jpg", root / "depth" / f"{name}.png")
-            imgs: list[Any] = [rgb]
-            for folder, tag in stops:
-                imgs += [read_image(folders[tag] / f"{name}.jpg"), read_image(root / folder / f"{name}.jpg")]
-            photos.append({"label": f"VABD {name}", "images": imgs, "windows": figures.pick_windows(disp, rgb)[:1]})
-        cols = ["Input f/16"] + [c for _, tag in stops for c in (f"scatter {tag[1:]}", f"real {tag[1:]}")]
+            outs = [read_image(folders[m] / f"{name}.jpg") for m, _ in methods]
+            photos.append({"label": f"sample {name}", "images": [rgb, _grey(disp), *outs],
+                           "windows": [] if extra else figures.pick_windows(disp, rgb)})
+        cols = ["Input (f/16)", "Paper's depth", *(t for _, t in methods)]
         return figures.comparison(photos, cols, path)
 
     return draw

@@ -15,47 +15,33 @@ from typing import Any
 
 from bokehpipe.store import ArtifactStore
 
-# run name -> (label in the report, experiment that trains it): three seeds per condition
-RUNS: dict[str, tuple[str, str]] = {
-    f"exp-{kind}-s{seed}": (label, exp)
-    for kind, label, exp in (("depth", "PyNET-res-xs + true depth (level-wise)", "exp_depth"),
-                             ("mono", "PyNET-res-xs + monocular-style depth", "exp_depth"),
-                             ("nodepth", "PyNET-res-xs, RGB only", "exp_depth"),
-                             ("finest", "PyNET-res-xs + true depth, level 1 only", "exp_levels"))
-    for seed in (0, 1, 2)
-}
-# eval tag -> experiment that writes it
+EXPERIMENT = "paper_cpu"  # pipelines/paper_cpu.toml: every result of the report
+MAIN_RUN = "paper-main"  # the paper's generator, levels 7..1
+SEEDS = (0, 1, 2)
+# the ablation at equal compute: condition -> its runs, one per seed
+ABLATION: dict[str, tuple[str, ...]] = {kind: tuple(f"paper-abl-{kind}-s{s}" for s in SEEDS)
+                                        for kind in ("depth", "rgb")}
+# eval tag -> the step of the experiment that writes it
 EVALS: dict[str, str] = {
-    "exp-test-gt": "exp_depth",  # baselines + runs on the held-out exp-test set, true disparity
-    "exp-test-mono": "exp_depth",  # the same with the monocular-style disparity
-    "exp-levels-test-gt": "exp_levels",
-    "ebb-all-identity": "exp_real",  # the six real EBB! pairs: misalignment and exposure alone
-    "ebb-train": "exp_real",  # the three pairs with depth, every method
-    "ebb-val294": "exp_real",  # the three Val294 pairs (no depth here)
-    "ebb-train-bokehnet": "exp_real",  # the default renderer on the three pairs with depth
+    "paper-test": "eval-test",  # main run + renderers on the fixed test set, each scene's true focus
+    "paper-test-auto": "eval-test-auto",  # the renderers with the product's auto-focus and f/1.8
+    "paper-test-level4": "eval-ablation",  # the ablation runs at level 4's output size
+    "paper-train-100": "eval-train-100",  # the main run on 100 of its training pairs (overfitting check)
+    "paper-val": "eval-val",  # ... and on the validation pairs that picked its checkpoints
+    "paper-ebb-train": "ebb-train",  # the three real pairs with a depth map
+    "paper-ebb-val294": "ebb-val294-identity",  # the three Val294 pairs, input only
+    "paper-ebb-val294-level4": "ebb-val294",  # ... and the RGB-only runs at level 4's size
 }
-# BokehNet trained three times, seeds 0-2 (600 steps each), each scored on the test pairs of eval bn-test
-BOKEHNET_SEED_TAGS = tuple(f"bn-test-s{seed}" for seed in (0, 1, 2))
-EVALS.update({tag: "bokehnet_seeds" for tag in BOKEHNET_SEED_TAGS})
-# eval tag made by `bokehpipe experiment bokehnet` (its test-set steps): a synthetic set drawn with another seed,
-# never used for BokehNet's training or checkpoint selection
-BOKEHNET_TEST_TAG = "bn-test"
-# the same pairs seen through monocular-style degraded depth (the errors a depth estimate makes)
-BOKEHNET_TEST_MONO_TAG = "bn-test-mono"
-EVAL_COMMANDS: dict[str, str] = {
-    BOKEHNET_TEST_TAG: "bokehpipe experiment bokehnet  (steps test-set, test-depth, test-eval)",
-    BOKEHNET_TEST_MONO_TAG: "bokehpipe experiment bokehnet  (steps test-depth-mono, test-eval-mono)",
+# renders of the twelve photos published with the paper's depth maps: folder -> step
+SAMPLE_RENDERS: dict[str, str] = {
+    f"paper-pynet-samples{extra}-{method}": f"samples{extra}-{method}"
+    for extra in ("", "-extra") for method in ("paper-main", "scatter", "bokehnet")
 }
-# what a perfect renderer of the synthetic optics scores on BokehNet's test pairs (studies/synthetic_ceiling.py)
-SYNTHETIC_CEILING = "reports/synthetic_ceiling.json"
-SYNTHETIC_CEILING_COMMAND = "bokehpipe experiment bokehnet --only ceiling"
-# every renderer on the real f/1.8 pairs at 768 px (studies/real_eval.py)
-REAL_EVAL = "reports/real_eval_768.json"
-REAL_EVAL_COMMAND = "bokehpipe experiment exp_real --only real-eval-768"
 REALDATA_COMMAND = "export BOKEHPIPE_REALDATA=<folder of the real photos>"
-BENCH_COMMAND = ("bokehpipe bench --models pynet-xs,pynet --renderers scatter,bokehnet --depth-models '' "
-                 "--train-levels '' --threads 2 --repeats 3")
-BENCH = "reports/bench.json"
+
+
+def step_command(step: str) -> str:
+    return f"bokehpipe experiment {EXPERIMENT} --only {step}"
 
 
 @dataclass
@@ -100,7 +86,7 @@ class Results:
 
     def eval_summary(self, tag: str) -> dict[str, Any] | None:
         return self._json(self.store.reports_dir / "eval" / tag / "summary.json", f"eval {tag}",
-                          EVAL_COMMANDS.get(tag) or f"bokehpipe experiment {EVALS.get(tag, 'exp_depth')}")
+                          step_command(EVALS[tag]))
 
     def eval_dir(self, tag: str) -> Path:
         return self.store.reports_dir / "eval" / tag
@@ -113,7 +99,7 @@ class Results:
         path = self.store.run(run) / "metrics.csv"
         rows = self._cached(path, _read_csv)
         if rows is None:
-            self._miss(f"run {run}", path, f"bokehpipe experiment {RUNS.get(run, ('', 'exp_depth'))[1]}")
+            self._miss(f"run {run}", path, f"bokehpipe experiment {EXPERIMENT}")
         return rows
 
     def run_config(self, run: str) -> dict[str, Any] | None:
@@ -123,16 +109,9 @@ class Results:
         """A synthetic set's own description (`splits.json`, `metadata.json`), or None where it has none."""
         return self._cached(self.store.root / "datasets" / name / filename, _read_json)
 
-    def bench(self) -> dict[str, Any] | None:
-        return self._json(self.store.root / BENCH, "benchmark", BENCH_COMMAND)
-
-    def real_eval_768(self) -> dict[str, Any] | None:
-        """Every renderer on the six real f/1.8 pairs at 768 px (`studies/real_eval.py --json`)."""
-        return self._json(self.store.root / REAL_EVAL, "real pairs at 768 px", REAL_EVAL_COMMAND)
-
-    def synthetic_ceiling(self) -> dict[str, Any] | None:
-        """A perfect renderer of the synthetic optics on BokehNet's test pairs (`studies/synthetic_ceiling.py`)."""
-        return self._json(self.store.root / SYNTHETIC_CEILING, "synthetic ceiling", SYNTHETIC_CEILING_COMMAND)
+    def experiment_log(self) -> dict[str, Any] | None:
+        """Wall and CPU seconds of every step, as `bokehpipe experiment` recorded them."""
+        return self._cached(self.store.reports_dir / "experiments" / f"{EXPERIMENT}.json", _read_json)
 
     def realdata(self, what: str, *needed: str) -> Path | None:
         """The folder of real photos (BOKEHPIPE_REALDATA) holding every `needed` path, or None after noting the
@@ -151,8 +130,8 @@ class Results:
 
     def renders(self, name: str) -> Path | None:
         path = self.store.renders(name)
-        if not path.is_dir():
-            self._miss(f"renders {name}", path, "bokehpipe experiment exp_real")
+        if not (path / "gallery.json").is_file():
+            self._miss(f"renders {name}", path, step_command(SAMPLE_RENDERS[name]))
             return None
         return path
 

@@ -1,0 +1,137 @@
+"""The fixed synthetic test set in report.tex: the main run beside the renderers, the depth ablation over seeds,
+the overfitting check and a figure of test scenes; all read from eval summaries and per-image CSVs.
+
+The test set (`paper-test`) was drawn with another seed than the training set and was never used to train or to
+choose a checkpoint (that is `paper` val). Learned rows over seeds are mean +- sample sd; single models carry
+the standard error over images.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from bokehpipe.data.io import read_image, read_map
+from bokehpipe.report import figures, tables
+from bokehpipe.report.sources import ABLATION, MAIN_RUN, Results
+from bokehpipe.report.stats import mean_sd, pm, signed, standard_error
+from bokehpipe.report.training import level_seconds
+
+METRICS = (("psnr", "PSNR"), ("ssim", "SSIM"), ("ms_ssim", "MS-SSIM"))
+RENDERERS = (("gaussian", "Gaussian blur"), ("scatter", "Scatter"), ("bokehnet", "BokehNet"))
+
+
+def per_image_psnr(res: Results, tag: str, method: str) -> dict[str, float]:
+    """id -> PSNR of `method` (unaligned rows) in eval `tag`."""
+    return {r["id"]: float(r["psnr"]) for r in res.per_image(tag)
+            if r["method"] == method and r.get("aligned", "False") == "False"}
+
+
+def _metric(summary: dict[str, Any] | None, method: str, key: str) -> float | None:
+    entry = (summary or {}).get("methods", {}).get(method)
+    return None if entry is None else entry.get("metrics", {}).get(key)
+
+
+def _row(res: Results, tag: str, label: str, method: str, identity: dict[str, float]) -> list[str]:
+    summary = res.eval_summary(tag)
+    psnrs = per_image_psnr(res, tag, method)
+    wins = [psnrs[i] > identity[i] for i in psnrs if i in identity]
+    return [label, *(tables.fmt(k, _metric(summary, method, k)) for k, _ in METRICS),
+            tables.fmt("psnr", standard_error(list(psnrs.values()))),
+            f"{100 * sum(wins) / len(wins):.0f}" if wins else "--"]
+
+
+def test_table(res: Results, numbers: dict[str, str]) -> str | None:
+    """Every method on the test set: the renderers at each scene's true focus and aperture and at the product's
+    auto-focus and f/1.8, the main PyNET run at its finest level."""
+    main, auto = res.eval_summary("paper-test"), res.eval_summary("paper-test-auto")
+    if not main or not auto:
+        return None
+    identity = per_image_psnr(res, "paper-test", "identity")
+    rows = [_row(res, "paper-test", "Input (identity)", "identity", identity)]
+    rows += [_row(res, "paper-test", f"{label}, true focus", m, identity) for m, label in RENDERERS]
+    rows += [_row(res, "paper-test-auto", f"{label}, auto-focus", m, identity) for m, label in RENDERERS]
+    info = main["methods"].get(MAIN_RUN, {}).get("info", {})
+    level = info.get("level", "")
+    rows.append(_row(res, "paper-test", f"PyNET, main run (level {level})", MAIN_RUN, identity))
+    numbers["NumTestImages"] = str(main["n_images"])
+    for method, macro in (("identity", "Identity"), ("scatter", "Scatter"), ("bokehnet", "Bokehnet"),
+                          ("gaussian", "Gaussian"), (MAIN_RUN, "Main")):
+        numbers[f"Test{macro}"] = tables.fmt("psnr", _metric(main, method, "psnr"))
+    numbers["TestScatterAuto"] = tables.fmt("psnr", _metric(auto, "scatter", "psnr"))
+    numbers["TestBokehnetAuto"] = tables.fmt("psnr", _metric(auto, "bokehnet", "psnr"))
+    gap = (_metric(main, MAIN_RUN, "psnr") or float("nan")) - (_metric(main, "scatter", "psnr") or float("nan"))
+    numbers["TestMainMinusScatter"] = signed("psnr", gap)
+    header = ["Method", *(f"{name}$\\uparrow$" for _, name in METRICS), "s.e.", "$>$ input (\\%)"]
+    return tables.tabular(header, rows, align="lrrrrr")
+
+
+def ablation_table(res: Results, numbers: dict[str, str]) -> str | None:
+    """With and without the disparity channel at equal steps, batch and crops (levels 7..4, three seeds each),
+    scored at level 4's output size, with the paired difference by seed."""
+    summary = res.eval_summary("paper-test-level4")
+    if not summary:
+        return None
+    scores = {kind: [_metric(summary, run, "psnr") for run in runs] for kind, runs in ABLATION.items()}
+    ssims = {kind: [_metric(summary, run, "ssim") for run in runs] for kind, runs in ABLATION.items()}
+    hours = {kind: [sum(level_seconds(rows).values()) / 3600 for rows in (res.metrics(r) for r in runs) if rows]
+             for kind, runs in ABLATION.items()}
+    rows = [["Input (identity)", "--", tables.fmt("psnr", _metric(summary, "identity", "psnr")),
+             tables.fmt("ssim", _metric(summary, "identity", "ssim")), "--"],
+            ["Scatter, true focus", "--", tables.fmt("psnr", _metric(summary, "scatter", "psnr")),
+             tables.fmt("ssim", _metric(summary, "scatter", "ssim")), "--"]]
+    for kind, label in (("depth", "PyNET, RGB + disparity"), ("rgb", "PyNET, RGB only")):
+        done = [v for v in scores[kind] if v is not None]
+        rows.append([label, str(len(done)), pm("psnr", done), pm("ssim", [v for v in ssims[kind] if v is not None]),
+                     pm("minutes", hours[kind])])
+    diffs = [d - r for d, r in zip(scores["depth"], scores["rgb"], strict=True) if d is not None and r is not None]
+    mean, sd = mean_sd(diffs)
+    rows.append(["Depth $-$ RGB, paired by seed", str(len(diffs)), pm("psnr", diffs), "--", "--"])
+    numbers.update(AblDepth=pm("psnr", [v for v in scores["depth"] if v is not None]),
+                   AblRgb=pm("psnr", [v for v in scores["rgb"] if v is not None]),
+                   AblGain=signed("psnr", mean), AblGainSd=tables.fmt("psnr", sd), AblSeeds=str(len(diffs)),
+                   AblGainMin=signed("psnr", min(diffs) if diffs else None),
+                   AblGainMax=signed("psnr", max(diffs) if diffs else None),
+                   AblIdentity=tables.fmt("psnr", _metric(summary, "identity", "psnr")),
+                   AblScatter=tables.fmt("psnr", _metric(summary, "scatter", "psnr")),
+                   AblScale=str(summary.get("downscale", 1)))
+    return tables.tabular(["Method", "Seeds", "PSNR$\\uparrow$", "SSIM$\\uparrow$", "Hours"], rows, align="lrrrr")
+
+
+def overfitting_numbers(res: Results, numbers: dict[str, str]) -> None:
+    """The main run's gain over its input on training, validation and test pairs: a train gain far above the
+    others would mean the set is too small for the model."""
+    for tag, macro in (("paper-train-100", "Train"), ("paper-val", "Val"), ("paper-test", "Test")):
+        summary = res.eval_summary(tag)
+        model, ident = _metric(summary, MAIN_RUN, "psnr"), _metric(summary, "identity", "psnr")
+        gain = model - ident if model is not None and ident is not None else None
+        numbers[f"Fit{macro}Gain"] = signed("psnr", gain)
+        numbers[f"Fit{macro}Count"] = str((summary or {}).get("n_images", "--"))
+
+
+def test_figure(res: Results) -> Callable[[Path], Path] | None:
+    """Two test scenes as every method rendered them (the predictions eval kept), zooms chosen from the depth."""
+    summary = res.eval_summary("paper-test")
+    pred = res.eval_dir("paper-test") / "predictions"
+    methods = [("scatter", "Scatter"), ("bokehnet", "BokehNet"), (MAIN_RUN, "PyNET (main)")]
+    ids = sorted(p.stem for p in (pred / MAIN_RUN).glob("*.png"))[:2] if pred.is_dir() else []
+    if not summary or not ids:
+        return None
+    root = Path(summary["dataset_root"]) / "Training"
+
+    def draw(path: Path) -> Path:
+        photos = []
+        for id_ in ids:
+            rgb, target = read_image(root / "original" / f"{id_}.jpg"), read_image(root / "bokeh" / f"{id_}.jpg")
+            imgs = [rgb, *(read_image(pred / m / f"{id_}.png") for m, _ in methods), target]
+            photos.append({"label": f"test {id_}", "images": imgs,
+                           "windows": figures.pick_windows(read_map(root / "depth" / f"{id_}.png"), rgb),
+                           "diffs": [figures.abs_diff(x, target) for x in imgs[:-1]] + [None]})
+        return figures.comparison(photos, _columns(methods), path, diff_label="|x - target| x4")
+
+    return draw
+
+
+def _columns(methods: Sequence[tuple[str, str]]) -> list[str]:
+    return ["Input (f/16)", *(t for _, t in methods), "Target (f/1.8)"]

@@ -1,0 +1,136 @@
+"""How the paper's generator trained: per-level curves and the level table, read from the runs' metrics.csv.
+
+A run's `metrics.csv` has a `train` row every `log_every` steps and a `val` row at each validation (PSNR of the
+model and of the input, both at the level's output size, on the selection split). `elapsed_s` restarts with every
+process, so a level's time is the sum of its segments' last values: a resumed level is counted once per segment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from bokehpipe.report import tables
+from bokehpipe.report.sources import ABLATION, MAIN_RUN, Results
+from bokehpipe.report.stats import signed
+
+
+def _float(row: dict[str, str], key: str) -> float | None:
+    value = row.get(key) or ""
+    return float(value) if value not in ("", "nan") else None
+
+
+def level_seconds(rows: Sequence[dict[str, str]]) -> dict[int, float]:
+    """Wall seconds per level: the sum over process segments (a drop in `elapsed_s` starts a new one)."""
+    total: dict[int, float] = {}
+    last: dict[int, float] = {}
+    for row in rows:
+        level, elapsed = int(row["level"]), _float(row, "elapsed_s")
+        if elapsed is None:
+            continue
+        if elapsed < last.get(level, 0.0):
+            total[level] = total.get(level, 0.0) + last[level]
+        last[level] = elapsed
+    return {lv: total.get(lv, 0.0) + last[lv] for lv in last}
+
+
+def validations(rows: Sequence[dict[str, str]], level: int) -> list[tuple[int, float, float]]:
+    """(step, model PSNR, input PSNR) of every validation of `level`, in step order."""
+    out = []
+    for row in rows:
+        if row["kind"] == "val" and int(row["level"]) == level:
+            psnr, ident = _float(row, "val_psnr"), _float(row, "val_psnr_identity")
+            if psnr is not None and ident is not None:
+                out.append((int(row["step"]), psnr, ident))
+    return sorted(out)
+
+
+def main_levels(res: Results) -> list[dict[str, Any]]:
+    """Per trained level of the main run, coarse to fine: its settings, steps, best validation and hours."""
+    rows, cfg = res.metrics(MAIN_RUN), res.run_config(MAIN_RUN)
+    if not rows or not cfg:
+        return []
+    config = cfg["config"]
+    seconds = level_seconds(rows)
+    out = []
+    for level in config["levels"]:
+        vals = validations(rows, level)
+        if not vals:
+            continue
+        plan = config["schedule"][str(level)]
+        steps = max(int(r["step"]) for r in rows if int(r["level"]) == level)
+        best = max(vals, key=lambda v: v[1])
+        out.append({"level": level, "batch": plan["batch"], "crop": plan.get("crop") or config["crop"],
+                    "cap": plan["steps"], "steps": steps, "best_step": best[0], "best": best[1], "input": best[2],
+                    "hours": seconds.get(level, 0.0) / 3600})
+    return out
+
+
+def levels_table(res: Results, numbers: dict[str, str]) -> str | None:
+    """The main run level by level: crop, batch, steps taken of the cap, best validation PSNR against the input's
+    at that level's size, and wall hours; the numbers the prose quotes."""
+    levels = main_levels(res)
+    if not levels:
+        return None
+    body = []
+    for lv in levels:
+        body.append([str(lv["level"]), str(lv["crop"]), str(lv["batch"]), f"{lv['steps']:,} / {lv['cap']:,}",
+                     tables.fmt("psnr", lv["best"]), tables.fmt("psnr", lv["input"]),
+                     signed("psnr", lv["best"] - lv["input"]), f"{lv['hours']:.2f}"])
+    hours = sum(lv["hours"] for lv in levels)
+    finest = levels[-1]
+    numbers.update(MainHours=f"{hours:.1f}", MainFinestLevel=str(finest["level"]),
+                   MainFinestSteps=f"{finest['steps']:,}", MainFinestBest=tables.fmt("psnr", finest["best"]),
+                   MainFinestInput=tables.fmt("psnr", finest["input"]),
+                   MainFinestGain=signed("psnr", finest["best"] - finest["input"]),
+                   MainLevelsDone=str(len(levels)), MainSteps=f"{sum(lv['steps'] for lv in levels):,}")
+    beaten = [str(lv["level"]) for lv in levels if lv["best"] > lv["input"]]
+    numbers["MainLevelsAboveInput"] = ", ".join(beaten) if beaten else "none"
+    header = ["Level", "Crop", "Batch", "Steps / cap", "Best val PSNR", "Input", "Gain", "Hours"]
+    return tables.tabular(header, body, align="rrrrrrrr")
+
+
+def curves_figure(res: Results) -> Callable[[Path], Path] | None:
+    """Left: the main run's validation PSNR minus the input's at each level's size, over cumulative steps, one
+    colour per level. Right: the ablation's level-by-level curves, mean and range over seeds, with and without
+    depth."""
+    main = res.metrics(MAIN_RUN)
+    cfg = res.run_config(MAIN_RUN)
+    ablation = {kind: [res.metrics(run) for run in runs] for kind, runs in ABLATION.items()}
+    if not main or not cfg:
+        return None
+
+    def draw(path: Path) -> Path:
+        from bokehpipe.report.figures import training_curves
+
+        main_series = [(lv, validations(main, lv)) for lv in cfg["config"]["levels"]]
+        abl_series = {kind: [[(lv, validations(rows, lv)) for lv in (7, 6, 5, 4)] for rows in runs if rows]
+                      for kind, runs in ablation.items()}
+        return training_curves(main_series, abl_series, path)
+
+    return draw
+
+
+def steps_table(res: Results, numbers: dict[str, str]) -> str | None:
+    """How long each step of the experiment took: a training step from its run's metrics (summed over the
+    sessions it was resumed in), every other step from the experiment log (wall, and CPU where recorded)."""
+    log = res.experiment_log()
+    if not log:
+        return None
+    rows, total = [], 0.0
+    for name, entry in log.get("steps", {}).items():
+        argv = entry.get("argv", [])
+        if not argv:
+            continue
+        if argv[0] == "train" and "--run" in argv:
+            metrics = res.metrics(argv[argv.index("--run") + 1]) or []
+            wall, cpu = sum(level_seconds(metrics).values()), None
+        else:
+            wall, cpu = entry.get("wall_s"), entry.get("cpu_s")
+        if wall is None:
+            continue
+        total += wall
+        rows.append([tables.esc(name), f"{wall / 3600:.2f}", f"{cpu / 3600:.2f}" if cpu is not None else "--"])
+    numbers["ExperimentHours"] = f"{total / 3600:.1f}"
+    return tables.tabular(["Step", "Wall (h)", "CPU (h)"], rows, align="lrr")
