@@ -168,6 +168,33 @@ def test_a_raw_pickle_as_weights_is_one_line_without_torch_warnings(tmp_path):
     assert not [w for w in seen if issubclass(w.category, UserWarning)]
 
 
+NON_FINITE_OPTIONS = [  # one per kind of float option: shared, generated from a config field, command-local
+    ("infer", "{photo}", "--focus"), ("render", "{photo}", "--focus"), ("infer", "{photo}", "--focal-length"),
+    ("train", "--lr"), ("train", "--clean-fraction"), ("render", "{photo}", "--highlight"),
+    ("render", "{photo}", "--gamma"), ("synth", "x", "--val-fraction"), ("weights", "fetch", "midas_v21_small_256",
+                                                                       "--timeout"),
+]
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
+@pytest.mark.parametrize("argv", NON_FINITE_OPTIONS, ids=lambda a: " ".join(a))
+def test_every_float_option_refuses_a_number_that_is_not_finite(run_cli, tmp_path, argv, value):
+    """click's float ranges let `nan` through every bound; the shared type refuses it, and inf, before any work."""
+    photo = tmp_path / "a.jpg"
+    photo.write_bytes(b"")
+    result = run_cli(*(a.format(photo=photo) for a in argv), value)
+    assert result.exit_code == 2, result.output
+    assert "is not a finite number" in result.output or "not in the range" in result.output
+
+
+def test_a_pipeline_cannot_give_training_a_number_that_is_not_finite():
+    from bokehpipe.errors import ConfigError
+    from bokehpipe.train.config import TrainConfig
+
+    with pytest.raises(ConfigError, match="lr = nan: give a finite number"):
+        TrainConfig(run="r", data_root="d", dataset="x", lr=float("nan"))
+
+
 @pytest.mark.parametrize("value", ["1e9", "f/1e-9", "f/0.0001", "inf", "-1"])
 def test_an_aperture_no_lens_has_is_refused_while_parsing(run_cli, tmp_path, value):
     """Numbers that would allocate hundreds of GB (a CoC radius of millions of pixels) are refused by the one

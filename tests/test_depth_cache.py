@@ -74,17 +74,17 @@ def test_gt_cache_schema_provenance_and_values(store, synth):
 def test_reader_is_lazy_fork_safe_and_picklable(store, synth):
     path = run_depth(store, data=str(synth), split="train", source="gt").path
     cache = DepthCache(path)
-    assert cache._file is None  # nothing opened yet
+    assert cache._reader._file is None  # nothing opened yet
     first = cache.read("0")
-    handle = cache._file
+    handle = cache._reader._file
     assert handle is not None
-    cache._pid = -1  # as if we were a forked DataLoader worker
+    cache._reader._pid = -1  # as if we were a forked DataLoader worker
     np.testing.assert_array_equal(cache.read("0"), first)
-    assert cache._file is not handle  # re-opened for the "new" process
+    assert cache._reader._file is not handle  # re-opened for the "new" process
     clone = pickle.loads(pickle.dumps(cache))
-    assert clone._file is None and clone.ids() == cache.ids()
+    assert clone._reader._file is None and clone.ids() == cache.ids()
     cache.close()
-    assert cache._file is None
+    assert cache._reader._file is None
 
     from torch.utils.data import DataLoader
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -31,7 +32,9 @@ def test_tiny_rehearsal_measures_every_phase(tmp_path: Path):
                  "train-L1", "resume-killed", "resume-again", "ddp", "loader-memory-7s-7i"):
         assert phases[name]["wall_s"] > 0 and phases[name]["peak_rss_mb"] > 50, name
     assert phases["resume-killed"]["killed"] and r["resume"]["final_step"] == r["resume"]["planned_steps"] == 3
-    assert "resuming level 7 at step 1" in r["resume"]["said"][0]
+    # killed once its first checkpoint exists: on a loaded machine a second step may land before the kill
+    resumed_at = re.search(r"resuming level 7 at step (\d+)", r["resume"]["said"][0])
+    assert resumed_at and 1 <= int(resumed_at.group(1)) < r["resume"]["planned_steps"], r["resume"]["said"]
     assert phases["ddp"]["ddp"] == {"world_size": 2, "max_param_divergence": 0.0}
     assert r["train"]["1"]["checkpoint_mb"] > 1 and r["train"]["1"]["step_images_per_s"] > 0
     loader = r["loader"]["1"]

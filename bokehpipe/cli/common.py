@@ -15,6 +15,21 @@ pass_state = click.make_pass_decorator(CliState)
 METHOD_CHOICES = ("scatter", "gaussian")  # bokehpipe.render.METHODS (not imported here: --help stays light)
 
 
+class FiniteFloat(click.FloatRange):
+    """The one type of every float option: finite (click's FloatRange lets `nan` through every bound, and `inf`
+    through an open one), then within its range if it has one."""
+
+    name = "number"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        import math
+
+        number = click.FLOAT.convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return super().convert(number, param, ctx)
+
+
 class SizeType(click.ParamType):
     """A `WxH` option value parsed by `bokehpipe.sizes.parse_size`; its error becomes a click usage error."""
 
@@ -97,7 +112,7 @@ class ApertureType(click.ParamType):
 def focus_options(func):
     """`--focus`, `--focus-at` and `--aperture`, the same on every command that renders with a chosen focus and
     aperture (`infer`, `render`); which focus a photo gets is `bokehpipe.render.focus.resolve_focus`'s rule."""
-    func = click.option("--focal-length", type=click.FloatRange(min=1, max=2000), default=50.0, show_default=True,
+    func = click.option("--focal-length", type=FiniteFloat(min=1, max=2000), default=50.0, show_default=True,
                         metavar="MM", help="The virtual lens for a metric depth map (a metric --depth-model or "
                                             "cache): blur from the thin lens at --aperture's f-number, the photo's "
                                             "field of view from Exif (else 50 mm on APS-C).")(func)
@@ -107,7 +122,7 @@ def focus_options(func):
                              "[default: f/1.8]")(func)
     func = click.option("--focus-at", "focus_point", type=PointType(), default=None,
                         help="Focus on what is at pixel X,Y of each photo.")(func)
-    func = click.option("--focus", type=click.FloatRange(0.0, 1.0), default=None,
+    func = click.option("--focus", type=FiniteFloat(0.0, 1.0), default=None,
                         help="Disparity in focus (0 far .. 1 near, after per-image min-max); default: the subject, "
                              "found automatically.")(func)
     return func

@@ -69,10 +69,13 @@ def _option(f: dataclasses.Field, spec: Mapping[str, Any], hint: Any) -> Decorat
             kwargs["default"] = default = "x".join(map(str, default))
     elif spec.get("path"):
         kwargs["type"] = click.Path(dir_okay=False)
+    elif base is float:  # finite, and in range where the field has one (cli/common.FiniteFloat)
+        from bokehpipe.cli.common import FiniteFloat
+
+        kwargs["type"] = FiniteFloat(spec.get("min"), spec.get("max"))
     elif "min" in spec or "max" in spec:
-        kinds = {int: click.IntRange, float: click.FloatRange}
-        kwargs["type"] = kinds[base](spec.get("min"), spec.get("max"))
-    elif base in (int, float):
+        kwargs["type"] = click.IntRange(spec.get("min"), spec.get("max"))
+    elif base is int:
         kwargs["type"] = base
     if "metavar" in spec:
         kwargs["metavar"] = spec["metavar"]

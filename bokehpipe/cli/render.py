@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from bokehpipe.cli.common import METHOD_CHOICES, device_option, focus_options, pass_state
+from bokehpipe.cli.common import METHOD_CHOICES, FiniteFloat, device_option, focus_options, pass_state
 from bokehpipe.errors import BokehpipeError
 
 
@@ -20,8 +20,10 @@ from bokehpipe.errors import BokehpipeError
                    "(default: Depth Anything V2 small run on each photo).")
 @click.option("--method", type=click.Choice(METHOD_CHOICES), default="scatter", show_default=True)
 @focus_options
-@click.option("--highlight", type=float, default=None, help="scatter: gain for saturated pixels (default 2, 1 = off).")
-@click.option("--gamma", type=float, default=None, help="scatter: power-law gamma instead of the sRGB curve.")
+@click.option("--highlight", type=FiniteFloat(1.0, 100.0), default=None,
+              help="scatter: gain for saturated pixels (default 2, 1 = off).")
+@click.option("--gamma", type=FiniteFloat(0.1, 10.0), default=None,
+              help="scatter: power-law gamma instead of the sRGB curve.")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Output folder; each result is <input stem>.png.")
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs (never an input).")

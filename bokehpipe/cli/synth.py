@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from bokehpipe.cli.common import SizeType, pass_state
+from bokehpipe.cli.common import FiniteFloat, SizeType, pass_state
 
 
 def parse_range(value: str) -> tuple[float, float]:
@@ -24,7 +24,7 @@ def parse_range(value: str) -> tuple[float, float]:
 @click.option("--size", type=SizeType(minimum=16), default="1536x1024", show_default=True,
               help="Image size; EBB! photos are 1536x1024.")
 @click.option("--seed", type=int, default=0, show_default=True, help="The same seed gives byte-identical files.")
-@click.option("--val-fraction", type=click.FloatRange(0, 1, max_open=True), default=0.06, show_default=True,
+@click.option("--val-fraction", type=FiniteFloat(0, 1, max_open=True), default=0.06, show_default=True,
               help="The last ids that form the `val` split of splits.json (EBB!: 294 of 4694).")
 @click.option("--defects/--no-defects", default=True, show_default=True,
               help="EBB!-like pair defects: target shift <= 2 px, exposure/colour gain, sensor noise, JPEG.")

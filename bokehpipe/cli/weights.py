@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import click
 
-from bokehpipe.cli.common import echo_json, pass_state
+from bokehpipe.cli.common import FiniteFloat, echo_json, pass_state
 
 
 def _size(n: int | None) -> str:
@@ -53,7 +53,8 @@ def list_(state, as_json: bool, measure: bool) -> None:
 
 @weights.command("fetch")
 @click.argument("names", nargs=-1, required=True)
-@click.option("--timeout", type=float, default=60.0, show_default=True, help="Network timeout in seconds.")
+@click.option("--timeout", type=FiniteFloat(1.0, 3600.0), default=60.0, show_default=True,
+              help="Network timeout in seconds.")
 @pass_state
 def fetch(state, names: tuple[str, ...], timeout: float) -> None:
     """Download NAMES into store/weights/ (progress on stderr), verify the sha256 where known, atomically."""

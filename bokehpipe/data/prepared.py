@@ -35,6 +35,7 @@ import numpy as np
 from bokehpipe.data.datasets import photo_of, prepare_workers, read_pair_samples
 from bokehpipe.data.disparity import DisparitySource
 from bokehpipe.data.ebb import Pair
+from bokehpipe.data.h5read import ForkSafeFile
 from bokehpipe.data.windows import Box, half_size, half_window, network_disparity, network_rgb, pack_network_rgb
 from bokehpipe.errors import BokehpipeError
 from bokehpipe.store import atomic_path, file_digest
@@ -172,31 +173,16 @@ class PreparedInputs:
     def __init__(self, path: str | os.PathLike[str], exclude: Sequence[str] = ()) -> None:
         self.path = Path(path)
         self.exclude = frozenset(exclude)
-        self._file: h5py.File | None = None
-        self._pid: int | None = None
+        self._reader = ForkSafeFile(self.path, "not readable prepared inputs; delete the file and run "
+                                               "`bokehpipe data prepare` again")
         if not self.path.is_file():
             raise BokehpipeError(f"{self.path}: prepared inputs not found; create them with `bokehpipe data prepare`")
 
     def _h5(self) -> h5py.File:
-        if self._file is None or self._pid != os.getpid():
-            try:
-                self._file = h5py.File(self.path, "r", locking=False)  # never changed in place (atomic rename)
-            except OSError as exc:
-                raise BokehpipeError(f"{self.path}: not readable prepared inputs ({exc}); delete the file and run "
-                                     "`bokehpipe data prepare` again") from None
-            self._pid = os.getpid()
-        return self._file
+        return self._reader.file()
 
     def close(self) -> None:
-        if self._file is not None and self._pid == os.getpid():
-            self._file.close()
-        self._file, self._pid = None, None
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {"path": self.path, "exclude": self.exclude, "_file": None, "_pid": None}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
+        self._reader.close()
 
     @property
     def attrs(self) -> dict[str, Any]:

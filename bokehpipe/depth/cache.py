@@ -27,18 +27,12 @@ import h5py
 import numpy as np
 
 from bokehpipe.data.disparity import Photo
+from bokehpipe.data.h5read import ForkSafeFile, open_read_only
 from bokehpipe.data.io import resize
 from bokehpipe.depth import SOURCES
 from bokehpipe.errors import BokehpipeError
 from bokehpipe.store import file_digest
 from bokehpipe.versions import package_version
-
-
-def open_read_only(path: str | os.PathLike[str]) -> h5py.File:
-    """The one way a finished cache is opened for reading: without HDF5's file locking, which fails on the
-    shared filesystems (NFS, Lustre) a multi-node run reads its caches from, and which readers do not need
-    (a cache is written under another name and replaced atomically, never changed in place)."""
-    return h5py.File(path, "r", locking=False)
 
 SCHEMA_VERSION = 1
 KIND = "bokehpipe-depth-cache"
@@ -158,38 +152,23 @@ class DepthCache:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         self.description = f"cache {self.path}"
-        self._file: h5py.File | None = None
-        self._pid: int | None = None
+        self._reader = ForkSafeFile(self.path, "not a readable HDF5 depth cache; delete it and run `bokehpipe "
+                                               "depth` again")
         if not self.path.is_file():
             raise BokehpipeError(f"{self.path}: depth cache not found; create it with `bokehpipe depth ...`")
 
     # --- lifecycle -------------------------------------------------------------------------------------
     def _h5(self) -> h5py.File:
-        if self._file is None or self._pid != os.getpid():
-            try:
-                self._file = open_read_only(self.path)
-            except OSError as exc:
-                raise BokehpipeError(f"{self.path}: not a readable HDF5 depth cache ({exc}); "
-                                     "delete it and run `bokehpipe depth` again") from None
-            self._pid = os.getpid()
-        return self._file
+        return self._reader.file()
 
     def close(self) -> None:
-        if self._file is not None and self._pid == os.getpid():
-            self._file.close()
-        self._file, self._pid = None, None
+        self._reader.close()
 
     def __enter__(self) -> DepthCache:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {"path": self.path, "description": self.description, "_file": None, "_pid": None}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
 
     # --- queries ---------------------------------------------------------------------------------------
     @property

@@ -230,6 +230,10 @@ class TrainConfig:
                                       help="bokehnet: share of examples that keep the set's clean disparity.")
 
     def __post_init__(self) -> None:
+        for f in fields(self):  # a pipeline's TOML can say nan or inf, which no option type sees
+            value = getattr(self, f.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ConfigError(f"{f.name} = {value}: give a finite number")
         if self.model not in MODEL_NAMES:
             raise ConfigError(f"unknown model {self.model!r} for `bokehpipe train`; known: {', '.join(MODEL_NAMES)}")
         levels = parse_levels(self.levels)
