@@ -174,8 +174,9 @@ def evaluate(pairs: Sequence[Pair], methods: Sequence[Method], *, depth: Any | N
             seconds = time.perf_counter() - start
             if save_dir is not None and index < save_count:
                 write_png(save_dir / m.name / f"{pair.id}.png", np.clip(pred, 0.0, 1.0))
+            scored = shrink(pred)
             for aligned in ((False, True, "shift") if align else (False,)):
-                scores = score_pair(shrink(pred), scored_target, PROTOCOL, lpips=lpips, align=aligned)
+                scores = score_pair(scored, scored_target, PROTOCOL, lpips=lpips, align=aligned)
                 rows.append({"id": pair.id, "method": m.name, "aligned": aligned, "seconds": round(seconds, 4),
                              **scores})
         if progress is not None:

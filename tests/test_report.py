@@ -190,6 +190,7 @@ def test_report_builds_from_a_tiny_results_set(run_cli, store_root, tmp_path, mo
     assert "\\newcommand{\\FitTrainGain}{+3.50}" in numbers and "\\newcommand{\\FitTestGain}{+3.00}" in numbers
     test = (tmp_path / "report" / "tables" / "test.tex").read_text()
     assert "PyNET, main run (level 1) & 27.00 & 0.800 & 0.850 & 0.50 & 100" in test
+    assert "Input (identity) & 24.00 & 0.800 & 0.850 & 0.50 & --" in test  # the input does not beat itself
     ebb = (tmp_path / "report" / "tables" / "ebb.tex").read_text()
     assert "2977 & train & 20.00 & 20.50 & 22.00 & 22.25 & 21.00" in ebb and "RGB only: 24.50 $\\pm$ 0.00" in ebb
     assert "\\newcommand{\\EbbBokehnetWins}{3}" in numbers

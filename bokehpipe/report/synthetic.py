@@ -36,7 +36,7 @@ def _metric(summary: dict[str, Any] | None, method: str, key: str) -> float | No
 def _row(res: Results, tag: str, label: str, method: str, identity: dict[str, float]) -> list[str]:
     summary = res.eval_summary(tag)
     psnrs = per_image_psnr(res, tag, method)
-    wins = [psnrs[i] > identity[i] for i in psnrs if i in identity]
+    wins = [psnrs[i] > identity[i] for i in psnrs if i in identity] if method != "identity" else []
     return [label, *(tables.fmt(k, _metric(summary, method, k)) for k, _ in METRICS),
             tables.fmt("psnr", standard_error(list(psnrs.values()))),
             f"{100 * sum(wins) / len(wins):.0f}" if wins else "--"]
