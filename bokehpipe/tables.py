@@ -26,6 +26,8 @@ def fmt(key: str, value: Any) -> str:
         return f"{value:.2f}"
     if key.startswith(("ssim", "ms_ssim", "lpips")):
         return f"{value:.3f}"
+    if key == "hours":
+        return f"{value:.2f}"
     if key in ("seconds", "s_per_image", "wall_s", "minutes"):
         return f"{value:.1f}" if value >= 1 else f"{value:.3f}"
     if key in ("params_m", "peak_gb", "peak_mb"):

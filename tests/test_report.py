@@ -187,6 +187,7 @@ def test_report_builds_from_a_tiny_results_set(run_cli, store_root, tmp_path, mo
     assert "\\newcommand{\\AblGain}{+1.50}" in numbers and "\\newcommand{\\AblGainSd}{0.50}" in numbers
     assert "\\newcommand{\\AblDepth}{29.00 $\\pm$ 1.00}" in numbers
     assert "\\newcommand{\\TestMainMinusScatter}{$-$3.00}" in numbers
+    assert "\\newcommand{\\TestScatterFocusCost}{$-$2.00}" in numbers  # auto-focus 28 against true focus 30
     assert "\\newcommand{\\FitTrainGain}{+3.50}" in numbers and "\\newcommand{\\FitTestGain}{+3.00}" in numbers
     test = (tmp_path / "report" / "tables" / "test.tex").read_text()
     assert "PyNET, main run (level 1) & 27.00 & 0.800 & 0.850 & 0.50 & 100" in test

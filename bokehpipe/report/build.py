@@ -82,10 +82,9 @@ def build(store: ArtifactStore, tex_path: Path, *, allow_missing: bool = False) 
     for name, draw in out.figures.items():
         if draw is not None:
             draw(base / "figures" / name)
-    commands = sorted({m.command for m in res.missing})
     for needed in FIGURES:
         if out.figures.get(needed) is None:
-            figures.placeholder("missing result: " + "; ".join(commands), base / "figures" / needed)
+            figures.placeholder("missing result; `bokehpipe report` lists what to run", base / "figures" / needed)
     for needed in TABLES:
         if needed not in out.tables:
             atomic_write_text(base / "tables" / f"{needed}.tex", "\\emph{missing result; see the build log}\n")
@@ -101,7 +100,7 @@ MACROS_USED = (
     "MainHours", "MainFinestLevel", "MainFinestSteps", "MainFinestBest", "MainFinestInput", "MainFinestGain",
     "MainLevelsDone", "MainSteps", "MainLevelsAboveInput",
     "NumTestImages", "TestIdentity", "TestScatter", "TestBokehnet", "TestGaussian", "TestMain", "TestScatterAuto",
-    "TestBokehnetAuto", "TestMainMinusScatter",
+    "TestBokehnetAuto", "TestMainMinusScatter", "TestScatterFocusCost", "TestBokehnetFocusCost",
     "AblDepth", "AblRgb", "AblGain", "AblGainSd", "AblSeeds", "AblGainMin", "AblGainMax", "AblIdentity",
     "AblScatter", "AblScale",
     "FitTrainGain", "FitValGain", "FitTestGain", "FitTrainCount", "FitValCount", "FitTestCount",

@@ -63,7 +63,7 @@ def _pynet_column(res: Results, runs: Sequence[str], pairs: dict[str, int]) -> l
             f"Adam, lr {cfg['lr']:g}", loss,
             f"{pairs.get('train', 0):,} synthetic",
             f"val ({cfg['val_max']} of {pairs.get('val', 0)})",
-            ", ".join(str(s) for s in seeds), pm("minutes", hours)]
+            ", ".join(str(s) for s in seeds), pm("hours", hours)]
 
 
 def _bokehnet_column() -> list[str]:

@@ -61,6 +61,10 @@ def test_table(res: Results, numbers: dict[str, str]) -> str | None:
         numbers[f"Test{macro}"] = tables.fmt("psnr", _metric(main, method, "psnr"))
     numbers["TestScatterAuto"] = tables.fmt("psnr", _metric(auto, "scatter", "psnr"))
     numbers["TestBokehnetAuto"] = tables.fmt("psnr", _metric(auto, "bokehnet", "psnr"))
+    for method, macro in (("scatter", "Scatter"), ("bokehnet", "Bokehnet")):
+        true_focus, auto_focus = _metric(main, method, "psnr"), _metric(auto, method, "psnr")
+        numbers[f"Test{macro}FocusCost"] = signed("psnr", None if true_focus is None or auto_focus is None
+                                                  else auto_focus - true_focus)
     gap = (_metric(main, MAIN_RUN, "psnr") or float("nan")) - (_metric(main, "scatter", "psnr") or float("nan"))
     numbers["TestMainMinusScatter"] = signed("psnr", gap)
     header = ["Method", *(f"{name}$\\uparrow$" for _, name in METRICS), "s.e.", "$>$ input (\\%)"]
@@ -84,7 +88,7 @@ def ablation_table(res: Results, numbers: dict[str, str]) -> str | None:
     for kind, label in (("depth", "PyNET, RGB + disparity"), ("rgb", "PyNET, RGB only")):
         done = [v for v in scores[kind] if v is not None]
         rows.append([label, str(len(done)), pm("psnr", done), pm("ssim", [v for v in ssims[kind] if v is not None]),
-                     pm("minutes", hours[kind])])
+                     pm("hours", hours[kind])])
     diffs = [d - r for d, r in zip(scores["depth"], scores["rgb"], strict=True) if d is not None and r is not None]
     mean, sd = mean_sd(diffs)
     rows.append(["Depth $-$ RGB, paired by seed", str(len(diffs)), pm("psnr", diffs), "--", "--"])
