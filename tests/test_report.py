@@ -186,6 +186,8 @@ def test_report_builds_from_a_tiny_results_set(run_cli, store_root, tmp_path, mo
     # the ablation: depth 29 +- 1, rgb 27.5 +- 0.5, paired gains 1.0, 1.5, 2.0
     assert "\\newcommand{\\AblGain}{+1.50}" in numbers and "\\newcommand{\\AblGainSd}{0.50}" in numbers
     assert "\\newcommand{\\AblDepth}{29.00 $\\pm$ 1.00}" in numbers
+    ablation = (tmp_path / "report" / "tables" / "ablation.tex").read_text()
+    assert "Depth $-$ RGB, paired by seed & 3 & +1.50 $\\pm$ 0.50" in ablation
     assert "\\newcommand{\\TestMainMinusScatter}{$-$3.00}" in numbers
     assert "\\newcommand{\\TestScatterFocusCost}{$-$2.00}" in numbers  # auto-focus 28 against true focus 30
     assert "\\newcommand{\\FitTrainGain}{+3.50}" in numbers and "\\newcommand{\\FitTestGain}{+3.00}" in numbers

@@ -91,7 +91,9 @@ def ablation_table(res: Results, numbers: dict[str, str]) -> str | None:
                      pm("hours", hours[kind])])
     diffs = [d - r for d, r in zip(scores["depth"], scores["rgb"], strict=True) if d is not None and r is not None]
     mean, sd = mean_sd(diffs)
-    rows.append(["Depth $-$ RGB, paired by seed", str(len(diffs)), pm("psnr", diffs), "--", "--"])
+    spread = f" $\\pm$ {tables.fmt('psnr', sd)}" if len(diffs) > 1 else ""
+    paired = signed("psnr", mean) + spread if diffs else "--"
+    rows.append(["Depth $-$ RGB, paired by seed", str(len(diffs)), paired, "--", "--"])
     numbers.update(AblDepth=pm("psnr", [v for v in scores["depth"] if v is not None]),
                    AblRgb=pm("psnr", [v for v in scores["rgb"] if v is not None]),
                    AblGain=signed("psnr", mean), AblGainSd=tables.fmt("psnr", sd), AblSeeds=str(len(diffs)),
