@@ -22,13 +22,16 @@ def open_read_only(path: str | os.PathLike[str]) -> h5py.File:
 
 
 class ForkSafeFile:
-    """`file()` is the open handle of this process; `unreadable` ends the one line said when it will not open."""
+    """`file()` is the open handle of this process. `missing` and `unreadable` end the one line said when the file
+    is absent (checked at construction) or will not open."""
 
-    def __init__(self, path: str | os.PathLike[str], unreadable: str) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, missing: str, unreadable: str) -> None:
         self.path = Path(path)
         self.unreadable = unreadable
         self._file: h5py.File | None = None
         self._pid: int | None = None
+        if not self.path.is_file():
+            raise BokehpipeError(f"{self.path}: {missing}")
 
     def file(self) -> h5py.File:
         if self._file is None or self._pid != os.getpid():

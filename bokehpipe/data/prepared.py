@@ -173,10 +173,9 @@ class PreparedInputs:
     def __init__(self, path: str | os.PathLike[str], exclude: Sequence[str] = ()) -> None:
         self.path = Path(path)
         self.exclude = frozenset(exclude)
-        self._reader = ForkSafeFile(self.path, "not readable prepared inputs; delete the file and run "
-                                               "`bokehpipe data prepare` again")
-        if not self.path.is_file():
-            raise BokehpipeError(f"{self.path}: prepared inputs not found; create them with `bokehpipe data prepare`")
+        self._reader = ForkSafeFile(
+            self.path, missing="prepared inputs not found; create them with `bokehpipe data prepare`",
+            unreadable="not readable prepared inputs; delete the file and run `bokehpipe data prepare` again")
 
     def _h5(self) -> h5py.File:
         return self._reader.file()

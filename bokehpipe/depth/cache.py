@@ -152,10 +152,9 @@ class DepthCache:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         self.description = f"cache {self.path}"
-        self._reader = ForkSafeFile(self.path, "not a readable HDF5 depth cache; delete it and run `bokehpipe "
-                                               "depth` again")
-        if not self.path.is_file():
-            raise BokehpipeError(f"{self.path}: depth cache not found; create it with `bokehpipe depth ...`")
+        self._reader = ForkSafeFile(
+            self.path, missing="depth cache not found; create it with `bokehpipe depth ...`",
+            unreadable="not a readable HDF5 depth cache; delete it and run `bokehpipe depth` again")
 
     # --- lifecycle -------------------------------------------------------------------------------------
     def _h5(self) -> h5py.File:
