@@ -170,7 +170,7 @@ def run_steps(experiment: str, steps: Sequence[Step], store: ArtifactStore,
               on_step: Callable[[Step, str], None] | None = None) -> dict[str, Any]:
     """Run (or reuse) each step; the log keeps the last measured wall and CPU time of every step."""
     path = log_path(store, experiment)
-    log = _update_log(path, experiment, lambda _: None)
+    log: dict[str, Any] = read_json(path) if path.exists() else {"experiment": experiment, "steps": {}}
     for step in steps:
         if step.done(store) and not force:
             if on_step:
