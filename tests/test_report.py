@@ -43,7 +43,7 @@ def _photos(root: Path, sub: str, names: list[str], depth_dir: str) -> None:
 
 ABLATION_RUNS = [f"paper-abl-{k}-s{s}" for k in ("depth", "rgb") for s in (0, 1, 2)]
 METRICS_HEADER = ("level,step,kind,loss,l1,ssim,content,val_psnr,val_ssim,val_psnr_identity,val_ssim_identity,"
-                  "val_images,lr,images_per_s,elapsed_s\n")
+                  "val_images,lr,images_per_s,elapsed_s,cpu_s\n")
 
 
 def _eval(ev: Path, tag: str, methods: dict[str, float], ids: list[str], root: Path, downscale: int = 1,
@@ -61,7 +61,8 @@ def _eval(ev: Path, tag: str, methods: dict[str, float], ids: list[str], root: P
 
 def _run(store: Path, name: str, levels: list[int], with_depth: bool, seed: int, gains: dict[int, float]) -> None:
     """config.json as train writes it, and metrics.csv with two validations per level (input at 25 dB) and a
-    resume inside the last level (elapsed_s restarts)."""
+    resume inside the last level (elapsed_s restarts). Only the resumed segment records CPU time (two threads), as
+    in a run that began before cpu_s existed."""
     run = store / "runs" / name
     run.mkdir(parents=True)
     schedule = {str(lv): {"batch": 16 if lv > 4 else 4, "steps": 200, "crop": 256 if lv > 4 else None}
@@ -73,10 +74,11 @@ def _run(store: Path, name: str, levels: list[int], with_depth: bool, seed: int,
     rows = []
     for lv in levels:
         for step, elapsed in ((100, 360.0), (200, 720.0)):
+            cpu = ""
             if lv == levels[-1] and step == 200:
-                elapsed = 300.0  # resumed after step 100: a new process, its clock restarted
-            rows.append(f"{lv},{step},train,1,,,,,,,,,0.0002,5,{elapsed}")
-            rows.append(f"{lv},{step},val,,,,,{25 + gains[lv] * step / 200},0.8,25,0.7,24,,,")
+                elapsed, cpu = 300.0, "600"  # resumed after step 100: a new process, its clocks restarted
+            rows.append(f"{lv},{step},train,1,,,,,,,,,0.0002,5,{elapsed},{cpu}")
+            rows.append(f"{lv},{step},val,,,,,{25 + gains[lv] * step / 200},0.8,25,0.7,24,,,,")
     (run / "metrics.csv").write_text(METRICS_HEADER + "\n".join(rows) + "\n")
 
 
@@ -177,12 +179,14 @@ def test_report_builds_from_a_tiny_results_set(run_cli, store_root, tmp_path, mo
     used = set(re.findall(r"\\([A-Za-z]+)", (REPO / "report.tex").read_text()))
     assert (made & used) - set(MACROS_USED) == set()
     assert set(MACROS_USED) <= made and "??" not in numbers
-    # main run: seven levels of 200 steps; the last resumed (360 s + 300 s), the others 720 s: 1.38 h
-    assert "\\newcommand{\\MainHours}{1.4}" in numbers and "\\newcommand{\\MainFinestGain}{+2.00}" in numbers
+    # main run: seven levels of 200 steps; the last resumed (360 s + 300 s), the others 720 s: 1.38 h wall; CPU
+    # counts the wall time of the segments that recorded none and 600 s for the resumed one: 1.47 h
+    assert "\\newcommand{\\MainHours}{1.4}" in numbers and "\\newcommand{\\MainCpuHours}{1.5}" in numbers
+    assert "\\newcommand{\\MainFinestGain}{+2.00}" in numbers
     assert "\\newcommand{\\MainLevelsAboveInput}{5, 4, 3, 2, 1}" in numbers
     levels = (tmp_path / "report" / "tables" / "levels.tex").read_text()
-    assert "7 & 256 & 16 & 200 / 200 & 24.50 & 25.00 & $-$0.50 & 0.20" in levels
-    assert "1 & 128 & 4 & 200 / 200 & 27.00 & 25.00 & +2.00 & 0.18" in levels
+    assert "7 & 256 & 16 & 200 / 200 & 24.50 & 25.00 & $-$0.50 & 0.20 & 0.20" in levels
+    assert "1 & 128 & 4 & 200 / 200 & 27.00 & 25.00 & +2.00 & 0.18 & 0.27" in levels
     # the ablation: depth 29 +- 1, rgb 27.5 +- 0.5, paired gains 1.0, 1.5, 2.0
     assert "\\newcommand{\\AblGain}{+1.50}" in numbers and "\\newcommand{\\AblGainSd}{0.50}" in numbers
     assert "\\newcommand{\\AblDepth}{29.00 $\\pm$ 1.00}" in numbers
@@ -199,8 +203,9 @@ def test_report_builds_from_a_tiny_results_set(run_cli, store_root, tmp_path, mo
     assert "\\newcommand{\\EbbBokehnetWins}{3}" in numbers
     setup = (tmp_path / "report" / "tables" / "setup.tex").read_text()
     assert "16 (7--5), 4 (4--1)" in setup and "BokehNet (channels 16/32/64/96)" in setup
+    assert "(0.92 wall cap $\\times$ 2 threads)" in setup  # the shipped model recorded no CPU time
     steps = (tmp_path / "report" / "tables" / "steps.tex").read_text()
-    assert "synth & 0.20 & 0.25" in steps and "train-main & 1.38 & --" in steps
+    assert "synth & 0.20 & 0.25" in steps and "train-main & 1.38 & 1.47" in steps
     for name in ("curves.pdf", "test_scenes.jpg", "ebb_pairs.jpg", "samples.jpg"):
         assert (tmp_path / "report" / "figures" / name).stat().st_size > 5_000
 

@@ -91,6 +91,9 @@ def test_run_folder_config_metrics_and_checkpoints(toy: Path, run_cli, store_roo
     val = [r for r in rows if r["kind"] == "val"]
     assert {r["level"] for r in val} == {"7", "6"} and all(float(r["val_psnr"]) > 5 for r in val)
     assert all(float(r["val_psnr_identity"]) > 10 for r in val) and rows[0]["lr"] == "0.0002"
+    train_rows = [r for r in rows if r["kind"] == "train"]
+    assert all(float(r["cpu_s"]) > 0 and float(r["elapsed_s"]) > 0 for r in train_rows)
+    assert config["history"][-1]["threads"] == 1  # BASE asks for one
     ck = torch.load(run / "checkpoints" / "level6" / "last.pt", weights_only=True)
     assert ck["level"] == 6 and ck["step"] == 2 and ck["config"]["with_depth"] is False
     assert ck["config"]["schedule"]["6"] == {"batch": 3, "steps": 2, "crop": 96, "lr": None}

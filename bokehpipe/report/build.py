@@ -96,7 +96,7 @@ def build(store: ArtifactStore, tex_path: Path, *, allow_missing: bool = False) 
 
 # Every macro report.tex uses; a missing result defines it as ?? (only with allow_missing).
 MACROS_USED = (
-    "PaperSteps", "PaperTrainPairs", "PaperValPairs", "ExperimentHours",
+    "PaperSteps", "PaperTrainPairs", "PaperValPairs", "ExperimentHours", "ExperimentCpuHours", "MainCpuHours",
     "MainHours", "MainFinestLevel", "MainFinestSteps", "MainFinestBest", "MainFinestInput", "MainFinestGain",
     "MainLevelsDone", "MainSteps", "MainLevelsAboveInput",
     "NumTestImages", "TestIdentity", "TestScatter", "TestBokehnet", "TestGaussian", "TestMain", "TestScatterAuto",

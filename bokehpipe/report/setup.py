@@ -1,6 +1,6 @@
 """One setup table for every learned model in the report, read from what each model records about itself.
 
-PyNET runs: their `config.json` (the settings the loop used) and `metrics.csv` (hours). The shipped BokehNet: its
+PyNET runs: their `config.json` (the settings the loop used) and `metrics.csv` (CPU hours). The shipped BokehNet: its
 weights file's provenance (the training config it was exported with) and the pipeline that made its data.
 Attributes are rows and models columns, so the table stays narrow however long a value is.
 """
@@ -13,10 +13,10 @@ from typing import Any
 from bokehpipe.report import tables
 from bokehpipe.report.sources import ABLATION, MAIN_RUN, Results
 from bokehpipe.report.stats import pm
-from bokehpipe.report.training import level_seconds
+from bokehpipe.report.training import run_hours
 
 ROWS = ("Model", "Parameters", "Input", "Levels", "Steps per level", "Batch", "Crop (px)", "Optimiser", "Loss",
-        "Training pairs", "Checkpoint chosen on", "Seeds", "Hours (1 thread)")
+        "Training pairs", "Checkpoint chosen on", "Seeds", "CPU hours")
 
 
 def _params(model: str, **kwargs: Any) -> int:
@@ -49,7 +49,7 @@ def _pynet_column(res: Results, runs: Sequence[str], pairs: dict[str, int]) -> l
     if not configs:
         return None
     record, cfg = configs[0], configs[0]["config"]
-    hours = [sum(level_seconds(rows).values()) / 3600 for rows in (res.metrics(r) for r in runs) if rows]
+    hours = [run_hours(rows).cpu for rows in (res.metrics(r) for r in runs) if rows]
     levels = cfg["levels"]
     loss = "100 L1" if min(levels) > 1 else "100 L1 (7--2); 10 L1 + 10 (1$-$SSIM)" + (
         " + VGG" if cfg.get("perceptual") else " (1), no VGG")
@@ -76,6 +76,7 @@ def _bokehnet_column() -> list[str]:
     _, pipeline = load_pipeline("bokehnet")
     synth = pipeline.get("synth", {})
     stopped = prov.get("step", 0)
+    threads = pipeline.get("bokehnet", {}).get("train", {}).get("threads")
     return [f"BokehNet (channels {'/'.join(str(c) for c in cfg['channels'])})",
             f"{_params('bokehnet', **payload['config']) / 1e6:.2f}M",
             "photo, scatter render, disparity, CoC", "one (full size)",
@@ -83,7 +84,14 @@ def _bokehnet_column() -> list[str]:
             "x".join(str(c) for c in cfg["crop"]), f"Adam, lr {cfg['lr']:g}",
             f"L1 + {cfg['ssim_weight']:g} (1$-$SSIM)",
             f"{synth.get('count', 0):,} synthetic ({cfg['recipe']['variants']} depth variants)",
-            "its own val", str(cfg["seed"]), f"{cfg['max_minutes'] / 60:.2f} (cap)"]
+            "its own val", str(cfg["seed"]), _capped_cpu_hours(cfg["max_minutes"], threads)]
+
+
+def _capped_cpu_hours(max_minutes: float, threads: int | None) -> str:
+    """A run stopped by its wall-clock cap recorded no CPU time: at most the cap times its threads."""
+    if not threads:
+        return f"{max_minutes / 60:.2f} wall (cap)"
+    return f"$\\le${max_minutes / 60 * threads:.2f} ({max_minutes / 60:.2f} wall cap $\\times$ {threads} threads)"
 
 
 def setup_table(res: Results, numbers: dict[str, str]) -> str | None:

@@ -16,7 +16,7 @@ from bokehpipe.data.io import read_image, read_map
 from bokehpipe.report import figures, tables
 from bokehpipe.report.sources import ABLATION, MAIN_RUN, Results
 from bokehpipe.report.stats import mean_sd, pm, signed, standard_error
-from bokehpipe.report.training import level_seconds
+from bokehpipe.report.training import run_hours
 
 METRICS = (("psnr", "PSNR"), ("ssim", "SSIM"), ("ms_ssim", "MS-SSIM"))
 RENDERERS = (("gaussian", "Gaussian blur"), ("scatter", "Scatter"), ("bokehnet", "BokehNet"))
@@ -79,7 +79,7 @@ def ablation_table(res: Results, numbers: dict[str, str]) -> str | None:
         return None
     scores = {kind: [_metric(summary, run, "psnr") for run in runs] for kind, runs in ABLATION.items()}
     ssims = {kind: [_metric(summary, run, "ssim") for run in runs] for kind, runs in ABLATION.items()}
-    hours = {kind: [sum(level_seconds(rows).values()) / 3600 for rows in (res.metrics(r) for r in runs) if rows]
+    hours = {kind: [run_hours(rows).cpu for rows in (res.metrics(r) for r in runs) if rows]
              for kind, runs in ABLATION.items()}
     rows = [["Input (identity)", "--", tables.fmt("psnr", _metric(summary, "identity", "psnr")),
              tables.fmt("ssim", _metric(summary, "identity", "ssim")), "--"],
@@ -102,7 +102,7 @@ def ablation_table(res: Results, numbers: dict[str, str]) -> str | None:
                    AblIdentity=tables.fmt("psnr", _metric(summary, "identity", "psnr")),
                    AblScatter=tables.fmt("psnr", _metric(summary, "scatter", "psnr")),
                    AblScale=str(summary.get("downscale", 1)))
-    return tables.tabular(["Method", "Seeds", "PSNR$\\uparrow$", "SSIM$\\uparrow$", "Hours"], rows, align="lrrrr")
+    return tables.tabular(["Method", "Seeds", "PSNR$\\uparrow$", "SSIM$\\uparrow$", "CPU h"], rows, align="lrrrr")
 
 
 def overfitting_numbers(res: Results, numbers: dict[str, str]) -> None:

@@ -1,13 +1,15 @@
 """How the paper's generator trained: per-level curves and the level table, read from the runs' metrics.csv.
 
 A run's `metrics.csv` has a `train` row every `log_every` steps and a `val` row at each validation (PSNR of the
-model and of the input, both at the level's output size, on the selection split). `elapsed_s` restarts with every
-process, so a level's time is the sum of its segments' last values: a resumed level is counted once per segment.
+model and of the input, both at the level's output size, on the selection split). `elapsed_s` and `cpu_s` restart
+with every process, so a level's time is the sum of its segments' last values: a resumed level is counted once per
+segment, and steps a resume redid are not counted (their rows are gone).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,18 +23,40 @@ def _float(row: dict[str, str], key: str) -> float | None:
     return float(value) if value not in ("", "nan") else None
 
 
-def level_seconds(rows: Sequence[dict[str, str]]) -> dict[int, float]:
-    """Wall seconds per level: the sum over process segments (a drop in `elapsed_s` starts a new one)."""
-    total: dict[int, float] = {}
-    last: dict[int, float] = {}
+@dataclass(frozen=True)
+class LevelTime:
+    """Wall and CPU seconds a level took, summed over the processes that trained it."""
+
+    wall: float
+    cpu: float
+
+
+def level_times(rows: Sequence[dict[str, str]]) -> dict[int, LevelTime]:
+    """Per level, the sum over process segments (a drop in `elapsed_s` starts a new one) of each segment's last
+    `elapsed_s` and `cpu_s`. A segment that recorded no CPU time counts its wall time: before `cpu_s` existed,
+    runs trained on one thread."""
+    totals: dict[int, list[float]] = {}
+    last: dict[int, tuple[float, float]] = {}
     for row in rows:
         level, elapsed = int(row["level"]), _float(row, "elapsed_s")
         if elapsed is None:
             continue
-        if elapsed < last.get(level, 0.0):
-            total[level] = total.get(level, 0.0) + last[level]
-        last[level] = elapsed
-    return {lv: total.get(lv, 0.0) + last[lv] for lv in last}
+        if level in last and elapsed < last[level][0]:
+            acc = totals.setdefault(level, [0.0, 0.0])
+            acc[0], acc[1] = acc[0] + last[level][0], acc[1] + last[level][1]
+        cpu = _float(row, "cpu_s")
+        last[level] = (elapsed, elapsed if cpu is None else cpu)
+    out = {}
+    for level, (wall, cpu) in last.items():
+        acc = totals.get(level, [0.0, 0.0])
+        out[level] = LevelTime(acc[0] + wall, acc[1] + cpu)
+    return out
+
+
+def run_hours(rows: Sequence[dict[str, str]]) -> LevelTime:
+    """A run's wall and CPU hours over all its levels."""
+    times = level_times(rows).values()
+    return LevelTime(sum(t.wall for t in times) / 3600, sum(t.cpu for t in times) / 3600)
 
 
 def validations(rows: Sequence[dict[str, str]], level: int) -> list[tuple[int, float, float]]:
@@ -52,7 +76,7 @@ def main_levels(res: Results) -> list[dict[str, Any]]:
     if not rows or not cfg:
         return []
     config = cfg["config"]
-    seconds = level_seconds(rows)
+    times = level_times(rows)
     out = []
     for level in config["levels"]:
         vals = validations(rows, level)
@@ -63,7 +87,8 @@ def main_levels(res: Results) -> list[dict[str, Any]]:
         best = max(vals, key=lambda v: v[1])
         out.append({"level": level, "batch": plan["batch"], "crop": plan.get("crop") or config["crop"],
                     "cap": plan["steps"], "steps": steps, "best_step": best[0], "best": best[1], "input": best[2],
-                    "hours": seconds.get(level, 0.0) / 3600})
+                    "hours": times[level].wall / 3600 if level in times else 0.0,
+                    "cpu_hours": times[level].cpu / 3600 if level in times else 0.0})
     return out
 
 
@@ -77,18 +102,19 @@ def levels_table(res: Results, numbers: dict[str, str]) -> str | None:
     for lv in levels:
         body.append([str(lv["level"]), str(lv["crop"]), str(lv["batch"]), f"{lv['steps']:,} / {lv['cap']:,}",
                      tables.fmt("psnr", lv["best"]), tables.fmt("psnr", lv["input"]),
-                     signed("psnr", lv["best"] - lv["input"]), f"{lv['hours']:.2f}"])
+                     signed("psnr", lv["best"] - lv["input"]), f"{lv['hours']:.2f}", f"{lv['cpu_hours']:.2f}"])
     hours = sum(lv["hours"] for lv in levels)
+    cpu_hours = sum(lv["cpu_hours"] for lv in levels)
     finest = levels[-1]
-    numbers.update(MainHours=f"{hours:.1f}", MainFinestLevel=str(finest["level"]),
+    numbers.update(MainHours=f"{hours:.1f}", MainCpuHours=f"{cpu_hours:.1f}", MainFinestLevel=str(finest["level"]),
                    MainFinestSteps=f"{finest['steps']:,}", MainFinestBest=tables.fmt("psnr", finest["best"]),
                    MainFinestInput=tables.fmt("psnr", finest["input"]),
                    MainFinestGain=signed("psnr", finest["best"] - finest["input"]),
                    MainLevelsDone=str(len(levels)), MainSteps=f"{sum(lv['steps'] for lv in levels):,}")
     beaten = [str(lv["level"]) for lv in levels if lv["best"] > lv["input"]]
     numbers["MainLevelsAboveInput"] = ", ".join(beaten) if beaten else "none"
-    header = ["Level", "Crop", "Batch", "Steps / cap", "Best val PSNR", "Input", "Gain", "Hours"]
-    return tables.tabular(header, body, align="rrrrrrrr")
+    header = ["Level", "Crop", "Batch", "Steps / cap", "Best val PSNR", "Input", "Gain", "Wall h", "CPU h"]
+    return tables.tabular(header, body, align="rrrrrrrrr")
 
 
 def curves_figure(res: Results) -> Callable[[Path], Path] | None:
@@ -114,23 +140,26 @@ def curves_figure(res: Results) -> Callable[[Path], Path] | None:
 
 def steps_table(res: Results, numbers: dict[str, str]) -> str | None:
     """How long each step of the experiment took: a training step from its run's metrics (summed over the
-    sessions it was resumed in), every other step from the experiment log (wall, and CPU where recorded)."""
+    sessions it was resumed in, wall and CPU), every other step from the experiment log (wall, and CPU where
+    recorded)."""
     log = res.experiment_log()
     if not log:
         return None
-    rows, total = [], 0.0
+    rows, total, total_cpu = [], 0.0, 0.0
     for name, entry in log.get("steps", {}).items():
         argv = entry.get("argv", [])
         if not argv:
             continue
         if argv[0] == "train" and "--run" in argv:
             metrics = res.metrics(argv[argv.index("--run") + 1]) or []
-            wall, cpu = sum(level_seconds(metrics).values()), None
+            spent = run_hours(metrics)
+            wall, cpu = spent.wall * 3600, spent.cpu * 3600
         else:
             wall, cpu = entry.get("wall_s"), entry.get("cpu_s")
         if wall is None:
             continue
         total += wall
+        total_cpu += cpu if cpu is not None else 0.0
         rows.append([tables.esc(name), f"{wall / 3600:.2f}", f"{cpu / 3600:.2f}" if cpu is not None else "--"])
-    numbers["ExperimentHours"] = f"{total / 3600:.1f}"
+    numbers.update(ExperimentHours=f"{total / 3600:.1f}", ExperimentCpuHours=f"{total_cpu / 3600:.1f}")
     return tables.tabular(["Step", "Wall (h)", "CPU (h)"], rows, align="lrr")

@@ -1,7 +1,8 @@
 """The run's metrics: `runs/<run>/metrics.csv` (always) and TensorBoard events (when tensorboard is installed).
 
 One CSV row per logging interval or validation: step, level, training losses, validation PSNR/SSIM (and
-the identity baseline: the input at the target's scale), learning rate, images/s. The file is rewritten
+the identity baseline: the input at the target's scale), learning rate, images/s, and the wall and CPU
+seconds since the level started in this process (a resumed level starts counting again). The file is rewritten
 atomically from the rows in memory, so it is never half-written; on resume the rows after the restored
 step are dropped, so the CSV always describes the weights on disk.
 """
@@ -18,7 +19,8 @@ from bokehpipe.errors import ConfigError
 from bokehpipe.store import atomic_write_text
 
 COLUMNS = ("level", "step", "kind", "loss", "l1", "ssim", "content", "val_psnr", "val_ssim", "val_psnr_identity",
-           "val_ssim_identity", "val_images", "lr", "images_per_s", "elapsed_s")
+           "val_ssim_identity", "val_images", "lr", "images_per_s", "elapsed_s",
+           "cpu_s")
 
 
 class MetricsLog:

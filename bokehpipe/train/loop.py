@@ -205,7 +205,8 @@ def _write_run_config(plan: Plan, sources: dict[str, Any] | None, pipeline: str 
             history = list(earlier.get("history", []))
             init_info = init_info or earlier.get("init_weights")  # a resumed run keeps where it started from
     history.append({"time": time.strftime("%Y-%m-%dT%H:%M:%S"), "resume": resume, "start_level": plan.start_level,
-                    "start_step": plan.start_step, "world_size": dist.world, "notes": plan.notes, **env_summary()})
+                    "start_step": plan.start_step, "world_size": dist.world, "threads": torch.get_num_threads(),
+                    "notes": plan.notes, **env_summary()})
     examples = None
     if plan.cfg.kind == "correction":
         from dataclasses import asdict
@@ -387,6 +388,7 @@ class _Meter:
     def __init__(self) -> None:
         self.sums: dict[str, Any] = {}
         self.images, self.t_interval, self.t_level = 0, time.perf_counter(), time.perf_counter()
+        self.cpu_level = time.process_time()  # all of this process's threads: what a CPU budget counts
 
     def add(self, parts: dict[str, torch.Tensor], n: int) -> None:
         for key, value in parts.items():
@@ -428,7 +430,7 @@ def _log_train(level: int, done: int, lr: float, meter: _Meter, dist: DistInfo, 
     elapsed = time.perf_counter() - meter.t_interval
     row = {"level": level, "step": done, "kind": "train", "lr": lr,
            "images_per_s": meter.images / elapsed if elapsed > 0 else None,
-           "elapsed_s": time.perf_counter() - meter.t_level,
+           "elapsed_s": time.perf_counter() - meter.t_level, "cpu_s": time.process_time() - meter.cpu_level,
            **{k: v / totals["n"] for k, v in totals.items() if k != "n"}}
     if log is not None:
         log.add(row)
