@@ -26,7 +26,7 @@ def fmt(key: str, value: Any) -> str:
         return f"{value:.2f}"
     if key.startswith(("ssim", "ms_ssim", "lpips")):
         return f"{value:.3f}"
-    if key == "hours":
+    if key in ("hours", "correlation"):
         return f"{value:.2f}"
     if key in ("seconds", "s_per_image", "wall_s", "minutes"):
         return f"{value:.1f}" if value >= 1 else f"{value:.3f}"

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bokehpipe.data.io import read_image, write_jpeg, write_png
+from bokehpipe.data.io import read_image, read_map, write_jpeg, write_png
 from bokehpipe.report.latex import tex_available
 
 REPO = Path(__file__).resolve().parent.parent
@@ -87,6 +87,9 @@ def make_results(store: Path, realdata: Path) -> None:
     tree."""
     test = store / "datasets" / "paper-test"
     _pairs(test, ["0", "1"])
+    # same focus, eight times the aperture: test pair 1 asks for eight times the blur of pair 0
+    (test / "metadata.json").write_text(json.dumps({"size": [96, 64], "images": {
+        "0": {"focus": 0.5, "aperture": 0.5}, "1": {"focus": 0.5, "aperture": 4.0}}}))
     (store / "datasets" / "paper").mkdir(parents=True)
     (store / "datasets" / "paper" / "splits.json").write_text(json.dumps({"train": ["0"] * 9, "val": ["1"] * 3}))
     _run(store, "paper-main", [7, 6, 5, 4, 3, 2, 1], True, 0, {7: -1.0, 6: -0.5, 5: 0.5, 4: 1, 3: 1, 2: 1, 1: 2.0})
@@ -206,8 +209,36 @@ def test_report_builds_from_a_tiny_results_set(run_cli, store_root, tmp_path, mo
     assert "(0.92 wall cap $\\times$ 2 threads)" in setup  # the shipped model recorded no CPU time
     steps = (tmp_path / "report" / "tables" / "steps.tex").read_text()
     assert "synth & 0.20 & 0.25" in steps and "train-main & 1.38 & 1.47" in steps
-    for name in ("curves.pdf", "test_scenes.jpg", "ebb_pairs.jpg", "samples.jpg"):
+    assert "\\newcommand{\\BlurMainRho}{--}" in numbers  # equal gains on both pairs: no rank to correlate
+    for name in ("curves.pdf", "test_scenes.jpg", "blur.pdf", "ebb_pairs.jpg", "samples.jpg"):
         assert (tmp_path / "report" / "figures" / name).stat().st_size > 5_000
+
+
+def test_gain_against_blur_splits_the_test_pairs_at_the_median_blur(store_root, tmp_path):
+    """Gains over the input per method on the less and the more blurred half, and their rank correlation with
+    the scene's blur (mean CoC radius from its own focus, aperture and disparity)."""
+    from bokehpipe.report import synthetic
+    from bokehpipe.report.sources import Results
+    from bokehpipe.store import ArtifactStore
+
+    make_results(store_root, tmp_path / "realdata")
+    res = Results(ArtifactStore(store_root))
+    blur = synthetic.scene_blur(res)
+    for id_, aperture in (("0", 0.5), ("1", 4.0)):  # K_REF = 40 px per unit disparity at 1536 px wide
+        disparity = read_map(store_root / "datasets" / "paper-test" / "Training" / "depth" / f"{id_}.png")
+        assert blur[id_] == pytest.approx(aperture * 40 * 96 / 1536 * np.abs(disparity - 0.5).mean(), rel=1e-5)
+    rows = ["id,method,aligned,psnr", "0,identity,False,24", "1,identity,False,20",
+            "0,paper-main,False,25", "1,paper-main,False,23",  # gains 1 (little blur), 3 (much blur)
+            "0,scatter,False,30", "1,scatter,False,22"]  # gains 6, 2
+    (res.eval_dir("paper-test") / "per_image.csv").write_text("\n".join(rows) + "\n")
+    numbers: dict[str, str] = {}
+    draw = synthetic.blur_gains(res, numbers)
+    assert numbers["BlurMedian"] == f"{blur['1']:.1f}"
+    assert (numbers["BlurMainLow"], numbers["BlurMainHigh"], numbers["BlurMainRho"]) == ("+1.00", "+3.00", "+1.00")
+    assert (numbers["BlurScatterLow"], numbers["BlurScatterHigh"], numbers["BlurScatterRho"]) == (
+        "+6.00", "+2.00", "$-$1.00")
+    assert "BlurBokehnetLow" not in numbers  # no per-pair scores: no row, no guess
+    assert draw(tmp_path / "blur.pdf").stat().st_size > 1_000
 
 
 def test_every_results_file_is_read_once_per_build(store_root, tmp_path, monkeypatch):

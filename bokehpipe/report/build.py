@@ -19,7 +19,7 @@ from bokehpipe.report import figures, paper, real, setup, synthetic, tables, tra
 from bokehpipe.report.sources import Results
 from bokehpipe.store import ArtifactStore, atomic_write_text
 
-FIGURES = ("arch.pdf", "curves.pdf", "test_scenes.jpg", "ebb_pairs.jpg", "samples.jpg", "samples_extra.jpg")
+FIGURES = ("arch.pdf", "curves.pdf", "test_scenes.jpg", "blur.pdf", "ebb_pairs.jpg", "samples.jpg", "samples_extra.jpg")
 TABLES = ("schedule", "setup", "levels", "steps", "test", "ablation", "ebb")
 
 
@@ -50,6 +50,7 @@ def _synthetic(res: Results, out: Outputs) -> None:
     _table(out, "ablation", synthetic.ablation_table(res, out.numbers))
     synthetic.overfitting_numbers(res, out.numbers)
     out.figures["test_scenes.jpg"] = synthetic.test_figure(res)
+    out.figures["blur.pdf"] = synthetic.blur_gains(res, out.numbers)
 
 
 def _real(res: Results, out: Outputs) -> None:
@@ -105,5 +106,7 @@ MACROS_USED = (
     "AblScatter", "AblScale",
     "FitTrainGain", "FitValGain", "FitTestGain", "FitTrainCount", "FitValCount", "FitTestCount",
     "EbbIdentity", "EbbScatter", "EbbBokehnet", "EbbGaussian", "EbbMain", "EbbMainMinusIdentity",
+    "BlurMedian", "BlurMainLow", "BlurMainHigh", "BlurMainRho", "BlurScatterLow", "BlurScatterHigh",
+    "BlurScatterRho", "BlurBokehnetLow", "BlurBokehnetHigh", "BlurBokehnetRho",
     "EbbScatterMinusIdentity", "EbbBokehnetMinusScatter", "EbbBokehnetWins", "EbbValIdentity",
 )

@@ -265,6 +265,21 @@ def training_curves(main: Series, ablation: dict[str, Sequence[Series]], path: P
     return _save(fig, path)
 
 
+def gain_against_blur(series: Sequence[tuple[str, Sequence[tuple[float, float]]]], path: Path) -> Path:
+    """One point per test pair and method: PSNR gain over the input against the scene's mean CoC radius."""
+    fig, ax = plt.subplots(figsize=(3.4, 2.2))
+    for (label, pairs), colour in zip(series, ("tab:purple", "tab:green", "tab:red"), strict=False):
+        ax.scatter([b for b, _ in pairs], [g for _, g in pairs], s=6, color=colour, alpha=0.7, lw=0, label=label)
+    ax.axhline(0, color="grey", lw=0.7, ls="--")
+    ax.set_xscale("log")
+    ax.set_xlabel("mean CoC radius of the target (px, log scale)")
+    ax.set_ylabel("PSNR $-$ input PSNR (dB)")
+    ax.spines[["top", "right"]].set_visible(False)
+    ax.legend(frameon=False, markerscale=2)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
 def placeholder(message: str, path: Path) -> Path:
     """A figure that says which result is missing and how to make it (used only with --allow-missing)."""
     fig, ax = plt.subplots(figsize=(6.4, 1.0))

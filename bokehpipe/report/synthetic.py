@@ -12,7 +12,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from bokehpipe.data.io import read_image, read_map
+from bokehpipe.physics import coc_radius
 from bokehpipe.report import figures, tables
 from bokehpipe.report.sources import ABLATION, MAIN_RUN, Results
 from bokehpipe.report.stats import mean_sd, pm, signed, standard_error
@@ -114,6 +117,54 @@ def overfitting_numbers(res: Results, numbers: dict[str, str]) -> None:
         gain = model - ident if model is not None and ident is not None else None
         numbers[f"Fit{macro}Gain"] = signed("psnr", gain)
         numbers[f"Fit{macro}Count"] = str((summary or {}).get("n_images", "--"))
+
+
+def scene_blur(res: Results) -> dict[str, float] | None:
+    """id -> mean circle-of-confusion radius of each test target (px at the photo's size), from the scene's own
+    focus, aperture and true disparity: how much blur the pair asks a method to draw. The renderers are given
+    focus and aperture; PyNET is given neither, so it can only learn how much blur such a photo usually takes."""
+    summary, meta = res.eval_summary("paper-test"), res.dataset_json("paper-test", "metadata.json")
+    if not summary or not meta:
+        return None
+    depth, width = Path(summary["dataset_root"]) / "Training" / "depth", int(meta["size"][0])
+    return {id_: float(np.mean(coc_radius(read_map(depth / f"{id_}.png"), info["focus"], width=width,
+                                          aperture=info["aperture"])))
+            for id_, info in meta["images"].items()}
+
+
+BLUR_METHODS = ((MAIN_RUN, "PyNET (main)", "Main"), ("scatter", "Scatter, true focus", "Scatter"),
+                ("bokehnet", "BokehNet, true focus", "Bokehnet"))
+
+
+def blur_gains(res: Results, numbers: dict[str, str]) -> Callable[[Path], Path] | None:
+    """Each method's PSNR gain over the input against the scene's blur, per test pair: the figure, and the mean
+    gain on the less and the more blurred half of the pairs (split at the median blur) with the rank
+    correlation of gain and blur."""
+    from scipy.stats import spearmanr
+
+    blur = scene_blur(res)
+    identity = per_image_psnr(res, "paper-test", "identity")
+    if not blur or not identity:
+        return None
+    ids = sorted((i for i in identity if i in blur), key=lambda i: blur[i])
+    if len(ids) < 2:
+        return None
+    numbers["BlurMedian"] = f"{blur[ids[len(ids) // 2]]:.1f}"
+    series = []
+    for method, label, macro in BLUR_METHODS:
+        psnr = per_image_psnr(res, "paper-test", method)
+        pairs = [(blur[i], psnr[i] - identity[i]) for i in ids if i in psnr]
+        if len(pairs) < 2:
+            continue
+        gains, half = [g for _, g in pairs], len(pairs) // 2
+        numbers[f"Blur{macro}Low"] = signed("psnr", float(np.mean(gains[:half])))
+        numbers[f"Blur{macro}High"] = signed("psnr", float(np.mean(gains[half:])))
+        rho = float(spearmanr([b for b, _ in pairs], gains).statistic) if len(set(gains)) > 1 else float("nan")
+        numbers[f"Blur{macro}Rho"] = signed("correlation", rho)
+        series.append((label, pairs))
+    if not series:
+        return None
+    return lambda path: figures.gain_against_blur(series, path)
 
 
 def test_figure(res: Results) -> Callable[[Path], Path] | None:
