@@ -65,8 +65,8 @@ def _run(store: Path, name: str, levels: list[int], with_depth: bool, seed: int,
     in a run that began before cpu_s existed."""
     run = store / "runs" / name
     run.mkdir(parents=True)
-    schedule = {str(lv): {"batch": 16 if lv > 4 else 4, "steps": 200, "crop": 256 if lv > 4 else None}
-                for lv in range(1, 8)}
+    schedule = {str(lv): {"batch": 16 if lv > 4 else 4, "steps": 400 if lv == 2 else 200,  # level 2: plateau
+                          "crop": 256 if lv > 4 else None} for lv in range(1, 8)}
     cfg = {"levels": levels, "schedule": schedule, "model": "pynet-s", "lr": 0.0002, "crop": 128, "seed": seed,
            "with_depth": with_depth, "depth_source": "gt", "perceptual": False, "plateau": 3, "val_max": 24}
     (run / "config.json").write_text(json.dumps({"config": cfg, "model_kwargs": {"in_chans": 4 if with_depth else 3,
@@ -187,7 +187,10 @@ def test_report_builds_from_a_tiny_results_set(run_cli, store_root, tmp_path, mo
     assert "\\newcommand{\\MainHours}{1.4}" in numbers and "\\newcommand{\\MainCpuHours}{1.5}" in numbers
     assert "\\newcommand{\\MainFinestGain}{+2.00}" in numbers
     assert "\\newcommand{\\MainLevelsAboveInput}{5, 4, 3, 2, 1}" in numbers
+    assert "\\newcommand{\\MainLevelsAtCap}{7, 6, 5, 4, 3, 1}" in numbers
+    assert "\\newcommand{\\MainLevelsFlat}{2}" in numbers
     levels = (tmp_path / "report" / "tables" / "levels.tex").read_text()
+    assert "2 & 128 & 4 & 200 / 400" in levels  # ended by the plateau rule before its cap
     assert "7 & 256 & 16 & 200 / 200 & 24.50 & 25.00 & $-$0.50 & 0.20 & 0.20" in levels
     assert "1 & 128 & 4 & 200 / 200 & 27.00 & 25.00 & +2.00 & 0.18 & 0.27" in levels
     # the ablation: depth 29 +- 1, rgb 27.5 +- 0.5, paired gains 1.0, 1.5, 2.0

@@ -99,7 +99,7 @@ def build(store: ArtifactStore, tex_path: Path, *, allow_missing: bool = False) 
 MACROS_USED = (
     "PaperSteps", "PaperTrainPairs", "PaperValPairs", "ExperimentHours", "ExperimentCpuHours", "MainCpuHours",
     "MainHours", "MainFinestLevel", "MainFinestSteps", "MainFinestBest", "MainFinestInput", "MainFinestGain",
-    "MainLevelsDone", "MainSteps", "MainLevelsAboveInput",
+    "MainLevelsDone", "MainSteps", "MainLevelsAboveInput", "MainLevelsAtCap", "MainLevelsFlat",
     "NumTestImages", "TestIdentity", "TestScatter", "TestBokehnet", "TestGaussian", "TestMain", "TestScatterAuto",
     "TestBokehnetAuto", "TestMainMinusScatter", "TestScatterFocusCost", "TestBokehnetFocusCost",
     "AblDepth", "AblRgb", "AblGain", "AblGainSd", "AblSeeds", "AblGainMin", "AblGainMax", "AblIdentity",

@@ -113,6 +113,10 @@ def levels_table(res: Results, numbers: dict[str, str]) -> str | None:
                    MainLevelsDone=str(len(levels)), MainSteps=f"{sum(lv['steps'] for lv in levels):,}")
     beaten = [str(lv["level"]) for lv in levels if lv["best"] > lv["input"]]
     numbers["MainLevelsAboveInput"] = ", ".join(beaten) if beaten else "none"
+    capped = [str(lv["level"]) for lv in levels if lv["steps"] >= lv["cap"]]
+    ended = [str(lv["level"]) for lv in levels if lv["steps"] < lv["cap"]]
+    numbers["MainLevelsAtCap"] = ", ".join(capped) if capped else "none"
+    numbers["MainLevelsFlat"] = ", ".join(ended) if ended else "none"
     header = ["Level", "Crop", "Batch", "Steps / cap", "Best val PSNR", "Input", "Gain", "Wall h", "CPU h"]
     return tables.tabular(header, body, align="rrrrrrrrr")
 
