@@ -25,6 +25,7 @@ import numpy as np
 from bokehpipe.data.datasets import photo_of
 from bokehpipe.data.ebb import Pair, load_metadata
 from bokehpipe.data.io import read_image, resize
+from bokehpipe.data.windows import half_rgb
 from bokehpipe.errors import BokehpipeError
 from bokehpipe.locks import exclusive, lock_beside
 from bokehpipe.store import atomic_write_json, atomic_write_text
@@ -38,7 +39,7 @@ class Method:
     """One thing to score: a baseline or a learned run; `renderer` follows bokehpipe.render.interface.Renderer."""
 
     name: str
-    kind: str  # identity | steerable (takes focus and aperture: classical renderers, BokehNet) | learned
+    kind: str  # identity | half-input | steerable (takes focus and aperture: renderers, BokehNet) | learned
     needs_depth: bool
     renderer: Any = None
     info: dict[str, Any] = field(default_factory=dict)
@@ -46,6 +47,8 @@ class Method:
     def predict(self, rgb: np.ndarray, disp: np.ndarray | None, meta: dict[str, Any] | None) -> np.ndarray:
         if self.kind == "identity":
             return rgb
+        if self.kind == "half-input":
+            return resize(half_rgb(rgb), (rgb.shape[1], rgb.shape[0]))
         if self.kind == "steerable" and meta is not None:
             out = self.renderer.render_one(rgb, disp, focus=meta["focus"], aperture=meta["aperture"])
             return np.clip(out, 0.0, 1.0).astype(np.float32)
@@ -62,6 +65,12 @@ class EvalResult:
 
 def identity_method(device: str = "cpu") -> Method:
     return Method("identity", "identity", False)
+
+
+def half_input_method(device: str = "cpu") -> Method:
+    """The input as PyNET sees it (x0.5 bicubic) enlarged back to the photo's size: what the finest level must
+    restore before it can gain anything over the full-resolution input."""
+    return Method("half-input", "half-input", False)
 
 
 def classical_method(name: str, tiles: Any = None, device: str = "cpu") -> Method:
@@ -88,6 +97,7 @@ def bokehnet_method(device: str = "cpu", weights: str | Path | None = None) -> M
 # Methods scored by name (`--baselines`): a table, so a new method is one line (factory(device=...) -> Method).
 METHODS: dict[str, Callable[..., Method]] = {
     "identity": identity_method,
+    "half-input": half_input_method,
     "gaussian": lambda device="cpu": classical_method("gaussian", device=device),
     "scatter": lambda device="cpu": classical_method("scatter", device=device),
     "bokehnet": bokehnet_method,  # the shipped default renderer (or --bokehnet-weights)

@@ -130,3 +130,24 @@ def test_downscale_scores_shrunk_predictions_against_shrunk_targets(run_cli, syn
     bad = run_cli("eval", "--dataset", "tiny", "--split", "train", "--baselines", "identity", "--downscale", "64",
                   "--tag", "tiny64", store=synth_store)
     assert bad.exit_code != 0 and "smaller --downscale" in bad.output
+
+
+def test_half_input_is_the_networks_input_enlarged_back(run_cli, synth_store):
+    """The half-input baseline shows what PyNET's x0.5 input has lost at the photo's size: the exact x0.5 bicubic
+    the network reads, enlarged back with the one resize policy, and scored like any baseline."""
+    from bokehpipe.data.io import resize
+    from bokehpipe.data.windows import half_rgb
+    from bokehpipe.evaluate import build_methods
+
+    rgb = np.random.default_rng(0).random((64, 96, 3), dtype=np.float32)
+    (method,) = build_methods(["half-input"])
+    out = method.predict(rgb, None, None)
+    assert out.shape == rgb.shape and not method.needs_depth
+    np.testing.assert_array_equal(out, resize(half_rgb(rgb), (96, 64)))
+    assert np.abs(out - rgb).mean() > 0.05  # random texture does not survive x0.5
+    result = run_cli("eval", "--dataset", "tiny", "--split", "train", "--baselines", "identity,half-input",
+                     "--tag", "half", store=synth_store)
+    assert result.exit_code == 0, result.output
+    summary = json.loads((synth_store / "reports" / "eval" / "half" / "summary.json").read_text())
+    psnr = {m: e["metrics"]["psnr"] for m, e in summary["methods"].items()}
+    assert set(psnr) == {"identity", "half-input"} and psnr["half-input"] != psnr["identity"]

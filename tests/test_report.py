@@ -98,7 +98,7 @@ def make_results(store: Path, realdata: Path) -> None:
     ev = store / "reports" / "eval"
     ids = ["0", "1"]
     info = {"level": 1}
-    _eval(ev, "paper-test", {"identity": 24.0, "gaussian": 25.0, "scatter": 30.0, "bokehnet": 31.0,
+    _eval(ev, "paper-test", {"identity": 24.0, "half-input": 23.0, "gaussian": 25.0, "scatter": 30.0, "bokehnet": 31.0,
                              "paper-main": 27.0}, ids, test, info=info)
     for m in ("scatter", "bokehnet", "paper-main"):
         for i in ids:
@@ -204,6 +204,8 @@ def test_report_builds_from_a_tiny_results_set(run_cli, store_root, tmp_path, mo
     test = (tmp_path / "report" / "tables" / "test.tex").read_text()
     assert "PyNET, main run (level 1) & 27.00 & 0.800 & 0.850 & 0.50 & 100" in test
     assert "Input (identity) & 24.00 & 0.800 & 0.850 & 0.50 & --" in test  # the input does not beat itself
+    assert "Input at PyNET's x0.5, enlarged & 23.00 & 0.800 & 0.850 & 0.50 & 0" in test
+    assert "\\newcommand{\\TestHalfInput}{23.00}" in numbers
     ebb = (tmp_path / "report" / "tables" / "ebb.tex").read_text()
     assert "2977 & train & 20.00 & 20.50 & 22.00 & 22.25 & 21.00" in ebb and "RGB only: 24.50 $\\pm$ 0.00" in ebb
     assert "\\newcommand{\\EbbBokehnetWins}{3}" in numbers

@@ -16,8 +16,8 @@ from bokehpipe.cli.common import dataset_options, device_option, pass_state
 @click.option("--split", default="val294", show_default=True, help="Split with targets to score (synthetic sets: val).")
 @click.option("--run", "runs", multiple=True, metavar="NAME", help="Learned run in the store to score (repeatable).")
 @click.option("--baselines", default="identity,gaussian,scatter", show_default=True,
-              help="Comma-separated baselines (identity, gaussian, scatter, bokehnet = the shipped default "
-                   "renderer); '' for none.")
+              help="Comma-separated baselines (identity; half-input = the input at PyNET's half resolution, "
+                   "enlarged back; gaussian; scatter; bokehnet = the shipped default renderer); '' for none.")
 @click.option("--bokehnet-weights", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               metavar="FILE", help="Score these BokehNet weights (a `bokehnet export` file) as the bokehnet baseline "
                                    "instead of the shipped ones.")

@@ -100,7 +100,7 @@ MACROS_USED = (
     "PaperSteps", "PaperTrainPairs", "PaperValPairs", "ExperimentHours", "ExperimentCpuHours", "MainCpuHours",
     "MainHours", "MainFinestLevel", "MainFinestSteps", "MainFinestBest", "MainFinestInput", "MainFinestGain",
     "MainLevelsDone", "MainSteps", "MainLevelsAboveInput", "MainLevelsAtCap", "MainLevelsFlat",
-    "NumTestImages", "TestIdentity", "TestScatter", "TestBokehnet", "TestGaussian", "TestMain", "TestScatterAuto",
+    "NumTestImages", "TestIdentity", "TestHalfInput", "TestScatter", "TestBokehnet", "TestGaussian", "TestMain", "TestScatterAuto",
     "TestBokehnetAuto", "TestMainMinusScatter", "TestScatterFocusCost", "TestBokehnetFocusCost",
     "AblDepth", "AblRgb", "AblGain", "AblGainSd", "AblSeeds", "AblGainMin", "AblGainMax", "AblIdentity",
     "AblScatter", "AblScale",

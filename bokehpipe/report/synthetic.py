@@ -52,15 +52,16 @@ def test_table(res: Results, numbers: dict[str, str]) -> str | None:
     if not main or not auto:
         return None
     identity = per_image_psnr(res, "paper-test", "identity")
-    rows = [_row(res, "paper-test", "Input (identity)", "identity", identity)]
+    rows = [_row(res, "paper-test", "Input (identity)", "identity", identity),
+            _row(res, "paper-test", "Input at PyNET's x0.5, enlarged", "half-input", identity)]
     rows += [_row(res, "paper-test", f"{label}, true focus", m, identity) for m, label in RENDERERS]
     rows += [_row(res, "paper-test-auto", f"{label}, auto-focus", m, identity) for m, label in RENDERERS]
     info = main["methods"].get(MAIN_RUN, {}).get("info", {})
     level = info.get("level", "")
     rows.append(_row(res, "paper-test", f"PyNET, main run (level {level})", MAIN_RUN, identity))
     numbers["NumTestImages"] = str(main["n_images"])
-    for method, macro in (("identity", "Identity"), ("scatter", "Scatter"), ("bokehnet", "Bokehnet"),
-                          ("gaussian", "Gaussian"), (MAIN_RUN, "Main")):
+    for method, macro in (("identity", "Identity"), ("half-input", "HalfInput"), ("scatter", "Scatter"),
+                          ("bokehnet", "Bokehnet"), ("gaussian", "Gaussian"), (MAIN_RUN, "Main")):
         numbers[f"Test{macro}"] = tables.fmt("psnr", _metric(main, method, "psnr"))
     numbers["TestScatterAuto"] = tables.fmt("psnr", _metric(auto, "scatter", "psnr"))
     numbers["TestBokehnetAuto"] = tables.fmt("psnr", _metric(auto, "bokehnet", "psnr"))
