@@ -99,8 +99,9 @@ def build(store: ArtifactStore, tex_path: Path, *, allow_missing: bool = False) 
 MACROS_USED = (
     "PaperSteps", "PaperTrainPairs", "PaperValPairs", "ExperimentHours", "ExperimentCpuHours", "MainCpuHours",
     "MainHours", "MainFinestLevel", "MainFinestSteps", "MainFinestBest", "MainFinestInput", "MainFinestGain",
-    "MainLevelsDone", "MainSteps", "MainLevelsAboveInput", "MainLevelsAtCap", "MainLevelsFlat",
-    "NumTestImages", "TestIdentity", "TestHalfInput", "TestScatter", "TestBokehnet", "TestGaussian", "TestMain", "TestScatterAuto",
+    "MainLevelsDone", "MainSteps", "MainLevelsAboveInput", "MainLevelsBelowInput", "MainLevelsAtCap",
+    "MainLevelsFlat", "NumTestImages", "TestIdentity", "TestHalfInput", "TestScatter", "TestBokehnet", "TestGaussian",
+    "TestMain", "TestScatterAuto", "TestIdentityColourFit", "TestScatterColourFit", "TestMainColourFit",
     "TestBokehnetAuto", "TestMainMinusScatter", "TestScatterFocusCost", "TestBokehnetFocusCost",
     "AblDepth", "AblRgb", "AblGain", "AblGainSd", "AblSeeds", "AblGainMin", "AblGainMax", "AblIdentity",
     "AblScatter", "AblScale",

@@ -272,10 +272,14 @@ def gain_against_blur(series: Sequence[tuple[str, Sequence[tuple[float, float]]]
         ax.scatter([b for b, _ in pairs], [g for _, g in pairs], s=6, color=colour, alpha=0.7, lw=0, label=label)
     ax.axhline(0, color="grey", lw=0.7, ls="--")
     ax.set_xscale("log")
+    ax.xaxis.set_major_locator(matplotlib.ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set_xlabel("mean CoC radius of the target (px, log scale)")
     ax.set_ylabel("PSNR $-$ input PSNR (dB)")
     ax.spines[["top", "right"]].set_visible(False)
-    ax.legend(frameon=False, markerscale=2)
+    ax.legend(frameon=False, markerscale=2, ncol=len(series), loc="lower center", bbox_to_anchor=(0.5, 1.0),
+              handletextpad=0.2, columnspacing=0.8)
     fig.tight_layout()
     return _save(fig, path)
 

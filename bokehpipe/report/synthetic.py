@@ -31,9 +31,10 @@ def per_image_psnr(res: Results, tag: str, method: str) -> dict[str, float]:
             if r["method"] == method and r.get("aligned", "False") == "False"}
 
 
-def _metric(summary: dict[str, Any] | None, method: str, key: str) -> float | None:
+def _metric(summary: dict[str, Any] | None, method: str, key: str, group: str = "metrics") -> float | None:
+    """A method's mean `key` in `group`: `metrics`, or `metrics_aligned` (after fitting the colour gain)."""
     entry = (summary or {}).get("methods", {}).get(method)
-    return None if entry is None else entry.get("metrics", {}).get(key)
+    return None if entry is None else entry.get(group, {}).get(key)
 
 
 def _row(res: Results, tag: str, label: str, method: str, identity: dict[str, float]) -> list[str]:
@@ -69,6 +70,10 @@ def test_table(res: Results, numbers: dict[str, str]) -> str | None:
         true_focus, auto_focus = _metric(main, method, "psnr"), _metric(auto, method, "psnr")
         numbers[f"Test{macro}FocusCost"] = signed("psnr", None if true_focus is None or auto_focus is None
                                                   else auto_focus - true_focus)
+    for method, macro in (("identity", "Identity"), ("scatter", "Scatter"), (MAIN_RUN, "Main")):
+        plain, fitted = _metric(main, method, "psnr"), _metric(main, method, "psnr", "metrics_aligned")
+        numbers[f"Test{macro}ColourFit"] = signed("psnr", None if plain is None or fitted is None
+                                                  else fitted - plain)
     gap = (_metric(main, MAIN_RUN, "psnr") or float("nan")) - (_metric(main, "scatter", "psnr") or float("nan"))
     numbers["TestMainMinusScatter"] = signed("psnr", gap)
     header = ["Method", *(f"{name}$\\uparrow$" for _, name in METRICS), "s.e.", "$>$ input (\\%)"]
@@ -85,11 +90,11 @@ def ablation_table(res: Results, numbers: dict[str, str]) -> str | None:
     ssims = {kind: [_metric(summary, run, "ssim") for run in runs] for kind, runs in ABLATION.items()}
     hours = {kind: [run_hours(rows).cpu for rows in (res.metrics(r) for r in runs) if rows]
              for kind, runs in ABLATION.items()}
-    rows = [["Input (identity)", "--", tables.fmt("psnr", _metric(summary, "identity", "psnr")),
+    rows = [["Input", "--", tables.fmt("psnr", _metric(summary, "identity", "psnr")),
              tables.fmt("ssim", _metric(summary, "identity", "ssim")), "--"],
             ["Scatter, true focus", "--", tables.fmt("psnr", _metric(summary, "scatter", "psnr")),
              tables.fmt("ssim", _metric(summary, "scatter", "ssim")), "--"]]
-    for kind, label in (("depth", "PyNET, RGB + disparity"), ("rgb", "PyNET, RGB only")):
+    for kind, label in (("depth", "PyNET, + disparity"), ("rgb", "PyNET, RGB only")):
         done = [v for v in scores[kind] if v is not None]
         rows.append([label, str(len(done)), pm("psnr", done), pm("ssim", [v for v in ssims[kind] if v is not None]),
                      pm("hours", hours[kind])])
@@ -97,7 +102,7 @@ def ablation_table(res: Results, numbers: dict[str, str]) -> str | None:
     mean, sd = mean_sd(diffs)
     spread = f" $\\pm$ {tables.fmt('psnr', sd)}" if len(diffs) > 1 else ""
     paired = signed("psnr", mean) + spread if diffs else "--"
-    rows.append(["Depth $-$ RGB, paired by seed", str(len(diffs)), paired, "--", "--"])
+    rows.append(["Depth $-$ RGB, by seed", str(len(diffs)), paired, "--", "--"])
     numbers.update(AblDepth=pm("psnr", [v for v in scores["depth"] if v is not None]),
                    AblRgb=pm("psnr", [v for v in scores["rgb"] if v is not None]),
                    AblGain=signed("psnr", mean), AblGainSd=tables.fmt("psnr", sd), AblSeeds=str(len(diffs)),

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bokehpipe.report import tables
-from bokehpipe.report.sources import ABLATION, MAIN_RUN, Results
+from bokehpipe.report.sources import ABLATION, EXPERIMENT, MAIN_RUN, Results
 from bokehpipe.report.stats import signed
 
 
@@ -113,6 +113,8 @@ def levels_table(res: Results, numbers: dict[str, str]) -> str | None:
                    MainLevelsDone=str(len(levels)), MainSteps=f"{sum(lv['steps'] for lv in levels):,}")
     beaten = [str(lv["level"]) for lv in levels if lv["best"] > lv["input"]]
     numbers["MainLevelsAboveInput"] = ", ".join(beaten) if beaten else "none"
+    below = [str(lv["level"]) for lv in levels if lv["best"] <= lv["input"]]
+    numbers["MainLevelsBelowInput"] = ", ".join(below) if below else "none"
     capped = [str(lv["level"]) for lv in levels if lv["steps"] >= lv["cap"]]
     ended = [str(lv["level"]) for lv in levels if lv["steps"] < lv["cap"]]
     numbers["MainLevelsAtCap"] = ", ".join(capped) if capped else "none"
@@ -143,27 +145,25 @@ def curves_figure(res: Results) -> Callable[[Path], Path] | None:
 
 
 def steps_table(res: Results, numbers: dict[str, str]) -> str | None:
-    """How long each step of the experiment took: a training step from its run's metrics (summed over the
-    sessions it was resumed in, wall and CPU), every other step from the experiment log (wall, and CPU where
-    recorded)."""
+    """How long each step of the experiment took, in the pipeline's order: a training step from its run's
+    metrics (summed over the sessions it was resumed in, wall and CPU, however the run was started), every other
+    step from the experiment log (wall, and CPU where recorded); a step the log has no time for shows --."""
+    from bokehpipe.config import load_pipeline
+
     log = res.experiment_log()
     if not log:
         return None
+    logged = log.get("steps", {})
     rows, total, total_cpu = [], 0.0, 0.0
-    for name, entry in log.get("steps", {}).items():
-        argv = entry.get("argv", [])
-        if not argv:
-            continue
+    for step in load_pipeline(EXPERIMENT)[1].get("steps", []):
+        argv = [str(a) for a in step["run"]]
         if argv[0] == "train" and "--run" in argv:
-            metrics = res.metrics(argv[argv.index("--run") + 1]) or []
-            spent = run_hours(metrics)
+            spent = run_hours(res.metrics(argv[argv.index("--run") + 1]) or [])
             wall, cpu = spent.wall * 3600, spent.cpu * 3600
         else:
-            wall, cpu = entry.get("wall_s"), entry.get("cpu_s")
-        if wall is None:
-            continue
-        total += wall
-        total_cpu += cpu if cpu is not None else 0.0
-        rows.append([tables.esc(name), f"{wall / 3600:.2f}", f"{cpu / 3600:.2f}" if cpu is not None else "--"])
+            wall, cpu = logged.get(step["name"], {}).get("wall_s"), logged.get(step["name"], {}).get("cpu_s")
+        total += wall or 0.0
+        total_cpu += cpu or 0.0
+        rows.append([tables.esc(step["name"]), *(f"{v / 3600:.2f}" if v is not None else "--" for v in (wall, cpu))])
     numbers.update(ExperimentHours=f"{total / 3600:.1f}", ExperimentCpuHours=f"{total_cpu / 3600:.1f}")
     return tables.tabular(["Step", "Wall (h)", "CPU (h)"], rows, align="lrr")
