@@ -206,9 +206,9 @@ def test_report_builds_from_a_tiny_results_set(run_cli, store_root, tmp_path, mo
     assert "\\newcommand{\\TestScatterFocusCost}{$-$2.00}" in numbers  # auto-focus 28 against true focus 30
     assert "\\newcommand{\\FitTrainGain}{+3.50}" in numbers and "\\newcommand{\\FitTestGain}{+3.00}" in numbers
     test = (tmp_path / "report" / "tables" / "test.tex").read_text()
-    assert "PyNET, main run (level 1) & 27.00 & 0.800 & 0.850 & 0.50 & 100" in test
-    assert "Input (identity) & 24.00 & 0.800 & 0.850 & 0.50 & --" in test  # the input does not beat itself
-    assert "Input at PyNET's x0.5, enlarged & 23.00 & 0.800 & 0.850 & 0.50 & 0" in test
+    assert "PyNET, main run (level 1) & 27.00 & 0.800 & 0.850 & 28.50 & 0.50 & 100" in test
+    assert "Input (identity) & 24.00 & 0.800 & 0.850 & 24.50 & 0.50 & --" in test  # the input does not beat itself
+    assert "Input at PyNET's x0.5, enlarged & 23.00 & 0.800 & 0.850 & -- & 0.50 & 0" in test
     assert "\\newcommand{\\TestHalfInput}{23.00}" in numbers
     assert "\\newcommand{\\TestMainColourFit}{+1.50}" in numbers  # 28.5 after the colour-gain fit, 27 before
     assert "\\newcommand{\\TestScatterColourFit}{+0.25}" in numbers

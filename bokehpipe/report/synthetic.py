@@ -42,6 +42,7 @@ def _row(res: Results, tag: str, label: str, method: str, identity: dict[str, fl
     psnrs = per_image_psnr(res, tag, method)
     wins = [psnrs[i] > identity[i] for i in psnrs if i in identity] if method != "identity" else []
     return [label, *(tables.fmt(k, _metric(summary, method, k)) for k, _ in METRICS),
+            tables.fmt("psnr", _metric(summary, method, "psnr", "metrics_aligned")),
             tables.fmt("psnr", standard_error(list(psnrs.values()))),
             f"{100 * sum(wins) / len(wins):.0f}" if wins else "--"]
 
@@ -76,8 +77,9 @@ def test_table(res: Results, numbers: dict[str, str]) -> str | None:
                                                   else fitted - plain)
     gap = (_metric(main, MAIN_RUN, "psnr") or float("nan")) - (_metric(main, "scatter", "psnr") or float("nan"))
     numbers["TestMainMinusScatter"] = signed("psnr", gap)
-    header = ["Method", *(f"{name}$\\uparrow$" for _, name in METRICS), "s.e.", "$>$ input (\\%)"]
-    return tables.tabular(header, rows, align="lrrrrr")
+    header = ["Method", *(f"{name}$\\uparrow$" for _, name in METRICS), "PSNR$^\\dagger$", "s.e.",
+              "$>$ input (\\%)"]
+    return tables.tabular(header, rows, align="lrrrrrr")
 
 
 def ablation_table(res: Results, numbers: dict[str, str]) -> str | None:
