@@ -13,7 +13,7 @@ from typing import Any
 from bokehpipe.report import tables
 from bokehpipe.report.sources import ABLATION, MAIN_RUN, Results
 from bokehpipe.report.stats import pm
-from bokehpipe.report.training import run_hours
+from bokehpipe.report.training import run_time
 
 ROWS = ("Model", "Parameters", "Input", "Levels", "Steps per level", "Batch", "Crop (px)", "Optimiser", "Loss",
         "Training pairs", "Checkpoint chosen on", "Seeds", "CPU hours")
@@ -49,7 +49,7 @@ def _pynet_column(res: Results, runs: Sequence[str], pairs: dict[str, int]) -> l
     if not configs:
         return None
     record, cfg = configs[0], configs[0]["config"]
-    hours = [run_hours(rows).cpu for rows in (res.metrics(r) for r in runs) if rows]
+    hours = [run_time(rows).cpu / 3600 for rows in (res.metrics(r) for r in runs) if rows]
     levels = cfg["levels"]
     loss = "100 L1" if min(levels) > 1 else "100 L1 (7--2); 10 L1 + 10 (1$-$SSIM)" + (
         " + VGG" if cfg.get("perceptual") else " (1), no VGG")

@@ -19,7 +19,7 @@ from bokehpipe.physics import coc_radius
 from bokehpipe.report import figures, tables
 from bokehpipe.report.sources import ABLATION, MAIN_RUN, Results
 from bokehpipe.report.stats import mean_sd, pm, signed, standard_error
-from bokehpipe.report.training import run_hours
+from bokehpipe.report.training import run_time
 
 METRICS = (("psnr", "PSNR"), ("ssim", "SSIM"), ("ms_ssim", "MS-SSIM"))
 RENDERERS = (("gaussian", "Gaussian blur"), ("scatter", "Scatter"), ("bokehnet", "BokehNet"))
@@ -90,7 +90,7 @@ def ablation_table(res: Results, numbers: dict[str, str]) -> str | None:
         return None
     scores = {kind: [_metric(summary, run, "psnr") for run in runs] for kind, runs in ABLATION.items()}
     ssims = {kind: [_metric(summary, run, "ssim") for run in runs] for kind, runs in ABLATION.items()}
-    hours = {kind: [run_hours(rows).cpu for rows in (res.metrics(r) for r in runs) if rows]
+    hours = {kind: [run_time(rows).cpu / 3600 for rows in (res.metrics(r) for r in runs) if rows]
              for kind, runs in ABLATION.items()}
     rows = [["Input", "--", tables.fmt("psnr", _metric(summary, "identity", "psnr")),
              tables.fmt("ssim", _metric(summary, "identity", "ssim")), "--"],

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bokehpipe.config import load_pipeline
 from bokehpipe.report import tables
 from bokehpipe.report.sources import ABLATION, EXPERIMENT, MAIN_RUN, Results
 from bokehpipe.report.stats import signed
@@ -24,39 +25,36 @@ def _float(row: dict[str, str], key: str) -> float | None:
 
 
 @dataclass(frozen=True)
-class LevelTime:
-    """Wall and CPU seconds a level took, summed over the processes that trained it."""
+class Spent:
+    """Wall and CPU seconds, summed over the processes that trained a level or a run."""
 
-    wall: float
-    cpu: float
+    wall: float = 0.0
+    cpu: float = 0.0
+
+    def __add__(self, other: Spent) -> Spent:
+        return Spent(self.wall + other.wall, self.cpu + other.cpu)
 
 
-def level_times(rows: Sequence[dict[str, str]]) -> dict[int, LevelTime]:
+def level_times(rows: Sequence[dict[str, str]]) -> dict[int, Spent]:
     """Per level, the sum over process segments (a drop in `elapsed_s` starts a new one) of each segment's last
     `elapsed_s` and `cpu_s`. A segment that recorded no CPU time counts its wall time: before `cpu_s` existed,
     runs trained on one thread."""
-    totals: dict[int, list[float]] = {}
-    last: dict[int, tuple[float, float]] = {}
+    done: dict[int, Spent] = {}
+    last: dict[int, Spent] = {}
     for row in rows:
         level, elapsed = int(row["level"]), _float(row, "elapsed_s")
         if elapsed is None:
             continue
-        if level in last and elapsed < last[level][0]:
-            acc = totals.setdefault(level, [0.0, 0.0])
-            acc[0], acc[1] = acc[0] + last[level][0], acc[1] + last[level][1]
+        if level in last and elapsed < last[level].wall:
+            done[level] = done.get(level, Spent()) + last[level]
         cpu = _float(row, "cpu_s")
-        last[level] = (elapsed, elapsed if cpu is None else cpu)
-    out = {}
-    for level, (wall, cpu) in last.items():
-        acc = totals.get(level, [0.0, 0.0])
-        out[level] = LevelTime(acc[0] + wall, acc[1] + cpu)
-    return out
+        last[level] = Spent(elapsed, elapsed if cpu is None else cpu)
+    return {level: done.get(level, Spent()) + spent for level, spent in last.items()}
 
 
-def run_hours(rows: Sequence[dict[str, str]]) -> LevelTime:
-    """A run's wall and CPU hours over all its levels."""
-    times = level_times(rows).values()
-    return LevelTime(sum(t.wall for t in times) / 3600, sum(t.cpu for t in times) / 3600)
+def run_time(rows: Sequence[dict[str, str]]) -> Spent:
+    """A run's wall and CPU seconds over all its levels."""
+    return sum(level_times(rows).values(), Spent())
 
 
 def validations(rows: Sequence[dict[str, str]], level: int) -> list[tuple[int, float, float]]:
@@ -87,8 +85,8 @@ def main_levels(res: Results) -> list[dict[str, Any]]:
         best = max(vals, key=lambda v: v[1])
         out.append({"level": level, "batch": plan["batch"], "crop": plan.get("crop") or config["crop"],
                     "cap": plan["steps"], "steps": steps, "best_step": best[0], "best": best[1], "input": best[2],
-                    "hours": times[level].wall / 3600 if level in times else 0.0,
-                    "cpu_hours": times[level].cpu / 3600 if level in times else 0.0})
+                    "hours": times.get(level, Spent()).wall / 3600,
+                    "cpu_hours": times.get(level, Spent()).cpu / 3600})
     return out
 
 
@@ -148,8 +146,6 @@ def steps_table(res: Results, numbers: dict[str, str]) -> str | None:
     """How long each step of the experiment took, in the pipeline's order: a training step from its run's
     metrics (summed over the sessions it was resumed in, wall and CPU, however the run was started), every other
     step from the experiment log (wall, and CPU where recorded); a step the log has no time for shows --."""
-    from bokehpipe.config import load_pipeline
-
     log = res.experiment_log()
     if not log:
         return None
@@ -158,8 +154,8 @@ def steps_table(res: Results, numbers: dict[str, str]) -> str | None:
     for step in load_pipeline(EXPERIMENT)[1].get("steps", []):
         argv = [str(a) for a in step["run"]]
         if argv[0] == "train" and "--run" in argv:
-            spent = run_hours(res.metrics(argv[argv.index("--run") + 1]) or [])
-            wall, cpu = spent.wall * 3600, spent.cpu * 3600
+            spent = run_time(res.metrics(argv[argv.index("--run") + 1]) or [])
+            wall, cpu = spent.wall, spent.cpu
         else:
             wall, cpu = logged.get(step["name"], {}).get("wall_s"), logged.get(step["name"], {}).get("cpu_s")
         total += wall or 0.0

@@ -19,8 +19,7 @@ from bokehpipe.errors import ConfigError
 from bokehpipe.store import atomic_write_text
 
 COLUMNS = ("level", "step", "kind", "loss", "l1", "ssim", "content", "val_psnr", "val_ssim", "val_psnr_identity",
-           "val_ssim_identity", "val_images", "lr", "images_per_s", "elapsed_s",
-           "cpu_s")
+           "val_ssim_identity", "val_images", "lr", "images_per_s", "elapsed_s", "cpu_s")
 
 
 class MetricsLog:
