@@ -21,10 +21,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
-from bokehpipe.errors import BokehpipeError
-
 
 def peak_rss_mb(children: bool = False) -> float:
     """Peak resident set size of this process (or of its largest finished/running child) in MiB (Linux: KiB)."""
@@ -32,27 +28,14 @@ def peak_rss_mb(children: bool = False) -> float:
     return resource.getrusage(who).ru_maxrss / 1024.0
 
 
-class PngDepth:
-    """A stand-in depth cache over `Training/depth/<id>.png`: a `DisparitySource` (bokehpipe.data.disparity)."""
+def gt_depth_cache(data: str, split: str, store_root: Path):
+    """The split's own disparity maps as the depth cache training reads (`bokehpipe depth --source gt`)."""
+    from bokehpipe.depth.cache import DepthCache
+    from bokehpipe.depth.run import run_depth
+    from bokehpipe.store import ArtifactStore
 
-    def __init__(self, pairs) -> None:
-        self.maps = {p.id: p.depth for p in pairs if p.depth is not None}
-        self.path = "png depth maps"
-        self.description = self.path
-
-    def has(self, photo) -> bool:
-        return photo.id in self.maps
-
-    def disparity(self, photo, rgb: np.ndarray | None = None) -> np.ndarray:
-        from bokehpipe.data.disparity import normalise_map
-        from bokehpipe.data.io import read_map
-
-        if photo.id not in self.maps:
-            raise BokehpipeError(f"{photo.path}: no depth for id {photo.id} in {self.path}")
-        return normalise_map(read_map(self.maps[photo.id]), self.maps[photo.id])
-
-    def protected(self) -> list:
-        return list(self.maps.values())
+    result = run_depth(ArtifactStore(store_root), data=data, split=split, source="gt", device="cpu")
+    return DepthCache(result.path)
 
 
 def bench_step(model_name: str, crop: int, batch: int, level: int, threads: int, perceptual: bool) -> dict:
@@ -99,20 +82,31 @@ def bench_data_on_a_synthetic_set(argv: list[str]) -> dict:
 
 
 def bench_data(data: str, level: int, crop: int, batch: int, workers: int, batches: int) -> dict:
-    """Stream `batches` training batches through the real Dataset/DataLoader and record peak RSS."""
-    import torch
-    from torch.utils.data import DataLoader
-
-    from bokehpipe.data.datasets import BokehPairs, StepSampler, collate, prepare_workers, worker_init
+    """Stream `batches` training batches through the real Dataset/DataLoader and record peak RSS; the depth
+    channel comes from a depth cache built from the set's own maps, as training reads it."""
+    from bokehpipe.data.datasets import BokehPairs
     from bokehpipe.data.ebb import load_index
 
     index = load_index(data)
     split = "train" if "train" in index.split_names() else "all"
     pairs = index.split(split, require_targets=True)
     with_depth = all(p.depth is not None for p in pairs)
-    ds = BokehPairs(pairs, level=level, crop=crop, with_depth=with_depth,
-                    depth=PngDepth(pairs) if with_depth else None, augment=True)
-    sampler = StepSampler(len(ds), batch=batch, steps=batches, seed=0, level=level)
+    with tempfile.TemporaryDirectory(prefix="train-bench-store-") as store_root:
+        depth = gt_depth_cache(data, split, Path(store_root)) if with_depth else None
+        ds = BokehPairs(pairs, level=level, crop=crop, with_depth=with_depth, depth=depth, augment=True)
+        out = _stream(ds, batch, workers, batches)
+    return {"bench": "data", "data": data, "pairs": len(pairs), "level": level, "crop": crop, "batch": batch,
+            "workers": workers, "batches": batches, "with_depth": with_depth, **out}
+
+
+def _stream(ds, batch: int, workers: int, batches: int) -> dict:
+    """Time and peak RSS of streaming `batches` batches of `ds` through a DataLoader."""
+    import torch
+    from torch.utils.data import DataLoader
+
+    from bokehpipe.data.datasets import StepSampler, collate, prepare_workers, worker_init
+
+    sampler = StepSampler(len(ds), batch=batch, steps=batches, seed=0, level=ds.level)
     prepare_workers(workers)
     loader = DataLoader(ds, batch_sampler=sampler, num_workers=workers, collate_fn=collate,
                         worker_init_fn=worker_init if workers else None)
@@ -121,11 +115,8 @@ def bench_data(data: str, level: int, crop: int, batch: int, workers: int, batch
     for b in loader:
         shapes = {k: list(v.shape) for k, v in b.items() if isinstance(v, torch.Tensor)}
     seconds = time.perf_counter() - t0
-    out = {"bench": "data", "data": data, "pairs": len(pairs),
-           "level": level, "crop": crop, "batch": batch, "workers": workers, "batches": batches,
-           "with_depth": with_depth, "shapes": shapes, "images_per_s": round(batch * batches / seconds, 2),
-           "peak_rss_main_mb": round(peak_rss_mb(), 1), "peak_rss_largest_worker_mb": round(peak_rss_mb(True), 1)}
-    return out
+    return {"shapes": shapes, "images_per_s": round(batch * batches / seconds, 2),
+            "peak_rss_main_mb": round(peak_rss_mb(), 1), "peak_rss_largest_worker_mb": round(peak_rss_mb(True), 1)}
 
 
 def main(argv: list[str] | None = None) -> int:

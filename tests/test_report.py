@@ -255,6 +255,38 @@ def test_gain_against_blur_splits_the_test_pairs_at_the_median_blur(store_root, 
     assert draw(tmp_path / "blur.pdf").stat().st_size > 1_000
 
 
+def test_a_run_that_took_over_another_runs_checkpoint_says_so(store_root, tmp_path):
+    """A main run continued from an earlier run's level-7 checkpoint after its caps were raised: the level and
+    step it took over, the earlier caps that differ, and the CPU hours the earlier run spent on the finer levels
+    this one retrained; a run with no such history says "none"."""
+    from bokehpipe.report.sources import Results
+    from bokehpipe.report.training import continuation
+    from bokehpipe.store import ArtifactStore
+
+    make_results(store_root, tmp_path / "realdata")
+    numbers: dict[str, str] = {}
+    continuation(Results(ArtifactStore(store_root)), numbers)
+    assert numbers["MainContinuedStep"] == "none" and numbers["MainEarlierCpuHours"] == "none"
+
+    runs = store_root / "runs"
+    shutil.copytree(runs / "paper-main", runs / "paper-main-capped")
+    earlier = json.loads((runs / "paper-main-capped" / "config.json").read_text())
+    earlier["config"]["schedule"]["7"]["steps"] = 150
+    earlier["config"]["schedule"]["6"]["steps"] = 100
+    (runs / "paper-main-capped" / "config.json").write_text(json.dumps(earlier))
+    main = json.loads((runs / "paper-main" / "config.json").read_text())
+    main["history"] = [{"resume": "auto", "start_level": 7, "start_step": 0},
+                       {"resume": "store/runs/paper-main-capped/checkpoints/level7/last.pt", "start_level": 7,
+                        "start_step": 150}]
+    (runs / "paper-main" / "config.json").write_text(json.dumps(main))
+    numbers = {}
+    continuation(Results(ArtifactStore(store_root)), numbers)
+    assert numbers["MainContinuedLevel"] == "7" and numbers["MainContinuedStep"] == "150"
+    assert numbers["MainEarlierCaps"] == "150 and 100 steps for levels 7 and 6"
+    # levels 6..1 of the copied run: five of 720 s and the resumed level 1 (its 360 s, then 600 CPU s)
+    assert numbers["MainEarlierCpuHours"] == f"{(5 * 720 + 360 + 600) / 3600:.1f}"
+
+
 def test_every_results_file_is_read_once_per_build(store_root, tmp_path, monkeypatch):
     """The report's parts ask for the same summaries, per-image CSVs and run files many times; `Results` (the
     one reader) opens each at most once, so no two tables can see different versions of one file."""

@@ -117,8 +117,43 @@ def levels_table(res: Results, numbers: dict[str, str]) -> str | None:
     ended = [str(lv["level"]) for lv in levels if lv["steps"] < lv["cap"]]
     numbers["MainLevelsAtCap"] = ", ".join(capped) if capped else "none"
     numbers["MainLevelsFlat"] = ", ".join(ended) if ended else "none"
+    continuation(res, numbers)
     header = ["Level", "Crop", "Batch", "Steps / cap", "Best val PSNR", "Input", "Gain", "Wall h", "CPU h"]
     return tables.tabular(header, body, align="rrrrrrrrr")
+
+
+def _spoken(items: Sequence[str]) -> str:
+    """'a', 'a and b', 'a, b and c'."""
+    return " and ".join([", ".join(items[:-1]), items[-1]]) if len(items) > 1 else "".join(items)
+
+
+def continuation(res: Results, numbers: dict[str, str]) -> None:
+    """Where the main run continued another run's checkpoint (`--resume PATH`, for instance after its caps were
+    raised): the level and step it took over, the other run's caps that differ from this run's, and the CPU
+    hours that run spent on what this one did not keep (its levels after the one taken over). "none" where the
+    main run never continued another run."""
+    cfg = res.run_config(MAIN_RUN) or {}
+    numbers.update(MainContinuedLevel="none", MainContinuedStep="none", MainEarlierCaps="none",
+                   MainEarlierCpuHours="none")
+    for entry in cfg.get("history", []):
+        resume = str(entry.get("resume", "auto"))
+        if resume in ("auto", "never"):
+            continue
+        path = Path(resume)
+        earlier = path.parents[2].name if path.suffix == ".pt" else path.name
+        if earlier == MAIN_RUN:
+            continue
+        level, step = int(entry["start_level"]), int(entry["start_step"])
+        mine = cfg["config"]["schedule"]
+        theirs = (res.run_config(earlier) or {}).get("config", {}).get("schedule", {})
+        changed = [lv for lv in sorted(theirs, key=int, reverse=True)
+                   if lv in mine and theirs[lv]["steps"] != mine[lv]["steps"]]
+        caps = _spoken([f"{theirs[lv]['steps']:,}" for lv in changed])
+        replaced = sum((t for lv, t in level_times(res.metrics(earlier) or []).items() if lv < level), Spent())
+        numbers.update(MainContinuedLevel=str(level), MainContinuedStep=f"{step:,}",
+                       MainEarlierCaps=f"{caps} steps for levels {_spoken(changed)}" if changed else "none",
+                       MainEarlierCpuHours=f"{replaced.cpu / 3600:.1f}")
+        return
 
 
 def curves_figure(res: Results) -> Callable[[Path], Path] | None:
