@@ -228,6 +228,43 @@ def test_report_builds_from_a_tiny_results_set(run_cli, store_root, tmp_path, mo
         assert (tmp_path / "report" / "figures" / name).stat().st_size > 5_000
 
 
+@pytest.mark.slow
+@pytest.mark.skipif(not tex_available() or shutil.which("pdftotext") is None,
+                    reason="pdflatex or pdftotext not installed (CI installs both)")
+def test_report_prose_follows_how_the_main_run_ended(run_cli, store_root, tmp_path, monkeypatch):
+    """The sentences on capped levels, levels below the input and a taken-over checkpoint are chosen by LaTeX from
+    the numbers: a run whose every level flattened above its input, continued from an earlier run with lower
+    caps, reads so in the PDF (the branches the tiny results set above does not take)."""
+    realdata = tmp_path / "realdata"
+    make_results(store_root, realdata)
+    runs = store_root / "runs"
+    shutil.move(runs / "paper-main", runs / "paper-main-capped")
+    _run(store_root, "paper-main", [7, 6, 5, 4, 3, 2, 1], True, 0, {lv: 1.0 for lv in range(1, 8)})
+    config = json.loads((runs / "paper-main" / "config.json").read_text())
+    for plan in config["config"]["schedule"].values():
+        plan["steps"] = 800  # every level ended by the plateau rule at 200 steps
+    config["history"] = [{"resume": "runs/paper-main-capped/checkpoints/level7/last.pt", "start_level": 7,
+                          "start_step": 100}]
+    (runs / "paper-main" / "config.json").write_text(json.dumps(config))
+    monkeypatch.setenv("BOKEHPIPE_REALDATA", str(realdata))
+    tex = tmp_path / "report.tex"
+    shutil.copy(REPO / "report.tex", tex)
+    result = run_cli("report", "--tex", tex)
+    assert result.exit_code == 0, result.output
+    import subprocess
+
+    text = subprocess.run(["pdftotext", str(tmp_path / "report.pdf"), "-"], capture_output=True, text=True,
+                          check=True).stdout
+    text = " ".join(text.split())
+    assert "The plateau rule ended every level before its cap" in text
+    assert "ran to their caps before that rule was met" not in text
+    assert "every level ends above it" in text and "never beat it" not in text
+    # level 2 ended by the plateau rule in the earlier run too: only the levels it stopped at a cap are named
+    assert "lower caps before flattening (200, 200, 200, 200, 200 and 200 steps for levels 7, 6, 5, 4, 3 and 1)" in text
+    assert "took over its level 7 at step 100" in text
+    assert "the earlier main run with lower caps spent on the levels this run trained anew" in text
+
+
 def test_gain_against_blur_splits_the_test_pairs_at_the_median_blur(store_root, tmp_path):
     """Gains over the input per method on the less and the more blurred half, and their rank correlation with
     the scene's blur (mean CoC radius from its own focus, aperture and disparity)."""
@@ -282,7 +319,7 @@ def test_a_run_that_took_over_another_runs_checkpoint_says_so(store_root, tmp_pa
     numbers = {}
     continuation(Results(ArtifactStore(store_root)), numbers)
     assert numbers["MainContinuedLevel"] == "7" and numbers["MainContinuedStep"] == "150"
-    assert numbers["MainEarlierCaps"] == "150 and 100 steps for levels 7 and 6"
+    assert numbers["MainEarlierCaps"] == "150 and 100 steps for levels 7 and 6"  # both ran to these caps
     # levels 6..1 of the copied run: five of 720 s and the resumed level 1 (its 360 s, then 600 CPU s)
     assert numbers["MainEarlierCpuHours"] == f"{(5 * 720 + 360 + 600) / 3600:.1f}"
 

@@ -129,9 +129,9 @@ def _spoken(items: Sequence[str]) -> str:
 
 def continuation(res: Results, numbers: dict[str, str]) -> None:
     """Where the main run continued another run's checkpoint (`--resume PATH`, for instance after its caps were
-    raised): the level and step it took over, the other run's caps that differ from this run's, and the CPU
-    hours that run spent on what this one did not keep (its levels after the one taken over). "none" where the
-    main run never continued another run."""
+    raised): the level and step it took over, the levels the other run stopped at a cap this run raised, and the
+    CPU hours that run spent on what this one did not keep (its levels after the one taken over). "none" where
+    the main run never continued another run."""
     cfg = res.run_config(MAIN_RUN) or {}
     numbers.update(MainContinuedLevel="none", MainContinuedStep="none", MainEarlierCaps="none",
                    MainEarlierCpuHours="none")
@@ -146,10 +146,13 @@ def continuation(res: Results, numbers: dict[str, str]) -> None:
         level, step = int(entry["start_level"]), int(entry["start_step"])
         mine = cfg["config"]["schedule"]
         theirs = (res.run_config(earlier) or {}).get("config", {}).get("schedule", {})
-        changed = [lv for lv in sorted(theirs, key=int, reverse=True)
-                   if lv in mine and theirs[lv]["steps"] != mine[lv]["steps"]]
+        rows = res.metrics(earlier) or []
+        taken = {str(lv): max(int(r["step"]) for r in rows if int(r["level"]) == lv)
+                 for lv in {int(r["level"]) for r in rows}}
+        changed = [lv for lv in sorted(theirs, key=int, reverse=True)  # capped there, allowed more here
+                   if lv in mine and taken.get(lv, 0) >= theirs[lv]["steps"] < mine[lv]["steps"]]
         caps = _spoken([f"{theirs[lv]['steps']:,}" for lv in changed])
-        replaced = sum((t for lv, t in level_times(res.metrics(earlier) or []).items() if lv < level), Spent())
+        replaced = sum((t for lv, t in level_times(rows).items() if lv < level), Spent())
         numbers.update(MainContinuedLevel=str(level), MainContinuedStep=f"{step:,}",
                        MainEarlierCaps=f"{caps} steps for levels {_spoken(changed)}" if changed else "none",
                        MainEarlierCpuHours=f"{replaced.cpu / 3600:.1f}")
