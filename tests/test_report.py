@@ -286,6 +286,7 @@ def test_gain_against_blur_splits_the_test_pairs_at_the_median_blur(store_root, 
     draw = synthetic.blur_gains(res, numbers)
     assert numbers["BlurMedian"] == f"{blur['1']:.1f}"
     assert (numbers["BlurMainLow"], numbers["BlurMainHigh"], numbers["BlurMainRho"]) == ("+1.00", "+3.00", "+1.00")
+    assert numbers["BlurMainLowVerb"] == numbers["BlurMainHighVerb"] == "gains"  # the prose follows the sign
     assert (numbers["BlurScatterLow"], numbers["BlurScatterHigh"], numbers["BlurScatterRho"]) == (
         "+6.00", "+2.00", "$-$1.00")
     assert "BlurBokehnetLow" not in numbers  # no per-pair scores: no row, no guess

@@ -165,8 +165,10 @@ def blur_gains(res: Results, numbers: dict[str, str]) -> Callable[[Path], Path] 
         if len(pairs) < 2:
             continue
         gains, half = [g for _, g in pairs], len(pairs) // 2
-        numbers[f"Blur{macro}Low"] = signed("psnr", float(np.mean(gains[:half])))
-        numbers[f"Blur{macro}High"] = signed("psnr", float(np.mean(gains[half:])))
+        for name, part in (("Low", gains[:half]), ("High", gains[half:])):
+            mean = float(np.mean(part))
+            numbers[f"Blur{macro}{name}"] = signed("psnr", mean)
+            numbers[f"Blur{macro}{name}Verb"] = "gains" if mean > 0 else "loses"  # for prose that follows the sign
         rho = float(spearmanr([b for b, _ in pairs], gains).statistic) if len(set(gains)) > 1 else float("nan")
         numbers[f"Blur{macro}Rho"] = signed("correlation", rho)
         series.append((label, pairs))
