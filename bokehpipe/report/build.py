@@ -108,7 +108,7 @@ MACROS_USED = (
     "AblScatter", "AblScale",
     "FitTrainGain", "FitValGain", "FitTestGain", "FitTrainCount", "FitValCount", "FitTestCount",
     "EbbIdentity", "EbbScatter", "EbbBokehnet", "EbbGaussian", "EbbMain", "EbbMainMinusIdentity",
-    "BlurMedian", "BlurMainLow", "BlurMainHigh", "BlurMainRho", "BlurMainLowVerb", "BlurMainHighVerb", "BlurScatterLow", "BlurScatterHigh",
-    "BlurScatterRho", "BlurBokehnetLow", "BlurBokehnetHigh", "BlurBokehnetRho",
+    "BlurMedian", "BlurMainLow", "BlurMainHigh", "BlurMainRho", "BlurMainLowVerb", "BlurMainHighVerb",
+    "BlurScatterLow", "BlurScatterHigh", "BlurScatterRho", "BlurBokehnetLow", "BlurBokehnetHigh", "BlurBokehnetRho",
     "EbbScatterMinusIdentity", "EbbBokehnetMinusScatter", "EbbBokehnetWins", "EbbValIdentity",
 )
