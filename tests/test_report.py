@@ -246,6 +246,8 @@ def test_report_prose_follows_how_the_main_run_ended(run_cli, store_root, tmp_pa
     config["history"] = [{"resume": "runs/paper-main-capped/checkpoints/level7/last.pt", "start_level": 7,
                           "start_step": 100}]
     (runs / "paper-main" / "config.json").write_text(json.dumps(config))
+    _eval(store_root / "reports" / "eval", "paper-test-earlier", {"paper-main-capped": 26.0}, ["0", "1"],
+          store_root / "datasets" / "paper-test", aligned={"paper-main-capped": 27.25})
     monkeypatch.setenv("BOKEHPIPE_REALDATA", str(realdata))
     tex = tmp_path / "report.tex"
     shutil.copy(REPO / "report.tex", tex)
@@ -255,13 +257,15 @@ def test_report_prose_follows_how_the_main_run_ended(run_cli, store_root, tmp_pa
 
     text = subprocess.run(["pdftotext", str(tmp_path / "report.pdf"), "-"], capture_output=True, text=True,
                           check=True).stdout
-    text = " ".join(text.split())
+    text = " ".join(text.replace("\u2019", "'").split())
     assert "The plateau rule ended every level before its cap" in text
     assert "ran to their caps before that rule was met" not in text
     assert "every level ends above it" in text and "never beat it" not in text
     # level 2 ended by the plateau rule in the earlier run too: only the levels it stopped at a cap are named
     assert "lower caps before flattening (200, 200, 200, 200, 200 and 200 steps for levels 7, 6, 5, 4, 3 and 1)" in text
     assert "took over its level 7 at step 100" in text
+    assert "the earlier run scores 26.00 dB, this one 27.00 dB" in text
+    assert "for the earlier run, whose coarse levels stopped sooner, the same fit adds +1.25 dB" in text
     assert "the earlier main run with lower caps spent on the levels this run trained anew" in text
 
 
@@ -305,6 +309,7 @@ def test_a_run_that_took_over_another_runs_checkpoint_says_so(store_root, tmp_pa
     numbers: dict[str, str] = {}
     continuation(Results(ArtifactStore(store_root)), numbers)
     assert numbers["MainContinuedStep"] == "none" and numbers["MainEarlierCpuHours"] == "none"
+    assert numbers["MainEarlierTest"] == "none"
 
     runs = store_root / "runs"
     shutil.copytree(runs / "paper-main", runs / "paper-main-capped")
@@ -318,7 +323,18 @@ def test_a_run_that_took_over_another_runs_checkpoint_says_so(store_root, tmp_pa
                         "start_step": 150}]
     (runs / "paper-main" / "config.json").write_text(json.dumps(main))
     numbers = {}
-    continuation(Results(ArtifactStore(store_root)), numbers)
+    res = Results(ArtifactStore(store_root))
+    continuation(res, numbers)
+    assert [m.command for m in res.missing] == [  # the earlier run's test score: named with its command
+        "bokehpipe eval --dataset paper-test --split all --depth-source gt --focus metadata --baselines '' "
+        "--run paper-main-capped --align --tag paper-test-earlier"]
+    _eval(store_root / "reports" / "eval", "paper-test-earlier", {"paper-main-capped": 26.0}, ["0", "1"],
+          store_root / "datasets" / "paper-test", aligned={"paper-main-capped": 27.25})
+    numbers = {}
+    res = Results(ArtifactStore(store_root))
+    continuation(res, numbers)
+    assert not res.missing
+    assert (numbers["MainEarlierTest"], numbers["MainEarlierColourFit"]) == ("26.00", "+1.25")
     assert numbers["MainContinuedLevel"] == "7" and numbers["MainContinuedStep"] == "150"
     assert numbers["MainEarlierCaps"] == "150 and 100 steps for levels 7 and 6"  # both ran to these caps
     # levels 6..1 of the copied run: five of 720 s and the resumed level 1 (its 360 s, then 600 CPU s)

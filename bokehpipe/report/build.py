@@ -101,6 +101,7 @@ MACROS_USED = (
     "MainHours", "MainFinestLevel", "MainFinestSteps", "MainFinestBest", "MainFinestInput", "MainFinestGain",
     "MainLevelsDone", "MainSteps", "MainLevelsAboveInput", "MainLevelsBelowInput", "MainLevelsAtCap",
     "MainLevelsFlat", "MainContinuedLevel", "MainContinuedStep", "MainEarlierCaps", "MainEarlierCpuHours",
+    "MainEarlierTest", "MainEarlierColourFit",
     "NumTestImages", "TestIdentity", "TestHalfInput", "TestScatter", "TestBokehnet", "TestGaussian",
     "TestMain", "TestScatterAuto", "TestIdentityColourFit", "TestScatterColourFit", "TestMainColourFit",
     "TestBokehnetAuto", "TestMainMinusScatter", "TestScatterFocusCost", "TestBokehnetFocusCost",

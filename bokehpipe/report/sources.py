@@ -38,6 +38,14 @@ SAMPLE_RENDERS: dict[str, str] = {
     for extra in ("", "-extra") for method in ("paper-main", "scatter", "bokehnet")
 }
 REALDATA_COMMAND = "export BOKEHPIPE_REALDATA=<folder of the real photos>"
+# where a main run that took over an earlier run's checkpoint finds that run scored on the same test set: what
+# the steps it added bought (not an experiment step: the earlier run is history, not something to remake)
+EARLIER_TAG = "paper-test-earlier"
+
+
+def earlier_eval_command(run: str) -> str:
+    return (f"bokehpipe eval --dataset paper-test --split all --depth-source gt --focus metadata --baselines '' "
+            f"--run {run} --align --tag {EARLIER_TAG}")
 
 
 def step_command(step: str) -> str:
@@ -87,6 +95,11 @@ class Results:
     def eval_summary(self, tag: str) -> dict[str, Any] | None:
         return self._json(self.store.reports_dir / "eval" / tag / "summary.json", f"eval {tag}",
                           step_command(EVALS[tag]))
+
+    def earlier_summary(self, run: str) -> dict[str, Any] | None:
+        """The test-set scores of `run`, an earlier run the main run took over from."""
+        return self._json(self.store.reports_dir / "eval" / EARLIER_TAG / "summary.json", f"eval {EARLIER_TAG}",
+                          earlier_eval_command(run))
 
     def eval_dir(self, tag: str) -> Path:
         return self.store.reports_dir / "eval" / tag

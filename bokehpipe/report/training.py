@@ -131,10 +131,11 @@ def continuation(res: Results, numbers: dict[str, str]) -> None:
     """Where the main run continued another run's checkpoint (`--resume PATH`, for instance after its caps were
     raised): the level and step it took over, the levels the other run stopped at a cap this run raised, and the
     CPU hours that run spent on what this one did not keep (its levels after the one taken over). "none" where
-    the main run never continued another run."""
+    the main run never continued another run. With it, that run's score on the test set and what a colour-gain
+    fit adds to it, beside the main run's own (`TestMain`, `TestMainColourFit`)."""
     cfg = res.run_config(MAIN_RUN) or {}
     numbers.update(MainContinuedLevel="none", MainContinuedStep="none", MainEarlierCaps="none",
-                   MainEarlierCpuHours="none")
+                   MainEarlierCpuHours="none", MainEarlierTest="none", MainEarlierColourFit="none")
     for entry in cfg.get("history", []):
         resume = str(entry.get("resume", "auto"))
         if resume in ("auto", "never"):
@@ -156,6 +157,13 @@ def continuation(res: Results, numbers: dict[str, str]) -> None:
         numbers.update(MainContinuedLevel=str(level), MainContinuedStep=f"{step:,}",
                        MainEarlierCaps=f"{caps} steps for levels {_spoken(changed)}" if changed else "none",
                        MainEarlierCpuHours=f"{replaced.cpu / 3600:.1f}")
+        scores = ((res.earlier_summary(earlier) or {}).get("methods", {}).get(earlier) or {})
+        plain = scores.get("metrics", {}).get("psnr")
+        fitted = scores.get("metrics_aligned", {}).get("psnr")
+        if plain is not None:
+            numbers["MainEarlierTest"] = tables.fmt("psnr", plain)
+        if plain is not None and fitted is not None:
+            numbers["MainEarlierColourFit"] = signed("psnr", fitted - plain)
         return
 
 
