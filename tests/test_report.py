@@ -302,12 +302,12 @@ def test_a_run_that_took_over_another_runs_checkpoint_says_so(store_root, tmp_pa
     step it took over, the earlier caps that differ, and the CPU hours the earlier run spent on the finer levels
     this one retrained; a run with no such history says "none"."""
     from bokehpipe.report.sources import Results
-    from bokehpipe.report.training import continuation
+    from bokehpipe.report.training import continuation_numbers
     from bokehpipe.store import ArtifactStore
 
     make_results(store_root, tmp_path / "realdata")
     numbers: dict[str, str] = {}
-    continuation(Results(ArtifactStore(store_root)), numbers)
+    continuation_numbers(Results(ArtifactStore(store_root)), numbers)
     assert numbers["MainContinuedStep"] == "none" and numbers["MainEarlierCpuHours"] == "none"
     assert numbers["MainEarlierTest"] == "none"
 
@@ -324,7 +324,7 @@ def test_a_run_that_took_over_another_runs_checkpoint_says_so(store_root, tmp_pa
     (runs / "paper-main" / "config.json").write_text(json.dumps(main))
     numbers = {}
     res = Results(ArtifactStore(store_root))
-    continuation(res, numbers)
+    continuation_numbers(res, numbers)
     assert [m.command for m in res.missing] == [  # the earlier run's test score: named with its command
         "bokehpipe eval --dataset paper-test --split all --depth-source gt --focus metadata --baselines '' "
         "--run paper-main-capped --align --tag paper-test-earlier"]
@@ -332,7 +332,7 @@ def test_a_run_that_took_over_another_runs_checkpoint_says_so(store_root, tmp_pa
           store_root / "datasets" / "paper-test", aligned={"paper-main-capped": 27.25})
     numbers = {}
     res = Results(ArtifactStore(store_root))
-    continuation(res, numbers)
+    continuation_numbers(res, numbers)
     assert not res.missing
     assert (numbers["MainEarlierTest"], numbers["MainEarlierColourFit"]) == ("26.00", "+1.25")
     assert numbers["MainContinuedLevel"] == "7" and numbers["MainContinuedStep"] == "150"

@@ -41,6 +41,7 @@ def _paper(res: Results, out: Outputs) -> None:
 def _training(res: Results, out: Outputs) -> None:
     _table(out, "setup", setup.setup_table(res, out.numbers))
     _table(out, "levels", training.levels_table(res, out.numbers))
+    training.continuation_numbers(res, out.numbers)
     _table(out, "steps", training.steps_table(res, out.numbers))
     out.figures["curves.pdf"] = training.curves_figure(res)
 

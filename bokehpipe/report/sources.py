@@ -48,6 +48,13 @@ def earlier_eval_command(run: str) -> str:
             f"--run {run} --align --tag {EARLIER_TAG}")
 
 
+def method_metric(summary: dict[str, Any] | None, method: str, key: str, group: str = "metrics") -> float | None:
+    """A method's mean `key` in an eval summary's `group`: `metrics`, or `metrics_aligned` (after fitting the
+    colour gain); None where the summary or the method is absent."""
+    entry = (summary or {}).get("methods", {}).get(method)
+    return None if entry is None else entry.get(group, {}).get(key)
+
+
 def step_command(step: str) -> str:
     return f"bokehpipe experiment {EXPERIMENT} --only {step}"
 

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from bokehpipe.data.io import read_image, read_map
 from bokehpipe.physics import coc_radius
 from bokehpipe.report import figures, tables
-from bokehpipe.report.sources import ABLATION, MAIN_RUN, Results
+from bokehpipe.report.sources import ABLATION, MAIN_RUN, Results, method_metric
 from bokehpipe.report.stats import mean_sd, pm, signed, standard_error
 from bokehpipe.report.training import run_time
 
@@ -31,18 +30,12 @@ def per_image_psnr(res: Results, tag: str, method: str) -> dict[str, float]:
             if r["method"] == method and r.get("aligned", "False") == "False"}
 
 
-def _metric(summary: dict[str, Any] | None, method: str, key: str, group: str = "metrics") -> float | None:
-    """A method's mean `key` in `group`: `metrics`, or `metrics_aligned` (after fitting the colour gain)."""
-    entry = (summary or {}).get("methods", {}).get(method)
-    return None if entry is None else entry.get(group, {}).get(key)
-
-
 def _row(res: Results, tag: str, label: str, method: str, identity: dict[str, float]) -> list[str]:
     summary = res.eval_summary(tag)
     psnrs = per_image_psnr(res, tag, method)
     wins = [psnrs[i] > identity[i] for i in psnrs if i in identity] if method != "identity" else []
-    return [label, *(tables.fmt(k, _metric(summary, method, k)) for k, _ in METRICS),
-            tables.fmt("psnr", _metric(summary, method, "psnr", "metrics_aligned")),
+    return [label, *(tables.fmt(k, method_metric(summary, method, k)) for k, _ in METRICS),
+            tables.fmt("psnr", method_metric(summary, method, "psnr", "metrics_aligned")),
             tables.fmt("psnr", standard_error(list(psnrs.values()))),
             f"{100 * sum(wins) / len(wins):.0f}" if wins else "--"]
 
@@ -64,18 +57,19 @@ def test_table(res: Results, numbers: dict[str, str]) -> str | None:
     numbers["NumTestImages"] = str(main["n_images"])
     for method, macro in (("identity", "Identity"), ("half-input", "HalfInput"), ("scatter", "Scatter"),
                           ("bokehnet", "Bokehnet"), ("gaussian", "Gaussian"), (MAIN_RUN, "Main")):
-        numbers[f"Test{macro}"] = tables.fmt("psnr", _metric(main, method, "psnr"))
-    numbers["TestScatterAuto"] = tables.fmt("psnr", _metric(auto, "scatter", "psnr"))
-    numbers["TestBokehnetAuto"] = tables.fmt("psnr", _metric(auto, "bokehnet", "psnr"))
+        numbers[f"Test{macro}"] = tables.fmt("psnr", method_metric(main, method, "psnr"))
+    numbers["TestScatterAuto"] = tables.fmt("psnr", method_metric(auto, "scatter", "psnr"))
+    numbers["TestBokehnetAuto"] = tables.fmt("psnr", method_metric(auto, "bokehnet", "psnr"))
     for method, macro in (("scatter", "Scatter"), ("bokehnet", "Bokehnet")):
-        true_focus, auto_focus = _metric(main, method, "psnr"), _metric(auto, method, "psnr")
+        true_focus, auto_focus = method_metric(main, method, "psnr"), method_metric(auto, method, "psnr")
         numbers[f"Test{macro}FocusCost"] = signed("psnr", None if true_focus is None or auto_focus is None
                                                   else auto_focus - true_focus)
     for method, macro in (("identity", "Identity"), ("scatter", "Scatter"), (MAIN_RUN, "Main")):
-        plain, fitted = _metric(main, method, "psnr"), _metric(main, method, "psnr", "metrics_aligned")
+        plain, fitted = method_metric(main, method, "psnr"), method_metric(main, method, "psnr", "metrics_aligned")
         numbers[f"Test{macro}ColourFit"] = signed("psnr", None if plain is None or fitted is None
                                                   else fitted - plain)
-    gap = (_metric(main, MAIN_RUN, "psnr") or float("nan")) - (_metric(main, "scatter", "psnr") or float("nan"))
+    gap = ((method_metric(main, MAIN_RUN, "psnr") or float("nan"))
+           - (method_metric(main, "scatter", "psnr") or float("nan")))
     numbers["TestMainMinusScatter"] = signed("psnr", gap)
     header = ["Method", *(f"{name}$\\uparrow$" for _, name in METRICS), "PSNR$^\\dagger$", "s.e.",
               "$>$ input (\\%)"]
@@ -88,14 +82,14 @@ def ablation_table(res: Results, numbers: dict[str, str]) -> str | None:
     summary = res.eval_summary("paper-test-level4")
     if not summary:
         return None
-    scores = {kind: [_metric(summary, run, "psnr") for run in runs] for kind, runs in ABLATION.items()}
-    ssims = {kind: [_metric(summary, run, "ssim") for run in runs] for kind, runs in ABLATION.items()}
+    scores = {kind: [method_metric(summary, run, "psnr") for run in runs] for kind, runs in ABLATION.items()}
+    ssims = {kind: [method_metric(summary, run, "ssim") for run in runs] for kind, runs in ABLATION.items()}
     hours = {kind: [run_time(rows).cpu / 3600 for rows in (res.metrics(r) for r in runs) if rows]
              for kind, runs in ABLATION.items()}
-    rows = [["Input", "--", tables.fmt("psnr", _metric(summary, "identity", "psnr")),
-             tables.fmt("ssim", _metric(summary, "identity", "ssim")), "--"],
-            ["Scatter, true focus", "--", tables.fmt("psnr", _metric(summary, "scatter", "psnr")),
-             tables.fmt("ssim", _metric(summary, "scatter", "ssim")), "--"]]
+    rows = [["Input", "--", tables.fmt("psnr", method_metric(summary, "identity", "psnr")),
+             tables.fmt("ssim", method_metric(summary, "identity", "ssim")), "--"],
+            ["Scatter, true focus", "--", tables.fmt("psnr", method_metric(summary, "scatter", "psnr")),
+             tables.fmt("ssim", method_metric(summary, "scatter", "ssim")), "--"]]
     for kind, label in (("depth", "PyNET, + disparity"), ("rgb", "PyNET, RGB only")):
         done = [v for v in scores[kind] if v is not None]
         rows.append([label, str(len(done)), pm("psnr", done), pm("ssim", [v for v in ssims[kind] if v is not None]),
@@ -110,8 +104,8 @@ def ablation_table(res: Results, numbers: dict[str, str]) -> str | None:
                    AblGain=signed("psnr", mean), AblGainSd=tables.fmt("psnr", sd), AblSeeds=str(len(diffs)),
                    AblGainMin=signed("psnr", min(diffs) if diffs else None),
                    AblGainMax=signed("psnr", max(diffs) if diffs else None),
-                   AblIdentity=tables.fmt("psnr", _metric(summary, "identity", "psnr")),
-                   AblScatter=tables.fmt("psnr", _metric(summary, "scatter", "psnr")),
+                   AblIdentity=tables.fmt("psnr", method_metric(summary, "identity", "psnr")),
+                   AblScatter=tables.fmt("psnr", method_metric(summary, "scatter", "psnr")),
                    AblScale=str(summary.get("downscale", 1)))
     return tables.tabular(["Method", "Seeds", "PSNR$\\uparrow$", "SSIM$\\uparrow$", "CPU h"], rows, align="lrrrr")
 
@@ -121,7 +115,7 @@ def overfitting_numbers(res: Results, numbers: dict[str, str]) -> None:
     others would mean the set is too small for the model."""
     for tag, macro in (("paper-train-100", "Train"), ("paper-val", "Val"), ("paper-test", "Test")):
         summary = res.eval_summary(tag)
-        model, ident = _metric(summary, MAIN_RUN, "psnr"), _metric(summary, "identity", "psnr")
+        model, ident = method_metric(summary, MAIN_RUN, "psnr"), method_metric(summary, "identity", "psnr")
         gain = model - ident if model is not None and ident is not None else None
         numbers[f"Fit{macro}Gain"] = signed("psnr", gain)
         numbers[f"Fit{macro}Count"] = str((summary or {}).get("n_images", "--"))

@@ -15,7 +15,7 @@ from typing import Any
 
 from bokehpipe.config import load_pipeline
 from bokehpipe.report import tables
-from bokehpipe.report.sources import ABLATION, EXPERIMENT, MAIN_RUN, Results
+from bokehpipe.report.sources import ABLATION, EXPERIMENT, MAIN_RUN, Results, method_metric
 from bokehpipe.report.stats import signed
 
 
@@ -57,6 +57,15 @@ def run_time(rows: Sequence[dict[str, str]]) -> Spent:
     return sum(level_times(rows).values(), Spent())
 
 
+def steps_taken(rows: Sequence[dict[str, str]]) -> dict[int, int]:
+    """The last step each level of a run logged."""
+    out: dict[int, int] = {}
+    for row in rows:
+        level = int(row["level"])
+        out[level] = max(out.get(level, 0), int(row["step"]))
+    return out
+
+
 def validations(rows: Sequence[dict[str, str]], level: int) -> list[tuple[int, float, float]]:
     """(step, model PSNR, input PSNR) of every validation of `level`, in step order."""
     out = []
@@ -74,17 +83,17 @@ def main_levels(res: Results) -> list[dict[str, Any]]:
     if not rows or not cfg:
         return []
     config = cfg["config"]
-    times = level_times(rows)
+    times, taken = level_times(rows), steps_taken(rows)
     out = []
     for level in config["levels"]:
         vals = validations(rows, level)
         if not vals:
             continue
         plan = config["schedule"][str(level)]
-        steps = max(int(r["step"]) for r in rows if int(r["level"]) == level)
         best = max(vals, key=lambda v: v[1])
         out.append({"level": level, "batch": plan["batch"], "crop": plan.get("crop") or config["crop"],
-                    "cap": plan["steps"], "steps": steps, "best_step": best[0], "best": best[1], "input": best[2],
+                    "cap": plan["steps"], "steps": taken[level], "best_step": best[0], "best": best[1],
+                    "input": best[2],
                     "hours": times.get(level, Spent()).wall / 3600,
                     "cpu_hours": times.get(level, Spent()).cpu / 3600})
     return out
@@ -117,7 +126,6 @@ def levels_table(res: Results, numbers: dict[str, str]) -> str | None:
     ended = [str(lv["level"]) for lv in levels if lv["steps"] < lv["cap"]]
     numbers["MainLevelsAtCap"] = ", ".join(capped) if capped else "none"
     numbers["MainLevelsFlat"] = ", ".join(ended) if ended else "none"
-    continuation(res, numbers)
     header = ["Level", "Crop", "Batch", "Steps / cap", "Best val PSNR", "Input", "Gain", "Wall h", "CPU h"]
     return tables.tabular(header, body, align="rrrrrrrrr")
 
@@ -127,7 +135,7 @@ def _spoken(items: Sequence[str]) -> str:
     return " and ".join([", ".join(items[:-1]), items[-1]]) if len(items) > 1 else "".join(items)
 
 
-def continuation(res: Results, numbers: dict[str, str]) -> None:
+def continuation_numbers(res: Results, numbers: dict[str, str]) -> None:
     """Where the main run continued another run's checkpoint (`--resume PATH`, for instance after its caps were
     raised): the level and step it took over, the levels the other run stopped at a cap this run raised, and the
     CPU hours that run spent on what this one did not keep (its levels after the one taken over). "none" where
@@ -148,18 +156,17 @@ def continuation(res: Results, numbers: dict[str, str]) -> None:
         mine = cfg["config"]["schedule"]
         theirs = (res.run_config(earlier) or {}).get("config", {}).get("schedule", {})
         rows = res.metrics(earlier) or []
-        taken = {str(lv): max(int(r["step"]) for r in rows if int(r["level"]) == lv)
-                 for lv in {int(r["level"]) for r in rows}}
+        taken = steps_taken(rows)
         changed = [lv for lv in sorted(theirs, key=int, reverse=True)  # capped there, allowed more here
-                   if lv in mine and taken.get(lv, 0) >= theirs[lv]["steps"] < mine[lv]["steps"]]
+                   if lv in mine and taken.get(int(lv), 0) >= theirs[lv]["steps"] < mine[lv]["steps"]]
         caps = _spoken([f"{theirs[lv]['steps']:,}" for lv in changed])
         replaced = sum((t for lv, t in level_times(rows).items() if lv < level), Spent())
         numbers.update(MainContinuedLevel=str(level), MainContinuedStep=f"{step:,}",
                        MainEarlierCaps=f"{caps} steps for levels {_spoken(changed)}" if changed else "none",
                        MainEarlierCpuHours=f"{replaced.cpu / 3600:.1f}")
-        scores = ((res.earlier_summary(earlier) or {}).get("methods", {}).get(earlier) or {})
-        plain = scores.get("metrics", {}).get("psnr")
-        fitted = scores.get("metrics_aligned", {}).get("psnr")
+        summary = res.earlier_summary(earlier)
+        plain = method_metric(summary, earlier, "psnr")
+        fitted = method_metric(summary, earlier, "psnr", "metrics_aligned")
         if plain is not None:
             numbers["MainEarlierTest"] = tables.fmt("psnr", plain)
         if plain is not None and fitted is not None:
