@@ -71,9 +71,49 @@ def test_table(res: Results, numbers: dict[str, str]) -> str | None:
     gap = ((method_metric(main, MAIN_RUN, "psnr") or float("nan"))
            - (method_metric(main, "scatter", "psnr") or float("nan")))
     numbers["TestMainMinusScatter"] = signed("psnr", gap)
+    _comparisons(main, auto, numbers)
     header = ["Method", *(f"{name}$\\uparrow$" for _, name in METRICS), "PSNR$^\\dagger$", "s.e.",
               "$>$ input (\\%)"]
     return tables.tabular(header, rows, align="lrrrrrr")
+
+
+def _share(summary: dict, method: str, key: str) -> float | None:
+    """How much of the way from the input to scatter with the true focus `method` goes by metric `key` (1 =
+    all of it)."""
+    ident, model, scatter = (method_metric(summary, m, key) for m in ("identity", method, "scatter"))
+    if ident is None or model is None or scatter is None or scatter == ident:
+        return None
+    return (model - ident) / (scatter - ident)
+
+
+def _percent(share: float | None) -> str:
+    return "--" if share is None else f"{100 * share:.0f}".replace("-", "$-$")
+
+
+def _comparisons(main: dict, auto: dict, numbers: dict[str, str]) -> None:
+    """The comparisons the prose states in words, decided here from the scores so that the words follow them:
+    how much of the input-to-scatter gap PyNET closes by PSNR and by SSIM, where it ranks against scatter with
+    the true focus and with auto-focus ('below' both, 'between', 'above' both), and whether a colour-gain fit
+    helps it more than twice as much as it helps scatter (a colour cast of its own rather than the pairs'
+    exposure change, which every method shares)."""
+    psnr, ssim = _share(main, MAIN_RUN, "psnr"), _share(main, MAIN_RUN, "ssim")
+    numbers["TestMainGapPsnr"] = _percent(psnr)
+    numbers["TestMainGapSsim"] = _percent(ssim)
+    numbers["TestMainGapSsimMore"] = "yes" if psnr is not None and ssim is not None and ssim > psnr else "no"
+    model = method_metric(main, MAIN_RUN, "psnr")
+    true_focus, auto_focus = method_metric(main, "scatter", "psnr"), method_metric(auto, "scatter", "psnr")
+    if model is None or true_focus is None or auto_focus is None:
+        numbers["TestMainRank"] = "--"
+    else:  # against scatter with the true focus and with auto-focus
+        numbers["TestMainRank"] = ("above" if model > max(true_focus, auto_focus)
+                                   else "between" if model > min(true_focus, auto_focus) else "below")
+    fits: dict[str, float | None] = {}
+    for method in (MAIN_RUN, "scatter"):
+        plain, fitted = method_metric(main, method, "psnr"), method_metric(main, method, "psnr", "metrics_aligned")
+        fits[method] = None if plain is None or fitted is None else fitted - plain
+    main_fit, scatter_fit = fits[MAIN_RUN], fits["scatter"]
+    numbers["TestMainColourCast"] = ("yes" if main_fit is not None and scatter_fit is not None
+                                     and main_fit > 2 * max(scatter_fit, 0.0) else "no")
 
 
 def ablation_table(res: Results, numbers: dict[str, str]) -> str | None:
@@ -113,12 +153,17 @@ def ablation_table(res: Results, numbers: dict[str, str]) -> str | None:
 def overfitting_numbers(res: Results, numbers: dict[str, str]) -> None:
     """The main run's gain over its input on training, validation and test pairs: a train gain far above the
     others would mean the set is too small for the model."""
+    gains: dict[str, float | None] = {}
     for tag, macro in (("paper-train-100", "Train"), ("paper-val", "Val"), ("paper-test", "Test")):
         summary = res.eval_summary(tag)
         model, ident = method_metric(summary, MAIN_RUN, "psnr"), method_metric(summary, "identity", "psnr")
         gain = model - ident if model is not None and ident is not None else None
         numbers[f"Fit{macro}Gain"] = signed("psnr", gain)
         numbers[f"Fit{macro}Count"] = str((summary or {}).get("n_images", "--"))
+        gains[macro] = gain
+    train, test = gains["Train"], gains["Test"]
+    numbers["FitTrainExcess"] = signed("psnr", None if train is None or test is None else train - test)
+    numbers["FitTrainAbove"] = "yes" if train is not None and test is not None and train > test else "no"
 
 
 def scene_blur(res: Results) -> dict[str, float] | None:

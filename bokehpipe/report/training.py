@@ -93,7 +93,7 @@ def main_levels(res: Results) -> list[dict[str, Any]]:
         best = max(vals, key=lambda v: v[1])
         out.append({"level": level, "batch": plan["batch"], "crop": plan.get("crop") or config["crop"],
                     "cap": plan["steps"], "steps": taken[level], "best_step": best[0], "best": best[1],
-                    "input": best[2],
+                    "input": best[2], "first_gain": vals[0][1] - vals[0][2],
                     "hours": times.get(level, Spent()).wall / 3600,
                     "cpu_hours": times.get(level, Spent()).cpu / 3600})
     return out
@@ -118,14 +118,15 @@ def levels_table(res: Results, numbers: dict[str, str]) -> str | None:
                    MainFinestInput=tables.fmt("psnr", finest["input"]),
                    MainFinestGain=signed("psnr", finest["best"] - finest["input"]),
                    MainLevelsDone=str(len(levels)), MainSteps=f"{sum(lv['steps'] for lv in levels):,}")
-    beaten = [str(lv["level"]) for lv in levels if lv["best"] > lv["input"]]
-    numbers["MainLevelsAboveInput"] = ", ".join(beaten) if beaten else "none"
-    below = [str(lv["level"]) for lv in levels if lv["best"] <= lv["input"]]
-    numbers["MainLevelsBelowInput"] = ", ".join(below) if below else "none"
-    capped = [str(lv["level"]) for lv in levels if lv["steps"] >= lv["cap"]]
-    ended = [str(lv["level"]) for lv in levels if lv["steps"] < lv["cap"]]
-    numbers["MainLevelsAtCap"] = ", ".join(capped) if capped else "none"
-    numbers["MainLevelsFlat"] = ", ".join(ended) if ended else "none"
+
+    def named(which: Sequence[dict[str, Any]]) -> str:
+        return levels_phrase([str(lv["level"]) for lv in which], len(levels))
+
+    numbers.update(MainLevelsAboveInput=named([lv for lv in levels if lv["best"] > lv["input"]]),
+                   MainLevelsBelowInput=named([lv for lv in levels if lv["best"] <= lv["input"]]),
+                   MainLevelsStartAbove=named([lv for lv in levels if lv["first_gain"] > 0]),
+                   MainLevelsAtCap=named([lv for lv in levels if lv["steps"] >= lv["cap"]]),
+                   MainLevelsFlat=named([lv for lv in levels if lv["steps"] < lv["cap"]]))
     header = ["Level", "Crop", "Batch", "Steps / cap", "Best val PSNR", "Input", "Gain", "Wall h", "CPU h"]
     return tables.tabular(header, body, align="rrrrrrrrr")
 
@@ -133,6 +134,16 @@ def levels_table(res: Results, numbers: dict[str, str]) -> str | None:
 def _spoken(items: Sequence[str]) -> str:
     """'a', 'a and b', 'a, b and c'."""
     return " and ".join([", ".join(items[:-1]), items[-1]]) if len(items) > 1 else "".join(items)
+
+
+def levels_phrase(levels: Sequence[str], total: int) -> str:
+    """Levels as prose reads them whatever their number: 'no level', 'level 7', 'levels 7 and 6', or 'every
+    level' where all `total` levels are named; the report's sentences are built so that either fits."""
+    if not levels:
+        return "no level"
+    if len(levels) == total > 1:
+        return "every level"
+    return f"level {levels[0]}" if len(levels) == 1 else f"levels {_spoken(levels)}"
 
 
 def continuation_numbers(res: Results, numbers: dict[str, str]) -> None:
@@ -162,7 +173,7 @@ def continuation_numbers(res: Results, numbers: dict[str, str]) -> None:
         caps = _spoken([f"{theirs[lv]['steps']:,}" for lv in changed])
         replaced = sum((t for lv, t in level_times(rows).items() if lv < level), Spent())
         numbers.update(MainContinuedLevel=str(level), MainContinuedStep=f"{step:,}",
-                       MainEarlierCaps=f"{caps} steps for levels {_spoken(changed)}" if changed else "none",
+                       MainEarlierCaps=f"{caps} steps for {levels_phrase(changed, 0)}" if changed else "none",
                        MainEarlierCpuHours=f"{replaced.cpu / 3600:.1f}")
         summary = res.earlier_summary(earlier)
         plain = method_metric(summary, earlier, "psnr")
