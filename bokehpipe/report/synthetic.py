@@ -93,9 +93,9 @@ def _percent(share: float | None) -> str:
 def _comparisons(main: dict, auto: dict, numbers: dict[str, str]) -> None:
     """The comparisons the prose states in words, decided here from the scores so that the words follow them:
     how much of the input-to-scatter gap PyNET closes by PSNR and by SSIM, where it ranks against scatter with
-    the true focus and with auto-focus ('below' both, 'between', 'above' both), and whether a colour-gain fit
-    helps it more than twice as much as it helps scatter (a colour cast of its own rather than the pairs'
-    exposure change, which every method shares)."""
+    the true focus and with auto-focus ('above': it beats scatter with the true focus; 'between': with auto-focus
+    only; 'below': with neither), and whether a colour-gain fit helps it more than twice as much as it helps
+    scatter (a colour cast of its own rather than the pairs' exposure change, which every method shares)."""
     psnr, ssim = _share(main, MAIN_RUN, "psnr"), _share(main, MAIN_RUN, "ssim")
     numbers["TestMainGapPsnr"] = _percent(psnr)
     numbers["TestMainGapSsim"] = _percent(ssim)
@@ -104,9 +104,8 @@ def _comparisons(main: dict, auto: dict, numbers: dict[str, str]) -> None:
     true_focus, auto_focus = method_metric(main, "scatter", "psnr"), method_metric(auto, "scatter", "psnr")
     if model is None or true_focus is None or auto_focus is None:
         numbers["TestMainRank"] = "--"
-    else:  # against scatter with the true focus and with auto-focus
-        numbers["TestMainRank"] = ("above" if model > max(true_focus, auto_focus)
-                                   else "between" if model > min(true_focus, auto_focus) else "below")
+    else:
+        numbers["TestMainRank"] = ("above" if model > true_focus else "between" if model > auto_focus else "below")
     fits: dict[str, float | None] = {}
     for method in (MAIN_RUN, "scatter"):
         plain, fitted = method_metric(main, method, "psnr"), method_metric(main, method, "psnr", "metrics_aligned")
