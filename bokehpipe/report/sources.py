@@ -55,6 +55,12 @@ def method_metric(summary: dict[str, Any] | None, method: str, key: str, group: 
     return None if entry is None else entry.get(group, {}).get(key)
 
 
+def colour_fit_gain(summary: dict[str, Any] | None, method: str) -> float | None:
+    """What fitting each output's colour gain to its target adds to `method`'s PSNR (None where either is absent)."""
+    plain, fitted = method_metric(summary, method, "psnr"), method_metric(summary, method, "psnr", "metrics_aligned")
+    return None if plain is None or fitted is None else fitted - plain
+
+
 def step_command(step: str) -> str:
     return f"bokehpipe experiment {EXPERIMENT} --only {step}"
 

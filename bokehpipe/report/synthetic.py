@@ -16,7 +16,7 @@ import numpy as np
 from bokehpipe.data.io import read_image, read_map
 from bokehpipe.physics import coc_radius
 from bokehpipe.report import figures, tables
-from bokehpipe.report.sources import ABLATION, MAIN_RUN, Results, method_metric
+from bokehpipe.report.sources import ABLATION, MAIN_RUN, Results, colour_fit_gain, method_metric
 from bokehpipe.report.stats import mean_sd, pm, signed, standard_error
 from bokehpipe.report.training import run_time
 
@@ -65,7 +65,7 @@ def test_table(res: Results, numbers: dict[str, str]) -> str | None:
         numbers[f"Test{macro}FocusCost"] = signed("psnr", None if true_focus is None or auto_focus is None
                                                   else auto_focus - true_focus)
     for method, macro in (("identity", "Identity"), ("scatter", "Scatter"), (MAIN_RUN, "Main")):
-        numbers[f"Test{macro}ColourFit"] = signed("psnr", _colour_fit(main, method))
+        numbers[f"Test{macro}ColourFit"] = signed("psnr", colour_fit_gain(main, method))
     gap = ((method_metric(main, MAIN_RUN, "psnr") or float("nan"))
            - (method_metric(main, "scatter", "psnr") or float("nan")))
     numbers["TestMainMinusScatter"] = signed("psnr", gap)
@@ -73,12 +73,6 @@ def test_table(res: Results, numbers: dict[str, str]) -> str | None:
     header = ["Method", *(f"{name}$\\uparrow$" for _, name in METRICS), "PSNR$^\\dagger$", "s.e.",
               "$>$ input (\\%)"]
     return tables.tabular(header, rows, align="lrrrrrr")
-
-
-def _colour_fit(summary: dict, method: str) -> float | None:
-    """What fitting each output's colour gain to its target adds to `method`'s PSNR."""
-    plain, fitted = method_metric(summary, method, "psnr"), method_metric(summary, method, "psnr", "metrics_aligned")
-    return None if plain is None or fitted is None else fitted - plain
 
 
 def _share(summary: dict, method: str, key: str) -> float | None:
@@ -110,7 +104,7 @@ def _comparisons(main: dict, auto: dict, numbers: dict[str, str]) -> None:
         numbers["TestMainRank"] = "--"
     else:
         numbers["TestMainRank"] = ("above" if model > true_focus else "between" if model > auto_focus else "below")
-    main_fit, scatter_fit = _colour_fit(main, MAIN_RUN), _colour_fit(main, "scatter")
+    main_fit, scatter_fit = colour_fit_gain(main, MAIN_RUN), colour_fit_gain(main, "scatter")
     numbers["TestMainColourCast"] = ("yes" if main_fit is not None and scatter_fit is not None
                                      and main_fit > 2 * max(scatter_fit, 0.0) else "no")
 

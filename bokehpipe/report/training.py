@@ -15,7 +15,7 @@ from typing import Any
 
 from bokehpipe.config import load_pipeline
 from bokehpipe.report import tables
-from bokehpipe.report.sources import ABLATION, EXPERIMENT, MAIN_RUN, Results, method_metric
+from bokehpipe.report.sources import ABLATION, EXPERIMENT, MAIN_RUN, Results, colour_fit_gain, method_metric
 from bokehpipe.report.stats import signed
 
 
@@ -176,12 +176,11 @@ def continuation_numbers(res: Results, numbers: dict[str, str]) -> None:
                        MainEarlierCaps=f"{caps} steps for {levels_phrase(changed, 0)}" if changed else "none",
                        MainEarlierCpuHours=f"{replaced.cpu / 3600:.1f}")
         summary = res.earlier_summary(earlier)
-        plain = method_metric(summary, earlier, "psnr")
-        fitted = method_metric(summary, earlier, "psnr", "metrics_aligned")
+        plain, fit = method_metric(summary, earlier, "psnr"), colour_fit_gain(summary, earlier)
         if plain is not None:
             numbers["MainEarlierTest"] = tables.fmt("psnr", plain)
-        if plain is not None and fitted is not None:
-            numbers["MainEarlierColourFit"] = signed("psnr", fitted - plain)
+        if fit is not None:
+            numbers["MainEarlierColourFit"] = signed("psnr", fit)
         return
 
 
