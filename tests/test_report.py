@@ -328,6 +328,7 @@ def test_a_run_that_took_over_another_runs_checkpoint_says_so(store_root, tmp_pa
     step it took over, the earlier caps that differ, and the CPU hours the earlier run spent on the finer levels
     this one retrained; a run with no such history says "none"."""
     from bokehpipe.report.sources import Results
+    from bokehpipe.report.synthetic import test_table
     from bokehpipe.report.training import continuation_numbers
     from bokehpipe.store import ArtifactStore
 
@@ -365,6 +366,11 @@ def test_a_run_that_took_over_another_runs_checkpoint_says_so(store_root, tmp_pa
     assert numbers["MainEarlierCaps"] == "150 and 100 steps for levels 7 and 6"  # both ran to these caps
     # levels 6..1 of the copied run: five of 720 s and the resumed level 1 (its 360 s, then 600 CPU s)
     assert numbers["MainEarlierCpuHours"] == f"{(5 * 720 + 360 + 600) / 3600:.1f}"
+    # and the test-set table carries the earlier run's row, which the prose compares with the main run's
+    table = test_table(res, {})
+    assert table is not None
+    row = next(line for line in table.splitlines() if line.startswith("PyNET, earlier run, lower caps"))
+    assert "26.00" in row and "27.25" in row  # plain and colour-fitted PSNR
 
 
 def test_every_results_file_is_read_once_per_build(store_root, tmp_path, monkeypatch):
@@ -418,3 +424,25 @@ def test_real_photo_figures_need_the_variable_and_draw_with_it(store_root, tmp_p
     assert res.missing == []
     drawn = out.figures["samples.jpg"](tmp_path / "samples.jpg")
     assert read_image(drawn).shape[1] > 100
+
+
+@pytest.mark.skipif(not tex_available(), reason="pdflatex not installed (CI installs TeX)")
+def test_a_failed_latex_build_keeps_the_last_good_pdf(tmp_path):
+    """LaTeX deletes its output when it halts on an error; the build must not take the last good report with it.
+    A clean build replaces the PDF and leaves no scratch folder behind."""
+    from bokehpipe.errors import BokehpipeError
+    from bokehpipe.report.latex import compile_pdf
+
+    tex, pdf = tmp_path / "report.tex", tmp_path / "report.pdf"
+    pdf.write_bytes(b"%PDF-1.5 the last good report")
+    tex.write_text("\\documentclass{article}\\begin{document}Page one.\\newpage \\undefinedmacro\\end{document}\n")
+    with pytest.raises(BokehpipeError, match="Undefined control sequence.*previous PDF is kept"):
+        compile_pdf(tex)
+    assert pdf.read_bytes() == b"%PDF-1.5 the last good report"
+    assert "Undefined control sequence" in (tmp_path / "report.log").read_text(errors="replace")
+
+    tex.write_text("\\documentclass{article}\\begin{document}Page one.\\newpage Page two.\\end{document}\n")
+    built, pages = compile_pdf(tex)
+    assert built == pdf and pages == 2 and pdf.read_bytes().startswith(b"%PDF")
+    assert pdf.stat().st_size > 1_000
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".latex-")]
