@@ -16,9 +16,9 @@ import numpy as np
 from bokehpipe.data.io import read_image, read_map
 from bokehpipe.physics import coc_radius
 from bokehpipe.report import figures, tables
-from bokehpipe.report.sources import ABLATION, MAIN_RUN, Results, colour_fit_gain, method_metric
+from bokehpipe.report.sources import ABLATION, EARLIER_TAG, MAIN_RUN, Results, colour_fit_gain, method_metric
 from bokehpipe.report.stats import mean_sd, pm, signed, standard_error
-from bokehpipe.report.training import run_time
+from bokehpipe.report.training import continued_from, run_time
 
 METRICS = (("psnr", "PSNR"), ("ssim", "SSIM"), ("ms_ssim", "MS-SSIM"))
 RENDERERS = (("gaussian", "Gaussian blur"), ("scatter", "Scatter"), ("bokehnet", "BokehNet"))
@@ -30,8 +30,10 @@ def per_image_psnr(res: Results, tag: str, method: str) -> dict[str, float]:
             if r["method"] == method and r.get("aligned", "False") == "False"}
 
 
-def _row(res: Results, tag: str, label: str, method: str, identity: dict[str, float]) -> list[str]:
-    summary = res.eval_summary(tag)
+def _row(res: Results, tag: str, label: str, method: str, identity: dict[str, float],
+         summary: dict | None = None) -> list[str]:
+    """One method's row; `summary` for an eval that is not an experiment step (default: the step's own)."""
+    summary = summary if summary is not None else res.eval_summary(tag)
     psnrs = per_image_psnr(res, tag, method)
     wins = [psnrs[i] > identity[i] for i in psnrs if i in identity] if method != "identity" else []
     return [label, *(tables.fmt(k, method_metric(summary, method, k)) for k, _ in METRICS),
@@ -54,6 +56,12 @@ def test_table(res: Results, numbers: dict[str, str]) -> str | None:
     info = main["methods"].get(MAIN_RUN, {}).get("info", {})
     level = info.get("level", "")
     rows.append(_row(res, "paper-test", f"PyNET, main run (level {level})", MAIN_RUN, identity))
+    taken_over = continued_from(res)
+    earlier = res.earlier_summary(taken_over[0]) if taken_over else None
+    if taken_over and earlier:
+        earlier_level = earlier["methods"].get(taken_over[0], {}).get("info", {}).get("level")
+        label = "PyNET, earlier run, lower caps" + (f" (level {earlier_level})" if earlier_level else "")
+        rows.append(_row(res, EARLIER_TAG, label, taken_over[0], identity, earlier))
     numbers["NumTestImages"] = str(main["n_images"])
     for method, macro in (("identity", "Identity"), ("half-input", "HalfInput"), ("scatter", "Scatter"),
                           ("bokehnet", "Bokehnet"), ("gaussian", "Gaussian"), (MAIN_RUN, "Main")):

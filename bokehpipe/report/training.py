@@ -152,19 +152,12 @@ def continuation_numbers(res: Results, numbers: dict[str, str]) -> None:
     CPU hours that run spent on what this one did not keep (its levels after the one taken over). "none" where
     the main run never continued another run. With it, that run's score on the test set and what a colour-gain
     fit adds to it, beside the main run's own (`TestMain`, `TestMainColourFit`)."""
-    cfg = res.run_config(MAIN_RUN) or {}
     numbers.update(MainContinuedLevel="none", MainContinuedStep="none", MainEarlierCaps="none",
                    MainEarlierCpuHours="none", MainEarlierTest="none", MainEarlierColourFit="none")
-    for entry in cfg.get("history", []):
-        resume = str(entry.get("resume", "auto"))
-        if resume in ("auto", "never"):
-            continue
-        path = Path(resume)
-        earlier = path.parents[2].name if path.suffix == ".pt" else path.name
-        if earlier == MAIN_RUN:
-            continue
-        level, step = int(entry["start_level"]), int(entry["start_step"])
-        mine = cfg["config"]["schedule"]
+    taken_over = continued_from(res)
+    if taken_over is not None:
+        earlier, level, step = taken_over
+        mine = res.run_config(MAIN_RUN)["config"]["schedule"]
         theirs = (res.run_config(earlier) or {}).get("config", {}).get("schedule", {})
         rows = res.metrics(earlier) or []
         taken = steps_taken(rows)
@@ -181,7 +174,20 @@ def continuation_numbers(res: Results, numbers: dict[str, str]) -> None:
             numbers["MainEarlierTest"] = tables.fmt("psnr", plain)
         if fit is not None:
             numbers["MainEarlierColourFit"] = signed("psnr", fit)
-        return
+
+
+def continued_from(res: Results) -> tuple[str, int, int] | None:
+    """The other run whose checkpoint the main run continued (`--resume PATH`), with the level and step taken
+    over; None where it only ever resumed itself."""
+    for entry in (res.run_config(MAIN_RUN) or {}).get("history", []):
+        resume = str(entry.get("resume", "auto"))
+        if resume in ("auto", "never"):
+            continue
+        path = Path(resume)
+        earlier = path.parents[2].name if path.suffix == ".pt" else path.name
+        if earlier != MAIN_RUN:
+            return earlier, int(entry["start_level"]), int(entry["start_step"])
+    return None
 
 
 def curves_figure(res: Results) -> Callable[[Path], Path] | None:
