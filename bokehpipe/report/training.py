@@ -231,4 +231,10 @@ def steps_table(res: Results, numbers: dict[str, str]) -> str | None:
         total_cpu += cpu or 0.0
         rows.append([tables.esc(step["name"]), *(f"{v / 3600:.2f}" if v is not None else "--" for v in (wall, cpu))])
     numbers.update(ExperimentHours=f"{total / 3600:.1f}", ExperimentCpuHours=f"{total_cpu / 3600:.1f}")
-    return tables.tabular(["Step", "Wall (h)", "CPU (h)"], rows, align="lrr")
+    rows.append(["all steps", f"{total / 3600:.2f}", f"{total_cpu / 3600:.2f}"])
+    # two step lists side by side: the list is long and narrow, and half a page of it pushed the appendix's
+    # figures onto pages of their own
+    half = (len(rows) + 1) // 2
+    right = rows[half:] + [["", "", ""]] * (2 * half - len(rows))
+    return tables.tabular(["Step", "Wall (h)", "CPU (h)"] * 2, [a + b for a, b in zip(rows[:half], right, strict=True)],
+                          align="lrr@{\\hspace{2.5em}}lrr")
