@@ -108,7 +108,7 @@ MACROS_USED = (
     "TestBokehnetAuto", "TestMainMinusScatter", "TestScatterFocusCost", "TestBokehnetFocusCost",
     "TestMainGapPsnr", "TestMainGapSsim", "TestMainGapSsimMore", "TestMainRank", "TestMainColourCast",
     "AblDepth", "AblRgb", "AblGain", "AblGainSd", "AblSeeds", "AblGainMin", "AblGainMax", "AblIdentity",
-    "AblScatter", "AblScale",
+    "AblScatter", "AblScale", "AblBelowInput",
     "FitTrainGain", "FitValGain", "FitTestGain", "FitTrainCount", "FitValCount", "FitTestCount",
     "FitTrainExcess", "FitTrainAbove",
     "EbbIdentity", "EbbScatter", "EbbBokehnet", "EbbGaussian", "EbbMain", "EbbMainMinusIdentity",

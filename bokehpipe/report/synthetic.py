@@ -148,6 +148,10 @@ def ablation_table(res: Results, numbers: dict[str, str]) -> str | None:
                    AblIdentity=tables.fmt("psnr", method_metric(summary, "identity", "psnr")),
                    AblScatter=tables.fmt("psnr", method_metric(summary, "scatter", "psnr")),
                    AblScale=str(summary.get("downscale", 1)))
+    # whether the comparison is between models that have not yet learned to copy their input
+    identity, runs = method_metric(summary, "identity", "psnr"), [v for v in scores["depth"] + scores["rgb"]
+                                                                    if v is not None]
+    numbers["AblBelowInput"] = "yes" if identity is not None and runs and max(runs) < identity else "no"
     return tables.tabular(["Method", "Seeds", "PSNR$\\uparrow$", "SSIM$\\uparrow$", "CPU h"], rows, align="lrrrr")
 
 
