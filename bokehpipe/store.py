@@ -129,6 +129,13 @@ def read_json(path: str | os.PathLike[str]) -> Any:
         raise BokehpipeError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno}); delete or repair it") from None
 
 
+def run_of_checkpoint(path: str | os.PathLike[str]) -> str | None:
+    """The run a checkpoint file was written by (runs/<run>/checkpoints/level<N>/<which>.pt -> <run>); None for a
+    file kept outside that layout."""
+    parts = Path(path).parts
+    return parts[-4] if len(parts) >= 4 and parts[-3] == "checkpoints" else None
+
+
 def resolve_store_root(explicit: str | os.PathLike[str] | None = None) -> Path:
     """`--store` wins, then BOKEHPIPE_STORE, then the nearest enclosing store, then ./cache."""
     return locate_store(explicit).root

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bokehpipe.errors import BokehpipeError
-from bokehpipe.store import ArtifactStore, atomic_path, atomic_write_json, read_json, resolve_store_root
+from bokehpipe.store import ArtifactStore, atomic_path, atomic_write_json, read_json, resolve_store_root, run_of_checkpoint
 
 
 def test_failed_write_keeps_previous_file_and_leaves_no_temp(tmp_path):
@@ -93,3 +93,12 @@ def test_remove_stale_temporaries_is_the_one_cleaner(tmp_path):
     part = _killed_write(parts_dir(cache) / "part-1.h5")
     assert clean_temporaries(cache) == 2
     assert not own.exists() and not part.exists() and other.exists() and not cache.exists()
+
+
+def test_the_run_of_a_checkpoint_is_read_from_the_store_layout(tmp_path):
+    """Every reader that names the run a checkpoint came from (train's --init record, infer's render folder, the
+    report's earlier run) asks the layout, not a position that a file kept elsewhere would get wrong."""
+    assert run_of_checkpoint(tmp_path / "runs" / "paper-main" / "checkpoints" / "level7" / "last.pt") == "paper-main"
+    assert run_of_checkpoint("runs/paper-main-capped/checkpoints/level1/best.pt") == "paper-main-capped"
+    assert run_of_checkpoint(tmp_path / "downloads" / "best.pt") is None
+    assert run_of_checkpoint("best.pt") is None

@@ -27,7 +27,7 @@ from bokehpipe.render.classical import ClassicalRenderer
 from bokehpipe.render.focus import check_focus_request
 from bokehpipe.render.interface import Renderer
 from bokehpipe.render.tiling import TilePolicy
-from bokehpipe.store import ArtifactStore, remove_stale_temporaries
+from bokehpipe.store import ArtifactStore, remove_stale_temporaries, run_of_checkpoint
 
 from .defaults import choose_renderer
 from .depth_inputs import open_depth_source
@@ -215,10 +215,7 @@ def _render_name(choice: Choice) -> str:
     if choice.kind != "checkpoint":
         return str(choice.value)
     path = Path(choice.value).resolve()
-    parts = path.parts
-    if "checkpoints" in parts:  # runs/<run>/checkpoints/level1/best.pt -> <run>
-        return parts[parts.index("checkpoints") - 1]
-    return path.stem if path.is_file() else path.name
+    return run_of_checkpoint(path) or (path.stem if path.is_file() else path.name)
 
 
 @dataclass

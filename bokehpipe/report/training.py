@@ -17,6 +17,7 @@ from bokehpipe.config import load_pipeline
 from bokehpipe.report import tables
 from bokehpipe.report.sources import ABLATION, EXPERIMENT, MAIN_RUN, Results, colour_fit_gain, method_metric
 from bokehpipe.report.stats import signed
+from bokehpipe.store import run_of_checkpoint
 
 
 def _float(row: dict[str, str], key: str) -> float | None:
@@ -183,8 +184,7 @@ def continued_from(res: Results) -> tuple[str, int, int] | None:
         resume = str(entry.get("resume", "auto"))
         if resume in ("auto", "never"):
             continue
-        path = Path(resume)
-        earlier = path.parents[2].name if path.suffix == ".pt" else path.name
+        earlier = run_of_checkpoint(resume) or Path(resume).name  # a checkpoint file, or a run folder
         if earlier != MAIN_RUN:
             return earlier, int(entry["start_level"]), int(entry["start_step"])
     return None

@@ -30,7 +30,7 @@ from bokehpipe.models.checkpoint import (
     read_weights_file,
     weights_state,
 )
-from bokehpipe.store import ArtifactStore
+from bokehpipe.store import ArtifactStore, run_of_checkpoint
 from bokehpipe.train.config import TrainConfig
 
 RESUME_MODES = ("auto", "never")
@@ -299,7 +299,7 @@ def _plan_init(plan: Plan) -> None:
                                  f"{_describe(want)}")
         plan.init_model = ck["model"]
         plan.model_kwargs = dict(ck["info"].get("model_kwargs") or {})
-        plan.init_info = {"path": str(init), "run": init.parents[2].name, "level": int(ck["level"])}
+        plan.init_info = {"path": str(init), "run": run_of_checkpoint(init), "level": int(ck["level"])}
         plan.notes.append(f"level {plan.start_level} starts from --init {init} (level {ck['level']})")
     elif plan.resume_state is None and plan.init_model is None and plan.start_level is not None \
             and plan.start_level < 7 and cfg.kind == "pynet":
